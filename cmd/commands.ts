@@ -1,0 +1,22 @@
+// The table of `rigger` subcommands. Each entry's run() gets the arguments after
+// its name and returns the process exit code.
+
+import packageJson from "../package.json" with { type: "json" };
+import { versions } from "../versions.ts";
+
+export interface Command {
+  name: string;
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+export const commands: Command[] = [
+  {
+    name: "version",
+    summary: "print Rigger's version and the Istio release it is compatible with",
+    run: async () => {
+      process.stdout.write(`rigger ${packageJson.version} (istio ${versions.istio} compatible)\n`);
+      return 0;
+    },
+  },
+];

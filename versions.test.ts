@@ -1,0 +1,31 @@
+import { expect, test } from "vitest";
+import { parseVersionsEnv, versions } from "./versions.ts";
+
+test("parses KEY=VALUE lines and ignores comments", () => {
+  const text = [
+    "# a comment",
+    "ISTIO_VERSION=1.2.3",
+    "KUBERNETES_VERSION=1.33.1",
+    "",
+    "ETCD_VERSION=3.5.0",
+    "KWOK_VERSION=0.7.0",
+    "NODE_VERSION=24.0.0",
+  ].join("\n");
+  expect(parseVersionsEnv(text)).toEqual({
+    istio: "1.2.3",
+    kubernetes: "1.33.1",
+    etcd: "3.5.0",
+    kwok: "0.7.0",
+    node: "24.0.0",
+  });
+});
+
+test("names the missing key", () => {
+  expect(() => parseVersionsEnv("ISTIO_VERSION=1.2.3\n")).toThrow("versions.env: KUBERNETES_VERSION is missing");
+});
+
+test("the checked-in versions.env pins Kubernetes 1.33 or newer", () => {
+  const [major, minor] = versions.kubernetes.split(".").map(Number);
+  expect(major).toBe(1);
+  expect(minor).toBeGreaterThanOrEqual(33);
+});

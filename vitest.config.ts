@@ -1,0 +1,27 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    reporters: ["default", "./vitest.summary-reporter.ts"],
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["{cmd,controllers,webhooks,crds,pki,e2e/cluster}/**/*.test.ts", "*.test.ts"],
+          exclude: ["e2e/*.test.ts", "node_modules/**"],
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["e2e/*.test.ts"],
+          globalSetup: ["e2e/support/global-setup.ts"],
+          // One shared cluster: files run one at a time so they do not fight over it.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
