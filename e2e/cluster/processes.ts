@@ -2,7 +2,7 @@
 // A process is only ever signalled when /proc says it still runs the binary we
 // started, so a recycled PID that belongs to someone else is never touched.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 
 export interface TrackedProcess {
   name: string;
@@ -57,7 +57,7 @@ export async function stopAll(stateFile: string, graceMs = 10_000): Promise<stri
     while (isOurs(tracked)) await sleep(20);
     stopped.push(`${tracked.name} (pid ${tracked.pid})`);
   }
-  writeTracked(stateFile, []);
+  rmSync(stateFile, { force: true });
   return stopped;
 }
 
