@@ -88,8 +88,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 EOF
-  timed kubernetes "module download" go get "k8s.io/kubernetes@v$v"
-  timed kubernetes "go mod tidy" go mod tidy -e
+  timed kubernetes "resolve modules" go get "k8s.io/kubernetes@v$v"
+  timed kubernetes "go mod tidy" go mod tidy
+  timed kubernetes "module download" go mod download
   local vf date
   date=$(date -u +%FT%TZ)
   vf="-X k8s.io/component-base/version.gitVersion=v$v -X k8s.io/component-base/version.gitMajor=1"
@@ -123,8 +124,9 @@ package tools
 
 import _ "go.etcd.io/etcd/server/v3"
 EOF
-  timed etcd "module download" go get "go.etcd.io/etcd/server/v3@v$v"
-  timed etcd "go mod tidy" go mod tidy -e
+  timed etcd "resolve modules" go get "go.etcd.io/etcd/server/v3@v$v"
+  timed etcd "go mod tidy" go mod tidy
+  timed etcd "module download" go mod download
   mkdir -p "$out.tmp"
   timed etcd "compile" go build -p 2 -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
   rm -rf "$out" && mv "$out.tmp" "$out"

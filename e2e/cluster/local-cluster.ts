@@ -317,9 +317,9 @@ function healthy(url: string, pki: PkiPaths, client?: { cert: string; key: strin
 async function waitFor(component: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const tracked = readTracked(STATE_FILE).find((p) => p.name === component);
-    if (tracked && !isOurs(tracked)) {
-      throw new ClusterError(`${component} exited during start-up; last lines of ${tracked.log}:\n${tail(tracked.log)}`);
+    const exited = readTracked(STATE_FILE).find((p) => !isOurs(p));
+    if (exited) {
+      throw new ClusterError(`${exited.name} exited during start-up; last lines of ${exited.log}:\n${tail(exited.log)}`);
     }
     if (await check()) return;
     await sleep(250);
