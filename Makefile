@@ -70,28 +70,28 @@ demo: cluster-up ## run Rigger on a local cluster and print how to use it
 
 .PHONY: lint
 lint: install ## biome: lint and formatting
-	npx biome check .
+	node_modules/.bin/biome check .
 
 .PHONY: format
 format: install ## biome: fix formatting and safe lint findings
-	npx biome check --write .
+	node_modules/.bin/biome check --write .
 
 .PHONY: typecheck
 typecheck: install ## tsc --noEmit (strict)
-	npx tsc --noEmit -p .
+	node_modules/.bin/tsc --noEmit -p .
 
 .PHONY: test-unit
 test-unit: install ## unit tests (no cluster)
-	npx vitest run --project unit
+	node_modules/.bin/vitest run --project unit
 
 .PHONY: test-e2e
 test-e2e: install cluster-build ## e2e tests against KUBECONFIG's cluster, else a local one started and stopped here
-	npx vitest run --project e2e
+	node_modules/.bin/vitest run --project e2e
 
 # One vitest run for both projects, so its closing line counts every test.
 .PHONY: test
 test: lint typecheck cluster-build ## everything CI runs: lint, typecheck, unit and e2e tests
-	npx vitest run
+	node_modules/.bin/vitest run
 
 .PHONY: clean
 clean: ## remove node_modules and the local cluster's state (keeps built binaries)
