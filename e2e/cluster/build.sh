@@ -64,7 +64,7 @@ build_kubernetes() {
   require_go
   local w="$CACHE/build/kubernetes-v$v"
   : >"$LOGS/build-kubernetes.log"
-  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: ~15-25 min on 2 cores; log: $LOGS/build-kubernetes.log)"
+  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 5 min on 2 cores; log: $LOGS/build-kubernetes.log)"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   run_logged kubernetes go mod init local/kubernetes-bins
   run_logged kubernetes go mod edit -go=1.24 -godebug=default=go1.24
