@@ -3,10 +3,11 @@
 #   kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 #   etcd:       etcd server
 #   kwok:       kwok controller
+#   istio:      upstream pilot-discovery (istiod) and istioctl, the parity oracle
 # Each lands in .cache/bin/<component>-v<version>/ and is rebuilt only when that
 # folder is missing, so a second run costs nothing. Versions come from versions.env.
 #
-# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok]
+# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok|istio]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -145,10 +146,36 @@ build_kwok() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+build_istio() {
+  local v=$ISTIO_VERSION out="$CACHE/bin/istio-$ISTIO_VERSION"
+  if [ -x "$out/pilot-discovery" ] && [ -x "$out/istioctl" ]; then return; fi
+  require_go
+  local w="$CACHE/build/istio-$v"
+  : >"$LOGS/build-istio.log"
+  say "istio $v: building pilot-discovery and istioctl (log: $LOGS/build-istio.log)"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  run_logged istio go mod init local/istio-bins
+  # Istio's go.mod asks for istio.io/api and istio.io/client-go at pseudo-versions
+  # this module proxy does not serve. istio.io/api v1.27.8 is the very commit of
+  # that pseudo-version (469b1b2d2cfa); istio.io/client-go (generated clientsets)
+  # is taken at the newest 1.27 tag the proxy serves.
+  go mod edit -replace=istio.io/api=istio.io/api@v1.27.8 -replace=istio.io/client-go=istio.io/client-go@v1.27.3
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "istio.io/istio/istioctl/cmd/istioctl"\n\t_ "istio.io/istio/pilot/cmd/pilot-discovery"\n)\n' >tools.go
+  timed istio "resolve modules" go get "istio.io/istio@$ISTIO_MODULE_VERSION"
+  timed istio "go mod tidy" go mod tidy
+  mkdir -p "$out.tmp"
+  # Release build tags and version stamp, as upstream's Makefile sets them.
+  timed istio "compile" go build -p 2 -trimpath -tags vtprotobuf,disable_pgv \
+    -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$v -X istio.io/istio/pkg/version.buildStatus=Clean" \
+    -o "$out.tmp/" istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/istioctl/cmd/istioctl
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kubernetes ;;
+  all) build_etcd; build_kwok; build_kubernetes; build_istio ;;
+  istio) build_istio ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  *) say "unknown component '$1' (want all, kubernetes, etcd or kwok)"; exit 2 ;;
+  *) say "unknown component '$1' (want all, kubernetes, etcd, kwok or istio)"; exit 2 ;;
 esac
