@@ -468,12 +468,10 @@ function applyPrometheusMerge(pod: V1Pod, mesh: MeshConfig, statusPort: number):
     if (found !== undefined) scrape[field] = annotations[found] ?? "";
   }
   const proxy = findContainer(pod, PROXY);
-  if (proxy && Object.keys(scrape).length > 0) {
-    const ordered: Record<string, string> = {};
-    for (const field of ["scrape", "path", "port"]) if (scrape[field]) ordered[field] = scrape[field];
-    if (Object.keys(ordered).length > 0) {
-      proxy.env = [...(proxy.env ?? []), { name: "ISTIO_PROMETHEUS_ANNOTATIONS", value: JSON.stringify(ordered) }];
-    }
+  if (proxy && Object.values(scrape).some((v) => v !== "")) {
+    // All three fields, empty or not, in this order: the agent reads upstream's exact shape.
+    const value = JSON.stringify({ scrape: scrape.scrape ?? "", path: scrape.path ?? "", port: scrape.port ?? "" });
+    proxy.env = [...(proxy.env ?? []), { name: "ISTIO_PROMETHEUS_ANNOTATIONS", value }];
   }
   clearPrometheusAnnotations(annotations);
   annotations["prometheus.io/port"] = target;

@@ -547,7 +547,7 @@ export function proxyConfigJson(proxyConfig: ProxyConfig): string {
     if (key in PROXY_CONFIG_DEFAULTS && JSON.stringify(value) === JSON.stringify(PROXY_CONFIG_DEFAULTS[key])) continue;
     if (key === "interceptionMode" && value === "REDIRECT") continue; // the proto's zero value
     if (key === "proxyMetadata" && Object.keys(value as object).length === 0) continue;
-    kept[key] = value;
+    kept[key] = key === "proxyMetadata" ? sortedKeys(value as Record<string, unknown>) : value;
   }
   const rank = (k: string) => {
     const i = PROXY_CONFIG_FIELD_ORDER.indexOf(k);
@@ -555,6 +555,15 @@ export function proxyConfigJson(proxyConfig: ProxyConfig): string {
   };
   const ordered = Object.fromEntries(Object.entries(kept).sort(([a], [b]) => rank(a) - rank(b)));
   return JSON.stringify(ordered);
+}
+
+/** Protobuf JSON prints map entries sorted by key. */
+function sortedKeys(map: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.keys(map)
+      .sort()
+      .map((k) => [k, map[k]]),
+  );
 }
 
 function trimOneSuffix(text: string, suffix: string): string {

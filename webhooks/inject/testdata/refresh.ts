@@ -36,15 +36,22 @@ for (const doc of parseAllDocuments(manifest)) {
 // Checked in: the values and mesh config, and the injector config without template bodies.
 const settings = join(here, "settings");
 execFileSync("cp", [join(work, "values.json"), join(work, "mesh.yaml"), settings]);
-const config = (parseAllDocuments(readFileSync(join(work, "inject-config.yaml"), "utf8"))[0]?.toJS() ?? {}) as Record<string, unknown>;
-config.templates = Object.fromEntries(Object.keys((config.templates as object) ?? {}).map((name) => [name, "(body not kept: Rigger renders templates in code)"]));
+const config = (parseAllDocuments(readFileSync(join(work, "inject-config.yaml"), "utf8"))[0]?.toJS() ?? {}) as Record<
+  string,
+  unknown
+>;
+config.templates = Object.fromEntries(
+  Object.keys((config.templates as object) ?? {}).map((name) => [name, "(body not kept: Rigger renders templates in code)"]),
+);
 delete config.template;
 writeFileSync(join(settings, "inject-config.yaml"), stringify(config));
 
 const cases = join(here, "cases");
 for (const file of readdirSync(cases)) if (/\.(injected\.yaml|error\.txt)$/.test(file)) rmSync(join(cases, file));
 let count = 0;
-for (const file of readdirSync(cases).filter((f) => f.endsWith(".yaml")).sort()) {
+for (const file of readdirSync(cases)
+  .filter((f) => f.endsWith(".yaml"))
+  .sort()) {
   for (const mode of ["classic", "native"] as const) {
     const run = spawnSync(
       istioctl,
