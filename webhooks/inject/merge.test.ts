@@ -19,8 +19,8 @@ test("containers merge by name; new items come before items only the pod has, as
           name: "app",
           image: "a",
           env: [
-            { name: "X", value: "1" },
             { name: "Y", value: "2" },
+            { name: "X", value: "1" },
           ],
         },
       ],
