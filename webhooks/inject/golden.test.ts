@@ -8,7 +8,7 @@ import { describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseInjectorConfig, parseMeshConfig, parseValues } from "./config.ts";
 import { InjectionError, type InjectionSettings } from "./inject.ts";
-import { applyIntendedDifferences, loadIntendedDifferences } from "./testdata/intended-differences.ts";
+import { applyIntendedDifferences, loadIntendedDifferences, normalize } from "./testdata/upstream-comparison.ts";
 import { injectWorkload } from "./workloads.ts";
 
 const testdata = fileURLToPath(new URL("./testdata/", import.meta.url));
@@ -30,27 +30,6 @@ function documents(path: string): unknown[] {
     .map((d) => d.toJS())
     .filter((d) => d !== null && d !== undefined);
 }
-
-/**
- * Upstream's output went through Go's typed structs, which add empty placeholders
- * (`creationTimestamp: null`, `strategy: {}`, `resources: {}`, `status: {}`). They
- * carry no meaning; both sides drop them before comparing.
- */
-export function normalize(value: unknown, key = ""): unknown {
-  if (Array.isArray(value)) return value.map((v) => normalize(v, "item"));
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (v === null) continue;
-      if (key === "" && k === "status") continue; // output-only; Go prints zero counters for some kinds
-      if (PLACEHOLDERS.has(k) && typeof v === "object" && Object.keys(v as object).length === 0) continue;
-      out[k] = normalize(v, k);
-    }
-    return out;
-  }
-  return value;
-}
-const PLACEHOLDERS = new Set(["strategy", "updateStrategy", "status", "resources", "template", "jobTemplate", "metadata"]);
 
 const inputs = readdirSync(cases)
   .filter((f) => f.endsWith(".yaml") && !f.endsWith(".injected.yaml"))

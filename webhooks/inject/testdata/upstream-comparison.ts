@@ -1,6 +1,7 @@
-// Reads intended-differences.yaml and applies its entries to upstream's output, so
-// tests compare Rigger with upstream-as-Rigger-intends-it. Paths are dot-separated,
-// with `[name=x]` picking a list item by a field and `[2]` by index.
+// Comparing Rigger's injection with upstream's: intended-differences.yaml is applied to
+// upstream's output, so tests compare Rigger with upstream-as-Rigger-intends-it, and
+// both sides are normalized. Paths are dot-separated, with `[name=x]` picking a list
+// item by a field and `[2]` by index.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 
@@ -81,3 +82,24 @@ function put(root: unknown, path: string, value: unknown): void {
   if (value === undefined) delete (node as Record<string, unknown>)[last.key];
   else (node as Record<string, unknown>)[last.key] = value;
 }
+
+/**
+ * Upstream's output went through Go's typed structs, which add empty placeholders
+ * (`creationTimestamp: null`, `strategy: {}`, `resources: {}`, `status: {}`). They
+ * carry no meaning; both sides drop them before comparing.
+ */
+export function normalize(value: unknown, key = ""): unknown {
+  if (Array.isArray(value)) return value.map((v) => normalize(v, "item"));
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v === null) continue;
+      if (key === "" && k === "status") continue; // output-only; Go prints zero counters for some kinds
+      if (PLACEHOLDERS.has(k) && typeof v === "object" && Object.keys(v as object).length === 0) continue;
+      out[k] = normalize(v, k);
+    }
+    return out;
+  }
+  return value;
+}
+const PLACEHOLDERS = new Set(["strategy", "updateStrategy", "status", "resources", "template", "jobTemplate", "metadata"]);

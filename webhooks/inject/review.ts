@@ -1,0 +1,85 @@
+// AdmissionReview in, AdmissionReview out, for the injection webhook. No I/O: the
+// HTTP server hands the parsed body here and sends back what it returns.
+import type { V1Pod } from "@kubernetes/client-node";
+import fastJsonPatch from "fast-json-patch";
+import { InjectionError, type InjectionSettings, inject } from "./inject.ts";
+
+export interface AdmissionReview {
+  apiVersion?: string;
+  kind?: string;
+  request?: {
+    uid?: string;
+    namespace?: string;
+    object?: unknown;
+    kind?: { kind?: string };
+  };
+}
+
+export type ReviewOutcome =
+  | { outcome: "injected"; review: object; patch: object[] }
+  | { outcome: "skipped"; review: object; reason: string }
+  | { outcome: "denied"; review: object; message: string }
+  | { outcome: "invalid"; message: string };
+
+const ACCEPTED_VERSIONS = new Set(["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]);
+
+/** Cluster and network overrides from the webhook path: /inject/cluster/<id>/net/<net>/<key>/<value>… */
+export function proxyEnvsFromPath(path: string): Record<string, string> {
+  const rest = path.replace(/\/+$/, "").split("/").slice(2); // drop "" and "inject"
+  const names: Record<string, string> = { cluster: "ISTIO_META_CLUSTER_ID", net: "ISTIO_META_NETWORK" };
+  const envs: Record<string, string> = {};
+  for (let i = 0; i + 1 < rest.length; i += 2) {
+    const key = decodeURIComponent(rest[i] ?? "");
+    const value = decodeURIComponent(rest[i + 1] ?? "").replaceAll("--slash--", "/");
+    const env = names[key] ?? key.toUpperCase();
+    if (env) envs[env] = value;
+  }
+  return envs;
+}
+
+export function reviewInjection(body: unknown, path: string, settings: InjectionSettings): ReviewOutcome {
+  const review = body as AdmissionReview;
+  if (review === null || typeof review !== "object" || Array.isArray(review)) {
+    return { outcome: "invalid", message: "request body is not an AdmissionReview object" };
+  }
+  if (review.kind !== "AdmissionReview" || !ACCEPTED_VERSIONS.has(review.apiVersion ?? "")) {
+    return {
+      outcome: "invalid",
+      message: `expected kind AdmissionReview in admission.k8s.io/v1 or v1beta1, got ${review.kind ?? "no kind"} in ${review.apiVersion ?? "no apiVersion"}`,
+    };
+  }
+  const request = review.request;
+  if (!request?.uid) return { outcome: "invalid", message: "AdmissionReview has no request.uid" };
+  const respond = (response: object) => ({
+    apiVersion: review.apiVersion,
+    kind: "AdmissionReview",
+    response: { uid: request.uid, ...response },
+  });
+
+  const pod = request.object as V1Pod | undefined;
+  if (pod === null || typeof pod !== "object" || (pod.kind !== undefined && pod.kind !== "Pod")) {
+    const message = `cannot inject into ${pod?.kind ?? "a missing object"}: only Pods are injected`;
+    return { outcome: "denied", message, review: respond({ allowed: false, status: { message, code: 400 } }) };
+  }
+  const original = structuredClone(pod);
+  delete original.metadata?.managedFields;
+  try {
+    const result = inject({ pod, namespace: request.namespace, proxyEnvs: proxyEnvsFromPath(path) }, settings);
+    if (result.kind === "skipped") return { outcome: "skipped", reason: result.reason, review: respond({ allowed: true }) };
+    const patch = fastJsonPatch.compare(original, result.pod);
+    return {
+      outcome: "injected",
+      patch,
+      review: respond({ allowed: true, patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(patch)).toString("base64") }),
+    };
+  } catch (err) {
+    if (!(err instanceof InjectionError)) throw err;
+    const message = `injection of pod ${podName(pod, request.namespace)} failed: ${err.message}`;
+    return { outcome: "denied", message, review: respond({ allowed: false, status: { message } }) };
+  }
+}
+
+function podName(pod: V1Pod, namespace: string | undefined): string {
+  const name = pod.metadata?.name || `${pod.metadata?.generateName ?? ""}<generated>`;
+  return `${pod.metadata?.namespace ?? namespace ?? ""}/${name}`;
+}

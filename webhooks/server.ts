@@ -1,0 +1,136 @@
+// The admission server: fastify over HTTPS. POST /inject (and /inject/<k>/<v>…) runs the
+// injection webhook; /ready and /metrics serve probes and Prometheus. The serving
+// certificate is re-read from its files when they change, without a restart.
+import { readFileSync, statSync } from "node:fs";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { InjectionSettings } from "./inject/inject.ts";
+import { reviewInjection } from "./inject/review.ts";
+
+export interface AdmissionServerOptions {
+  host: string;
+  port: number;
+  tls: { certFile: string; keyFile: string };
+  /** How often the certificate files are checked for changes. */
+  tlsReloadIntervalMs?: number;
+  /** The current injection settings; called per request, so a reload takes effect at once. */
+  injection: () => InjectionSettings;
+  /** pino log level; "silent" turns logging off. */
+  logLevel?: string;
+  /** Largest accepted request body. An AdmissionReview carries at most two objects of ~1.5 MiB. */
+  bodyLimitBytes?: number;
+}
+
+export interface AdmissionServer {
+  app: FastifyInstance;
+  port: number;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+function injectionMetrics(registry: Registry) {
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    requests: counter("sidecar_injection_requests_total", "Total number of sidecar injection requests."),
+    success: counter("sidecar_injection_success_total", "Total number of successful sidecar injection requests."),
+    skip: counter("sidecar_injection_skip_total", "Total number of skipped sidecar injection requests."),
+    failure: counter("sidecar_injection_failure_total", "Total number of failed sidecar injection requests.", ["reason"]),
+    time: new Histogram({
+      name: "sidecar_injection_time_seconds",
+      help: "Total time taken for injection in seconds.",
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1, 3, 5, 10],
+      registers: [registry],
+    }),
+  };
+}
+
+export async function startAdmissionServer(options: AdmissionServerOptions): Promise<AdmissionServer> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = injectionMetrics(registry);
+  const app = Fastify({
+    https: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
+    bodyLimit: options.bodyLimitBytes ?? 6 * 1024 * 1024,
+    logger: { level: options.logLevel ?? "info", redact: ["req.headers.authorization"] },
+    disableRequestLogging: true,
+  });
+  // Only application/json is an AdmissionReview; anything else gets 415 from fastify.
+  app.removeContentTypeParser("text/plain");
+
+  const handleInject = async (req: FastifyRequest) => {
+    metrics.requests.inc();
+    const stop = metrics.time.startTimer();
+    const outcome = reviewInjection(req.body, req.url.split("?")[0] ?? "/inject", options.injection());
+    stop();
+    switch (outcome.outcome) {
+      case "invalid":
+        metrics.failure.inc({ reason: "invalid_request" });
+        req.log.warn({ problem: outcome.message }, "rejected malformed AdmissionReview");
+        throw Object.assign(new Error(outcome.message), { statusCode: 400 });
+      case "denied":
+        metrics.failure.inc({ reason: "injection" });
+        req.log.warn({ problem: outcome.message }, "injection denied");
+        return outcome.review;
+      case "skipped":
+        metrics.skip.inc();
+        req.log.debug({ reason: outcome.reason }, "injection skipped");
+        return outcome.review;
+      case "injected":
+        metrics.success.inc();
+        return outcome.review;
+    }
+  };
+  app.post("/inject", handleInject);
+  app.post("/inject/*", handleInject);
+  app.get("/ready", async () => "ok\n");
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", registry.contentType);
+    return registry.metrics();
+  });
+
+  await app.listen({ host: options.host, port: options.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : options.port;
+  const stopWatching = watchCertificate(app, options.tls, options.tlsReloadIntervalMs ?? 5000);
+  app.log.info({ port }, "admission server listening");
+  return {
+    app,
+    port,
+    registry,
+    close: async () => {
+      stopWatching();
+      await app.close();
+    },
+  };
+}
+
+/**
+ * Polls the certificate and key files and swaps the server's TLS context when either
+ * changes. New handshakes use the new certificate; open connections keep theirs.
+ */
+function watchCertificate(app: FastifyInstance, tls: { certFile: string; keyFile: string }, intervalMs: number): () => void {
+  const stamp = () => {
+    try {
+      return [statSync(tls.certFile), statSync(tls.keyFile)].map((s) => `${s.mtimeMs}:${s.size}`).join("/");
+    } catch {
+      return "missing";
+    }
+  };
+  let last = stamp();
+  const timer = setInterval(() => {
+    const now = stamp();
+    if (now === last || now === "missing") return;
+    try {
+      const server = app.server as unknown as { setSecureContext(options: { cert: Buffer; key: Buffer }): void };
+      server.setSecureContext({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) });
+      last = now;
+      app.log.info("serving certificate reloaded");
+    } catch (err) {
+      // A half-written pair (cert updated, key not yet): keep the old one and retry next tick.
+      app.log.warn({ err: (err as Error).message }, "serving certificate not reloaded yet");
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
