@@ -3,6 +3,8 @@
 
 import packageJson from "../package.json" with { type: "json" };
 import { versions } from "../versions.ts";
+import { runInject } from "./inject.ts";
+import { runIstiod } from "./istiod.ts";
 
 export interface Command {
   name: string;
@@ -11,6 +13,8 @@ export interface Command {
 }
 
 export const commands: Command[] = [
+  { name: "inject", summary: "inject the Istio sidecar into manifests offline (like istioctl kube-inject)", run: runInject },
+  { name: "istiod", summary: "run the control plane: the sidecar injection webhook over HTTPS", run: runIstiod },
   {
     name: "version",
     summary: "print Rigger's version and the Istio release it is compatible with",

@@ -123,9 +123,12 @@ function extendedKeyUsage(usage: Usage): string {
   return usage === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth;
 }
 
-/** 128 random bits with the top bit clear, so the DER integer stays positive. */
+/**
+ * 126 random bits. The first byte is kept in 0x40–0x7f: top bit clear so the DER
+ * integer is positive, and non-zero so no encoder strips it (serials keep 16 bytes).
+ */
 function randomSerial(): string {
   const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
   return bytes.toString("hex");
 }

@@ -6,6 +6,9 @@
 // Rigger renders the `sidecar` template in code (sidecar-template.ts), so template
 // bodies are not kept, only their names.
 import { parse as parseYaml } from "yaml";
+import { versions } from "../../versions.ts";
+
+const ISTIO_VERSION = versions.istio;
 
 export interface LabelSelectorRequirement {
   key: string;
@@ -107,7 +110,7 @@ export function defaultValues(): Values {
     revision: "",
     global: {
       hub: "docker.io/istio",
-      tag: "1.27.9",
+      tag: ISTIO_VERSION,
       variant: "",
       imagePullPolicy: "",
       imagePullSecrets: [],

@@ -54,7 +54,7 @@ describe.each(["classic", "native"] as const)("%s sidecars", (mode) => {
     const expected = documents(`${base}.injected.yaml`).map((d, i) => {
       applyIntendedDifferences(
         d,
-        intended.filter((e) => e.case === file && e.document === i),
+        intended.filter((e) => e.case === file && e.document === i && (e.mode === undefined || e.mode === mode)),
       );
       return normalize(d);
     });

@@ -284,9 +284,11 @@ function reapplyUserContainers(finalPod: V1Pod, original: V1Pod, templatePod: V1
     }
     return undefined;
   };
+  // On re-injection the pod's istio containers are the injected ones; only the overrides
+  // recorded at the first injection are the user's. (Upstream drops them here, so its
+  // re-injection loses the user's settings; Rigger re-applies them and stays idempotent.)
   for (const c of templatePod.spec?.containers ?? []) {
-    if (injected?.containers.includes(c.name)) continue;
-    const match = userVersion(c.name, [existing.containers, original.spec?.containers]);
+    const match = userVersion(c.name, injected ? [existing.containers] : [existing.containers, original.spec?.containers]);
     if (!match) continue;
     const overlay = structuredClone(match);
     if (overlay.image === "auto") delete (overlay as { image?: string }).image;
@@ -294,8 +296,12 @@ function reapplyUserContainers(finalPod: V1Pod, original: V1Pod, templatePod: V1
     out = strategicMergePod(out, { spec: { containers: [overlay] } });
   }
   for (const c of templatePod.spec?.initContainers ?? []) {
-    if (injected?.initContainers.includes(c.name)) continue;
-    const match = userVersion(c.name, [existing.initContainers, original.spec?.containers, original.spec?.initContainers]);
+    const match = userVersion(
+      c.name,
+      injected
+        ? [existing.initContainers, existing.containers]
+        : [existing.initContainers, original.spec?.containers, original.spec?.initContainers],
+    );
     if (!match) continue;
     const overlay = structuredClone(match);
     if (overlay.image === "auto") delete (overlay as { image?: string }).image;

@@ -8,6 +8,8 @@ import { parse } from "yaml";
 export interface IntendedDifference {
   case: string;
   document: number;
+  /** classic or native; both when absent. */
+  mode?: "classic" | "native";
   move?: { from: string; to: string };
   set?: { path: string; value?: unknown };
   reason: string;
@@ -16,6 +18,7 @@ export interface IntendedDifference {
 export function loadIntendedDifferences(path: string): IntendedDifference[] {
   const entries = parse(readFileSync(path, "utf8")) as IntendedDifference[];
   for (const e of entries) {
+    if (e.mode !== undefined && e.mode !== "classic" && e.mode !== "native") throw new Error(`${path}: bad mode ${e.mode}`);
     if (!e.reason?.trim()) throw new Error(`${path}: the entry for ${e.case} gives no reason`);
     if (!e.move === !e.set) throw new Error(`${path}: the entry for ${e.case} needs exactly one of move or set`);
   }

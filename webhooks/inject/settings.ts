@@ -1,0 +1,77 @@
+// Where injection settings come from, in the places upstream keeps them:
+// - a directory holding `config` and `values` (ConfigMap istio-sidecar-injector mounted,
+//   as istiod reads /var/lib/istio/inject) plus a mesh config file;
+// - the cluster: ConfigMaps istio-sidecar-injector[-<rev>] and istio[-<rev>];
+// - built-in defaults of the pinned release.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import {
+  defaultInjectorConfig,
+  defaultMeshConfig,
+  defaultValues,
+  parseInjectorConfig,
+  parseMeshConfig,
+  parseValues,
+} from "./config.ts";
+import type { InjectionSettings } from "./inject.ts";
+
+export interface SettingsOptions {
+  revision?: string;
+  nativeSidecars?: boolean;
+}
+
+export function defaultSettings(options: SettingsOptions = {}): InjectionSettings {
+  return {
+    injector: defaultInjectorConfig(),
+    values: { ...defaultValues(), revision: options.revision ?? "" },
+    mesh: defaultMeshConfig(),
+    revision: options.revision ?? "",
+    nativeSidecars: options.nativeSidecars ?? false,
+  };
+}
+
+/** Reads `<dir>/config`, `<dir>/values` and the mesh file; a file that is missing keeps the default. */
+export function settingsFromFiles(dir: string, meshFile: string | undefined, options: SettingsOptions = {}): InjectionSettings {
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
+  const config = read(join(dir, "config"));
+  const values = read(join(dir, "values"));
+  const mesh = meshFile ? read(meshFile) : undefined;
+  if (meshFile && mesh === undefined) throw new Error(`mesh config file ${meshFile} does not exist`);
+  if (config === undefined && values === undefined) throw new Error(`${dir} has neither a config nor a values file`);
+  return withSources(config, values, mesh, options);
+}
+
+/** Reads the ConfigMaps the control plane of `revision` uses in `namespace`. */
+export async function settingsFromCluster(
+  kc: KubeConfig,
+  namespace: string,
+  options: SettingsOptions = {},
+): Promise<InjectionSettings> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const suffix = options.revision && options.revision !== "default" ? `-${options.revision}` : "";
+  const injectorName = `istio-sidecar-injector${suffix}`;
+  const injector = await core.readNamespacedConfigMap({ name: injectorName, namespace }).catch((err: { code?: number }) => {
+    if (err.code === 404) throw new Error(`ConfigMap ${namespace}/${injectorName} not found: is the control plane installed?`);
+    throw err;
+  });
+  const mesh = await core.readNamespacedConfigMap({ name: `istio${suffix}`, namespace }).catch(() => undefined);
+  return withSources(injector.data?.config, injector.data?.values, mesh?.data?.mesh, options);
+}
+
+function withSources(
+  config: string | undefined,
+  values: string | undefined,
+  mesh: string | undefined,
+  options: SettingsOptions,
+): InjectionSettings {
+  const parsedValues = values !== undefined ? parseValues(values) : defaultValues();
+  const revision = options.revision ?? parsedValues.revision ?? "";
+  return {
+    injector: config !== undefined ? parseInjectorConfig(config) : defaultInjectorConfig(),
+    values: parsedValues,
+    mesh: mesh !== undefined ? parseMeshConfig(mesh) : defaultMeshConfig(),
+    revision,
+    nativeSidecars: options.nativeSidecars ?? false,
+  };
+}
