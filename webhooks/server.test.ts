@@ -1,0 +1,128 @@
+// The admission server over real HTTPS on 127.0.0.1 (no cluster needed).
+
+import type { X509Certificate } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { createCertificateAuthority, issueCertificate } from "../pki/certificates.ts";
+import { defaultSettings } from "./inject/settings.ts";
+import { type AdmissionServer, startAdmissionServer } from "./server.ts";
+
+let server: AdmissionServer;
+let ca: string;
+const dir = mkdtempSync(join(tmpdir(), "rigger-server-"));
+const certFile = join(dir, "tls.crt");
+const keyFile = join(dir, "tls.key");
+
+async function writeServingCert(commonName: string) {
+  const authority = await createCertificateAuthority("test-ca", 1);
+  const leaf = await issueCertificate(authority, { commonName, ipAddresses: ["127.0.0.1"], usages: ["server"], validDays: 1 });
+  writeFileSync(certFile, leaf.certPem);
+  writeFileSync(keyFile, leaf.keyPem);
+  return authority.certPem;
+}
+
+beforeAll(async () => {
+  ca = await writeServingCert("first");
+  server = await startAdmissionServer({
+    host: "127.0.0.1",
+    port: 0,
+    tls: { certFile, keyFile },
+    tlsReloadIntervalMs: 50,
+    injection: () => defaultSettings(),
+    logLevel: "silent",
+  });
+});
+afterAll(() => server.close());
+
+function call(method: string, path: string, body?: string | Buffer, contentType = "application/json") {
+  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: server.port,
+        path,
+        method,
+        ca,
+        headers: body !== undefined ? { "content-type": contentType } : {},
+      },
+      (res) => {
+        let text = "";
+        res.on("data", (chunk) => {
+          text += chunk;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const review = {
+  apiVersion: "admission.k8s.io/v1",
+  kind: "AdmissionReview",
+  request: {
+    uid: "11111111-2222-4333-8444-555555555555",
+    namespace: "shop",
+    object: { apiVersion: "v1", kind: "Pod", metadata: { name: "web" }, spec: { containers: [{ name: "web", image: "nginx" }] } },
+  },
+};
+
+test("POST /inject answers with the uid and a JSONPatch", async () => {
+  const res = await call("POST", "/inject", JSON.stringify(review));
+  expect(res.status).toBe(200);
+  const body = JSON.parse(res.body);
+  expect(body.response.uid).toBe(review.request.uid);
+  expect(body.response.allowed).toBe(true);
+  expect(body.response.patchType).toBe("JSONPatch");
+});
+
+test("POST /inject/cluster/<id>/net/<net> sets the proxy's cluster and network", async () => {
+  const res = await call("POST", "/inject/cluster/east/net/n1", JSON.stringify(review));
+  const patch = JSON.parse(Buffer.from(JSON.parse(res.body).response.patch, "base64").toString());
+  const text = JSON.stringify(patch);
+  expect(text).toContain('{"name":"ISTIO_META_CLUSTER_ID","value":"east"}');
+  expect(text).toContain('"topology.istio.io/network":"n1"');
+});
+
+test.each([
+  ["a wrong content type", "POST", "/inject", "{}", "text/plain", 415],
+  ["an empty body", "POST", "/inject", "", "application/json", 400],
+  ["malformed JSON", "POST", "/inject", "{not json", "application/json", 400],
+  ["a body that is not an AdmissionReview", "POST", "/inject", '{"kind":"Pod"}', "application/json", 400],
+  ["a body over the size limit", "POST", "/inject", `{"pad":"${"x".repeat(7 * 1024 * 1024)}"}`, "application/json", 413],
+])("%s is refused with HTTP %s", async (_, method, path, body, type, status) => {
+  expect((await call(method, path, body, type)).status).toBe(status);
+});
+
+test("/ready answers, and /metrics carries upstream's metric names with counts", async () => {
+  expect((await call("GET", "/ready")).status).toBe(200);
+  const metrics = (await call("GET", "/metrics")).body;
+  expect(metrics).toMatch(/^sidecar_injection_requests_total [1-9]/m);
+  expect(metrics).toMatch(/^sidecar_injection_success_total [1-9]/m);
+  expect(metrics).toMatch(/^sidecar_injection_failure_total\{reason="invalid_request"\} [1-9]/m);
+  expect(metrics).toContain("sidecar_injection_skip_total");
+  expect(metrics).toContain("sidecar_injection_time_seconds_bucket");
+});
+
+test("a new serving certificate written to the files is used without a restart", async () => {
+  const servedCN = () =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect({ host: "127.0.0.1", port: server.port, rejectUnauthorized: false }, () => {
+        const cert = socket.getPeerX509Certificate() as X509Certificate;
+        socket.end();
+        resolve(cert.subject);
+      });
+      socket.on("error", reject);
+    });
+  expect(await servedCN()).toBe("CN=first");
+  ca = await writeServingCert("second");
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && (await servedCN()) !== "CN=second") await new Promise((r) => setTimeout(r, 50));
+  expect(await servedCN()).toBe("CN=second");
+  expect((await call("POST", "/inject", JSON.stringify(review))).status).toBe(200);
+});
