@@ -1,0 +1,140 @@
+// Runs upstream istiod (pilot-discovery, the pinned release built by build.sh) out of
+// cluster against the test cluster, serving its injection webhook on 127.0.0.1. Its
+// injection config is the pinned release's own (istioctl manifest generate), read from
+// ./var/lib/istio/inject in its working directory, as istiod does.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
+import { createCertificateAuthority, issueCertificate } from "../../pki/certificates.ts";
+import { versions } from "../../versions.ts";
+import { freePort } from "./istiod.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const bin = join(root, ".cache/bin", `istio-${versions.istio}`);
+
+export interface UpstreamIstiod {
+  baseUrl: string;
+  caPem: string;
+  log: string;
+  process: ChildProcess;
+  /** The pinned release's injection settings, as upstream reads them. */
+  files: { config: string; values: string; mesh: string };
+  stop(): Promise<void>;
+}
+
+/** The pinned release's istio-sidecar-injector `config`/`values` and istio `mesh`. */
+export function upstreamInjectionFiles(revision: string): { config: string; values: string; mesh: string } {
+  const manifest = execFileSync(
+    join(bin, "istioctl"),
+    ["manifest", "generate", "--set", "profile=default", "--set", "hub=docker.io/istio", "--set", `tag=${versions.istio}`],
+    { encoding: "utf8", maxBuffer: 64 << 20 },
+  );
+  const files = { config: "", values: "", mesh: "" };
+  for (const doc of parseAllDocuments(manifest)) {
+    const o = doc.toJS() as { kind?: string; metadata?: { name?: string }; data?: Record<string, string> } | null;
+    if (o?.kind !== "ConfigMap" || !o.data) continue;
+    if (o.metadata?.name === "istio") files.mesh = o.data.mesh ?? "";
+    if (o.metadata?.name === "istio-sidecar-injector") {
+      files.config = o.data.config ?? "";
+      files.values = JSON.stringify({ ...JSON.parse(o.data.values ?? "{}"), revision });
+    }
+  }
+  return files;
+}
+
+export async function startUpstreamIstiod(kubeconfig: string, namespace: string, revision: string): Promise<UpstreamIstiod> {
+  const dir = mkdtempSync(join(tmpdir(), "upstream-istiod-"));
+  const files = upstreamInjectionFiles(revision);
+  mkdirSync(join(dir, "var/lib/istio/inject"), { recursive: true });
+  writeFileSync(join(dir, "var/lib/istio/inject/config"), files.config);
+  writeFileSync(join(dir, "var/lib/istio/inject/values"), files.values);
+  writeFileSync(join(dir, "mesh"), files.mesh);
+  const ca = await createCertificateAuthority("upstream-istiod-ca", 1);
+  const serving = await issueCertificate(ca, {
+    commonName: "istiod",
+    ipAddresses: ["127.0.0.1"],
+    usages: ["server"],
+    validDays: 1,
+  });
+  writeFileSync(join(dir, "tls.crt"), serving.certPem);
+  writeFileSync(join(dir, "tls.key"), serving.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, "ca.crt"), ca.certPem);
+  const [https, http, grpc, secureGrpc, monitoring, ctrlz] = await Promise.all([1, 2, 3, 4, 5, 6].map(() => freePort()));
+  const log = join(dir, "pilot-discovery.log");
+  const out = openSync(log, "a");
+  const child = spawn(
+    join(bin, "pilot-discovery"),
+    [
+      "discovery",
+      `--kubeconfig=${kubeconfig}`,
+      `--meshConfig=${join(dir, "mesh")}`,
+      `--httpsAddr=127.0.0.1:${https}`,
+      `--httpAddr=127.0.0.1:${http}`,
+      `--grpcAddr=127.0.0.1:${grpc}`,
+      `--secureGRPCAddr=127.0.0.1:${secureGrpc}`,
+      `--monitoringAddr=127.0.0.1:${monitoring}`,
+      "--ctrlz_address=127.0.0.1",
+      `--ctrlz_port=${ctrlz}`,
+      `--tlsCertFile=${join(dir, "tls.crt")}`,
+      `--tlsKeyFile=${join(dir, "tls.key")}`,
+      `--caCertFile=${join(dir, "ca.crt")}`,
+      "--profile=false",
+    ],
+    {
+      cwd: dir,
+      stdio: ["ignore", out, out],
+      env: {
+        ...process.env,
+        POD_NAMESPACE: namespace,
+        REVISION: revision,
+        ENABLE_NATIVE_SIDECARS: "false",
+        ISTIOD_CUSTOM_HOST: "127.0.0.1",
+        // Names no webhook configuration has, so its caBundle patcher leaves the test's alone.
+        INJECTION_WEBHOOK_CONFIG_NAME: "rigger-parity-none",
+        VALIDATION_WEBHOOK_CONFIG_NAME: "rigger-parity-none",
+      },
+    },
+  );
+  const baseUrl = `https://127.0.0.1:${https}`;
+  const deadline = Date.now() + 60_000;
+  while (!(await answers(baseUrl, ca.certPem))) {
+    if (child.exitCode !== null)
+      throw new Error(`pilot-discovery exited with ${child.exitCode}; log: ${log}\n${readFileSync(log, "utf8").slice(-2000)}`);
+    if (Date.now() > deadline) throw new Error(`pilot-discovery did not serve /inject within 60s; log: ${log}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    baseUrl,
+    caPem: ca.certPem,
+    log,
+    process: child,
+    files,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** True once the injection endpoint answers (with anything but a connection error). */
+function answers(baseUrl: string, ca: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      `${baseUrl}/inject`,
+      { method: "POST", ca, timeout: 1000, headers: { "content-type": "application/json" } },
+      (res) => {
+        res.resume();
+        resolve(true);
+      },
+    );
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end("{}");
+  });
+}
