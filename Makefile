@@ -43,7 +43,7 @@ node_modules/.installed: package-lock.json $(NODE)
 install: node_modules/.installed ## install Node (if needed) and the npm dependencies
 
 .PHONY: cluster-build
-cluster-build: ## build kube-apiserver, controller-manager, scheduler, kubectl, etcd and kwok from source (cached)
+cluster-build: ## build the cluster (Kubernetes, etcd, kwok) and upstream istiod/istioctl from source (cached)
 	@bash e2e/cluster/build.sh all
 
 .PHONY: cluster-up
@@ -92,6 +92,10 @@ test-e2e: install cluster-build ## e2e tests against KUBECONFIG's cluster, else 
 .PHONY: test
 test: lint typecheck cluster-build ## everything CI runs: lint, typecheck, unit and e2e tests
 	node_modules/.bin/vitest run
+
+.PHONY: golden-inject
+golden-inject: install ## refresh injection golden files from upstream istioctl kube-inject (review the diff like code)
+	node webhooks/inject/testdata/refresh.ts
 
 .PHONY: clean
 clean: ## remove node_modules and the local cluster's state (keeps built binaries)
