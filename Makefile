@@ -93,6 +93,10 @@ test-e2e: install cluster-build ## e2e tests against KUBECONFIG's cluster, else 
 test: lint typecheck cluster-build ## everything CI runs: lint, typecheck, unit and e2e tests
 	node_modules/.bin/vitest run
 
+.PHONY: bench-inject
+bench-inject: install cluster-build ## benchmark the injection webhook against upstream istiod (prints a table)
+	node bench/inject.ts
+
 .PHONY: golden-inject
 golden-inject: install ## refresh injection golden files from upstream istioctl kube-inject (review the diff like code)
 	node webhooks/inject/testdata/refresh.ts
