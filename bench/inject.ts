@@ -201,22 +201,13 @@ async function main(): Promise<void> {
     kubectl(["delete", "namespace", "rigger-bench", "--wait=false"]);
     if (cluster.started) await down(() => {});
   }
-  const rows: [string, string, number, number][] = [
-    ["throughput at saturation (req/s)", "higher is better", results.rigger.throughput, results.upstream.throughput],
+  const value = (name: string, key: string) => of(name)[key] ?? Number.NaN;
+  const rows: [string, number, number][] = [
+    ["throughput at saturation (req/s)", value("rigger", "throughput"), value("upstream", "throughput")],
   ];
   for (const rate of RATES) {
-    rows.push([
-      `p50 latency at ${rate} req/s (ms)`,
-      "lower is better",
-      results.rigger[`p50@${rate}`],
-      results.upstream[`p50@${rate}`],
-    ]);
-    rows.push([
-      `p99 latency at ${rate} req/s (ms)`,
-      "lower is better",
-      results.rigger[`p99@${rate}`],
-      results.upstream[`p99@${rate}`],
-    ]);
+    rows.push([`p50 latency at ${rate} req/s (ms)`, value("rigger", `p50@${rate}`), value("upstream", `p50@${rate}`)]);
+    rows.push([`p99 latency at ${rate} req/s (ms)`, value("rigger", `p99@${rate}`), value("upstream", `p99@${rate}`)]);
   }
   console.log(
     `\nSidecar injection webhook, HTTPS on 127.0.0.1, ${CONCURRENCY} connections at saturation, ${SATURATION_SECONDS}s/${RATE_SECONDS}s per phase`,
