@@ -2,7 +2,7 @@
 // two revisions (default and canary), and MutatingWebhookConfigurations with upstream's
 // selector matrix point at them by URL (until the operator creates them).
 import type { V1Deployment, V1Pod } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { injectionWebhookConfiguration } from "../webhooks/inject/webhook-configuration.ts";
 import { type RunningIstiod, startRiggerIstiod } from "./support/istiod.ts";
 import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
@@ -126,5 +126,44 @@ describe("injection on a real cluster", () => {
     expect(String((error as { body?: string }).body)).toContain(
       "invalid value 'SPLICE' for annotation 'sidecar.istio.io/interceptionMode'",
     );
+  });
+});
+
+describe("rigger inject --kubeconfig", () => {
+  test("uses the injection settings installed in the cluster", async () => {
+    const { spawnSync } = await import("node:child_process");
+    const { readFileSync } = await import("node:fs");
+    const controlPlane = `inj-cp-${suffix}`;
+    const settings = new URL("../webhooks/inject/testdata/settings/", import.meta.url);
+    const values = JSON.parse(readFileSync(new URL("values.json", settings), "utf8"));
+    values.global.hub = "registry.example/mesh";
+    values.global.tag = "9.9";
+    await core.createNamespace({ body: { metadata: { name: controlPlane } } });
+    try {
+      await core.createNamespacedConfigMap({
+        namespace: controlPlane,
+        body: {
+          metadata: { name: "istio-sidecar-injector" },
+          data: { config: readFileSync(new URL("inject-config.yaml", settings), "utf8"), values: JSON.stringify(values) },
+        },
+      });
+      await core.createNamespacedConfigMap({
+        namespace: controlPlane,
+        body: { metadata: { name: "istio" }, data: { mesh: "trustDomain: example.org\n" } },
+      });
+      const rigger = new URL("../cmd/rigger.ts", import.meta.url).pathname;
+      const input = JSON.stringify({ apiVersion: "v1", kind: "Pod", ...pod("from-cli") });
+      const args = [rigger, "inject", "--kubeconfig", inject("kubeconfig"), "--namespace", controlPlane, "-f", "-"];
+      const result = spawnSync(process.execPath, args, { input, encoding: "utf8" });
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain("image: registry.example/mesh/proxyv2:9.9");
+      expect(result.stdout).toContain("value: example.org"); // TRUST_DOMAIN from the cluster's mesh config
+      const missing = spawnSync(process.execPath, [...args.slice(0, 5), "nowhere", "-f", "-"], { input, encoding: "utf8" });
+      expect(missing.status).toBe(1);
+      expect(missing.stderr).toContain("ConfigMap nowhere/istio-sidecar-injector not found");
+    } finally {
+      await core.deleteNamespace({ name: controlPlane });
+    }
   });
 });
