@@ -132,3 +132,16 @@ function randomSerial(): string {
   bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
   return bytes.toString("hex");
 }
+
+/** A throwaway CA and a serving certificate for 127.0.0.1 and localhost signed by it. */
+export async function loopbackServingCertificate(commonName: string, validDays = 1): Promise<PemPair & { caPem: string }> {
+  const ca = await createCertificateAuthority(`${commonName}-ca`, validDays);
+  const serving = await issueCertificate(ca, {
+    commonName,
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    usages: ["server"],
+    validDays,
+  });
+  return { ...serving, caPem: ca.certPem };
+}

@@ -4,14 +4,13 @@
 // ./var/lib/istio/inject in its working directory, as istiod does.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
-import { createCertificateAuthority, issueCertificate } from "../../pki/certificates.ts";
+import { loopbackServingCertificate } from "../../pki/certificates.ts";
 import { versions } from "../../versions.ts";
-import { freePort } from "./istiod.ts";
+import { freePort, httpsStatus, stopChild, waitUntilServing } from "./child.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = join(root, ".cache/bin", `istio-${versions.istio}`);
@@ -53,16 +52,10 @@ export async function startUpstreamIstiod(kubeconfig: string, namespace: string,
   writeFileSync(join(dir, "var/lib/istio/inject/config"), files.config);
   writeFileSync(join(dir, "var/lib/istio/inject/values"), files.values);
   writeFileSync(join(dir, "mesh"), files.mesh);
-  const ca = await createCertificateAuthority("upstream-istiod-ca", 1);
-  const serving = await issueCertificate(ca, {
-    commonName: "istiod",
-    ipAddresses: ["127.0.0.1"],
-    usages: ["server"],
-    validDays: 1,
-  });
+  const serving = await loopbackServingCertificate("upstream-istiod");
   writeFileSync(join(dir, "tls.crt"), serving.certPem);
   writeFileSync(join(dir, "tls.key"), serving.keyPem, { mode: 0o600 });
-  writeFileSync(join(dir, "ca.crt"), ca.certPem);
+  writeFileSync(join(dir, "ca.crt"), serving.caPem);
   const [https, http, grpc, secureGrpc, monitoring, ctrlz] = await Promise.all([1, 2, 3, 4, 5, 6].map(() => freePort()));
   const log = join(dir, "pilot-discovery.log");
   const out = openSync(log, "a");
@@ -100,41 +93,15 @@ export async function startUpstreamIstiod(kubeconfig: string, namespace: string,
     },
   );
   const baseUrl = `https://127.0.0.1:${https}`;
-  const deadline = Date.now() + 60_000;
-  while (!(await answers(baseUrl, ca.certPem))) {
-    if (child.exitCode !== null)
-      throw new Error(`pilot-discovery exited with ${child.exitCode}; log: ${log}\n${readFileSync(log, "utf8").slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`pilot-discovery did not serve /inject within 60s; log: ${log}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Any HTTP answer to /inject means the webhook server is up.
+  const answers = async () => (await httpsStatus(`${baseUrl}/inject`, serving.caPem, "POST", "{}")) !== undefined;
+  await waitUntilServing("pilot-discovery", child, answers, 60_000, `; log: ${log}`);
   return {
     baseUrl,
-    caPem: ca.certPem,
+    caPem: serving.caPem,
     log,
     process: child,
     files,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
+    stop: () => stopChild(child),
   };
-}
-
-/** True once the injection endpoint answers (with anything but a connection error). */
-function answers(baseUrl: string, ca: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(
-      `${baseUrl}/inject`,
-      { method: "POST", ca, timeout: 1000, headers: { "content-type": "application/json" } },
-      (res) => {
-        res.resume();
-        resolve(true);
-      },
-    );
-    req.on("error", () => resolve(false));
-    req.on("timeout", () => req.destroy());
-    req.end("{}");
-  });
 }

@@ -1,7 +1,7 @@
 // A fastify HTTPS server on 127.0.0.1 with its own throwaway CA, for tests whose
 // webhook configurations point the apiserver at `clientConfig.url`.
 import Fastify, { type FastifyInstance } from "fastify";
-import { createCertificateAuthority, issueCertificate } from "../../pki/certificates.ts";
+import { loopbackServingCertificate } from "../../pki/certificates.ts";
 
 export interface TestWebhookServer {
   app: FastifyInstance;
@@ -14,13 +14,7 @@ export interface TestWebhookServer {
 
 /** `routes` registers handlers before the server starts listening on a free port. */
 export async function startTestWebhookServer(routes: (app: FastifyInstance) => void): Promise<TestWebhookServer> {
-  const ca = await createCertificateAuthority("rigger-e2e-webhook-ca", 1);
-  const serving = await issueCertificate(ca, {
-    commonName: "rigger-e2e-webhook",
-    ipAddresses: ["127.0.0.1"],
-    usages: ["server"],
-    validDays: 1,
-  });
+  const serving = await loopbackServingCertificate("rigger-e2e-webhook");
   const app = Fastify({ https: { cert: serving.certPem, key: serving.keyPem } });
   routes(app);
   await app.listen({ host: "127.0.0.1", port: 0 });
@@ -29,7 +23,7 @@ export async function startTestWebhookServer(routes: (app: FastifyInstance) => v
   return {
     app,
     baseUrl: `https://127.0.0.1:${address.port}`,
-    caBundle: Buffer.from(ca.certPem).toString("base64"),
+    caBundle: Buffer.from(serving.caPem).toString("base64"),
     close: () => app.close(),
   };
 }
