@@ -88,9 +88,17 @@ test-unit: install ## unit tests (no cluster)
 test-e2e: install cluster-build ## e2e tests against KUBECONFIG's cluster, else a local one started and stopped here
 	node_modules/.bin/vitest run --project e2e
 
+.PHONY: crds
+crds: install ## regenerate crds/istio-api.gen.yaml from the pinned istio.io/api module
+	node crds/generate.ts
+
+.PHONY: crds-check
+crds-check: install ## fail if the checked-in CRDs are not what the pinned istio.io/api generates
+	node crds/generate.ts --check
+
 # One vitest run for both projects, so its closing line counts every test.
 .PHONY: test
-test: lint typecheck cluster-build ## everything CI runs: lint, typecheck, unit and e2e tests
+test: lint typecheck crds-check cluster-build ## everything CI runs: lint, typecheck, CRD check, unit and e2e tests
 	node_modules/.bin/vitest run
 
 .PHONY: bench-inject

@@ -5,6 +5,7 @@ test("parses KEY=VALUE lines and ignores comments", () => {
   const text = [
     "# a comment",
     "ISTIO_VERSION=1.2.3",
+    "ISTIO_API_MODULE_VERSION=v1.2.3",
     "KUBERNETES_VERSION=1.33.1",
     "",
     "ETCD_VERSION=3.5.0",
@@ -13,6 +14,7 @@ test("parses KEY=VALUE lines and ignores comments", () => {
   ].join("\n");
   expect(parseVersionsEnv(text)).toEqual({
     istio: "1.2.3",
+    istioApiModule: "v1.2.3",
     kubernetes: "1.33.1",
     etcd: "3.5.0",
     kwok: "0.7.0",
@@ -21,7 +23,9 @@ test("parses KEY=VALUE lines and ignores comments", () => {
 });
 
 test("names the missing key", () => {
-  expect(() => parseVersionsEnv("ISTIO_VERSION=1.2.3\n")).toThrow("versions.env: KUBERNETES_VERSION is missing");
+  expect(() => parseVersionsEnv("ISTIO_VERSION=1.2.3\nISTIO_API_MODULE_VERSION=v1\n")).toThrow(
+    "versions.env: KUBERNETES_VERSION is missing",
+  );
 });
 
 test("the checked-in versions.env pins Kubernetes 1.33 or newer", () => {

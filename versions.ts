@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 
 export interface Versions {
   istio: string;
+  istioApiModule: string;
   kubernetes: string;
   etcd: string;
   kwok: string;
@@ -12,6 +13,7 @@ export interface Versions {
 
 const KEYS: Record<keyof Versions, string> = {
   istio: "ISTIO_VERSION",
+  istioApiModule: "ISTIO_API_MODULE_VERSION",
   kubernetes: "KUBERNETES_VERSION",
   etcd: "ETCD_VERSION",
   kwok: "KWOK_VERSION",
@@ -31,6 +33,7 @@ export function parseVersionsEnv(text: string): Versions {
   };
   return {
     istio: read(KEYS.istio),
+    istioApiModule: read(KEYS.istioApiModule),
     kubernetes: read(KEYS.kubernetes),
     etcd: read(KEYS.etcd),
     kwok: read(KEYS.kwok),

@@ -156,10 +156,10 @@ build_istio() {
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   run_logged istio go mod init local/istio-bins
   # Istio's go.mod asks for istio.io/api and istio.io/client-go at pseudo-versions
-  # this module proxy does not serve. istio.io/api v1.27.8 is the very commit of
+  # this module proxy does not serve. ISTIO_API_MODULE_VERSION is the very commit of
   # that pseudo-version (469b1b2d2cfa); istio.io/client-go (generated clientsets)
   # is taken at the newest 1.27 tag the proxy serves.
-  go mod edit -replace=istio.io/api=istio.io/api@v1.27.8 -replace=istio.io/client-go=istio.io/client-go@v1.27.3
+  go mod edit -replace="istio.io/api=istio.io/api@$ISTIO_API_MODULE_VERSION" -replace=istio.io/client-go=istio.io/client-go@v1.27.3
   printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "istio.io/istio/istioctl/cmd/istioctl"\n\t_ "istio.io/istio/pilot/cmd/pilot-discovery"\n)\n' >tools.go
   timed istio "resolve modules" go get "istio.io/istio@$ISTIO_MODULE_VERSION"
   timed istio "go mod tidy" go mod tidy

@@ -3,7 +3,7 @@
 // injection config is the pinned release's own (istioctl manifest generate), read from
 // ./var/lib/istio/inject in its working directory, as istiod does.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
