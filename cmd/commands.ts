@@ -5,6 +5,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { versions } from "../versions.ts";
 import { runInject } from "./inject.ts";
 import { runIstiod } from "./istiod.ts";
+import { runValidate } from "./validate.ts";
 
 export interface Command {
   name: string;
@@ -14,7 +15,8 @@ export interface Command {
 
 export const commands: Command[] = [
   { name: "inject", summary: "inject the Istio sidecar into manifests offline (like istioctl kube-inject)", run: runInject },
-  { name: "istiod", summary: "run the control plane: the sidecar injection webhook over HTTPS", run: runIstiod },
+  { name: "istiod", summary: "run the control plane: the injection and validation webhooks over HTTPS", run: runIstiod },
+  { name: "validate", summary: "validate Istio config files offline (like istioctl validate)", run: runValidate },
   {
     name: "version",
     summary: "print Rigger's version and the Istio release it is compatible with",

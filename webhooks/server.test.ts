@@ -6,7 +6,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createCertificateAuthority, issueCertificate } from "../pki/certificates.ts";
 import { defaultSettings } from "./inject/settings.ts";
 import { type AdmissionServer, startAdmissionServer } from "./server.ts";
@@ -125,4 +125,66 @@ test("a new serving certificate written to the files is used without a restart",
   while (Date.now() < deadline && (await servedCN()) !== "CN=second") await new Promise((r) => setTimeout(r, 50));
   expect(await servedCN()).toBe("CN=second");
   expect((await call("POST", "/inject", JSON.stringify(review))).status).toBe(200);
+});
+
+describe("POST /validate", () => {
+  const vs = (spec: object, annotations: Record<string, string> = {}) => ({
+    apiVersion: "admission.k8s.io/v1beta1",
+    kind: "AdmissionReview",
+    request: {
+      uid: "22222222-2222-4333-8444-555555555555",
+      operation: "CREATE",
+      namespace: "shop",
+      object: { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name: "r", annotations }, spec },
+    },
+  });
+
+  test("denies invalid config with the field path, echoing apiVersion and uid", async () => {
+    const res = await call(
+      "POST",
+      "/validate",
+      JSON.stringify(vs({ hosts: ["r"], http: [{ route: [{ destination: { host: "r" }, weight: -15 }] }] })),
+    );
+    const body = JSON.parse(res.body);
+    expect(body.apiVersion).toBe("admission.k8s.io/v1beta1");
+    expect(body.response.uid).toBe("22222222-2222-4333-8444-555555555555");
+    expect(body.response.allowed).toBe(false);
+    expect(body.response.status.message).toBe("configuration is invalid: spec.http[0].route[0].weight: weight -15 < 0");
+  });
+
+  test("allows valid config and returns warnings for kubectl to print", async () => {
+    const spec = {
+      hosts: ["r"],
+      http: [
+        { route: [{ destination: { host: "r" } }] },
+        { match: [{ uri: { prefix: "/a" } }], route: [{ destination: { host: "r" } }] },
+      ],
+    };
+    const body = JSON.parse((await call("POST", "/validate", JSON.stringify(vs(spec)))).body);
+    expect(body.response.allowed).toBe(true);
+    expect(body.response.warnings).toEqual([
+      "spec.http[0]: virtualService rule #0 not used (only the last rule can have no matches)",
+    ]);
+  });
+
+  test("several errors are listed one per line", async () => {
+    const res = await call("POST", "/validate", JSON.stringify(vs({ hosts: ["*", "a", "a"] })));
+    const message = JSON.parse(res.body).response.status.message as string;
+    expect(message).toMatch(/^configuration is invalid: 3 errors occurred:\n\t\* spec.hosts\[0\]: wildcard host/);
+  });
+
+  test("DELETE is not validated", async () => {
+    const review = vs({}, { "internal.istio.io/webhook-always-reject": "true" });
+    review.request.operation = "DELETE";
+    expect(JSON.parse((await call("POST", "/validate", JSON.stringify(review))).body).response.allowed).toBe(true);
+  });
+
+  test("bad bodies are refused, and galley metrics count outcomes", async () => {
+    expect((await call("POST", "/validate", "x", "text/plain")).status).toBe(415);
+    expect((await call("POST", "/validate", "", "application/json")).status).toBe(400);
+    const metrics = (await call("GET", "/metrics")).body;
+    expect(metrics).toMatch(/^galley_validation_passed\{kind="VirtualService"\} [1-9]/m);
+    expect(metrics).toMatch(/^galley_validation_failed\{kind="VirtualService",reason="invalid_config"\} [1-9]/m);
+    expect(metrics).toContain("galley_validation_duration_seconds_bucket");
+  });
 });

@@ -1,11 +1,13 @@
 // The admission server: fastify over HTTPS. POST /inject (and /inject/<k>/<v>…) runs the
-// injection webhook; /ready and /metrics serve probes and Prometheus. The serving
+// injection webhook, POST /validate the validation webhook; /ready and /metrics serve
+// probes and Prometheus. The serving
 // certificate is re-read from its files when they change, without a restart.
 import { readFileSync, statSync } from "node:fs";
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { InjectionSettings } from "./inject/inject.ts";
 import { reviewInjection } from "./inject/review.ts";
+import { reviewValidation } from "./validate/review.ts";
 
 export interface AdmissionServerOptions {
   host: string;
@@ -45,10 +47,40 @@ function injectionMetrics(registry: Registry) {
   };
 }
 
+function validationMetrics(registry: Registry) {
+  return {
+    passed: new Counter({
+      name: "galley_validation_passed",
+      help: "Resource is valid.",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    failed: new Counter({
+      name: "galley_validation_failed",
+      help: "Resource validation failed.",
+      labelNames: ["kind", "reason"],
+      registers: [registry],
+    }),
+    httpError: new Counter({
+      name: "galley_validation_http_error",
+      help: "Resource validation http serve errors.",
+      labelNames: ["status"],
+      registers: [registry],
+    }),
+    time: new Histogram({
+      name: "galley_validation_duration_seconds",
+      help: "Time taken to validate one resource, in seconds.",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1],
+      registers: [registry],
+    }),
+  };
+}
+
 export async function startAdmissionServer(options: AdmissionServerOptions): Promise<AdmissionServer> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = injectionMetrics(registry);
+  const validation = validationMetrics(registry);
   const app = Fastify({
     https: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
     bodyLimit: options.bodyLimitBytes ?? 6 * 1024 * 1024,
@@ -84,6 +116,26 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   };
   app.post("/inject", handleInject);
   app.post("/inject/*", handleInject);
+
+  const handleValidate = async (req: FastifyRequest) => {
+    const stop = validation.time.startTimer();
+    const outcome = reviewValidation(req.body);
+    stop();
+    switch (outcome.outcome) {
+      case "invalid":
+        validation.httpError.inc({ status: "400" });
+        throw Object.assign(new Error(outcome.message), { statusCode: 400 });
+      case "denied":
+        validation.failed.inc({ kind: outcome.kind, reason: "invalid_config" });
+        req.log.info({ kind: outcome.kind, problem: outcome.message }, "configuration denied");
+        return outcome.review;
+      case "allowed":
+        validation.passed.inc({ kind: outcome.kind });
+        return outcome.review;
+    }
+  };
+  app.post("/validate", handleValidate);
+  app.post("/validate/", handleValidate);
   app.get("/ready", async () => "ok\n");
   app.get("/metrics", async (_req, reply) => {
     reply.header("content-type", registry.contentType);
