@@ -105,6 +105,10 @@ test: lint typecheck crds-check cluster-build ## everything CI runs: lint, typec
 bench-inject: install cluster-build ## benchmark the injection webhook against upstream istiod (prints a table)
 	node bench/inject.ts
 
+.PHONY: bench-validate
+bench-validate: install cluster-build ## benchmark the validation webhook against upstream istiod (prints a table)
+	node bench/validate.ts
+
 .PHONY: golden-inject
 golden-inject: install ## refresh injection golden files from upstream istioctl kube-inject (review the diff like code)
 	node webhooks/inject/testdata/refresh.ts

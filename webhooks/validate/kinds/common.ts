@@ -16,6 +16,8 @@ export function exportTo(report: Report, path: string, value: unknown, namespace
   }
   if (entries.length > 1 && entries.some(([e]) => e === "*"))
     report.error(path, "cannot have both public (*) and non-public exportTo values for a resource");
+  if (entries.length > 1 && entries.some(([e]) => e === "~"))
+    report.error(path, "cannot export service entry to no one (~) and someone");
 }
 
 export function workloadSelector(report: Report, path: string, selector: unknown): void {

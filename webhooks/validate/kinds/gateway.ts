@@ -41,7 +41,7 @@ export function validateGateway(spec: Obj, report: Report, name: string): void {
           report.error(at(path, "port.name"), `port names in servers must be unique: duplicate name ${p.name}`);
         portNames.add(p.name);
       }
-      if (p.targetPort !== undefined) report.warn(at(path, "port.targetPort"), "targetPort has no impact on Gateways");
+      if (p.targetPort !== undefined) report.error(at(path, "port.targetPort"), "targetPort has no impact on Gateways");
     }
     serverTls(server.tls, at(path, "tls"), protocol, report);
   }
