@@ -106,7 +106,7 @@ describe("kubectl apply against the validating webhook", () => {
     const result = kubectl(["apply", "-f", "-"], virtualService("shadowed", http));
     expect(result.status).toBe(0);
     expect(result.stderr).toContain(
-      "Warning: spec.http[0]: virtualService rule #0 not used (only the last rule can have no matches)",
+      "Warning: spec.http[1]: virtualService rule #1 not used (route without matches defined before)",
     );
   });
 

@@ -163,7 +163,7 @@ describe("POST /validate", () => {
     const body = JSON.parse((await call("POST", "/validate", JSON.stringify(vs(spec)))).body);
     expect(body.response.allowed).toBe(true);
     expect(body.response.warnings).toEqual([
-      "spec.http[0]: virtualService rule #0 not used (only the last rule can have no matches)",
+      "spec.http[1]: virtualService rule #1 not used (route without matches defined before)",
     ]);
   });
 

@@ -89,12 +89,8 @@ export function validateVirtualService(spec: Obj, report: Report, namespace: str
   exportTo(report, "spec.exportTo", spec.exportTo, namespace, false);
 
   const http = objects(report, "spec.http", spec.http);
-  http.forEach(([route, path], i) => {
-    httpRoute(route, path, report, hosts.length > 0, gateways.length > 0);
-    if (!hasMatches(route) && i < http.length - 1) {
-      report.warn(path, `virtualService rule ${routeName(route, i)} not used (only the last rule can have no matches)`);
-    }
-  });
+  for (const [route, path] of http) httpRoute(route, path, report, hosts.length > 0, gateways.length > 0);
+  unreachableRules(http, report);
   for (const [route, path] of objects(report, "spec.tls", spec.tls))
     tlsRoute(
       route,
@@ -109,8 +105,81 @@ function routeName(route: Obj, i: number): string {
   return typeof route.name === "string" && route.name ? `"${route.name}"` : `#${i}`;
 }
 
-function hasMatches(route: Obj): boolean {
-  return Array.isArray(route.match) && route.match.length > 0;
+/**
+ * Warnings for rules and matches that can never be reached, in upstream's terms: a rule
+ * after a catch-all, a match that repeats an earlier one, and a URI prefix already covered
+ * by an earlier, otherwise identical prefix match.
+ */
+function unreachableRules(http: [Obj, string][], report: Report): void {
+  const seen = new Map<string, number>();
+  let catchAll = -1;
+  const prefixes: { route: number; match: string; prefix: string; rest: string }[] = [];
+  http.forEach(([route, path], i) => {
+    const matches = Array.isArray(route.match) ? route.match : [];
+    if (matches.length === 0) {
+      if (catchAll >= 0)
+        report.warn(path, `virtualService rule ${routeName(route, i)} not used (only the last rule can have no matches)`);
+      catchAll = i;
+      return;
+    }
+    let duplicates = 0;
+    matches.forEach((match, m) => {
+      if (catchAll >= 0) {
+        report.warn(path, `virtualService rule ${routeName(route, i)} not used (route without matches defined before)`);
+        return;
+      }
+      const matchName = isObj(match) && typeof match.name === "string" && match.name ? `"${match.name}"` : `#${m}`;
+      const key = matchKey(match);
+      const earlier = seen.get(key);
+      if (earlier !== undefined) {
+        const [earlierRoute] = http[earlier] ?? [{}];
+        report.warn(
+          at(path, "match"),
+          `virtualService rule ${routeName(route, i)} match ${matchName} is not used (duplicate/overlapping match in rule ${routeName(earlierRoute, earlier)})`,
+        );
+        duplicates++;
+        return;
+      }
+      seen.set(key, i);
+      if (isObj(match) && isObj(match.uri) && typeof match.uri.prefix === "string" && match.uri.prefix !== "") {
+        // Everything but the URI (and the name) must be equal for one prefix to cover another; no method means GET.
+        const rest = canonicalJson({ method: { exact: "GET" }, ...without(match, ["uri", "name"]) });
+        prefixes.push({ route: i, match: matchName, prefix: match.uri.prefix, rest });
+      }
+    });
+    if (duplicates === matches.length)
+      report.warn(path, `virtualService rule ${routeName(route, i)} not used (all matches used by prior rules)`);
+  });
+  prefixes.forEach((a, ai) => {
+    for (const b of prefixes.slice(ai + 1)) {
+      if (b.prefix === a.prefix || !b.prefix.startsWith(a.prefix) || b.rest !== a.rest) continue;
+      const [routeA] = http[a.route] ?? [{}];
+      const [routeB, pathB] = http[b.route] ?? [{}, ""];
+      report.warn(
+        at(pathB, "match"),
+        `virtualService rule ${routeName(routeB, b.route)} match ${b.match} of prefix ${b.prefix} is not used (duplicate/overlapping match in rule ${a.match} of prefix ${a.prefix} on ${routeName(routeA, a.route)})`,
+      );
+    }
+  });
+}
+
+/** A match without its name, with keys sorted, so equal matches compare equal. */
+function matchKey(match: unknown): string {
+  return isObj(match) ? canonicalJson(without(match, ["name"])) : JSON.stringify(match);
+}
+
+function without(obj: Obj, keys: string[]): Obj {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (isObj(value))
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
+      .join(",")}}`;
+  return JSON.stringify(value);
 }
 
 function httpRoute(route: Obj, path: string, report: Report, rootWithHosts: boolean, withGateways: boolean): void {
