@@ -20,21 +20,26 @@ export function exportTo(report: Report, path: string, value: unknown, namespace
     report.error(path, "cannot export service entry to no one (~) and someone");
 }
 
-export function workloadSelector(report: Report, path: string, selector: unknown): void {
+/** A workload selector: `{labels}` in Sidecar, EnvoyFilter and ServiceEntry, `{matchLabels}` elsewhere. */
+export function workloadSelector(
+  report: Report,
+  path: string,
+  selector: unknown,
+  key: "labels" | "matchLabels" = "matchLabels",
+): void {
   if (selector === undefined || selector === null) return;
   if (!isObj(selector)) {
     report.error(path, "workloadSelector must be an object");
     return;
   }
-  const matchLabels = selector.matchLabels;
+  const matchLabels = selector[key];
   if (!isObj(matchLabels) || Object.keys(matchLabels).length === 0) {
     report.warn(path, "workload selector specified without labels");
     return;
   }
-  for (const [key, value] of Object.entries(matchLabels)) {
-    if (key === "") report.error(at(path, "matchLabels"), "empty key is not supported in selector");
-    if (key.includes("*") || String(value).includes("*"))
-      report.error(at(path, "matchLabels"), `wildcard is not supported in selector`);
+  for (const [label, value] of Object.entries(matchLabels)) {
+    if (label === "") report.error(at(path, key), "empty key is not supported in selector");
+    if (label.includes("*") || String(value).includes("*")) report.error(at(path, key), "wildcard is not supported in selector");
   }
-  for (const message of labels(matchLabels)) report.error(at(path, "matchLabels"), message);
+  for (const message of labels(matchLabels)) report.error(at(path, key), message);
 }

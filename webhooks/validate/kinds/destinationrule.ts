@@ -8,6 +8,10 @@ export function validateDestinationRule(spec: Obj, report: Report, namespace: st
   else report.error("spec.host", wildcardDomain(spec.host));
   exportTo(report, "spec.exportTo", spec.exportTo, namespace, false);
   workloadSelector(report, "spec.workloadSelector", spec.workloadSelector);
+  const exportsBeyond = Array.isArray(spec.exportTo) && spec.exportTo.some((e) => e !== "." && e !== namespace);
+  if (spec.workloadSelector !== undefined && exportsBeyond) {
+    report.error("spec.exportTo", "destination rule with workload selector cannot have exportTo beyond current namespace");
+  }
   if (spec.trafficPolicy !== undefined) trafficPolicy(spec.trafficPolicy, "spec.trafficPolicy", report);
   const names = new Set<string>();
   for (const [subset, path] of objects(report, "spec.subsets", spec.subsets)) {

@@ -73,6 +73,7 @@ function serverTls(tls: unknown, path: string, protocol: string, report: Report)
   if (tls.httpsRedirect === true && protocol !== "HTTP" && protocol !== "")
     report.warn(at(path, "httpsRedirect"), "tls.httpsRedirect should only be used with http servers");
   if (!secure) return;
+  cipherWarnings(tls, path, report);
   const mode = String(tls.mode ?? "PASSTHROUGH");
   const hasCredential = Boolean(tls.credentialName) || (Array.isArray(tls.credentialNames) && tls.credentialNames.length > 0);
   const inline = Boolean(tls.serverCertificate) || Boolean(tls.privateKey);
@@ -118,4 +119,38 @@ function serverTls(tls: unknown, path: string, protocol: string, report: Report)
     default:
       report.error(at(path, "mode"), `unknown TLS mode "${mode}"`);
   }
+}
+
+// Cipher suite names the proxy (BoringSSL) accepts.
+const CIPHERS = new Set([
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+  "ECDHE-ECDSA-AES128-SHA",
+  "ECDHE-RSA-AES128-SHA",
+  "ECDHE-ECDSA-AES256-SHA",
+  "ECDHE-RSA-AES256-SHA",
+  "AES128-GCM-SHA256",
+  "AES256-GCM-SHA384",
+  "AES128-SHA",
+  "AES256-SHA",
+  "DES-CBC3-SHA",
+]);
+
+function cipherWarnings(tls: Obj, path: string, report: Report): void {
+  const ciphers = Array.isArray(tls.cipherSuites) ? tls.cipherSuites.map(String) : [];
+  const below12 = tls.minProtocolVersion === "TLSV1_0" || tls.minProtocolVersion === "TLSV1_1";
+  if (below12 && ciphers.length === 0) {
+    report.warn(
+      at(path, "minProtocolVersion"),
+      "TLS version below TLSV1_2 require setting compatible ciphers as by default they no longer include compatible ciphers.",
+    );
+  }
+  const invalid = ciphers.filter((c) => !CIPHERS.has(c));
+  if (invalid.length > 0) report.warn(at(path, "cipherSuites"), `ignoring invalid cipher suites: [${invalid.join(" ")}]`);
+  const duplicates = [...new Set(ciphers.filter((c, i) => ciphers.indexOf(c) !== i))];
+  if (duplicates.length > 0) report.warn(at(path, "cipherSuites"), `ignoring duplicate cipher suites: [${duplicates.join(" ")}]`);
 }

@@ -57,7 +57,7 @@ export function validateServiceEntry(spec: Obj, report: Report, namespace: strin
   }
   if (spec.workloadSelector !== undefined && spec.endpoints !== undefined)
     report.error("spec", "only one of WorkloadSelector or Endpoints is allowed in Service Entry");
-  workloadSelector(report, "spec.workloadSelector", spec.workloadSelector);
+  workloadSelector(report, "spec.workloadSelector", spec.workloadSelector, "labels");
   const endpoints = objects(report, "spec.endpoints", spec.endpoints);
   switch (resolution) {
     case "NONE":
@@ -82,8 +82,6 @@ export function validateServiceEntry(spec: Obj, report: Report, namespace: strin
       if (endpoints.length > 1)
         report.error("spec.endpoints", "there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN");
       break;
-    case "DYNAMIC_DNS":
-      break;
     default:
       report.error("spec.resolution", `unknown resolution "${resolution}"`);
   }
@@ -101,7 +99,7 @@ export function validateSidecar(spec: Obj, report: Report): void {
     report.error("spec", "sidecar: empty configuration provided");
     return;
   }
-  workloadSelector(report, "spec.workloadSelector", spec.workloadSelector);
+  workloadSelector(report, "spec.workloadSelector", spec.workloadSelector, "labels");
   const ingressPorts = new Set<number>();
   for (const [ingress, path] of objects(report, "spec.ingress", spec.ingress)) {
     if (!isObj(ingress.port)) report.error(at(path, "port"), "sidecar: port is required for ingress listeners");
@@ -174,7 +172,7 @@ export function validateEnvoyFilter(spec: Obj, report: Report): void {
     "",
     "EnvoyFilter exposes internal implementation details that may change at any time. Prefer other APIs if possible, and exercise extreme caution, especially around upgrades.",
   );
-  workloadSelector(report, "spec.workloadSelector", spec.workloadSelector);
+  workloadSelector(report, "spec.workloadSelector", spec.workloadSelector, "labels");
   for (const [patch, path] of objects(report, "spec.configPatches", spec.configPatches)) {
     if (!patch.applyTo) report.error(at(path, "applyTo"), "Envoy filter: missing applyTo");
     if (!isObj(patch.patch)) {
@@ -278,8 +276,6 @@ export function validateWorkloadGroup(spec: Obj, report: Report): void {
     return;
   }
   workloadEntry(spec.template, "spec.template", report, false);
-  if (isObj(spec.template) && spec.template.address)
-    report.error("spec.template.address", "address is not allowed in a template");
   if (isObj(spec.metadata)) for (const message of labels(spec.metadata.labels)) report.error("spec.metadata.labels", message);
 }
 

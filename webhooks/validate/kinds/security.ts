@@ -60,6 +60,12 @@ export function validateAuthorizationPolicy(spec: Obj, report: Report): void {
         "CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
       );
   } else if (spec.provider !== undefined) report.error("spec.provider", "provider is only allowed with CUSTOM action");
+  if (action === "DENY" && rules.some(([rule]) => onlyHttpAttributes(rule))) {
+    report.warn(
+      "spec.rules",
+      "configured AuthorizationPolicy will deny all traffic to TCP ports under its scope due to the use of only HTTP attributes in a DENY rule; it is recommended to explicitly specify the port",
+    );
+  }
   if (action === "DENY" && spec.rules === undefined)
     report.error(
       "spec.rules",
@@ -140,6 +146,22 @@ export function validateAuthorizationPolicy(spec: Obj, report: Report): void {
       }
     }
   }
+}
+
+const HTTP_ONLY_OPERATION = ["hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"];
+const HTTP_ONLY_SOURCE = ["requestPrincipals", "notRequestPrincipals"];
+
+/** A rule only HTTP traffic can match: TCP connections under the policy would be denied outright. */
+function onlyHttpAttributes(rule: Obj): boolean {
+  const operations = (Array.isArray(rule.to) ? rule.to : []).map((t) => (isObj(t) && isObj(t.operation) ? t.operation : {}));
+  const sources = (Array.isArray(rule.from) ? rule.from : []).map((f) => (isObj(f) && isObj(f.source) ? f.source : {}));
+  const conditions = (Array.isArray(rule.when) ? rule.when : []).filter(isObj);
+  const usesHttp =
+    operations.some((o) => HTTP_ONLY_OPERATION.some((f) => o[f] !== undefined)) ||
+    sources.some((src) => HTTP_ONLY_SOURCE.some((f) => src[f] !== undefined)) ||
+    conditions.some((w) => typeof w.key === "string" && w.key.startsWith("request."));
+  const hasPorts = operations.some((o) => o.ports !== undefined || o.notPorts !== undefined);
+  return usesHttp && !hasPorts;
 }
 
 function nonEmptyStrings(obj: Obj, path: string, report: Report): void {

@@ -321,6 +321,9 @@ function headers(h: unknown, path: string, report: Report): void {
         if (name.toLowerCase() === "host") report.error(p, `invalid header "${name}": cannot set Host header`);
         else if (name.startsWith(":") && !(side === "request" && name === ":authority"))
           report.error(p, `invalid header "${name}": cannot set pseudo header`);
+        if (typeof value === "string" && hasUnescapedPercent(value)) {
+          report.error(p, "header value configuration: invalid header configuration. Un-escaped %");
+        }
         if (typeof value === "string" && hasControlCharacter(value))
           report.error(p, `invalid header value "${value}": contains control characters`);
       }
@@ -495,4 +498,22 @@ function hasControlCharacter(value: string): boolean {
     const code = c.charCodeAt(0);
     return (code < 0x20 && code !== 0x09) || code === 0x7f;
   });
+}
+
+/**
+ * Envoy reads `%NAME%` and `%NAME(args)%` in header values as variables and `%%` as a
+ * literal percent sign; any other `%` is an error on the proxy.
+ */
+function hasUnescapedPercent(value: string): boolean {
+  let i = 0;
+  while (i < value.length) {
+    if (value[i] !== "%") i++;
+    else if (value[i + 1] === "%") i += 2;
+    else {
+      const variable = /^%[A-Z][A-Z0-9_]*(\([^)]*\))?(:[0-9]+)?%/.exec(value.slice(i));
+      if (!variable) return true;
+      i += variable[0].length;
+    }
+  }
+  return false;
 }
