@@ -193,6 +193,47 @@ export function validateEnvoyFilter(spec: Obj, report: Report): void {
         );
       }
     }
+    matchFitsApplyTo(patch, path, report);
+  }
+}
+
+const LISTENER_CLASS = ["LISTENER", "FILTER_CHAIN", "NETWORK_FILTER", "HTTP_FILTER"];
+const ROUTE_CLASS = ["ROUTE_CONFIGURATION", "VIRTUAL_HOST", "HTTP_ROUTE"];
+const HCM = ["envoy.filters.network.http_connection_manager", "envoy.http_connection_manager"];
+
+/** The match must be of the kind of object applyTo names: listener, route configuration or cluster. */
+function matchFitsApplyTo(patch: Obj, path: string, report: Report): void {
+  const applyTo = String(patch.applyTo ?? "");
+  const match = isObj(patch.match) ? patch.match : undefined;
+  const typed = match && (match.listener !== undefined || match.routeConfiguration !== undefined || match.cluster !== undefined);
+  if (!match || !typed) return;
+  const mpath = at(path, "match");
+  if (LISTENER_CLASS.includes(applyTo)) {
+    if (!isObj(match.listener)) {
+      report.error(mpath, "Envoy filter: applyTo for listener class objects cannot have non listener match");
+      return;
+    }
+    const filter =
+      isObj(match.listener.filterChain) && isObj(match.listener.filterChain.filter)
+        ? match.listener.filterChain.filter
+        : undefined;
+    if (!filter) return;
+    const fpath = at(mpath, "listener.filterChain.filter");
+    if (applyTo === "LISTENER" || applyTo === "FILTER_CHAIN")
+      report.warn(fpath, `Envoy filter: filter match has no effect when used with ${applyTo}`);
+    if (!filter.name) report.error(fpath, "Envoy filter: filter match has no name to match on");
+    else if (isObj(filter.subFilter)) {
+      if (applyTo !== "HTTP_FILTER")
+        report.error(at(fpath, "subFilter"), "Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only");
+      else if (!HCM.includes(String(filter.name)))
+        report.error(at(fpath, "subFilter"), `Envoy filter: subfilter match requires filter match with ${HCM[0]}`);
+      else if (!filter.subFilter.name)
+        report.error(at(fpath, "subFilter"), "Envoy filter: subfilter match has no name to match on");
+    }
+  } else if (ROUTE_CLASS.includes(applyTo) && !isObj(match.routeConfiguration)) {
+    report.error(mpath, "Envoy filter: applyTo for http route class objects cannot have non route configuration match");
+  } else if (applyTo === "CLUSTER" && !isObj(match.cluster)) {
+    report.error(mpath, "Envoy filter: applyTo for cluster class objects cannot have non cluster match");
   }
 }
 
