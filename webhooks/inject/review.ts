@@ -2,26 +2,14 @@
 // HTTP server hands the parsed body here and sends back what it returns.
 import type { V1Pod } from "@kubernetes/client-node";
 import fastJsonPatch from "fast-json-patch";
+import { openEnvelope } from "../admission-review.ts";
 import { InjectionError, type InjectionSettings, inject } from "./inject.ts";
-
-export interface AdmissionReview {
-  apiVersion?: string;
-  kind?: string;
-  request?: {
-    uid?: string;
-    namespace?: string;
-    object?: unknown;
-    kind?: { kind?: string };
-  };
-}
 
 export type ReviewOutcome =
   | { outcome: "injected"; review: object; patch: object[] }
   | { outcome: "skipped"; review: object; reason: string }
   | { outcome: "denied"; review: object; message: string }
   | { outcome: "invalid"; message: string };
-
-const ACCEPTED_VERSIONS = new Set(["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]);
 
 /** Cluster and network overrides from the webhook path: /inject/cluster/<id>/net/<net>/<key>/<value>… */
 export function proxyEnvsFromPath(path: string): Record<string, string> {
@@ -38,23 +26,9 @@ export function proxyEnvsFromPath(path: string): Record<string, string> {
 }
 
 export function reviewInjection(body: unknown, path: string, settings: InjectionSettings): ReviewOutcome {
-  const review = body as AdmissionReview;
-  if (review === null || typeof review !== "object" || Array.isArray(review)) {
-    return { outcome: "invalid", message: "request body is not an AdmissionReview object" };
-  }
-  if (review.kind !== "AdmissionReview" || !ACCEPTED_VERSIONS.has(review.apiVersion ?? "")) {
-    return {
-      outcome: "invalid",
-      message: `expected kind AdmissionReview in admission.k8s.io/v1 or v1beta1, got ${review.kind ?? "no kind"} in ${review.apiVersion ?? "no apiVersion"}`,
-    };
-  }
-  const request = review.request;
-  if (!request?.uid) return { outcome: "invalid", message: "AdmissionReview has no request.uid" };
-  const respond = (response: object) => ({
-    apiVersion: review.apiVersion,
-    kind: "AdmissionReview",
-    response: { uid: request.uid, ...response },
-  });
+  const envelope = openEnvelope(body);
+  if (!envelope.ok) return { outcome: "invalid", message: envelope.message };
+  const { request, respond } = envelope;
 
   const pod = request.object as V1Pod | undefined;
   if (pod === null || typeof pod !== "object" || (pod.kind !== undefined && pod.kind !== "Pod")) {

@@ -2,6 +2,9 @@
 // undefined when the value is fine. Messages follow upstream's wording where it has one.
 import { isIP } from "node:net";
 
+/** Port protocols Istio understands (Gateway servers, ServiceEntry ports), upper case. */
+export const PROTOCOLS = new Set(["HTTP", "HTTPS", "HTTP2", "GRPC", "GRPC-WEB", "MONGO", "REDIS", "MYSQL", "TCP", "TLS", "UDP"]);
+
 const DNS1123_LABEL = /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 

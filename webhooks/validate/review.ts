@@ -1,24 +1,12 @@
 // AdmissionReview in, AdmissionReview out, for the validation webhook. No I/O.
+import { openEnvelope } from "../admission-review.ts";
 import { describeProblem } from "./report.ts";
 import { validate } from "./validate.ts";
-
-interface ValidationReview {
-  apiVersion?: string;
-  kind?: string;
-  request?: {
-    uid?: string;
-    operation?: string;
-    namespace?: string;
-    object?: unknown;
-  };
-}
 
 export type ValidationOutcome =
   | { outcome: "allowed"; review: object; warnings: string[]; kind: string }
   | { outcome: "denied"; review: object; message: string; kind: string }
   | { outcome: "invalid"; message: string };
-
-const ACCEPTED_VERSIONS = new Set(["admission.k8s.io/v1", "admission.k8s.io/v1beta1"]);
 
 /** Several errors read as upstream prints them (go-multierror), each with its field path. */
 export function joinErrors(errors: string[]): string {
@@ -27,23 +15,9 @@ export function joinErrors(errors: string[]): string {
 }
 
 export function reviewValidation(body: unknown): ValidationOutcome {
-  const review = body as ValidationReview;
-  if (review === null || typeof review !== "object" || Array.isArray(review)) {
-    return { outcome: "invalid", message: "request body is not an AdmissionReview object" };
-  }
-  if (review.kind !== "AdmissionReview" || !ACCEPTED_VERSIONS.has(review.apiVersion ?? "")) {
-    return {
-      outcome: "invalid",
-      message: `expected kind AdmissionReview in admission.k8s.io/v1 or v1beta1, got ${review.kind ?? "no kind"} in ${review.apiVersion ?? "no apiVersion"}`,
-    };
-  }
-  const request = review.request;
-  if (!request?.uid) return { outcome: "invalid", message: "AdmissionReview has no request.uid" };
-  const respond = (response: object) => ({
-    apiVersion: review.apiVersion,
-    kind: "AdmissionReview",
-    response: { uid: request.uid, ...response },
-  });
+  const envelope = openEnvelope(body);
+  if (!envelope.ok) return { outcome: "invalid", message: envelope.message };
+  const { request, respond } = envelope;
   const object = request.object as { kind?: string } | undefined;
   const kind = object?.kind ?? "unknown";
   // Only what is stored is checked: deletes and connects pass.

@@ -1,21 +1,6 @@
 // Gateway rules (networking.istio.io): servers, hosts, ports, TLS.
-import { dnsLabel, ip, labels, port, strictWildcardDomain } from "../fields.ts";
+import { dnsLabel, ip, labels, PROTOCOLS, port, strictWildcardDomain } from "../fields.ts";
 import { at, isObj, type Obj, objects, type Report, strings } from "../report.ts";
-
-const PROTOCOLS = new Set([
-  "HTTP",
-  "HTTPS",
-  "HTTP2",
-  "GRPC",
-  "GRPC-WEB",
-  "MONGO",
-  "REDIS",
-  "MYSQL",
-  "TCP",
-  "TLS",
-  "UDP",
-  "HTTP_PROXY",
-]);
 
 export function validateGateway(spec: Obj, report: Report, name: string): void {
   if (name.includes(".")) report.error("metadata.name", `invalid gateway name: "${name}"`);
@@ -32,7 +17,8 @@ export function validateGateway(spec: Obj, report: Report, name: string): void {
     if (!isObj(p)) report.error(at(path, "port"), "port is required");
     else {
       protocol = String(p.protocol ?? "").toUpperCase();
-      if (!PROTOCOLS.has(protocol)) report.error(at(path, "port.protocol"), `invalid protocol "${String(p.protocol ?? "")}"`);
+      if (!PROTOCOLS.has(protocol) && protocol !== "HTTP_PROXY")
+        report.error(at(path, "port.protocol"), `invalid protocol "${String(p.protocol ?? "")}"`);
       const unix = typeof server.bind === "string" && server.bind.startsWith("unix://");
       if (!(unix && p.number === 0)) report.error(at(path, "port.number"), port(p.number));
       if (typeof p.name !== "string" || p.name === "") report.error(at(path, "port.name"), "port name must be set");

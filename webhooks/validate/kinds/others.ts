@@ -1,24 +1,8 @@
 // The remaining kinds: ServiceEntry, Sidecar, EnvoyFilter, WasmPlugin, Telemetry,
 // WorkloadEntry, WorkloadGroup, ProxyConfig.
-import { cidrOrIp, dnsLabel, ip, labels, port, wildcardDomain } from "../fields.ts";
+import { cidrOrIp, dnsLabel, ip, labels, PROTOCOLS, port, wildcardDomain } from "../fields.ts";
 import { at, isObj, type Obj, objects, type Report, strings } from "../report.ts";
 import { exportTo, workloadSelector } from "./common.ts";
-
-const SE_PROTOCOLS = new Set([
-  "HTTP",
-  "HTTPS",
-  "HTTP2",
-  "GRPC",
-  "GRPC-WEB",
-  "MONGO",
-  "REDIS",
-  "MYSQL",
-  "TCP",
-  "TLS",
-  "UDP",
-  "HBONE",
-  "",
-]);
 
 export function validateServiceEntry(spec: Obj, report: Report, namespace: string): void {
   const hosts = strings(report, "spec.hosts", spec.hosts);
@@ -52,7 +36,8 @@ export function validateServiceEntry(spec: Obj, report: Report, namespace: strin
       if (numbers.has(p.number)) report.error(at(path, "number"), `service entry port ${p.number} already defined`);
       numbers.add(p.number);
     }
-    if (!SE_PROTOCOLS.has(String(p.protocol ?? "").toUpperCase()))
+    const protocol = String(p.protocol ?? "").toUpperCase();
+    if (protocol !== "" && protocol !== "HBONE" && !PROTOCOLS.has(protocol))
       report.error(at(path, "protocol"), `unsupported protocol: ${String(p.protocol)}`);
   }
   if (spec.workloadSelector !== undefined && spec.endpoints !== undefined)
