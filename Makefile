@@ -65,7 +65,10 @@ demo: cluster-up ## run Rigger on a local cluster and print how to use it
 	@echo "  export KUBECONFIG=$(KUBECONFIG_PATH)"
 	@echo "  alias kubectl=$(KUBECTL)"
 	@echo "  kubectl get nodes"
-	@echo "  node cmd/rigger.ts version"
+	@echo "Rigger's CLI (Node 24 at $$(command -v node)):"
+	@echo "  $$(command -v node) cmd/rigger.ts inject -f webhooks/inject/testdata/cases/basic-deployment.yaml"
+	@echo "  $$(command -v node) cmd/rigger.ts validate -f webhooks/validate/testdata/corpus/gateway.yaml"
+	@echo "  kubectl apply --server-side -f crds/istio-api.gen.yaml   # the Istio CRDs"
 	@echo "Stop it with: make cluster-down"
 
 .PHONY: lint
