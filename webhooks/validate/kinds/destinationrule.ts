@@ -152,8 +152,8 @@ function connectionPool(pool: unknown, path: string, report: Report): void {
   }
   if (isObj(pool.http)) {
     const http = pool.http;
-    if (http.idleTimeout !== undefined && http.idleTimeout !== "0s")
-      report.error(at(path, "http.idleTimeout"), duration(http.idleTimeout));
+    // Unlike tcp.idleTimeout, an http idle timeout of 0s is refused.
+    if (http.idleTimeout !== undefined) report.error(at(path, "http.idleTimeout"), duration(http.idleTimeout));
     if (http.useClientProtocol === true && http.h2UpgradePolicy === "UPGRADE")
       report.error(at(path, "http"), "use client protocol must not be true when h2UpgradePolicy is UPGRADE");
   }

@@ -244,7 +244,7 @@ function httpRoute(route: Obj, path: string, report: Report, rootWithHosts: bool
   }
   if (has("mirrorPercent"))
     report.warn(at(path, "mirrorPercent"), "using deprecated setting mirrorPercent, consider using mirrorPercentage instead");
-  if (has("redirect")) redirect(route.redirect, at(path, "redirect"), route, report);
+  if (has("redirect")) redirect(route.redirect, at(path, "redirect"), report);
   if (has("rewrite")) rewrite(route.rewrite, at(path, "rewrite"), report);
   if (isObj(route.directResponse)) {
     const status = route.directResponse.status;
@@ -390,23 +390,17 @@ function fault(f: unknown, path: string, report: Report): void {
   }
 }
 
-function redirect(r: unknown, path: string, route: Obj, report: Report): void {
+// Istio 1.27's HTTPRedirect has no prefix_rewrite (later releases add it), so it is not checked here.
+function redirect(r: unknown, path: string, report: Report): void {
   if (!isObj(r)) return;
-  if (r.uri !== undefined && r.uri !== "" && r.prefixRewrite !== undefined)
-    report.error(path, "redirect may only specify one of uri or prefix_rewrite");
-  if (!r.uri && !r.authority && !r.scheme && !r.port && !r.derivePort && !r.prefixRewrite)
+  if (!r.uri && !r.authority && !r.scheme && !r.port && !r.derivePort)
     report.error(path, "redirect must specify URI, authority, scheme, or port");
   if (r.redirectCode !== undefined) {
     const code = Number(r.redirectCode);
     if (code < 300 || code > 399) report.error(at(path, "redirectCode"), `${code} is not a valid redirect code, must be 3xx`);
   }
-  if (r.scheme !== undefined && r.scheme !== "http" && r.scheme !== "https")
+  if (r.scheme !== undefined && r.scheme !== "http" && r.scheme !== "https") {
     report.error(at(path, "scheme"), `scheme must be http or https, got "${String(r.scheme)}"`);
-  if (r.prefixRewrite !== undefined) {
-    const matches = Array.isArray(route.match) ? route.match : [];
-    if (!matches.every((m) => isObj(m) && isObj(m.uri) && m.uri.prefix !== undefined)) {
-      report.error(at(path, "prefixRewrite"), "prefix_rewrite is only allowed with prefix URI matches");
-    }
   }
 }
 
