@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, LogController } fro
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { InjectionSettings } from "./inject/inject.ts";
 import { reviewInjection } from "./inject/review.ts";
+import { envoyRoot } from "./validate/kinds/envoy-types.ts";
 import { reviewValidation } from "./validate/review.ts";
 
 export interface AdmissionServerOptions {
@@ -142,6 +143,8 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
     return registry.metrics();
   });
 
+  // Load Envoy's types before serving, so the first EnvoyFilter is not the one that pays for it.
+  envoyRoot();
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;

@@ -3,6 +3,7 @@
 import { cidrOrIp, dnsLabel, ip, labels, PROTOCOLS, port, wildcardDomain } from "../fields.ts";
 import { at, isObj, type Obj, objects, type Report, strings } from "../report.ts";
 import { exportTo, workloadSelector } from "./common.ts";
+import { checkPatchValue } from "./envoy-types.ts";
 
 export function validateServiceEntry(spec: Obj, report: Report, namespace: string): void {
   const hosts = strings(report, "spec.hosts", spec.hosts);
@@ -179,6 +180,8 @@ export function validateEnvoyFilter(spec: Obj, report: Report): void {
       }
     }
     matchFitsApplyTo(patch, path, report);
+    if (patch.patch.value !== undefined)
+      checkPatchValue(String(patch.applyTo ?? ""), patch.patch.value, at(path, "patch.value"), report);
   }
 }
 
