@@ -3,6 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { loadCorpus } from "../webhooks/validate/testdata/corpus.ts";
 import { binaries } from "./cluster/local-cluster.ts";
 import { type RunningIstiod, startRiggerIstiod } from "./support/istiod.ts";
 import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
@@ -114,5 +115,27 @@ describe("kubectl apply against the validating webhook", () => {
     const result = kubectl(["apply", "-f", "-"], virtualService("typo", "[{rout: [{destination: {host: reviews}}]}]"));
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('unknown field "spec.http[0].rout"');
+  });
+});
+
+describe("the whole corpus through the real apiserver (CRD schemas, then the webhook)", () => {
+  const corpus = loadCorpus().filter((c) => c.object.kind !== "Route");
+  const inNamespace = (object: Record<string, unknown>) => ({
+    ...object,
+    metadata: { ...(object.metadata as object), namespace },
+  });
+
+  test("every valid and warning case is accepted (server-side dry run)", () => {
+    const accepted = corpus.filter((c) => c.expect !== "invalid");
+    const list = { apiVersion: "v1", kind: "List", items: accepted.map((c) => inNamespace(c.object)) };
+    const result = kubectl(["apply", "--dry-run=server", "-f", "-"], JSON.stringify(list));
+    expect(result.stderr.split("\n").filter((l) => l && !l.startsWith("Warning:"))).toEqual([]);
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim().split("\n")).toHaveLength(accepted.length);
+  });
+
+  test.each(corpus.filter((c) => c.expect === "invalid").map((c) => [c.name, c] as const))("%s is refused", (_, c) => {
+    const result = kubectl(["apply", "--dry-run=server", "-f", "-"], JSON.stringify(inNamespace(c.object)));
+    expect(result.status, result.stdout).not.toBe(0);
   });
 });
