@@ -3,7 +3,6 @@
 // corpus, and the pods their patches produce are compared field by field. Differences
 // Rigger intends are listed, with reasons, in webhooks/inject/testdata/intended-differences.yaml.
 import { readdirSync, readFileSync } from "node:fs";
-import { request } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { V1ObjectMeta, V1Pod, V1PodSpec } from "@kubernetes/client-node";
@@ -16,6 +15,7 @@ import {
   loadIntendedDifferences,
   normalize,
 } from "../webhooks/inject/testdata/upstream-comparison.ts";
+import { admissionResponse } from "./support/child.ts";
 import { type RunningIstiod, startRiggerIstiod } from "./support/istiod.ts";
 import { kubeClients } from "./support/kube.ts";
 import { startUpstreamIstiod, type UpstreamIstiod } from "./support/upstream-istiod.ts";
@@ -98,35 +98,13 @@ interface Answer {
   message?: string;
 }
 
-function review(server: { baseUrl: string; caPem: string }, pod: V1Pod, uid: string): Promise<Answer> {
-  const body = JSON.stringify({
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: { uid, namespace: "shop", object: pod },
-  });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${server.baseUrl}/inject`,
-      { method: "POST", ca: server.caPem, headers: { "content-type": "application/json" } },
-      (res) => {
-        let text = "";
-        res.on("data", (c) => {
-          text += c;
-        });
-        res.on("end", () => {
-          const response = JSON.parse(text).response;
-          if (response.uid !== uid) return reject(new Error(`uid ${response.uid} does not echo ${uid}`));
-          resolve({
-            allowed: response.allowed,
-            patch: response.patch ? JSON.parse(Buffer.from(response.patch, "base64").toString()) : undefined,
-            message: response.status?.message,
-          });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+async function review(server: { baseUrl: string; caPem: string }, pod: V1Pod, uid: string): Promise<Answer> {
+  const response = await admissionResponse(`${server.baseUrl}/inject`, server.caPem, { uid, namespace: "shop", object: pod });
+  return {
+    allowed: response.allowed === true,
+    patch: typeof response.patch === "string" ? JSON.parse(Buffer.from(response.patch, "base64").toString()) : undefined,
+    message: (response.status as { message?: string } | undefined)?.message,
+  };
 }
 
 /**

@@ -3,10 +3,10 @@
 // must agree, except where webhooks/validate/testdata/intended-differences.yaml says
 // why Rigger decides otherwise.
 import { readFileSync } from "node:fs";
-import { request } from "node:https";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { parse } from "yaml";
 import { type CorpusCase, loadCorpus } from "../webhooks/validate/testdata/corpus.ts";
+import { admissionResponse } from "./support/child.ts";
 import { type RunningIstiod, startRiggerIstiod } from "./support/istiod.ts";
 import { kubeClients } from "./support/kube.ts";
 import { startUpstreamIstiod, type UpstreamIstiod } from "./support/upstream-istiod.ts";
@@ -25,39 +25,20 @@ const differences = parse(
   readFileSync(new URL("../webhooks/validate/testdata/intended-differences.yaml", import.meta.url), "utf8"),
 ) as Difference[];
 
-function decide(server: { baseUrl: string; caPem: string }, c: CorpusCase): Promise<{ allowed: boolean; message?: string }> {
+async function decide(
+  server: { baseUrl: string; caPem: string },
+  c: CorpusCase,
+): Promise<{ allowed: boolean; message?: string }> {
   const uid = `${c.file}-${c.index}`.replace(/[^a-z0-9-]/gi, "-");
-  const body = JSON.stringify({
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid,
-      operation: "CREATE",
-      namespace: "shop",
-      kind: { group: "", version: "", kind: String(c.object.kind) },
-      object: c.object,
-    },
+  const kind = { group: "", version: "", kind: String(c.object.kind) };
+  const response = await admissionResponse(`${server.baseUrl}/validate`, server.caPem, {
+    uid,
+    operation: "CREATE",
+    namespace: "shop",
+    kind,
+    object: c.object,
   });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${server.baseUrl}/validate`,
-      { method: "POST", ca: server.caPem, headers: { "content-type": "application/json" } },
-      (res) => {
-        let text = "";
-        res.on("data", (chunk) => {
-          text += chunk;
-        });
-        res.on("end", () => {
-          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text}`));
-          const response = JSON.parse(text).response;
-          if (response.uid !== uid) return reject(new Error("uid not echoed"));
-          resolve({ allowed: response.allowed, message: response.status?.message });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
+  return { allowed: response.allowed === true, message: (response.status as { message?: string } | undefined)?.message };
 }
 
 beforeAll(async () => {

@@ -56,3 +56,28 @@ export async function waitUntilServing(
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The AdmissionResponse a webhook at `url` gives for `request`; fails unless it is HTTP 200 echoing the uid. */
+export function admissionResponse(
+  url: string,
+  ca: string,
+  request: { uid: string } & Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const body = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request });
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
+      let text = "";
+      res.on("data", (chunk) => {
+        text += chunk;
+      });
+      res.on("end", () => {
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text}`));
+        const response = JSON.parse(text).response as Record<string, unknown>;
+        if (response.uid !== request.uid) return reject(new Error(`uid ${String(response.uid)} does not echo ${request.uid}`));
+        resolve(response);
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
