@@ -73,7 +73,8 @@ export function admissionResponse(
       res.on("end", () => {
         if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${text}`));
         const response = JSON.parse(text).response as Record<string, unknown>;
-        if (response.uid !== request.uid) return reject(new Error(`uid ${String(response.uid)} does not echo ${request.uid}`));
+        if (response.uid !== admission.uid)
+          return reject(new Error(`uid ${String(response.uid)} does not echo ${admission.uid}`));
         resolve(response);
       });
     });
