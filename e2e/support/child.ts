@@ -57,13 +57,13 @@ export async function waitUntilServing(
   }
 }
 
-/** The AdmissionResponse a webhook at `url` gives for `request`; fails unless it is HTTP 200 echoing the uid. */
+/** The AdmissionResponse a webhook at `url` gives for `admission`; fails unless it is HTTP 200 echoing the uid. */
 export function admissionResponse(
   url: string,
   ca: string,
-  request: { uid: string } & Record<string, unknown>,
+  admission: { uid: string } & Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
-  const body = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request });
+  const body = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: admission });
   return new Promise((resolve, reject) => {
     const req = request(url, { method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
       let text = "";
