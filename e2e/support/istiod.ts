@@ -47,7 +47,7 @@ export async function startRiggerIstiod(revision: string): Promise<RunningIstiod
       `--injection-config=${inject}`,
       `--mesh-config=${join(settings, "mesh.yaml")}`,
       `--revision=${revision}`,
-      "--log-level=warn",
+      "--log-level=error",
     ],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
