@@ -35,7 +35,8 @@ export function dumpAppProbers(pod: V1Pod, statusPort: number): string {
       if (prober) out[`/${prefix}/${c.name}/${suffix}`] = prober;
     }
     for (const [hook, prefix, suffix] of HOOKS) {
-      const prober = toProber(c.lifecycle?.[hook], false, named, statusPort);
+      // A lifecycle handler has the same httpGet/tcpSocket shape as a probe, without timeouts.
+      const prober = toProber(c.lifecycle?.[hook] as V1Probe | undefined, false, named, statusPort);
       if (prober) out[`/${prefix}/${c.name}/${suffix}`] = prober;
     }
   }
@@ -80,7 +81,7 @@ function redirect(probe: V1Probe, path: string, statusPort: number, grpcAllowed 
 }
 
 function toProber(
-  probe: V1Probe | V1Container["lifecycle"] extends infer _ ? V1Probe | undefined : never,
+  probe: V1Probe | undefined,
   withTimeout: boolean,
   named: Map<string | undefined, number>,
   statusPort: number,
