@@ -13,7 +13,7 @@ export interface QueueOptions {
   maxDelayMs?: number;
 }
 
-export type Outcome = void | { requeueAfterMs: number };
+export type Outcome = undefined | { requeueAfterMs: number };
 export type Worker = (key: string) => Promise<Outcome>;
 
 export class WorkQueue {

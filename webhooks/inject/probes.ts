@@ -3,7 +3,7 @@
 // http/tcp lifecycle hook) is pointed at the agent's status port under
 // /app-health/<container>/<kind>, and the original is recorded in
 // ISTIO_KUBE_APP_PROBERS for the agent to replay. exec probes are left alone.
-import type { V1Container, V1Pod, V1Probe } from "@kubernetes/client-node";
+import type { V1Pod, V1Probe } from "@kubernetes/client-node";
 import { PROXY } from "./sidecar-template.ts";
 
 type Handler = NonNullable<V1Probe["httpGet"]> | NonNullable<V1Probe["tcpSocket"]> | NonNullable<V1Probe["grpc"]>;

@@ -142,7 +142,7 @@ export function validateAuthorizationPolicy(spec: Obj, report: Report): void {
         (when.values === undefined || (Array.isArray(when.values) && when.values.length === 0)) &&
         (when.notValues === undefined || (Array.isArray(when.notValues) && when.notValues.length === 0))
       ) {
-        report.error(wpath, "at least one of values or not_values must be set for key: " + key);
+        report.error(wpath, `at least one of values or not_values must be set for key: ${key}`);
       }
     }
   }
