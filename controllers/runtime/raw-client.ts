@@ -1,0 +1,79 @@
+// A small JSON client for the Kubernetes API that sends and receives plain objects.
+// The generated client's serializer drops fields it does not model and writes times
+// with millisecond precision, which MicroTime fields (Lease renewTime) refuse; raw JSON
+// avoids both. Authentication and TLS come from the kubeconfig.
+import { request } from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export interface RawClient {
+  get<T>(path: string): Promise<T>;
+  create<T>(path: string, body: object): Promise<T>;
+  replace<T>(path: string, body: object): Promise<T>;
+  /** Server-side apply with `fieldManager`, taking over conflicting fields. */
+  apply<T>(path: string, body: object, fieldManager: string): Promise<T>;
+  delete(path: string): Promise<void>;
+}
+
+export function rawClient(kc: KubeConfig): RawClient {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const server = cluster.server.replace(/\/+$/, "");
+
+  const call = async <T>(method: string, path: string, body?: object, contentType = "application/json"): Promise<T> => {
+    const options: Parameters<typeof request>[1] = { method, headers: { accept: "application/json" } };
+    await kc.applyToHTTPSOptions(options);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined)
+      options.headers = { ...options.headers, "content-type": contentType, "content-length": Buffer.byteLength(payload) };
+    return new Promise<T>((resolve, reject) => {
+      const req = request(`${server}${path}`, options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString();
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve((text ? JSON.parse(text) : undefined) as T);
+          let reason = "Unknown";
+          let message = text;
+          try {
+            const parsed = JSON.parse(text) as { reason?: string; message?: string };
+            reason = parsed.reason ?? reason;
+            message = parsed.message ?? message;
+          } catch {
+            // not a Status object; keep the raw text
+          }
+          reject(new ApiError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`));
+        });
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+  };
+
+  return {
+    get: (path) => call("GET", path),
+    create: (path, body) => call("POST", path, body),
+    replace: (path, body) => call("PUT", path, body),
+    apply: (path, body, fieldManager) =>
+      call("PATCH", `${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`, body, "application/apply-patch+yaml"),
+    delete: async (path) => {
+      await call("DELETE", path);
+    },
+  };
+}
+
+/** Kubernetes MicroTime: RFC 3339 with exactly six fractional digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
