@@ -2,9 +2,11 @@
 // stops, the other takes over; when a leader dies without releasing, the other waits for
 // the lease to expire and then takes over.
 import { KubeConfig } from "@kubernetes/client-node";
-import { expect, inject, test } from "vitest";
+import { describe, expect, inject, test } from "vitest";
 import { LeaderElector } from "../controllers/runtime/leader-election.ts";
+import { WorkQueue } from "../controllers/runtime/queue.ts";
 import { microTime, rawClient } from "../controllers/runtime/raw-client.ts";
+import { Watcher } from "../controllers/runtime/watcher.ts";
 import { uniqueName, waitFor } from "./support/kube.ts";
 
 const kc = new KubeConfig();
@@ -111,4 +113,56 @@ test("the raw client applies server-side as its field manager and reports API er
   await client.delete(path);
   const missing = await client.get(path).catch((err: { status?: number; reason?: string }) => err);
   expect(missing).toMatchObject({ status: 404, reason: "NotFound" });
+});
+
+describe("Watcher", () => {
+  test("hands over keys from the list and from watches that the server keeps closing, and resyncs", async () => {
+    const namespace = uniqueName("rigger-watch");
+    await client.create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    const cm = (name: string, value: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name, namespace, labels: { app: "watched" } },
+      data: { value },
+    });
+    const base = `/api/v1/namespaces/${namespace}/configmaps`;
+    await client.create(base, cm("before", "1"));
+    const keys: string[] = [];
+    const queue = new WorkQueue();
+    const watcher = new Watcher({
+      kc,
+      path: base,
+      labelSelector: "app=watched",
+      watchTimeoutSeconds: 1, // the server ends every watch after a second: resumption is exercised
+      resyncIntervalMs: 1500,
+      onKey: (key) => {
+        keys.push(key);
+        queue.add(key);
+      },
+    });
+    try {
+      await watcher.start();
+      expect(keys).toEqual([`${namespace}/before`]);
+      await client.create(base, cm("during", "1"));
+      await new Promise((r) => setTimeout(r, 1200)); // across a watch restart
+      await client.replace(`${base}/before`, { ...(await client.get<object>(`${base}/before`)), data: { value: "2" } });
+      await new Promise((r) => setTimeout(r, 1200));
+      await client.delete(`${base}/during`);
+      await waitFor(
+        "the delete to be seen",
+        async () => (keys.filter((k) => k === `${namespace}/during`).length >= 2 ? true : undefined),
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      expect(keys.filter((k) => k === `${namespace}/before`).length).toBeGreaterThanOrEqual(2); // list + update
+      await waitFor("a resync relist", async () => (watcher.lists >= 2 ? true : undefined), { timeoutMs: 10_000 });
+      // However many events arrived, the queue holds each key at most once.
+      expect(queue.depth).toBeLessThanOrEqual(2);
+    } finally {
+      watcher.stop();
+      queue.shutdown();
+      await client.delete(`/api/v1/namespaces/${namespace}`);
+    }
+  });
 });
