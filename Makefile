@@ -92,7 +92,7 @@ test-e2e: install cluster-build ## e2e tests against KUBECONFIG's cluster, else 
 	node_modules/.bin/vitest run --project e2e
 
 .PHONY: crds
-crds: install ## regenerate crds/istio-api.gen.yaml from the pinned istio.io/api module
+crds: install ## regenerate crds/*.gen.yaml (Istio API from istio.io/api, operator API from crds/operator.ts)
 	node crds/generate.ts
 
 .PHONY: crds-check

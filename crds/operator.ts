@@ -1,0 +1,272 @@
+// The operator API, operator.rigger.dev/v1alpha1: Istio, IstioRevision, IstioRevisionTag
+// (cluster-scoped). This module is the source of truth; `make crds` writes
+// crds/operator.gen.yaml from it. OpenAPI and CEL rules give clear messages at kubectl
+// apply, before any controller sees the object.
+import { versions } from "../versions.ts";
+
+type Schema = Record<string, unknown>;
+
+const GROUP = "operator.rigger.dev";
+const VERSION = "v1alpha1";
+
+const str = (description: string, extra: Schema = {}): Schema => ({ type: "string", description, ...extra });
+const int = (description: string, extra: Schema = {}): Schema => ({ type: "integer", format: "int32", description, ...extra });
+const bool = (description: string): Schema => ({ type: "boolean", description });
+const free = (description: string): Schema => ({ type: "object", description, "x-kubernetes-preserve-unknown-fields": true });
+
+const labelSelector: Schema = {
+  type: "object",
+  properties: {
+    matchLabels: { type: "object", additionalProperties: { type: "string" } },
+    matchExpressions: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["key", "operator"],
+        properties: {
+          key: { type: "string" },
+          operator: { type: "string", enum: ["In", "NotIn", "Exists", "DoesNotExist"] },
+          values: { type: "array", items: { type: "string" } },
+        },
+      },
+    },
+  },
+};
+
+const resources: Schema = {
+  type: "object",
+  description: "Requests and limits, as on a container.",
+  properties: {
+    requests: { type: "object", additionalProperties: { "x-kubernetes-int-or-string": true } },
+    limits: { type: "object", additionalProperties: { "x-kubernetes-int-or-string": true } },
+  },
+};
+
+/** The typed values a control plane revision takes (a subset of Istio's Helm values, same names). */
+const values: Schema = {
+  type: "object",
+  description: "Settings of the control plane, named as in Istio's Helm values.",
+  properties: {
+    global: {
+      type: "object",
+      properties: {
+        hub: str("Registry and repository of the proxy image, e.g. docker.io/istio."),
+        tag: str("Tag of the proxy image; defaults to the Istio version."),
+        proxy: {
+          type: "object",
+          properties: {
+            image: str("Proxy image name (default proxyv2)."),
+            resources,
+            holdApplicationUntilProxyStarts: bool("Start application containers only once the proxy is ready."),
+          },
+        },
+        network: str("Network of this cluster, for multi-network meshes."),
+        multiCluster: { type: "object", properties: { clusterName: str("Name of this cluster in the mesh.") } },
+      },
+    },
+    pilot: {
+      type: "object",
+      properties: {
+        replicaCount: int("Replicas of the control plane Deployment.", { minimum: 1 }),
+        resources,
+        env: {
+          type: "object",
+          description: "Environment variables of the control plane.",
+          additionalProperties: { type: "string" },
+        },
+      },
+    },
+    meshConfig: free("Mesh configuration (ConfigMap istio, key mesh), as Istio's MeshConfig."),
+    sidecarInjectorWebhook: {
+      type: "object",
+      properties: {
+        policy: str("Whether pods are injected when nothing else says.", { enum: ["enabled", "disabled"] }),
+        neverInjectSelector: { type: "array", items: labelSelector },
+        alwaysInjectSelector: { type: "array", items: labelSelector },
+        enableNamespacesByDefault: bool("Inject every namespace without an injection label."),
+        reinvocationPolicy: str("Whether the apiserver calls the injector again after other webhooks.", {
+          enum: ["Never", "IfNeeded"],
+        }),
+        nativeSidecars: bool("Inject istio-proxy as a native sidecar (a restartable init container)."),
+      },
+    },
+    externalControlPlaneURL: str("Base URL of a control plane outside the cluster; webhooks then use clientConfig.url.", {
+      pattern: "^https://",
+    }),
+  },
+};
+
+const condition: Schema = {
+  type: "object",
+  required: ["type", "status"],
+  properties: {
+    type: str("Reconciled, Ready, InUse, …"),
+    status: str("True, False or Unknown.", { enum: ["True", "False", "Unknown"] }),
+    reason: str("A CamelCase reason."),
+    message: str("What a person should know."),
+    lastTransitionTime: str("When the status last changed.", { format: "date-time" }),
+    observedGeneration: { type: "integer", format: "int64" },
+  },
+};
+
+const commonStatus = (extra: Record<string, Schema>): Schema => ({
+  type: "object",
+  properties: {
+    observedGeneration: { type: "integer", format: "int64" },
+    conditions: { type: "array", items: condition, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] },
+    state: str("Short summary: Healthy, Reconciling, NotReady, Failed, …"),
+    ...extra,
+  },
+});
+
+const versionField = str(`Istio release to run; the pinned one (${versions.istio}) when empty.`, {
+  pattern: "^1\\.[0-9]+\\.[0-9]+$",
+});
+const namespaceField = str("Namespace of the control plane.", {
+  default: "istio-system",
+  maxLength: 63,
+  pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+  "x-kubernetes-validations": [
+    { rule: "self == oldSelf", message: "namespace is immutable; create a new Istio resource instead" },
+  ],
+});
+
+function crd(kind: string, plural: string, shortNames: string[], spec: Schema, status: Schema, columns: object[]): object {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      scope: "Cluster",
+      names: {
+        kind,
+        listKind: `${kind}List`,
+        plural,
+        singular: kind.toLowerCase(),
+        ...(shortNames.length > 0 ? { shortNames } : {}),
+      },
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [...columns, { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              required: ["spec"],
+              properties: {
+                apiVersion: { type: "string" },
+                kind: { type: "string" },
+                metadata: { type: "object" },
+                spec,
+                status,
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function operatorCrds(): object[] {
+  const istio = crd(
+    "Istio",
+    "istios",
+    [],
+    {
+      type: "object",
+      description: "A control plane: its version, settings and how it is upgraded.",
+      properties: {
+        version: versionField,
+        namespace: namespaceField,
+        profile: str("Starting point for the values.", { enum: ["default", "minimal", "demo", "remote"], default: "default" }),
+        values,
+        updateStrategy: {
+          type: "object",
+          properties: {
+            type: str("InPlace updates the one revision; RevisionBased adds a revision per change, canary style.", {
+              enum: ["InPlace", "RevisionBased"],
+              default: "InPlace",
+            }),
+            inactiveRevisionDeletionGracePeriodSeconds: int("How long an unused revision is kept before it is pruned.", {
+              minimum: 0,
+              default: 30,
+            }),
+          },
+        },
+      },
+    },
+    commonStatus({
+      activeRevisionName: str("The revision new workloads use."),
+      revisions: {
+        type: "object",
+        properties: {
+          total: int("Revisions of this Istio."),
+          ready: int("Ready revisions."),
+          inUse: int("Revisions workloads use."),
+        },
+      },
+    }),
+    [
+      { name: "Revisions", type: "integer", jsonPath: ".status.revisions.total" },
+      { name: "Ready", type: "integer", jsonPath: ".status.revisions.ready" },
+      { name: "In use", type: "integer", jsonPath: ".status.revisions.inUse" },
+      { name: "Active revision", type: "string", jsonPath: ".status.activeRevisionName" },
+      { name: "Status", type: "string", jsonPath: ".status.state" },
+      { name: "Version", type: "string", jsonPath: ".spec.version" },
+    ],
+  );
+  const revision = crd(
+    "IstioRevision",
+    "istiorevisions",
+    ["istiorev"],
+    {
+      type: "object",
+      description: "One control plane revision (istiod-<name>); created by an Istio resource.",
+      required: ["namespace"],
+      properties: { version: versionField, namespace: namespaceField, values },
+    },
+    commonStatus({}),
+    [
+      { name: "Namespace", type: "string", jsonPath: ".spec.namespace" },
+      { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      { name: "Status", type: "string", jsonPath: ".status.state" },
+      { name: "In use", type: "string", jsonPath: '.status.conditions[?(@.type=="InUse")].status' },
+      { name: "Version", type: "string", jsonPath: ".spec.version" },
+    ],
+  );
+  const tag = crd(
+    "IstioRevisionTag",
+    "istiorevisiontags",
+    ["istiorevtag"],
+    {
+      type: "object",
+      description: "A stable name (prod-stable, prod-canary, default) for whichever revision it points at.",
+      required: ["targetRef"],
+      properties: {
+        targetRef: {
+          type: "object",
+          required: ["kind", "name"],
+          properties: {
+            kind: str("What the tag points at.", { enum: ["Istio", "IstioRevision"] }),
+            name: str("Its name.", { minLength: 1 }),
+          },
+        },
+      },
+    },
+    commonStatus({
+      istioRevision: str("The revision the tag resolves to."),
+      istiodNamespace: str("Its control plane namespace."),
+    }),
+    [
+      { name: "Status", type: "string", jsonPath: ".status.state" },
+      { name: "In use", type: "string", jsonPath: '.status.conditions[?(@.type=="InUse")].status' },
+      { name: "Revision", type: "string", jsonPath: ".status.istioRevision" },
+    ],
+  );
+  return [istio, revision, tag];
+}
