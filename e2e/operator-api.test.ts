@@ -1,8 +1,11 @@
 // The operator API's CRDs on the real apiserver: defaults, enums, the immutable namespace
-// (a CEL transition rule) and the printer columns kubectl shows.
+// (a CEL transition rule) and the printer columns kubectl shows; and the objects the
+// revision renderer produces, which the apiserver must accept.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { injectorConfigMap, meshConfigMap } from "../controllers/install/configmaps.ts";
+import { renderRevision } from "../controllers/install/revision.ts";
 import { binaries } from "./cluster/local-cluster.ts";
 import { uniqueName } from "./support/kube.ts";
 
@@ -65,4 +68,26 @@ test("bad values are refused with the field and the allowed values", () => {
 test("kubectl get shows the printer columns", () => {
   const header = kubectl(["get", "istio", name]).stdout.split("\n")[0] ?? "";
   expect(header.split(/\s{2,}/)).toEqual(["NAME", "REVISIONS", "READY", "IN USE", "ACTIVE REVISION", "STATUS", "VERSION", "AGE"]);
+});
+
+test("a revision's rendered objects are accepted by the apiserver (server-side dry run)", () => {
+  const namespace = uniqueName("rigger-render");
+  expect(kubectl(["create", "namespace", namespace]).status).toBe(0);
+  try {
+    const spec = { name: "canary", namespace };
+    // External URL form: even a dry run should not hand the local apiserver a Service-backed webhook.
+    const objects = [
+      injectorConfigMap(spec),
+      meshConfigMap(spec),
+      ...renderRevision(spec, { isDefault: false, externalUrl: "https://127.0.0.1:15017" }),
+    ];
+    const result = kubectl(
+      ["apply", "--dry-run=server", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),
+    );
+    expect(result.stderr).toBe("");
+    expect(result.stdout.trim().split("\n")).toHaveLength(objects.length);
+  } finally {
+    kubectl(["delete", "namespace", namespace, "--wait=false"]);
+  }
 });
