@@ -3,8 +3,7 @@
 // has a fixed duration; only the servers started here are stopped.
 import { Agent, request } from "node:https";
 import { buildBinaries, down, KUBECONFIG, kubectl, up } from "../e2e/cluster/local-cluster.ts";
-import { startRiggerIstiod } from "../e2e/support/istiod.ts";
-import { startUpstreamIstiod } from "../e2e/support/upstream-istiod.ts";
+import { startIstiodPair } from "../e2e/support/upstream-istiod.ts";
 
 export const SATURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);
@@ -86,11 +85,7 @@ export async function withBothServers(revision: string, body: (targets: Target[]
   buildBinaries();
   const cluster = await up((line) => console.error(`bench: ${line}`));
   const namespace = `rigger-bench-${revision}`;
-  kubectl(["create", "namespace", namespace]);
-  const [rigger, upstream] = await Promise.all([
-    startRiggerIstiod(revision),
-    startUpstreamIstiod(KUBECONFIG, namespace, revision),
-  ]);
+  const { rigger, upstream, stop } = await startIstiodPair(KUBECONFIG, namespace, revision);
   const targets: Target[] = [
     { name: "rigger", url: rigger.baseUrl, agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca: rigger.caPem }) },
     {
@@ -103,7 +98,7 @@ export async function withBothServers(revision: string, body: (targets: Target[]
     await body(targets);
   } finally {
     for (const t of targets) t.agent.destroy();
-    await Promise.all([rigger.stop(), upstream.stop()]);
+    await stop();
     kubectl(["delete", "namespace", namespace, "--wait=false"]);
     if (cluster.started) await down(() => {});
   }

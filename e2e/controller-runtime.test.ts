@@ -82,32 +82,20 @@ test("a leader that vanishes without releasing is replaced once the lease expire
 test("the raw client applies server-side as its field manager and reports API errors by status", async () => {
   const name = uniqueName("rigger-ssa");
   const path = `/api/v1/namespaces/default/configmaps/${name}`;
+  const configMap = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace: "default" },
+    data: { mesh: "trustDomain: cluster.local\n" },
+  };
   const applied = await client.apply<{
     data: Record<string, string>;
     metadata: { managedFields: { manager: string; operation: string }[] };
-  }>(
-    path,
-    {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name, namespace: "default" },
-      data: { mesh: "trustDomain: cluster.local\n" },
-    },
-    "rigger-operator",
-  );
+  }>(path, configMap, "rigger-operator");
   expect(applied.data).toEqual({ mesh: "trustDomain: cluster.local\n" });
   expect(applied.metadata.managedFields.map((f) => [f.manager, f.operation])).toEqual([["rigger-operator", "Apply"]]);
   // Applying the same object again changes nothing.
-  const again = await client.apply<{ metadata: { resourceVersion: string } }>(
-    path,
-    {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name, namespace: "default" },
-      data: { mesh: "trustDomain: cluster.local\n" },
-    },
-    "rigger-operator",
-  );
+  const again = await client.apply<{ metadata: { resourceVersion: string } }>(path, configMap, "rigger-operator");
   const read = await client.get<{ metadata: { resourceVersion: string } }>(path);
   expect(again.metadata.resourceVersion).toBe(read.metadata.resourceVersion);
   await client.delete(path);

@@ -16,14 +16,12 @@ import {
   normalize,
 } from "../webhooks/inject/testdata/upstream-comparison.ts";
 import { admissionResponse } from "./support/child.ts";
-import { type RunningIstiod, startRiggerIstiod } from "./support/istiod.ts";
-import { kubeClients } from "./support/kube.ts";
-import { startUpstreamIstiod, type UpstreamIstiod } from "./support/upstream-istiod.ts";
+import type { RunningIstiod } from "./support/istiod.ts";
+import { startIstiodPair, type UpstreamIstiod } from "./support/upstream-istiod.ts";
 
 const testdata = fileURLToPath(new URL("../webhooks/inject/testdata/", import.meta.url));
 const REVISION = "parity";
 const NAMESPACE = "rigger-parity";
-const { core } = kubeClients();
 let upstream: UpstreamIstiod;
 let rigger: RunningIstiod;
 
@@ -127,13 +125,7 @@ function forPod(entries: IntendedDifference[]): IntendedDifference[] {
 }
 
 beforeAll(async () => {
-  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } }).catch((err: { code?: number }) => {
-    if (err.code !== 409) throw err;
-  });
-  [upstream, rigger] = await Promise.all([
-    startUpstreamIstiod(inject("kubeconfig"), NAMESPACE, REVISION),
-    startRiggerIstiod(REVISION),
-  ]);
+  ({ rigger, upstream } = await startIstiodPair(inject("kubeconfig"), NAMESPACE, REVISION));
 }, 120_000);
 
 afterAll(async () => {

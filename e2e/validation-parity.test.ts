@@ -7,12 +7,10 @@ import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { parse } from "yaml";
 import { type CorpusCase, loadCorpus } from "../webhooks/validate/testdata/corpus.ts";
 import { admissionResponse } from "./support/child.ts";
-import { type RunningIstiod, startRiggerIstiod } from "./support/istiod.ts";
-import { kubeClients } from "./support/kube.ts";
-import { startUpstreamIstiod, type UpstreamIstiod } from "./support/upstream-istiod.ts";
+import type { RunningIstiod } from "./support/istiod.ts";
+import { startIstiodPair, type UpstreamIstiod } from "./support/upstream-istiod.ts";
 
 const NAMESPACE = "rigger-validation-parity";
-const { core } = kubeClients();
 let upstream: UpstreamIstiod;
 let rigger: RunningIstiod;
 
@@ -42,13 +40,7 @@ async function decide(
 }
 
 beforeAll(async () => {
-  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } }).catch((err: { code?: number }) => {
-    if (err.code !== 409) throw err;
-  });
-  [upstream, rigger] = await Promise.all([
-    startUpstreamIstiod(inject("kubeconfig"), NAMESPACE, "vparity"),
-    startRiggerIstiod("vparity"),
-  ]);
+  ({ rigger, upstream } = await startIstiodPair(inject("kubeconfig"), NAMESPACE, "vparity"));
 }, 120_000);
 
 afterAll(async () => {

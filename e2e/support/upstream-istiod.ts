@@ -7,10 +7,13 @@ import { mkdirSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { ApiError, rawClient } from "../../controllers/runtime/raw-client.ts";
 import { loopbackServingCertificate } from "../../pki/certificates.ts";
 import { versions } from "../../versions.ts";
 import { freePort, httpsStatus, stopChild, waitUntilServing } from "./child.ts";
+import { type RunningIstiod, startRiggerIstiod } from "./istiod.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = join(root, ".cache/bin", `istio-${versions.istio}`);
@@ -104,4 +107,24 @@ export async function startUpstreamIstiod(kubeconfig: string, namespace: string,
     files,
     stop: () => stopChild(child),
   };
+}
+
+/** Rigger's and upstream's istiod side by side for the same revision, upstream's in `namespace` (created if missing). */
+export async function startIstiodPair(
+  kubeconfig: string,
+  namespace: string,
+  revision: string,
+): Promise<{ rigger: RunningIstiod; upstream: UpstreamIstiod; stop(): Promise<void> }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  await rawClient(kc)
+    .create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } })
+    .catch((err: unknown) => {
+      if (!(err instanceof ApiError && err.status === 409)) throw err;
+    });
+  const [rigger, upstream] = await Promise.all([
+    startRiggerIstiod(revision),
+    startUpstreamIstiod(kubeconfig, namespace, revision),
+  ]);
+  return { rigger, upstream, stop: async () => void (await Promise.all([rigger.stop(), upstream.stop()])) };
 }

@@ -140,6 +140,15 @@ describe("reviewInjection", () => {
     expect(r?.response.status.message).toContain("invalid value 'SPLICE' for annotation 'sidecar.istio.io/interceptionMode'");
   });
 
+  test("managedFields are neither cloned into the result nor touched by the patch, and the request is not changed", () => {
+    const managed = { ...pod, metadata: { ...pod.metadata, managedFields: [{ manager: "kubectl", operation: "Update" }] } };
+    const before = structuredClone(managed);
+    const outcome = reviewInjection(review("admission.k8s.io/v1", managed), "/inject", settings());
+    if (outcome.outcome !== "injected") throw new Error(outcome.outcome);
+    expect(outcome.patch.some((op) => JSON.stringify(op).includes("managedFields"))).toBe(false);
+    expect(managed).toEqual(before);
+  });
+
   test.each([
     ["not an object", [1, 2]],
     ["wrong kind", { apiVersion: "admission.k8s.io/v1", kind: "Pod" }],

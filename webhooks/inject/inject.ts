@@ -49,9 +49,8 @@ const OVERRIDES = "proxy.istio.io/overrides";
 const SUPPORTED_TEMPLATES = new Set(["sidecar"]);
 
 export function inject(request: InjectRequest, settings: InjectionSettings): InjectResult {
-  const pod = structuredClone(request.pod);
+  const pod = structuredClone(withoutManagedFields(request.pod));
   pod.metadata ??= {};
-  delete pod.metadata.managedFields; // large, and irrelevant to injection
   if (!pod.metadata.namespace && request.namespace) pod.metadata.namespace = request.namespace;
   pod.spec ??= { containers: [] };
 
@@ -525,6 +524,16 @@ function parseGoBool(value: string): boolean | undefined {
 
 function findContainer(pod: V1Pod, name: string): V1Container | undefined {
   return pod.spec?.containers?.find((c) => c.name === name) ?? pod.spec?.initContainers?.find((c) => c.name === name);
+}
+
+/**
+ * The pod without metadata.managedFields (large, and irrelevant to injection), copying only
+ * the top level, so a full clone does not pay for them.
+ */
+export function withoutManagedFields(pod: V1Pod): V1Pod {
+  if (!pod.metadata?.managedFields) return pod;
+  const { managedFields: _managed, ...metadata } = pod.metadata;
+  return { ...pod, metadata };
 }
 
 function hasContainer(list: V1Container[] | undefined, name: string): boolean {

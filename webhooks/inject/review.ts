@@ -3,7 +3,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import fastJsonPatch from "fast-json-patch";
 import { openEnvelope } from "../admission-review.ts";
-import { InjectionError, type InjectionSettings, inject } from "./inject.ts";
+import { InjectionError, type InjectionSettings, inject, withoutManagedFields } from "./inject.ts";
 
 export type ReviewOutcome =
   | { outcome: "injected"; review: object; patch: object[] }
@@ -35,10 +35,10 @@ export function reviewInjection(body: unknown, path: string, settings: Injection
     const message = `cannot inject into ${pod?.kind ?? "a missing object"}: only Pods are injected`;
     return { outcome: "denied", message, review: respond({ allowed: false, status: { message, code: 400 } }) };
   }
-  const original = structuredClone(pod);
-  delete original.metadata?.managedFields;
+  // inject() copies what it changes, so the request's pod can be the patch's base as it is.
+  const original = withoutManagedFields(pod);
   try {
-    const result = inject({ pod, namespace: request.namespace, proxyEnvs: proxyEnvsFromPath(path) }, settings);
+    const result = inject({ pod: original, namespace: request.namespace, proxyEnvs: proxyEnvsFromPath(path) }, settings);
     if (result.kind === "skipped") return { outcome: "skipped", reason: result.reason, review: respond({ allowed: true }) };
     const patch = fastJsonPatch.compare(original, result.pod);
     return {

@@ -36,14 +36,16 @@ export function renderSidecarTemplate(input: TemplateInput): V1Pod {
   const initContainers: V1Container[] = [];
   if (!noInitContainer && interceptionMode !== "NONE") initContainers.push(initContainer(input, annotation, interceptionMode));
   const proxy = proxyContainer(input, annotation, interceptionMode, native);
-  const spec: NonNullable<V1Pod["spec"]> = native
-    ? { initContainers: [...initContainers, proxy], containers: [] }
-    : { initContainers, containers: [proxy] };
-  spec.volumes = volumes(input);
-  if (values.global.imagePullSecrets.length > 0) spec.imagePullSecrets = values.global.imagePullSecrets.map((name) => ({ name }));
-  // The template names `containers` only in classic mode; its absence must not wipe the pod's list.
-  if (native) delete (spec as { containers?: unknown }).containers;
-  if (noInitContainer) spec.initContainers = [];
+  // Native: istio-proxy is an init container and the template names no `containers`, so the
+  // merge leaves the pod's own list alone. NONE without native: an empty init container list.
+  const spec = {
+    initContainers: noInitContainer ? [] : native ? [...initContainers, proxy] : initContainers,
+    ...(native ? {} : { containers: [proxy] }),
+    volumes: volumes(input),
+    ...(values.global.imagePullSecrets.length > 0
+      ? { imagePullSecrets: values.global.imagePullSecrets.map((name) => ({ name })) }
+      : {}),
+  } as NonNullable<V1Pod["spec"]>;
 
   return {
     metadata: { labels: templateLabels(input), annotations: templateAnnotations(input, annotation, interceptionMode, cni) },
