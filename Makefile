@@ -99,9 +99,17 @@ crds: install ## regenerate crds/*.gen.yaml (Istio API from istio.io/api, operat
 crds-check: install ## fail if the checked-in CRDs are not what the pinned istio.io/api generates
 	node crds/generate.ts --check
 
+.PHONY: manifests
+manifests: install ## regenerate manifests/install.yaml (CRDs + the operator's namespace, RBAC, Deployment)
+	node manifests/generate.ts
+
+.PHONY: manifests-check
+manifests-check: install ## fail if manifests/install.yaml is not what its sources generate
+	node manifests/generate.ts --check
+
 # One vitest run for both projects, so its closing line counts every test.
 .PHONY: test
-test: lint typecheck crds-check cluster-build ## everything CI runs: lint, typecheck, CRD check, unit and e2e tests
+test: lint typecheck crds-check manifests-check cluster-build ## everything CI runs: lint, typecheck, generated-file checks, unit and e2e tests
 	node_modules/.bin/vitest run
 
 .PHONY: bench-inject

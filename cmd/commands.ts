@@ -5,6 +5,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { versions } from "../versions.ts";
 import { runInject } from "./inject.ts";
 import { runIstiod } from "./istiod.ts";
+import { runOperator } from "./operator.ts";
 import { runValidate } from "./validate.ts";
 
 export interface Command {
@@ -16,6 +17,11 @@ export interface Command {
 export const commands: Command[] = [
   { name: "inject", summary: "inject the Istio sidecar into manifests offline (like istioctl kube-inject)", run: runInject },
   { name: "istiod", summary: "run the control plane: the injection and validation webhooks over HTTPS", run: runIstiod },
+  {
+    name: "operator",
+    summary: "run the operator: Istio and IstioRevision resources become running control planes",
+    run: runOperator,
+  },
   { name: "validate", summary: "validate Istio config files offline (like istioctl validate)", run: runValidate },
   {
     name: "version",

@@ -1,17 +1,31 @@
-// `rigger istiod`: the control plane process of one revision. For now it serves the
-// sidecar injection webhook; validation and the CA join it in later features.
+// `rigger istiod`: the control plane process of one revision. Two ways to run it:
+// - against a cluster (the default, in a pod or beside the operator in --local mode): its
+//   own CA and serving certificate, settings from its ConfigMaps, caBundle and failurePolicy
+//   kept on its webhook configurations (istiod/control-plane.ts);
+// - with --tls-cert/--tls-key: a standalone admission server with files for certificate and
+//   settings, nothing read from or written to a cluster (tests, benchmarks).
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { startControlPlane } from "../istiod/control-plane.ts";
 import { defaultSettings, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
 
-export const usage = `usage: rigger istiod --tls-cert FILE --tls-key FILE [flags]
+export const usage = `usage: rigger istiod [flags]
 
-Serves POST /inject (the sidecar injection webhook), /ready and /metrics over HTTPS.
-flags:
+Serves POST /inject (sidecar injection) and /validate (config validation), /ready and
+/metrics over HTTPS.
+
+Against a cluster (default): the kubeconfig from --kubeconfig, else the pod's service account.
+  --namespace NS           the control plane's namespace (default $POD_NAMESPACE or istio-system)
+  --extra-san NAME         another DNS name or IP for the serving certificate (repeatable)
+  --exit-with-parent       exit when the parent process goes away (local control planes)
+Standalone: --tls-cert FILE --tls-key FILE (settings from files or built-in defaults).
+Both:
   --host ADDR              listen address (default 0.0.0.0)
   --port N                 listen port (default 15017, as istiod)
-  --injection-config DIR   directory with 'config' and 'values' (default /var/lib/istio/inject when present)
-  --mesh-config FILE       mesh config file (default /etc/istio/config/mesh when present)
+  --injection-config DIR   directory with 'config' and 'values' instead of the ConfigMaps
+  --mesh-config FILE       mesh config file
   --revision REV           this control plane's revision
   --native-sidecars        inject native sidecars unless a pod says otherwise
   --log-level LEVEL        trace, debug, info, warn, error (default info)
@@ -25,6 +39,10 @@ export async function runIstiod(args: string[]): Promise<number> {
       port: { type: "string", default: "15017" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      kubeconfig: { type: "string" },
+      namespace: { type: "string" },
+      "extra-san": { type: "string", multiple: true, default: [] },
+      "exit-with-parent": { type: "boolean", default: false },
       "injection-config": { type: "string" },
       "mesh-config": { type: "string" },
       revision: { type: "string", default: "" },
@@ -37,25 +55,56 @@ export async function runIstiod(args: string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  if (!values["tls-cert"] || !values["tls-key"]) throw new Error(`--tls-cert and --tls-key are required\n\n${usage}`);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port} is not a port number`);
-  const options = { revision: values.revision, nativeSidecars: values["native-sidecars"] };
-  const settings = values["injection-config"]
-    ? settingsFromFiles(values["injection-config"], values["mesh-config"], options)
-    : defaultSettings(options);
-  const server = await startAdmissionServer({
-    host: values.host,
-    port,
-    tls: { certFile: values["tls-cert"], keyFile: values["tls-key"] },
-    injection: () => settings,
-    logLevel: values["log-level"],
-  });
+  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"]))
+    throw new Error(`--tls-cert and --tls-key go together\n\n${usage}`);
+  if (values["injection-config"] && !existsSync(values["injection-config"]))
+    throw new Error(`--injection-config ${values["injection-config"]} does not exist`);
+
+  let close: () => Promise<void>;
+  if (values["tls-cert"] && values["tls-key"]) {
+    const options = { revision: values.revision, nativeSidecars: values["native-sidecars"] };
+    const settings = values["injection-config"]
+      ? settingsFromFiles(values["injection-config"], values["mesh-config"], options)
+      : defaultSettings(options);
+    const server = await startAdmissionServer({
+      host: values.host,
+      port,
+      tls: { certFile: values["tls-cert"], keyFile: values["tls-key"] },
+      injection: () => settings,
+      logLevel: values["log-level"],
+    });
+    close = server.close;
+  } else {
+    const kc = new KubeConfig();
+    if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+    else kc.loadFromDefault();
+    if (!kc.getCurrentCluster())
+      throw new Error("no cluster: pass --kubeconfig, run in a pod, or use --tls-cert/--tls-key for a standalone server");
+    const controlPlane = await startControlPlane({
+      kc,
+      namespace: values.namespace || process.env.POD_NAMESPACE || "istio-system",
+      revision: values.revision,
+      host: values.host,
+      port,
+      extraSans: values["extra-san"],
+      nativeSidecars: values["native-sidecars"],
+      logLevel: values["log-level"],
+      injectionConfigDir: values["injection-config"],
+      meshConfigFile: values["mesh-config"],
+    });
+    close = controlPlane.close;
+  }
+
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    process.once("SIGTERM", () => resolve());
+    process.once("SIGINT", () => resolve());
+    if (values["exit-with-parent"]) {
+      const parent = process.ppid;
+      setInterval(() => process.ppid !== parent && resolve(), 1000).unref();
+    }
   });
-  await server.close();
+  await close();
   return 0;
 }

@@ -4,8 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import { injectorConfigMap, meshConfigMap } from "../controllers/install/configmaps.ts";
-import { renderRevision } from "../controllers/install/revision.ts";
+import { renderRevision } from "../controllers/install/render.ts";
 import { binaries } from "./cluster/local-cluster.ts";
 import { uniqueName } from "./support/kube.ts";
 
@@ -76,11 +75,7 @@ test("a revision's rendered objects are accepted by the apiserver (server-side d
   try {
     const spec = { name: "canary", namespace };
     // External URL form: even a dry run should not hand the local apiserver a Service-backed webhook.
-    const objects = [
-      injectorConfigMap(spec),
-      meshConfigMap(spec),
-      ...renderRevision(spec, { isDefault: false, externalUrl: "https://127.0.0.1:15017" }),
-    ];
+    const objects = renderRevision(spec, { isDefault: false, externalUrl: "https://127.0.0.1:15017", image: "rigger:test" });
     const result = kubectl(
       ["apply", "--dry-run=server", "-f", "-"],
       JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }),

@@ -145,3 +145,11 @@ export async function loopbackServingCertificate(commonName: string, validDays =
   });
   return { ...serving, caPem: ca.certPem };
 }
+
+/** A CA from its PEM certificate and PKCS#8 ECDSA P-256 key (as createCertificateAuthority writes them). */
+export async function loadCertificateAuthority(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+  const certificate = new x509.X509Certificate(certPem);
+  const der = Buffer.from(keyPem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+  const privateKey = await webcrypto.subtle.importKey("pkcs8", der, ECDSA_P256, true, ["sign"]);
+  return { certificate, privateKey, certPem, keyPem };
+}

@@ -13,11 +13,14 @@ import { reviewValidation } from "./validate/review.ts";
 export interface AdmissionServerOptions {
   host: string;
   port: number;
-  tls: { certFile: string; keyFile: string };
+  /** Files (re-read when they change) or PEM in memory (swapped with setCertificate). */
+  tls: { certFile: string; keyFile: string } | { certPem: string; keyPem: string };
   /** How often the certificate files are checked for changes. */
   tlsReloadIntervalMs?: number;
   /** The current injection settings; called per request, so a reload takes effect at once. */
   injection: () => InjectionSettings;
+  /** Whether /ready answers 200 (default: always, once listening). */
+  ready?: () => boolean;
   /** pino log level; "silent" turns logging off. */
   logLevel?: string;
   /** Largest accepted request body. An AdmissionReview carries at most two objects of ~1.5 MiB. */
@@ -28,6 +31,8 @@ export interface AdmissionServer {
   app: FastifyInstance;
   port: number;
   registry: Registry;
+  /** Serves new connections with this certificate; open connections keep theirs. */
+  setCertificate(certPem: string, keyPem: string): void;
   close(): Promise<void>;
 }
 
@@ -83,7 +88,10 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   const metrics = injectionMetrics(registry);
   const validation = validationMetrics(registry);
   const app = Fastify({
-    https: { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) },
+    https:
+      "certFile" in options.tls
+        ? { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }
+        : { cert: options.tls.certPem, key: options.tls.keyPem },
     bodyLimit: options.bodyLimitBytes ?? 6 * 1024 * 1024,
     logger: { level: options.logLevel ?? "info", redact: ["req.headers.authorization"] },
     // A line per admission request would cost more than the injection itself; outcomes are logged instead.
@@ -137,7 +145,10 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   };
   app.post("/validate", handleValidate);
   app.post("/validate/", handleValidate);
-  app.get("/ready", async () => "ok\n");
+  app.get("/ready", async (_req, reply) => {
+    if (options.ready && !options.ready()) return reply.code(503).send("not ready\n");
+    return "ok\n";
+  });
   app.get("/metrics", async (_req, reply) => {
     reply.header("content-type", registry.contentType);
     return registry.metrics();
@@ -148,12 +159,14 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : options.port;
-  const stopWatching = watchCertificate(app, options.tls, options.tlsReloadIntervalMs ?? 5000);
+  const tls = options.tls;
+  const stopWatching = "certFile" in tls ? watchCertificate(app, tls, options.tlsReloadIntervalMs ?? 5000) : () => {};
   app.log.info({ port }, "admission server listening");
   return {
     app,
     port,
     registry,
+    setCertificate: (certPem, keyPem) => setSecureContext(app, certPem, keyPem),
     close: async () => {
       stopWatching();
       await app.close();
@@ -178,8 +191,7 @@ function watchCertificate(app: FastifyInstance, tls: { certFile: string; keyFile
     const now = stamp();
     if (now === last || now === "missing") return;
     try {
-      const server = app.server as unknown as { setSecureContext(options: { cert: Buffer; key: Buffer }): void };
-      server.setSecureContext({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) });
+      setSecureContext(app, readFileSync(tls.certFile), readFileSync(tls.keyFile));
       last = now;
       app.log.info("serving certificate reloaded");
     } catch (err) {
@@ -189,4 +201,9 @@ function watchCertificate(app: FastifyInstance, tls: { certFile: string; keyFile
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
+}
+
+function setSecureContext(app: FastifyInstance, cert: string | Buffer, key: string | Buffer): void {
+  const server = app.server as unknown as { setSecureContext(options: { cert: string | Buffer; key: string | Buffer }): void };
+  server.setSecureContext({ cert, key });
 }

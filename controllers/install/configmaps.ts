@@ -23,11 +23,20 @@ export interface RevisionSpec {
       multiCluster?: { clusterName?: string };
     };
     meshConfig?: Record<string, unknown>;
+    pilot?: {
+      replicaCount?: number;
+      resources?: object;
+      env?: Record<string, string>;
+    };
     sidecarInjectorWebhook?: {
       policy?: "enabled" | "disabled";
       neverInjectSelector?: LabelSelector[];
       alwaysInjectSelector?: LabelSelector[];
+      enableNamespacesByDefault?: boolean;
+      reinvocationPolicy?: "Never" | "IfNeeded";
+      nativeSidecars?: boolean;
     };
+    externalControlPlaneURL?: string;
   };
 }
 

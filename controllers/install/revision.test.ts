@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { istiodName, renderRevision, service, webhookConfigurations } from "./revision.ts";
+import { renderRevision } from "./render.ts";
+import { istiodName, service, webhookConfigurations } from "./revision.ts";
 
 const canary = { name: "canary", namespace: "istio-system" };
 const stable = { name: "default", namespace: "istio-system" };
@@ -37,13 +38,20 @@ describe("revision objects", () => {
   });
 
   test("a default revision renders the default rows and the default validator too", () => {
-    const kinds = renderRevision(stable, { isDefault: true }).map((o) => {
+    const kinds = renderRevision(stable, { isDefault: true, image: "rigger:test" }).map((o) => {
       const obj = o as { kind: string; metadata: { name: string } };
       return `${obj.kind}/${obj.metadata.name}`;
     });
     expect(kinds).toEqual([
+      "ConfigMap/istio",
+      "ConfigMap/istio-sidecar-injector",
       "ServiceAccount/istiod",
+      "Role/istiod",
+      "RoleBinding/istiod",
+      "ClusterRole/istiod-clusterrole-istio-system",
+      "ClusterRoleBinding/istiod-clusterrole-istio-system",
       "Service/istiod",
+      "Deployment/istiod",
       "PodDisruptionBudget/istiod",
       "HorizontalPodAutoscaler/istiod",
       "MutatingWebhookConfiguration/istio-sidecar-injector",

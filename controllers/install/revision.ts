@@ -1,7 +1,6 @@
-// Objects a control plane revision needs besides its Deployment and RBAC (which arrive
-// with the control-plane program): ServiceAccount, Service, PodDisruptionBudget,
-// HorizontalPodAutoscaler, and its webhook configurations. Names, ports and selectors
-// follow upstream's istiod chart. Pure: spec in, objects out.
+// A control plane revision's ServiceAccount, Service, PodDisruptionBudget,
+// HorizontalPodAutoscaler and webhook configurations. Names, ports and selectors follow
+// upstream's istiod chart. Pure: spec in, objects out.
 import type {
   AdmissionregistrationV1WebhookClientConfig,
   V1MutatingWebhookConfiguration,
@@ -20,8 +19,6 @@ export interface RevisionRenderOptions {
   isDefault: boolean;
   /** A control plane outside the cluster: webhooks call this base URL instead of the Service. */
   externalUrl?: string;
-  /** Minimum and maximum replicas of the control plane. */
-  replicas?: { min: number; max: number };
 }
 
 export function istiodName(revision: string): string {
@@ -66,7 +63,9 @@ export function podDisruptionBudget(spec: RevisionSpec): V1PodDisruptionBudget {
   };
 }
 
-export function horizontalPodAutoscaler(spec: RevisionSpec, replicas = { min: 1, max: 5 }): V2HorizontalPodAutoscaler {
+export function horizontalPodAutoscaler(spec: RevisionSpec): V2HorizontalPodAutoscaler {
+  const min = spec.values?.pilot?.replicaCount ?? 1;
+  const replicas = { min, max: Math.max(5, min) };
   return {
     apiVersion: "autoscaling/v2",
     kind: "HorizontalPodAutoscaler",
@@ -90,7 +89,15 @@ export function webhookConfigurations(
       ? { url: `${options.externalUrl.replace(/\/+$/, "")}${path}` }
       : { service: { name: istiodName(spec.name), namespace: spec.namespace, path, port: 443 } };
   const revision = spec.name === "default" ? "" : spec.name;
-  const mutating = injectionWebhookConfiguration({ revision, isDefault: options.isDefault, clientConfig: client("/inject") });
+  const injector = spec.values?.sidecarInjectorWebhook;
+  const mutating = injectionWebhookConfiguration({
+    revision,
+    isDefault: options.isDefault,
+    clientConfig: client("/inject"),
+    namespace: spec.namespace,
+    enableNamespacesByDefault: injector?.enableNamespacesByDefault,
+    reinvocationPolicy: injector?.reinvocationPolicy,
+  });
   const validating = validationWebhookConfigurations({
     revision,
     namespace: spec.namespace,
@@ -98,14 +105,4 @@ export function webhookConfigurations(
     clientConfig: client("/validate"),
   });
   return [mutating, ...validating];
-}
-
-export function renderRevision(spec: RevisionSpec, options: RevisionRenderOptions): object[] {
-  return [
-    serviceAccount(spec),
-    service(spec),
-    podDisruptionBudget(spec),
-    horizontalPodAutoscaler(spec, options.replicas),
-    ...webhookConfigurations(spec, options),
-  ];
 }

@@ -77,3 +77,26 @@ export function rawClient(kc: KubeConfig): RawClient {
 export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
+
+/** `client`, calling `onWrite(verb)` before every create, replace, apply and delete (for metrics). */
+export function withWriteCounter(client: RawClient, onWrite: (verb: string) => void): RawClient {
+  return {
+    get: (path) => client.get(path),
+    create: (path, body) => {
+      onWrite("create");
+      return client.create(path, body);
+    },
+    replace: (path, body) => {
+      onWrite("update");
+      return client.replace(path, body);
+    },
+    apply: (path, body, fieldManager) => {
+      onWrite("apply");
+      return client.apply(path, body, fieldManager);
+    },
+    delete: (path) => {
+      onWrite("delete");
+      return client.delete(path);
+    },
+  };
+}

@@ -13,8 +13,11 @@ export interface WatcherOptions {
   kc: KubeConfig;
   /** Collection path, e.g. /api/v1/namespaces/x/configmaps or /apis/apps/v1/deployments. */
   path: string;
-  /** Called with `namespace/name` (or `name`) for every add, update, delete and resync. */
-  onKey: (key: string) => void;
+  /**
+   * Called with `namespace/name` (or `name`) for every add, update, delete and resync, and
+   * with the object when the event carried one (not for objects found gone at a relist).
+   */
+  onKey: (key: string, object?: WatchedObject) => void;
   labelSelector?: string;
   /** How long the server keeps one watch open before the watcher resumes it. */
   watchTimeoutSeconds?: number;
@@ -26,6 +29,13 @@ interface ObjectMeta {
   name?: string;
   namespace?: string;
   resourceVersion?: string;
+  labels?: Record<string, string>;
+  ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
+}
+
+export interface WatchedObject {
+  metadata?: ObjectMeta;
+  [field: string]: unknown;
 }
 
 export class Watcher {
@@ -76,15 +86,15 @@ export class Watcher {
   private async list(): Promise<void> {
     const body = (await this.client.get(this.query({}))) as {
       metadata?: { resourceVersion?: string };
-      items?: { metadata?: ObjectMeta }[];
+      items?: WatchedObject[];
     };
     this.lists++;
-    const current = new Set((body.items ?? []).map((item) => this.key(item.metadata)));
+    const current = new Map((body.items ?? []).map((item) => [this.key(item.metadata), item]));
     for (const gone of [...this.known].filter((k) => !current.has(k))) this.options.onKey(gone);
     this.known.clear();
-    for (const key of current) {
+    for (const [key, item] of current) {
       this.known.add(key);
-      this.options.onKey(key);
+      this.options.onKey(key, item);
     }
     this.resourceVersion = body.metadata?.resourceVersion ?? "";
   }
@@ -153,7 +163,7 @@ export class Watcher {
     });
   }
 
-  private handle(event: { type: string; object?: { metadata?: ObjectMeta; code?: number } }): "gone" | undefined {
+  private handle(event: { type: string; object?: WatchedObject & { code?: number } }): "gone" | undefined {
     const meta = event.object?.metadata;
     if (event.type === "ERROR") {
       if (event.object?.code === 410) return "gone";
@@ -164,7 +174,7 @@ export class Watcher {
     const key = this.key(meta);
     if (event.type === "DELETED") this.known.delete(key);
     else this.known.add(key);
-    this.options.onKey(key);
+    this.options.onKey(key, event.object);
     return undefined;
   }
 }

@@ -20,7 +20,15 @@ export interface InjectionWebhookOptions {
   clientConfig: AdmissionregistrationV1WebhookClientConfig;
   /** Whether this revision is the default one (gets the istio-injection=enabled rows). */
   isDefault: boolean;
+  /** Default revision only: also inject namespaces with no injection label (the `auto` row). */
+  enableNamespacesByDefault?: boolean;
+  reinvocationPolicy?: "Never" | "IfNeeded";
+  /** The control plane's namespace; outside istio-system it is appended to the name, as upstream does. */
+  namespace?: string;
 }
+
+/** Namespaces the `auto` row never injects, as upstream's chart lists them. */
+const SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"];
 
 const NOT_OPTED_OUT = { key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] };
 
@@ -34,7 +42,7 @@ export function injectionWebhookConfiguration(options: InjectionWebhookOptions):
     failurePolicy: "Fail",
     sideEffects: "None",
     admissionReviewVersions: ["v1"],
-    reinvocationPolicy: "Never",
+    reinvocationPolicy: options.reinvocationPolicy ?? "Never",
     namespaceSelector,
     objectSelector,
   });
@@ -83,12 +91,32 @@ export function injectionWebhookConfiguration(options: InjectionWebhookOptions):
         },
       ),
     );
+    if (options.enableNamespacesByDefault)
+      webhooks.push(
+        webhook(
+          "auto",
+          {
+            matchExpressions: [
+              { key: "istio-injection", operator: "DoesNotExist" },
+              { key: "istio.io/rev", operator: "DoesNotExist" },
+              { key: "kubernetes.io/metadata.name", operator: "NotIn", values: SYSTEM_NAMESPACES },
+            ],
+          },
+          {
+            matchExpressions: [
+              { key: "sidecar.istio.io/inject", operator: "DoesNotExist" },
+              { key: "istio.io/rev", operator: "DoesNotExist" },
+            ],
+          },
+        ),
+      );
   }
+  const namespaceSuffix = options.namespace && options.namespace !== "istio-system" ? `-${options.namespace}` : "";
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
     metadata: {
-      name: revision ? `istio-sidecar-injector-${revision}` : "istio-sidecar-injector",
+      name: `${revision ? `istio-sidecar-injector-${revision}` : "istio-sidecar-injector"}${namespaceSuffix}`,
       labels: { "istio.io/rev": value, app: "sidecar-injector" },
     },
     webhooks,

@@ -1,0 +1,80 @@
+// The Istio controller: an Istio resource wants one active IstioRevision (istio.ts says which
+// and with what spec); this applies it, owned by the Istio so that deleting the Istio removes
+// it and, through it, everything the revision created. Status: the active revision's
+// Reconciled and Ready, and counts over the Istio's revisions.
+import {
+  applyIfChanged,
+  FIELD_MANAGER,
+  getOrUndefined,
+  type KubeObject,
+  objectPath,
+  withRenderedHash,
+} from "../runtime/apply.ts";
+import { sameStatus, setCondition } from "../runtime/conditions.ts";
+import type { Controller } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import type { RawClient } from "../runtime/raw-client.ts";
+import { desiredRevision, GROUP_VERSION, ISTIO_LABEL, type Istio, type IstioRevision, istioStatus } from "./istio.ts";
+import { ignoreNotFound } from "./revision-controller.ts";
+
+const ISTIOS = `/apis/${GROUP_VERSION}/istios`;
+const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
+
+export function istioController({ client, events }: { client: RawClient; events: EventRecorder }): Controller {
+  const reconcile = async (name: string) => {
+    const istio = await getOrUndefined<Istio>(client, `${ISTIOS}/${name}`);
+    if (!istio || istio.metadata.deletionTimestamp) return undefined;
+    let error: string | undefined;
+    try {
+      const desired = withRenderedHash(desiredRevision(istio));
+      const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
+      const { wrote } = await applyIfChanged(client, desired, live);
+      if (wrote && !live)
+        await events.record(istio, "Normal", "RevisionCreated", `created IstioRevision ${desired.metadata.name}`);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const revisions = await client.get<{ items: IstioRevision[] }>(
+      `${REVISIONS}?labelSelector=${encodeURIComponent(`${ISTIO_LABEL}=${name}`)}`,
+    );
+    const now = new Date();
+    let status = istioStatus(istio, revisions.items, now);
+    if (error) {
+      const conditions = setCondition(
+        status.conditions,
+        { type: "Reconciled", status: "False", reason: "ReconcileError", message: error },
+        now,
+      );
+      status = { ...status, conditions, state: "ReconcileError" };
+    }
+    if (!sameStatus(status, istio.status)) {
+      const written = await client
+        .apply(
+          `${ISTIOS}/${name}/status`,
+          { apiVersion: GROUP_VERSION, kind: "Istio", metadata: { name }, status },
+          FIELD_MANAGER,
+        )
+        .then(() => true, ignoreNotFound);
+      if (!written) return undefined;
+      if (error) await events.record(istio, "Warning", "ReconcileError", error);
+    }
+    if (error) throw new Error(error);
+    return undefined;
+  };
+
+  return {
+    name: "istio",
+    reconcile,
+    watches: [
+      { path: ISTIOS, map: (key) => [key] },
+      {
+        path: REVISIONS,
+        labelSelector: ISTIO_LABEL,
+        map: (_key, object) => {
+          const owner = object?.metadata?.labels?.[ISTIO_LABEL];
+          return owner ? [owner] : [];
+        },
+      },
+    ],
+  };
+}

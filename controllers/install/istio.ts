@@ -1,0 +1,137 @@
+// The Istio resource's pure logic: which IstioRevision it wants (name, spec, ownership)
+// and what its status says given the revisions that exist.
+//   InPlace:       one revision named like the Istio ("default" → istiod, istio-injection=enabled)
+//   RevisionBased: one per version, <name>-<version with dashes>, older ones kept for pruning
+import { versions } from "../../versions.ts";
+import { deepMerge } from "../../webhooks/inject/config.ts";
+import type { KubeObject, OwnerReference } from "../runtime/apply.ts";
+import { type Condition, condition, setCondition } from "../runtime/conditions.ts";
+
+export const GROUP_VERSION = "operator.rigger.dev/v1alpha1";
+export const ISTIO_LABEL = "operator.rigger.dev/istio";
+export const MANAGED_BY = { "app.kubernetes.io/managed-by": "rigger" };
+
+export interface IstioSpec {
+  version?: string;
+  namespace?: string;
+  profile?: string;
+  values?: Record<string, unknown>;
+  updateStrategy?: { type?: "InPlace" | "RevisionBased"; inactiveRevisionDeletionGracePeriodSeconds?: number };
+}
+
+export interface Istio extends KubeObject {
+  spec: IstioSpec;
+  status?: IstioStatus;
+}
+
+export interface IstioRevision extends KubeObject {
+  spec: { version?: string; namespace: string; values?: Record<string, unknown> };
+  status?: { observedGeneration?: number; conditions?: Condition[]; state?: string };
+}
+
+export interface IstioStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  state?: string;
+  activeRevisionName?: string;
+  revisions?: { total: number; ready: number; inUse: number };
+}
+
+/** Values a profile starts from; the user's values are merged over them. */
+export function profileValues(profile: string | undefined): Record<string, unknown> {
+  switch (profile) {
+    case "demo":
+      return {
+        meshConfig: { accessLogFile: "/dev/stdout" },
+        pilot: { resources: { requests: { cpu: "10m", memory: "100Mi" } } },
+      };
+    case "minimal":
+    case "remote":
+    case "default":
+    case undefined:
+      return {};
+    default:
+      throw new Error(`spec.profile ${profile} is not one of default, minimal, demo, remote`);
+  }
+}
+
+export function activeRevisionName(istio: Istio): string {
+  if (istio.spec.updateStrategy?.type !== "RevisionBased") return istio.metadata.name;
+  const version = istio.spec.version || versions.istio;
+  return `${istio.metadata.name}-v${version.replaceAll(".", "-")}`;
+}
+
+export function ownerReference(owner: KubeObject): OwnerReference {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** The IstioRevision an Istio wants now. */
+export function desiredRevision(istio: Istio): IstioRevision {
+  const values = deepMerge(profileValues(istio.spec.profile), istio.spec.values ?? {}) as Record<string, unknown>;
+  return {
+    apiVersion: GROUP_VERSION,
+    kind: "IstioRevision",
+    metadata: {
+      name: activeRevisionName(istio),
+      labels: { [ISTIO_LABEL]: istio.metadata.name, ...MANAGED_BY },
+      ownerReferences: [ownerReference(istio)],
+    },
+    spec: {
+      version: istio.spec.version || versions.istio,
+      namespace: istio.spec.namespace || "istio-system",
+      values,
+    },
+  };
+}
+
+/** The Istio's status: its active revision's Reconciled and Ready, and counts over all its revisions. */
+export function istioStatus(istio: Istio, revisions: IstioRevision[], now: Date): IstioStatus {
+  const activeName = activeRevisionName(istio);
+  const active = revisions.find((r) => r.metadata.name === activeName);
+  const isTrue = (r: IstioRevision, type: string) => condition(r.status?.conditions, type)?.status === "True";
+  let conditions = istio.status?.conditions;
+  const copy = (type: string, missingReason: string) => {
+    const source = active ? condition(active.status?.conditions, type) : undefined;
+    conditions = setCondition(
+      conditions,
+      source && active?.status?.observedGeneration === active?.metadata.generation
+        ? { type, status: source.status, reason: source.reason, message: source.message }
+        : {
+            type,
+            status: "False",
+            reason: active ? "RevisionNotReconciled" : missingReason,
+            message: active
+              ? `IstioRevision ${activeName} has not been reconciled yet`
+              : `IstioRevision ${activeName} does not exist yet`,
+          },
+      now,
+    );
+  };
+  copy("Reconciled", "ActiveRevisionNotFound");
+  copy("Ready", "ActiveRevisionNotFound");
+  const ready = condition(conditions, "Ready");
+  const reconciled = condition(conditions, "Reconciled");
+  return {
+    observedGeneration: istio.metadata.generation,
+    conditions,
+    state:
+      ready?.status === "True"
+        ? "Healthy"
+        : reconciled?.status === "False"
+          ? reconciled.reason
+          : (ready?.reason ?? "Reconciling"),
+    activeRevisionName: activeName,
+    revisions: {
+      total: revisions.length,
+      ready: revisions.filter((r) => isTrue(r, "Ready")).length,
+      inUse: revisions.filter((r) => isTrue(r, "InUse")).length,
+    },
+  };
+}

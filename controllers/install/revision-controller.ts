@@ -1,0 +1,225 @@
+// The IstioRevision controller: for each revision, apply every object it needs (render.ts),
+// owned by the revision so that deleting it removes them (garbage collection), then write
+// its status. Level-based: it reads everything, writes only what differs, and a converged
+// revision costs reads only. Fields the control plane owns are left to it: caBundle (never
+// rendered) and the validators' failurePolicy (kept as the live object has it).
+import {
+  applyIfChanged,
+  FIELD_MANAGER,
+  getOrUndefined,
+  type KubeObject,
+  objectPath,
+  withRenderedHash,
+} from "../runtime/apply.ts";
+import { type Condition, condition, sameStatus } from "../runtime/conditions.ts";
+import type { Controller } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
+import { ApiError, type RawClient } from "../runtime/raw-client.ts";
+import type { RevisionSpec } from "./configmaps.ts";
+import { GROUP_VERSION, type IstioRevision, MANAGED_BY, ownerReference } from "./istio.ts";
+import type { LocalControlPlanes } from "./local-control-planes.ts";
+import { renderRevision } from "./render.ts";
+import { istiodName } from "./revision.ts";
+import { namespacesUsing, revisionStatus } from "./revision-status.ts";
+
+export const REVISION_LABEL = "operator.rigger.dev/revision";
+const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
+
+/** Where the revision's objects are watched (all carry the revision label). */
+const OWNED = [
+  "/api/v1/configmaps",
+  "/api/v1/serviceaccounts",
+  "/api/v1/services",
+  "/apis/apps/v1/deployments",
+  "/apis/policy/v1/poddisruptionbudgets",
+  "/apis/autoscaling/v2/horizontalpodautoscalers",
+  "/apis/rbac.authorization.k8s.io/v1/roles",
+  "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+  "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+  "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+  "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+  "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+];
+
+export interface RevisionControllerOptions {
+  client: RawClient;
+  events: EventRecorder;
+  /** The image Deployments run (`rigger istiod`). */
+  image: string;
+  /** Set in --local mode: revisions' istiod run as child processes. */
+  local?: LocalControlPlanes;
+}
+
+interface WebhookConfiguration extends KubeObject {
+  webhooks?: { name: string; failurePolicy?: string }[];
+}
+
+/** The rendered object, owned by the revision and labelled with it. */
+function owned(obj: KubeObject, revision: IstioRevision): KubeObject {
+  return {
+    ...obj,
+    metadata: {
+      ...obj.metadata,
+      labels: { ...obj.metadata.labels, [REVISION_LABEL]: revision.metadata.name },
+      ownerReferences: [ownerReference(revision)],
+    },
+  };
+}
+
+/** The validators' failurePolicy belongs to the control plane once it exists: keep the live value. */
+function keepFailurePolicy(desired: KubeObject, live: KubeObject | undefined): KubeObject {
+  if (desired.kind !== "ValidatingWebhookConfiguration" || !live) return desired;
+  const livePolicies = new Map(((live as WebhookConfiguration).webhooks ?? []).map((w) => [w.name, w.failurePolicy]));
+  const webhooks = ((desired as WebhookConfiguration).webhooks ?? []).map((w) => ({
+    ...w,
+    failurePolicy: livePolicies.get(w.name) ?? w.failurePolicy,
+  }));
+  return { ...desired, webhooks };
+}
+
+export function revisionController(options: RevisionControllerOptions): Controller {
+  const { client, events, local } = options;
+  const known = new Set<string>();
+
+  const ensureNamespace = async (revision: IstioRevision) => {
+    const name = revision.spec.namespace;
+    const ref = { ...ownerReference(revision), controller: false };
+    const live = await getOrUndefined<KubeObject>(client, `/api/v1/namespaces/${name}`);
+    if (!live) {
+      // Created here, so owned by the revisions that use it: the last one deleted takes it along.
+      await client.create("/api/v1/namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name, labels: { ...MANAGED_BY }, ownerReferences: [ref] },
+      });
+      return;
+    }
+    const ours = live.metadata.labels?.["app.kubernetes.io/managed-by"] === "rigger";
+    if (ours && !live.metadata.ownerReferences?.some((r) => r.uid === ref.uid)) {
+      // One field manager per revision, so each revision's owner reference is its own entry.
+      await client.apply(
+        `/api/v1/namespaces/${name}`,
+        { apiVersion: "v1", kind: "Namespace", metadata: { name, ownerReferences: [ref] } },
+        `${FIELD_MANAGER}-${revision.metadata.name}`,
+      );
+    }
+  };
+
+  const applyAll = async (revision: IstioRevision): Promise<{ logFile?: string; serving?: boolean }> => {
+    const name = revision.metadata.name;
+    const values = revision.spec.values as RevisionSpec["values"];
+    const spec: RevisionSpec = { name, namespace: revision.spec.namespace, version: revision.spec.version, values };
+    await ensureNamespace(revision);
+    let externalUrl = values?.externalControlPlaneURL;
+    let localState: { url: string; serving: boolean; logFile: string } | undefined;
+    if (local) {
+      localState = await local.ensure({
+        name,
+        namespace: spec.namespace,
+        nativeSidecars: values?.sidecarInjectorWebhook?.nativeSidecars ?? false,
+      });
+      externalUrl = localState.url;
+    }
+    const rendered = renderRevision(spec, { isDefault: name === "default", externalUrl, image: options.image });
+    for (const obj of rendered) {
+      const desired = withRenderedHash(owned(obj as KubeObject, revision));
+      const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
+      await applyIfChanged(client, keepFailurePolicy(desired, live), live);
+    }
+    return localState ?? {};
+  };
+
+  const reconcile = async (name: string) => {
+    const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${name}`);
+    if (!revision || revision.metadata.deletionTimestamp) {
+      known.delete(name);
+      await local?.stop(name);
+      return undefined;
+    }
+    known.add(name);
+    let error: string | undefined;
+    let localState: { logFile?: string; serving?: boolean } = {};
+    try {
+      localState = await applyAll(revision);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const deployment = await getOrUndefined<{ status?: { replicas?: number; readyReplicas?: number } }>(
+      client,
+      `/apis/apps/v1/namespaces/${revision.spec.namespace}/deployments/${istiodName(name)}`,
+    ).catch(() => undefined);
+    const namespaces = await client.get<{ items: KubeObject[] }>("/api/v1/namespaces");
+    const status = revisionStatus(
+      {
+        generation: revision.metadata.generation,
+        previous: revision.status?.conditions,
+        error,
+        deployment: deployment && { name: istiodName(name), ...deployment.status },
+        local: local ? { serving: localState.serving ?? false, logFile: localState.logFile ?? "" } : undefined,
+        namespacesUsing: namespacesUsing(
+          name,
+          namespaces.items.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })),
+        ),
+      },
+      new Date(),
+    );
+    if (!sameStatus(status, revision.status)) {
+      const written = await client
+        .apply(
+          `${REVISIONS}/${name}/status`,
+          { apiVersion: GROUP_VERSION, kind: "IstioRevision", metadata: { name }, status },
+          FIELD_MANAGER,
+        )
+        .then(() => true, ignoreNotFound);
+      if (!written) return undefined; // deleted meanwhile: the next event says so
+      await recordTransitions(events, revision, revision.status?.conditions, status.conditions);
+    }
+    if (error) throw new Error(error);
+    return undefined;
+  };
+
+  const byLabel = (_key: string, object?: { metadata?: { labels?: Record<string, string> } }) => {
+    const revision = object?.metadata?.labels?.[REVISION_LABEL];
+    return revision ? [revision] : [];
+  };
+
+  return {
+    name: "istiorevision",
+    reconcile,
+    watches: [
+      { path: REVISIONS, map: (key) => [key] },
+      ...OWNED.map((path) => ({ path, labelSelector: REVISION_LABEL, map: byLabel })),
+      // Namespace labels decide InUse.
+      { path: "/api/v1/namespaces", map: () => [...known] },
+    ],
+  };
+}
+
+async function recordTransitions(
+  events: EventRecorder,
+  revision: IstioRevision,
+  before: Condition[] | undefined,
+  after: Condition[],
+): Promise<void> {
+  const was = (type: string) => condition(before, type);
+  const now = (type: string) => condition(after, type);
+  const ready = now("Ready");
+  const wasReady = was("Ready");
+  // A transition, not the first word: a new revision is not ready for its first seconds.
+  if (ready && wasReady && ready.status !== wasReady.status && (ready.status === "True" || wasReady.status === "True"))
+    await events.record(
+      revision,
+      ready.status === "True" ? "Normal" : "Warning",
+      ready.status === "True" ? "Ready" : ready.reason,
+      ready.message,
+    );
+  const reconciled = now("Reconciled");
+  if (reconciled?.status === "False" && reconciled.message !== was("Reconciled")?.message)
+    await events.record(revision, "Warning", reconciled.reason, reconciled.message);
+}
+
+/** False for "the object is gone" (it was deleted while we worked); other errors propagate. */
+export function ignoreNotFound(err: unknown): false {
+  if (err instanceof ApiError && err.status === 404) return false;
+  throw err;
+}

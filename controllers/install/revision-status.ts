@@ -1,0 +1,82 @@
+// An IstioRevision's status from what the reconciler observed. Pure, table-tested.
+//   Reconciled  every object applied (False: ReconcileError with the error)
+//   Ready       the istiod Deployment's pods are ready, and a local control plane serves
+//   InUse       namespaces point at the revision (istio.io/rev, or istio-injection=enabled
+//               for the default revision); the first few are named in the message
+import { type Condition, condition, setCondition } from "../runtime/conditions.ts";
+
+export interface RevisionObservation {
+  generation?: number;
+  previous?: Condition[];
+  /** Set when applying failed. */
+  error?: string;
+  deployment?: { name: string; replicas?: number; readyReplicas?: number };
+  /** Local mode: whether the revision's istiod process serves, and where it logs. */
+  local?: { serving: boolean; logFile: string };
+  namespacesUsing: string[];
+}
+
+export interface RevisionStatus {
+  observedGeneration?: number;
+  conditions: Condition[];
+  state: string;
+}
+
+function readiness(o: RevisionObservation): Omit<Condition, "type"> {
+  if (o.error) return { status: "False", reason: "ReconcileError", message: "objects could not be applied" };
+  const d = o.deployment;
+  if (!d) return { status: "False", reason: "IstiodNotReady", message: "the istiod Deployment does not exist yet" };
+  const replicas = d.replicas ?? 0;
+  const ready = d.readyReplicas ?? 0;
+  if (replicas === 0) return { status: "False", reason: "IstiodNotReady", message: `Deployment ${d.name} is scaled to zero` };
+  if (ready < replicas)
+    return { status: "False", reason: "IstiodNotReady", message: `${ready}/${replicas} pods of Deployment ${d.name} are ready` };
+  if (o.local && !o.local.serving)
+    return {
+      status: "False",
+      reason: "ControlPlaneNotServing",
+      message: `the local istiod process is not serving yet; see ${o.local.logFile}`,
+    };
+  return { status: "True", reason: "Healthy", message: `${ready}/${replicas} pods of Deployment ${d.name} are ready` };
+}
+
+function usage(namespaces: string[]): Omit<Condition, "type"> {
+  if (namespaces.length === 0)
+    return { status: "False", reason: "NotReferencedByAnything", message: "no namespace refers to this revision" };
+  const shown = namespaces.slice(0, 5).join(", ");
+  const more = namespaces.length > 5 ? ` and ${namespaces.length - 5} more` : "";
+  return {
+    status: "True",
+    reason: "ReferencedByWorkloads",
+    message: `${namespaces.length} namespace(s) refer to this revision: ${shown}${more}`,
+  };
+}
+
+export function revisionStatus(o: RevisionObservation, now: Date): RevisionStatus {
+  let conditions = setCondition(
+    o.previous,
+    o.error
+      ? { type: "Reconciled", status: "False", reason: "ReconcileError", message: o.error }
+      : { type: "Reconciled", status: "True", reason: "Reconciled", message: "every object of the revision is applied" },
+    now,
+  );
+  conditions = setCondition(conditions, { type: "Ready", ...readiness(o) }, now);
+  conditions = setCondition(conditions, { type: "InUse", ...usage(o.namespacesUsing) }, now);
+  const ready = condition(conditions, "Ready");
+  return {
+    observedGeneration: o.generation,
+    conditions,
+    state: o.error ? "ReconcileError" : ready?.status === "True" ? "Healthy" : (ready?.reason ?? "Reconciling"),
+  };
+}
+
+/** Namespaces that use `revision`: `istio.io/rev=<revision>`, or istio-injection=enabled for the default one. */
+export function namespacesUsing(revision: string, namespaces: { name: string; labels: Record<string, string> }[]): string[] {
+  return namespaces
+    .filter(({ labels }) => {
+      if (labels["istio-injection"] === "enabled") return revision === "default";
+      return labels["istio.io/rev"] === revision;
+    })
+    .map((n) => n.name)
+    .sort();
+}

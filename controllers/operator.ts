@@ -1,0 +1,155 @@
+// The operator process: leader election on a Lease, and while leading, the controllers.
+// Losing the lease stops the controllers (and local control planes) and campaigns again,
+// so a briefly unreachable apiserver costs a restart of the controllers, not of the process.
+// /healthz, /readyz and /metrics are served over HTTPS.
+import { createServer, type Server } from "node:https";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import pino from "pino";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { loopbackServingCertificate } from "../pki/certificates.ts";
+import { istioController } from "./install/istio-controller.ts";
+import { LocalControlPlanes } from "./install/local-control-planes.ts";
+import { revisionController } from "./install/revision-controller.ts";
+import { ControllerRunner, controllerMetrics } from "./runtime/controller.ts";
+import { EventRecorder } from "./runtime/events.ts";
+import { LeaderElector } from "./runtime/leader-election.ts";
+import { rawClient, withWriteCounter } from "./runtime/raw-client.ts";
+
+export interface OperatorOptions {
+  kc: KubeConfig;
+  /** Where the operator's Lease lives. */
+  namespace: string;
+  image: string;
+  /** --local: run each revision's istiod as a child process; needs the kubeconfig's path. */
+  local?: { kubeconfigPath: string; logDir: string };
+  healthHost: string;
+  healthPort: number;
+  identity?: string;
+  leaseName?: string;
+  leaseDurationSeconds?: number;
+  logLevel: string;
+}
+
+export interface Operator {
+  healthPort: number;
+  registry: Registry;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startOperator(options: OperatorOptions): Promise<Operator> {
+  const log = pino({ level: options.logLevel, base: { component: "rigger-operator" } });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics = controllerMetrics(registry);
+  const writes = new Counter({
+    name: "rigger_operator_api_writes_total",
+    help: "Write requests the operator sent to the Kubernetes API, by verb.",
+    labelNames: ["verb"],
+    registers: [registry],
+  });
+  const leader = new Gauge({
+    name: "leader_election_master_status",
+    help: "1 while this process leads",
+    labelNames: ["name"],
+    registers: [registry],
+  });
+  const client = withWriteCounter(rawClient(options.kc), (verb) => writes.inc({ verb }));
+  const events = new EventRecorder(client, "rigger-operator");
+  const identity = options.identity ?? `${hostname()}-${process.pid}`;
+  const leaseName = options.leaseName ?? "rigger-operator";
+  const leaseSeconds = options.leaseDurationSeconds ?? 15;
+
+  let runner: ControllerRunner | undefined;
+  let local: LocalControlPlanes | undefined;
+  let synced = false;
+  let transition = Promise.resolve();
+
+  const startControllers = async () => {
+    local = options.local
+      ? new LocalControlPlanes({
+          kubeconfigPath: options.local.kubeconfigPath,
+          logDir: options.local.logDir,
+          onChange: (revision) => runner?.enqueue("istiorevision", revision),
+          log: (message, fields) => log.info(fields ?? {}, message),
+        })
+      : undefined;
+    runner = new ControllerRunner(
+      options.kc,
+      [istioController({ client, events }), revisionController({ client, events, image: options.image, local })],
+      metrics,
+      log,
+    );
+    await runner.start();
+    synced = true;
+    log.info("controllers started; caches synced");
+  };
+  const stopControllers = async () => {
+    synced = false;
+    runner?.stop();
+    runner = undefined;
+    await local?.stopAll();
+    local = undefined;
+  };
+
+  const elector = new LeaderElector({
+    client: rawClient(options.kc),
+    namespace: options.namespace,
+    name: leaseName,
+    identity,
+    leaseDurationSeconds: leaseSeconds,
+    renewDeadlineMs: (leaseSeconds * 1000 * 2) / 3,
+    retryPeriodMs: Math.max(500, (leaseSeconds * 1000) / 7),
+    onStartedLeading: () => {
+      log.info({ identity, lease: `${options.namespace}/${leaseName}` }, "became leader");
+      leader.set({ name: leaseName }, 1);
+      transition = transition
+        .then(startControllers)
+        .catch((err: Error) => log.error({ error: err.message }, "controllers did not start"));
+    },
+    onStoppedLeading: () => {
+      log.warn({ identity }, "lost leadership; stopping controllers");
+      leader.set({ name: leaseName }, 0);
+      transition = transition.then(stopControllers);
+    },
+  });
+  elector.start();
+
+  const cert = await loopbackServingCertificate("rigger-operator", 365);
+  const server: Server = createServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz") return void res.end("ok\n");
+    if (path === "/readyz") {
+      // A standby is ready too: it is healthy and waiting for the lease.
+      const ready = !elector.isLeader || synced;
+      res.statusCode = ready ? 200 : 503;
+      return void res.end(ready ? "ok\n" : "caches not synced\n");
+    }
+    if (path === "/metrics") {
+      registry.metrics().then((text) => {
+        res.setHeader("content-type", registry.contentType);
+        res.end(text);
+      });
+      return;
+    }
+    res.statusCode = 404;
+    res.end("not found\n");
+  });
+  await new Promise<void>((resolve) => server.listen(options.healthPort, options.healthHost, resolve));
+  const address = server.address();
+  const healthPort = typeof address === "object" && address ? address.port : options.healthPort;
+  log.info({ identity, healthPort, local: Boolean(options.local) }, "operator started; campaigning for leadership");
+
+  return {
+    healthPort,
+    registry,
+    isLeader: () => elector.isLeader,
+    stop: async () => {
+      await elector.stop();
+      await transition;
+      await stopControllers();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

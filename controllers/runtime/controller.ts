@@ -1,0 +1,151 @@
+// What every controller is made of, and the loop that runs them. A controller names the
+// collections it watches and how an event there maps to its own keys (an owned Deployment
+// maps to its IstioRevision), and a level-based reconcile(key). The runner gives each
+// controller a work queue, feeds it from supervised watchers, and records
+// controller-runtime's metrics (same names, so existing dashboards work).
+import type { KubeConfig } from "@kubernetes/client-node";
+import type pino from "pino";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { type Outcome, WorkQueue } from "./queue.ts";
+import { type WatchedObject, Watcher } from "./watcher.ts";
+
+export interface Watch {
+  /** Collection path, e.g. /apis/apps/v1/deployments. */
+  path: string;
+  labelSelector?: string;
+  /** The controller's keys an event on `key` concerns. */
+  map: (key: string, object?: WatchedObject) => string[];
+}
+
+export interface Controller {
+  name: string;
+  watches: Watch[];
+  reconcile(key: string): Promise<Outcome>;
+}
+
+export interface ControllerMetrics {
+  reconciles: Counter<"controller" | "result">;
+  errors: Counter<"controller">;
+  duration: Histogram<"controller">;
+  depth: Gauge<"name">;
+}
+
+export function controllerMetrics(registry: Registry): ControllerMetrics {
+  return {
+    reconciles: new Counter({
+      name: "controller_runtime_reconcile_total",
+      help: "Total number of reconciliations per controller",
+      labelNames: ["controller", "result"],
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: "controller_runtime_reconcile_errors_total",
+      help: "Total number of reconciliation errors per controller",
+      labelNames: ["controller"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "controller_runtime_reconcile_time_seconds",
+      help: "Length of time per reconciliation per controller",
+      labelNames: ["controller"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    depth: new Gauge({
+      name: "workqueue_depth",
+      help: "Current depth of workqueue",
+      labelNames: ["name"],
+      registers: [registry],
+    }),
+  };
+}
+
+/** Runs controllers: queues, watchers and workers, until stop(). */
+export class ControllerRunner {
+  private readonly queues = new Map<string, WorkQueue>();
+  private readonly watchers: Watcher[] = [];
+  private readonly kc: KubeConfig;
+  private readonly controllers: Controller[];
+  private readonly metrics: ControllerMetrics;
+  private readonly log: pino.Logger;
+  private depthTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(kc: KubeConfig, controllers: Controller[], metrics: ControllerMetrics, log: pino.Logger) {
+    this.kc = kc;
+    this.controllers = controllers;
+    this.metrics = metrics;
+    this.log = log;
+  }
+
+  /** Starts every controller; resolves once every watch has listed (the caches are warm). */
+  async start(): Promise<void> {
+    for (const controller of this.controllers) {
+      const queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
+      this.queues.set(controller.name, queue);
+      void queue.run(
+        async (key) => {
+          const stop = this.metrics.duration.startTimer({ controller: controller.name });
+          try {
+            const outcome = await controller.reconcile(key);
+            this.metrics.reconciles.inc({ controller: controller.name, result: outcome ? "requeue_after" : "success" });
+            return outcome;
+          } finally {
+            stop();
+          }
+        },
+        2,
+        (key, err) => {
+          this.metrics.reconciles.inc({ controller: controller.name, result: "error" });
+          this.metrics.errors.inc({ controller: controller.name });
+          this.log.warn({ controller: controller.name, key, error: (err as Error).message }, "reconcile failed; retrying");
+        },
+      );
+      for (const watch of controller.watches) {
+        this.watchers.push(
+          new Watcher({
+            kc: this.kc,
+            path: watch.path,
+            labelSelector: watch.labelSelector,
+            onKey: (key, object) => {
+              for (const k of watch.map(key, object)) queue.add(k);
+            },
+            onError: (err) => this.log.warn({ watch: watch.path, error: err.message }, "watch failed; resuming"),
+          }),
+        );
+      }
+    }
+    this.depthTimer = setInterval(() => {
+      for (const [name, queue] of this.queues) this.metrics.depth.set({ name }, queue.depth);
+    }, 1000);
+    this.depthTimer.unref();
+    await Promise.all(this.watchers.map((w) => this.startWatcher(w)));
+  }
+
+  /** The first list may fail (apiserver restarting, CRDs not yet installed): retry until it works. */
+  private async startWatcher(watcher: Watcher): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await watcher.start();
+        return;
+      } catch (err) {
+        if (attempt % 10 === 0) this.log.warn({ error: (err as Error).message }, "initial list failed; retrying");
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
+      }
+    }
+  }
+
+  /** Queues a key for a controller (for causes outside the API, like a local process exiting). */
+  enqueue(controller: string, key: string): void {
+    this.queues.get(controller)?.add(key);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.depthTimer) clearInterval(this.depthTimer);
+    for (const w of this.watchers) w.stop();
+    for (const q of this.queues.values()) q.shutdown();
+    this.watchers.length = 0;
+    this.queues.clear();
+  }
+}

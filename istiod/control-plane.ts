@@ -1,0 +1,155 @@
+// `rigger istiod` against a cluster: the control plane of one revision.
+//   1. its CA (Secret istio-ca-secret) and a serving certificate signed by it;
+//   2. injection settings from ConfigMaps istio-sidecar-injector[-<rev>] and istio[-<rev>],
+//      followed as they change (a bad edit is logged and the last good settings kept);
+//   3. the admission server (/inject, /validate) with that certificate, renewed at half life;
+//   4. caBundle kept on its webhook configurations, and the validators switched to
+//      failurePolicy Fail once the self-test has seen a bad object denied.
+import type { KubeConfig } from "@kubernetes/client-node";
+import pino from "pino";
+import { rawClient } from "../controllers/runtime/raw-client.ts";
+import { Watcher } from "../controllers/runtime/watcher.ts";
+import type { InjectionSettings } from "../webhooks/inject/inject.ts";
+import { settingsFromCluster, settingsFromFiles } from "../webhooks/inject/settings.ts";
+import { startAdmissionServer } from "../webhooks/server.ts";
+import { loadOrCreateCa } from "./certificate-authority.ts";
+import { issueServingCertificate } from "./serving-certificate.ts";
+import { runValidationSelfTest } from "./validation-self-test.ts";
+import { WebhookPatcher } from "./webhook-patcher.ts";
+
+export interface ControlPlaneOptions {
+  kc: KubeConfig;
+  namespace: string;
+  revision: string;
+  host: string;
+  port: number;
+  /** Extra DNS names and IPs for the serving certificate (127.0.0.1 for a local control plane). */
+  extraSans: string[];
+  nativeSidecars: boolean;
+  logLevel: string;
+  /** Read injection settings from files instead of the cluster's ConfigMaps. */
+  injectionConfigDir?: string;
+  meshConfigFile?: string;
+  servingCertValidDays?: number;
+}
+
+export interface ControlPlane {
+  port: number;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Retries `attempt` until it succeeds, logging the failure now and then. */
+async function retry<T>(what: string, log: pino.Logger, attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (tries % 10 === 0) log.warn({ error: (err as Error).message }, `${what} failed; retrying`);
+      await sleep(Math.min(5000, 250 * 2 ** Math.min(tries, 5)));
+    }
+  }
+}
+
+export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
+  const log = pino({ level: options.logLevel, base: { revision: options.revision || "default" } });
+  const client = rawClient(options.kc);
+  const revisionLabel = options.revision || "default";
+  const names = { namespace: options.namespace, revision: options.revision, extra: options.extraSans };
+  const validDays = options.servingCertValidDays ?? 30;
+
+  const ca = await retry("loading the CA from Secret istio-ca-secret", log, () => loadOrCreateCa(client, options.namespace));
+  let serving = await issueServingCertificate(ca, names, validDays);
+
+  const settingsOptions = { revision: options.revision, nativeSidecars: options.nativeSidecars };
+  const load = () =>
+    options.injectionConfigDir
+      ? Promise.resolve(settingsFromFiles(options.injectionConfigDir, options.meshConfigFile, settingsOptions))
+      : settingsFromCluster(options.kc, options.namespace, settingsOptions);
+  let settings: InjectionSettings = await retry("reading the injection ConfigMaps", log, load);
+
+  const server = await startAdmissionServer({
+    host: options.host,
+    port: options.port,
+    tls: { certPem: serving.certPem, keyPem: serving.keyPem },
+    injection: () => settings,
+    logLevel: options.logLevel,
+  });
+
+  const suffix = options.revision && options.revision !== "default" ? `-${options.revision}` : "";
+  const followed = new Set([`${options.namespace}/istio-sidecar-injector${suffix}`, `${options.namespace}/istio${suffix}`]);
+  const configWatcher = new Watcher({
+    kc: options.kc,
+    path: `/api/v1/namespaces/${options.namespace}/configmaps`,
+    onKey: (key) => {
+      if (!followed.has(key) || options.injectionConfigDir) return;
+      load().then(
+        (next) => {
+          settings = next;
+          log.info({ configMap: key }, "injection settings reloaded");
+        },
+        (err: Error) =>
+          log.error({ configMap: key, error: err.message }, "injection settings not reloaded; keeping the last good ones"),
+      );
+    },
+    onError: (err) => log.warn({ error: err.message }, "ConfigMap watch failed; retrying"),
+  });
+  await retry("watching ConfigMaps", log, () => configWatcher.start());
+
+  let proven = false;
+  const patcher = new WebhookPatcher({
+    kc: options.kc,
+    client,
+    revisionLabel,
+    caPem: () => ca.certPem,
+    validatorProven: () => proven,
+    log: (message, fields) => log.info(fields ?? {}, message),
+  });
+  await retry("watching webhook configurations", log, () => patcher.start());
+
+  let stopped = false;
+  const selfTest = async () => {
+    while (!stopped && !proven) {
+      const outcome = await runValidationSelfTest(client, options.namespace, revisionLabel).catch((err: Error) => {
+        log.debug({ error: err.message }, "validation self-test failed");
+        return "error" as const;
+      });
+      if (outcome === "denied") {
+        proven = true;
+        log.info("validation webhook rejects bad config; switching validators to failurePolicy Fail");
+        patcher.recheckAll();
+        return;
+      }
+      await sleep(outcome === "no-gateway-crd" ? 10_000 : 1000);
+    }
+  };
+  void selfTest();
+
+  const renew = setInterval(
+    () => {
+      issueServingCertificate(ca, names, validDays).then(
+        (next) => {
+          serving = next;
+          server.setCertificate(serving.certPem, serving.keyPem);
+          log.info("serving certificate renewed");
+        },
+        (err: Error) => log.error({ error: err.message }, "serving certificate renewal failed"),
+      );
+    },
+    (validDays * 24 * 60 * 60 * 1000) / 2,
+  );
+  renew.unref();
+
+  log.info({ port: server.port, namespace: options.namespace }, "control plane serving");
+  return {
+    port: server.port,
+    close: async () => {
+      stopped = true;
+      clearInterval(renew);
+      configWatcher.stop();
+      patcher.stop();
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,108 @@
+// The operator's own objects in manifests/install.yaml: its namespace, identity, RBAC and
+// Deployment. RBAC is what the operator does, and no more, plus what it grants the
+// control planes it creates (Kubernetes lets a subject grant only permissions it holds).
+import packageJson from "../package.json" with { type: "json" };
+
+export const OPERATOR_NAMESPACE = "rigger-system";
+const NAME = "rigger-operator";
+const labels = { "app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "rigger" };
+const ALL = ["get", "list", "watch", "create", "update", "patch", "delete"];
+
+export function operatorClusterRole(): object {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: NAME, labels },
+    rules: [
+      { apiGroups: ["operator.rigger.dev"], resources: ["istios", "istiorevisions", "istiorevisiontags"], verbs: ALL },
+      {
+        apiGroups: ["operator.rigger.dev"],
+        resources: ["istios/status", "istiorevisions/status", "istiorevisiontags/status"],
+        verbs: ["get", "update", "patch"],
+      },
+      // Namespaces: InUse is read from their labels; a control plane namespace is created when missing.
+      { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch", "create", "patch"] },
+      { apiGroups: [""], resources: ["configmaps", "serviceaccounts", "services"], verbs: ALL },
+      { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+      { apiGroups: ["apps"], resources: ["deployments"], verbs: ALL },
+      { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: ALL },
+      { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: ALL },
+      {
+        apiGroups: ["rbac.authorization.k8s.io"],
+        resources: ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+        verbs: ALL,
+      },
+      {
+        apiGroups: ["admissionregistration.k8s.io"],
+        resources: ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+        verbs: ALL,
+      },
+      // Held only so the operator may grant them to istiod (its Role): see controllers/install/control-plane.ts.
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["get", "watch"] },
+      { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
+    ],
+  };
+}
+
+export function operatorObjects(image = `rigger:${packageJson.version}`): object[] {
+  const meta = (name: string) => ({ name, namespace: OPERATOR_NAMESPACE, labels });
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: OPERATOR_NAMESPACE, labels } },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(NAME) },
+    operatorClusterRole(),
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: NAME, labels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: NAME },
+      subjects: [{ kind: "ServiceAccount", name: NAME, namespace: OPERATOR_NAMESPACE }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: meta(`${NAME}-leader-election`),
+      rules: [{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(`${NAME}-leader-election`),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: `${NAME}-leader-election` },
+      subjects: [{ kind: "ServiceAccount", name: NAME, namespace: OPERATOR_NAMESPACE }],
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta(NAME),
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { "app.kubernetes.io/name": NAME } },
+        template: {
+          metadata: { labels: { "app.kubernetes.io/name": NAME, "sidecar.istio.io/inject": "false" } },
+          spec: {
+            serviceAccountName: NAME,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
+            containers: [
+              {
+                name: "operator",
+                image,
+                args: ["operator", "--health-addr=0.0.0.0:8443"],
+                env: [{ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }],
+                ports: [{ name: "https-metrics", containerPort: 8443 }],
+                livenessProbe: { httpGet: { path: "/healthz", port: 8443, scheme: "HTTPS" }, periodSeconds: 10 },
+                readinessProbe: { httpGet: { path: "/readyz", port: 8443, scheme: "HTTPS" }, periodSeconds: 5 },
+                resources: { requests: { cpu: "50m", memory: "128Mi" }, limits: { memory: "512Mi" } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ["ALL"] },
+                },
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+}
