@@ -51,7 +51,8 @@ cluster-up: install cluster-build ## start the local cluster on 127.0.0.1 (reuse
 	@$(CLUSTER) up
 
 .PHONY: cluster-down
-cluster-down: install ## stop every process of the local cluster
+cluster-down: install ## stop the demo's operator and every process of the local cluster
+	@node e2e/cluster/demo.ts stop
 	@$(CLUSTER) down
 
 .PHONY: cluster-status
@@ -59,17 +60,8 @@ cluster-status: install ## show the local cluster's processes and node
 	@$(CLUSTER) status
 
 .PHONY: demo
-demo: cluster-up ## run Rigger on a local cluster and print how to use it
-	@echo
-	@echo "The local cluster is up. Use it with:"
-	@echo "  export KUBECONFIG=$(KUBECONFIG_PATH)"
-	@echo "  alias kubectl=$(KUBECTL)"
-	@echo "  kubectl get nodes"
-	@echo "Rigger's CLI (Node 24 at $$(command -v node)):"
-	@echo "  $$(command -v node) cmd/rigger.ts inject -f webhooks/inject/testdata/cases/basic-deployment.yaml"
-	@echo "  $$(command -v node) cmd/rigger.ts validate -f webhooks/validate/testdata/corpus/gateway.yaml"
-	@echo "  kubectl apply --server-side -f crds/istio-api.gen.yaml   # the Istio CRDs"
-	@echo "Stop it with: make cluster-down"
+demo: cluster-up ## run Rigger on a local cluster: install manifest, operator, an Istio, an injected demo app
+	@node e2e/cluster/demo.ts run
 
 .PHONY: lint
 lint: install ## biome: lint and formatting

@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{cmd,controllers,webhooks,crds,pki,e2e/cluster}/**/*.test.ts", "*.test.ts"],
+          include: ["{cmd,controllers,istiod,manifests,webhooks,crds,pki,e2e/cluster}/**/*.test.ts", "*.test.ts"],
           exclude: ["e2e/*.test.ts", "node_modules/**"],
         },
       },

@@ -18,6 +18,7 @@ two for availability; one reconciles.
   --health-addr HOST:PORT  HTTPS /healthz, /readyz, /metrics (default 127.0.0.1:8443; port 0 picks one)
   --identity ID            leader-election identity (default <host>-<pid>)
   --lease-duration SEC     leader lease duration (default 15)
+  --lease-name NAME        the leader Lease (default rigger-operator)
   --log-level LEVEL        trace, debug, info, warn, error (default info)
 `;
 
@@ -33,6 +34,7 @@ export async function runOperator(args: string[]): Promise<number> {
       "health-addr": { type: "string", default: "127.0.0.1:8443" },
       identity: { type: "string" },
       "lease-duration": { type: "string", default: "15" },
+      "lease-name": { type: "string", default: "rigger-operator" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
     },
@@ -62,6 +64,7 @@ export async function runOperator(args: string[]): Promise<number> {
     healthPort: Number(match[2]),
     identity: values.identity,
     leaseDurationSeconds: leaseDuration,
+    leaseName: values["lease-name"],
     logLevel: values["log-level"],
   });
   await new Promise<void>((resolve) => {

@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { versions } from "../../versions.ts";
 import { kubeconfigYaml, type PkiPaths, pkiPaths, writeClusterPki } from "./cluster-pki.ts";
-import { isOurs, readTracked, sleep, startTracked, stopAll } from "./processes.ts";
+import { forgetTracked, isOurs, readTracked, sleep, startTracked, stopAll } from "./processes.ts";
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CACHE = join(ROOT, ".cache");
@@ -116,6 +116,27 @@ export async function down(log: (line: string) => void = console.log): Promise<v
   const stopped = await stopAll(STATE_FILE);
   rmSync(join(CLUSTER_DIR, "etcd"), { recursive: true, force: true });
   log(stopped.length > 0 ? `stopped ${stopped.join(", ")}` : "no cluster process was running");
+}
+
+/**
+ * Stops the running kube-apiserver and starts it again with the same flags (for tests of
+ * clients that must survive it). Resolves once it is ready; returns how long it was away.
+ */
+export async function restartApiserver(): Promise<{ unavailableMs: number }> {
+  const apiserver = readTracked(STATE_FILE).find((p) => p.name === "kube-apiserver" && isOurs(p));
+  if (!apiserver) throw new ClusterError("no kube-apiserver of the local cluster is running");
+  const t0 = Date.now();
+  // A graceful stop waits up to a minute for open watches to drain; a few seconds are
+  // enough to show clients the server going away, then it is killed as a crash would.
+  process.kill(apiserver.pid, "SIGTERM");
+  const deadline = Date.now() + 3000;
+  while (isOurs(apiserver) && Date.now() < deadline) await sleep(50);
+  if (isOurs(apiserver)) process.kill(apiserver.pid, "SIGKILL");
+  while (isOurs(apiserver)) await sleep(20);
+  forgetTracked(STATE_FILE, apiserver.pid);
+  start("kube-apiserver", binaries.kubeApiserver, apiserverArgs(pkiPaths(join(CLUSTER_DIR, "pki"))));
+  await waitFor("kube-apiserver", apiserverReady, 90_000);
+  return { unavailableMs: Date.now() - t0 };
 }
 
 export interface ComponentStatus {

@@ -35,6 +35,14 @@ export function startTracked(stateFile: string, name: string, binary: string, ar
   }
 }
 
+/** Removes a process that has exited from the state file. */
+export function forgetTracked(stateFile: string, pid: number): void {
+  writeTracked(
+    stateFile,
+    readTracked(stateFile).filter((p) => p.pid !== pid),
+  );
+}
+
 /** True when `pid` is alive and still runs `binary`. */
 export function isOurs(process: TrackedProcess): boolean {
   try {

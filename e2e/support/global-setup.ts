@@ -2,7 +2,8 @@
 // started here (and stopped afterwards) unless `make cluster-up` already runs it.
 import { existsSync } from "node:fs";
 import type { TestProject } from "vitest/node";
-import { buildBinaries, down, up } from "../cluster/local-cluster.ts";
+import { stopDemoOperator } from "../cluster/demo.ts";
+import { buildBinaries, down, kubectl, up } from "../cluster/local-cluster.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -22,8 +23,24 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   }
   buildBinaries();
   const { kubeconfig, started } = await up((line) => console.log(`e2e: ${line}`));
+  if (!started) await removeDemo();
   project.provide("kubeconfig", kubeconfig);
   project.provide("localCluster", true);
   // Quiet teardown: the summary reporter's closing line stays the run's last line.
   return started ? () => down(() => {}) : undefined;
+}
+
+/**
+ * A running `make demo` would reconcile the tests' Istio resources and inject their pods:
+ * stop its operator and delete its Istio resources (garbage collection removes the rest).
+ */
+async function removeDemo(): Promise<void> {
+  const stopped = await stopDemoOperator();
+  if (stopped.length === 0) return;
+  console.log(`e2e: stopped the demo (${stopped.join(", ")}) and deleted its Istio resources; run make demo again afterwards`);
+  kubectl(["delete", "istios.operator.rigger.dev", "--all", "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+  kubectl(["delete", "namespace", "demo", "--ignore-not-found", "--wait=false"]);
+  // Its webhooks point at the stopped istiod: wait until garbage collection has removed them.
+  for (const kind of ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"])
+    kubectl(["wait", "--for=delete", kind, "-l", "app.kubernetes.io/managed-by=rigger", "--timeout=60s"]);
 }

@@ -1,0 +1,211 @@
+// `make demo`: Rigger on the local cluster, step by step, each step saying what it waits for.
+//   node e2e/cluster/demo.ts run    (after `make cluster-up`)
+//   node e2e/cluster/demo.ts stop   stops the demo's operator (its istiod children follow it)
+// The operator runs detached in --local mode, tracked by PID in .cache/demo/processes.json,
+// logging to .cache/demo/operator.log; each revision's istiod logs beside it.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { binaries, KUBECONFIG, ROOT } from "./local-cluster.ts";
+import { isOurs, readTracked, sleep, startTracked, stopAll } from "./processes.ts";
+
+const DEMO_DIR = join(ROOT, ".cache/demo");
+const STATE_FILE = join(DEMO_DIR, "processes.json");
+const OPERATOR_LOG = join(DEMO_DIR, "operator.log");
+const HEALTH_PORT = 18443;
+
+class StepError extends Error {}
+
+function kubectl(args: string[], input?: string): string {
+  try {
+    return execFileSync(binaries.kubectl, ["--kubeconfig", KUBECONFIG, ...args], {
+      input,
+      encoding: "utf8",
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: 180_000,
+    });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new StepError(`kubectl ${args.join(" ")}: ${(e.stderr || e.message).trim()}`);
+  }
+}
+
+function operatorReady(): Promise<boolean> {
+  return new Promise((resolve) => {
+    // Loopback health endpoint with the operator's throwaway certificate: readiness only, no data.
+    const req = request(`https://127.0.0.1:${HEALTH_PORT}/readyz`, { rejectUnauthorized: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+async function startOperator(): Promise<string> {
+  mkdirSync(DEMO_DIR, { recursive: true });
+  const running = readTracked(STATE_FILE).filter(isOurs);
+  if (running.length > 0 && (await operatorReady())) return `already running (pid ${running[0]?.pid})`;
+  await stopAll(STATE_FILE);
+  const tracked = startTracked(
+    STATE_FILE,
+    "rigger-operator",
+    process.execPath,
+    [
+      join(ROOT, "cmd/rigger.ts"),
+      "operator",
+      "--local",
+      `--kubeconfig=${KUBECONFIG}`,
+      `--log-dir=${DEMO_DIR}`,
+      `--health-addr=127.0.0.1:${HEALTH_PORT}`,
+    ],
+    OPERATOR_LOG,
+  );
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (!isOurs(tracked)) throw new StepError(`the operator exited; last lines of ${OPERATOR_LOG}:\n${tail(OPERATOR_LOG)}`);
+    if (await operatorReady()) return `started (pid ${tracked.pid})`;
+    await sleep(200);
+  }
+  throw new StepError(`the operator did not become ready in 30 s; see ${OPERATOR_LOG}`);
+}
+
+function tail(file: string, lines = 10): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+interface Step {
+  what: string;
+  waitsFor: string;
+  run: () => Promise<string | undefined> | string | undefined;
+}
+
+const steps: Step[] = [
+  {
+    what: "install Rigger: kubectl apply -f manifests/install.yaml",
+    waitsFor: "the CRDs to be Established",
+    run: () => {
+      kubectl(["apply", "-f", join(ROOT, "manifests/install.yaml")]);
+      kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+      return undefined;
+    },
+  },
+  {
+    what: "start the operator in --local mode (each revision's istiod runs on 127.0.0.1)",
+    waitsFor: `its /readyz on 127.0.0.1:${HEALTH_PORT}`,
+    run: startOperator,
+  },
+  {
+    what: "apply the sample Istio: kubectl apply -f manifests/samples/istio.yaml",
+    waitsFor: "kubectl wait --for=condition=Ready istio/default",
+    run: () => {
+      const t0 = Date.now();
+      kubectl(["apply", "-f", join(ROOT, "manifests/samples/istio.yaml")]);
+      kubectl(["wait", "--for=condition=Ready", "--timeout=120s", "istio/default"]);
+      return `Ready ${((Date.now() - t0) / 1000).toFixed(1)} s after apply\n${kubectl(["get", "istio,istiorevision"]).trimEnd()}`;
+    },
+  },
+  {
+    what: "label namespace demo istio-injection=enabled",
+    waitsFor: "nothing",
+    run: () => {
+      kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } }));
+      kubectl(["label", "namespace", "demo", "istio-injection=enabled", "--overwrite"]);
+      return undefined;
+    },
+  },
+  {
+    what: "deploy the demo app: kubectl apply -f manifests/samples/demo-app.yaml",
+    waitsFor: "the httpbin Deployment to be Available",
+    run: () => {
+      kubectl(["apply", "-f", join(ROOT, "manifests/samples/demo-app.yaml")]);
+      kubectl(["-n", "demo", "rollout", "status", "deployment/httpbin", "--timeout=120s"]);
+      return undefined;
+    },
+  },
+  {
+    what: "show the injected pod",
+    waitsFor: "nothing",
+    run: () =>
+      kubectl([
+        "-n",
+        "demo",
+        "get",
+        "pods",
+        "-l",
+        "app=httpbin",
+        "-o",
+        "custom-columns=POD:.metadata.name,INIT:.spec.initContainers[*].name,CONTAINERS:.spec.containers[*].name,REVISION:.metadata.annotations.istio\\.io/rev,STATUS:.status.phase",
+      ]).trimEnd(),
+  },
+  {
+    what: "apply an invalid VirtualService (manifests/samples/bad-virtualservice.yaml)",
+    waitsFor: "the validating webhook's answer",
+    run: () => {
+      try {
+        kubectl(["apply", "-f", join(ROOT, "manifests/samples/bad-virtualservice.yaml")]);
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message.includes("denied the request"))
+          return `denied, as it should be:\n${message.replace(/^.*?Error from server/s, "Error from server")}`;
+        throw err;
+      }
+      throw new StepError("the invalid VirtualService was accepted: the validating webhook is not working");
+    },
+  },
+];
+
+async function run(): Promise<number> {
+  for (const [index, step] of steps.entries()) {
+    const label = `step ${index + 1}/${steps.length}`;
+    console.log(`==> ${label}: ${step.what}${step.waitsFor === "nothing" ? "" : ` (waits for ${step.waitsFor})`}`);
+    try {
+      const output = await step.run();
+      if (output) console.log(output.replace(/^/gm, "    "));
+    } catch (err) {
+      console.error(`\ndemo failed at ${label} (${step.what}):\n  ${(err as Error).message.replace(/\n/g, "\n  ")}`);
+      console.error(
+        `logs: operator ${OPERATOR_LOG}; istiod ${join(DEMO_DIR, "istiod-default.log")}; cluster .cache/cluster/logs/`,
+      );
+      return 1;
+    }
+  }
+  const kubectlPath = binaries.kubectl;
+  console.log(`
+Rigger is running. Try it:
+  export KUBECONFIG=${KUBECONFIG}
+  alias kubectl=${kubectlPath}
+  kubectl get istio,istiorevision                      # status, conditions, active revision
+  kubectl -n istio-system get deploy,svc,cm            # what the operator created
+  kubectl get mutatingwebhookconfigurations,validatingwebhookconfigurations
+  kubectl -n demo delete pod -l app=httpbin            # a new pod is injected again
+  kubectl apply -f manifests/samples/bad-virtualservice.yaml   # invalid Istio config is denied
+  ${process.execPath} cmd/rigger.ts inject --kubeconfig $KUBECONFIG -f manifests/samples/demo-app.yaml
+Logs: operator ${OPERATOR_LOG}, istiod ${join(DEMO_DIR, "istiod-default.log")}
+Stop everything: make cluster-down   (the operator, its istiod processes and the cluster)`);
+  return 0;
+}
+
+/** Stops the demo's operator (its istiod processes exit with it); returns what was stopped. */
+export async function stopDemoOperator(): Promise<string[]> {
+  return stopAll(STATE_FILE);
+}
+
+async function main(command: string | undefined): Promise<number> {
+  if (command === "run") return run();
+  if (command === "stop") {
+    const stopped = await stopDemoOperator();
+    if (stopped.length > 0) console.log(`stopped ${stopped.join(", ")}`);
+    return 0;
+  }
+  console.error("usage: node e2e/cluster/demo.ts run|stop");
+  return 2;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv[2]);

@@ -1,0 +1,56 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, test } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { role } from "../controllers/install/control-plane.ts";
+import { operatorClusterRole } from "./install.ts";
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+/** Whether `rules` allow `verb` on group/resource (and name, when the rule is name-scoped). */
+function allows(rules: Rule[], group: string, resource: string, verb: string, name?: string): boolean {
+  return rules.some(
+    (r) =>
+      r.apiGroups.includes(group) &&
+      r.resources.includes(resource) &&
+      r.verbs.includes(verb) &&
+      (!r.resourceNames || (name !== undefined && r.resourceNames.includes(name))),
+  );
+}
+
+describe("the install manifest", () => {
+  const file = fileURLToPath(new URL("./install.yaml", import.meta.url));
+  const docs = parseAllDocuments(readFileSync(file, "utf8")).map((d) => d.toJS() as { kind: string; metadata: { name: string } });
+
+  test("holds the CRDs, then the operator's namespace, identity, RBAC and Deployment", () => {
+    const crds = docs.filter((d) => d.kind === "CustomResourceDefinition").map((d) => d.metadata.name);
+    expect(crds).toContain("istios.operator.rigger.dev");
+    expect(crds).toContain("virtualservices.networking.istio.io");
+    expect(crds).toHaveLength(17);
+    expect(docs.slice(crds.length).map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
+      "Namespace/rigger-system",
+      "ServiceAccount/rigger-operator",
+      "ClusterRole/rigger-operator",
+      "ClusterRoleBinding/rigger-operator",
+      "Role/rigger-operator-leader-election",
+      "RoleBinding/rigger-operator-leader-election",
+      "Deployment/rigger-operator",
+    ]);
+  });
+
+  test("the operator holds every permission it grants istiod (Kubernetes refuses escalation otherwise)", () => {
+    const operatorRules = (operatorClusterRole() as { rules: Rule[] }).rules;
+    for (const rule of role({ name: "canary", namespace: "istio-system" }).rules as Rule[])
+      for (const group of rule.apiGroups)
+        for (const resource of rule.resources)
+          for (const verb of rule.verbs)
+            for (const name of rule.resourceNames ?? [undefined])
+              expect(allows(operatorRules, group, resource, verb, name), `${verb} ${group}/${resource} ${name ?? ""}`).toBe(true);
+  });
+
+  test("the operator cannot read arbitrary Secrets", () => {
+    const operatorRules = (operatorClusterRole() as { rules: Rule[] }).rules;
+    expect(allows(operatorRules, "", "secrets", "get", "some-app-secret")).toBe(false);
+    expect(allows(operatorRules, "", "secrets", "list")).toBe(false);
+  });
+});
