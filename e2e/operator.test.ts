@@ -364,7 +364,7 @@ test("deleting the Istio resources removes everything they created", async () =>
     async () => (kubectl(["get", "namespace", controlPlaneNs]).status !== 0 ? true : undefined),
     { timeoutMs: 90_000 },
   );
-  measured["uninstall"] = `${((Date.now() - t0) / 1000).toFixed(1)} s to an empty cluster`;
+  measured.uninstall = `${((Date.now() - t0) / 1000).toFixed(1)} s to an empty cluster`;
   const left = kubectl([
     "get",
     "istiorevisions,mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings",

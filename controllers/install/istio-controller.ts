@@ -2,20 +2,12 @@
 // and with what spec); this applies it, owned by the Istio so that deleting the Istio removes
 // it and, through it, everything the revision created. Status: the active revision's
 // Reconciled and Ready, and counts over the Istio's revisions.
-import {
-  applyIfChanged,
-  FIELD_MANAGER,
-  getOrUndefined,
-  type KubeObject,
-  objectPath,
-  withRenderedHash,
-} from "../runtime/apply.ts";
-import { sameStatus, setCondition } from "../runtime/conditions.ts";
+import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
+import { setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { desiredRevision, GROUP_VERSION, ISTIO_LABEL, type Istio, type IstioRevision, istioStatus } from "./istio.ts";
-import { ignoreNotFound } from "./revision-controller.ts";
 
 const ISTIOS = `/apis/${GROUP_VERSION}/istios`;
 const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
@@ -47,17 +39,9 @@ export function istioController({ client, events }: { client: RawClient; events:
       );
       status = { ...status, conditions, state: "ReconcileError" };
     }
-    if (!sameStatus(status, istio.status)) {
-      const written = await client
-        .apply(
-          `${ISTIOS}/${name}/status`,
-          { apiVersion: GROUP_VERSION, kind: "Istio", metadata: { name }, status },
-          FIELD_MANAGER,
-        )
-        .then(() => true, ignoreNotFound);
-      if (!written) return undefined;
-      if (error) await events.record(istio, "Warning", "ReconcileError", error);
-    }
+    const outcome = await writeStatus(client, istio, istio.status, status);
+    if (outcome === "gone") return undefined;
+    if (outcome === "written" && error) await events.record(istio, "Warning", "ReconcileError", error);
     if (error) throw new Error(error);
     return undefined;
   };

@@ -10,11 +10,12 @@ import {
   type KubeObject,
   objectPath,
   withRenderedHash,
+  writeStatus,
 } from "../runtime/apply.ts";
-import { type Condition, condition, sameStatus } from "../runtime/conditions.ts";
+import { type Condition, condition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
-import { ApiError, type RawClient } from "../runtime/raw-client.ts";
+import type { RawClient } from "../runtime/raw-client.ts";
 import type { RevisionSpec } from "./configmaps.ts";
 import { GROUP_VERSION, type IstioRevision, MANAGED_BY, ownerReference } from "./istio.ts";
 import type { LocalControlPlanes } from "./local-control-planes.ts";
@@ -163,17 +164,9 @@ export function revisionController(options: RevisionControllerOptions): Controll
       },
       new Date(),
     );
-    if (!sameStatus(status, revision.status)) {
-      const written = await client
-        .apply(
-          `${REVISIONS}/${name}/status`,
-          { apiVersion: GROUP_VERSION, kind: "IstioRevision", metadata: { name }, status },
-          FIELD_MANAGER,
-        )
-        .then(() => true, ignoreNotFound);
-      if (!written) return undefined; // deleted meanwhile: the next event says so
-      await recordTransitions(events, revision, revision.status?.conditions, status.conditions);
-    }
+    const outcome = await writeStatus(client, revision, revision.status, status);
+    if (outcome === "gone") return undefined; // deleted meanwhile: the next event says so
+    if (outcome === "written") await recordTransitions(events, revision, revision.status?.conditions, status.conditions);
     if (error) throw new Error(error);
     return undefined;
   };
@@ -216,10 +209,4 @@ async function recordTransitions(
   const reconciled = now("Reconciled");
   if (reconciled?.status === "False" && reconciled.message !== was("Reconciled")?.message)
     await events.record(revision, "Warning", reconciled.reason, reconciled.message);
-}
-
-/** False for "the object is gone" (it was deleted while we worked); other errors propagate. */
-export function ignoreNotFound(err: unknown): false {
-  if (err instanceof ApiError && err.status === 404) return false;
-  throw err;
 }

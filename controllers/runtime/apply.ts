@@ -66,7 +66,8 @@ export function objectPath(obj: Pick<KubeObject, "apiVersion" | "kind" | "metada
   return `${prefix}${ns}/${resource}/${obj.metadata.name}`;
 }
 
-function canonical(value: unknown): unknown {
+/** `value` with object keys sorted and undefined fields dropped: equal data, equal JSON. */
+export function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (value && typeof value === "object")
     return Object.fromEntries(
@@ -126,4 +127,25 @@ export async function applyIfChanged(
     return { object: live, wrote: false };
   const object = await client.apply<KubeObject>(objectPath(desired), desired, FIELD_MANAGER);
   return { object, wrote: true };
+}
+
+/**
+ * Writes `status` through the status subresource (server-side apply) unless `current` already
+ * says the same. Returns "unchanged", "written", or "gone" when the object was deleted meanwhile.
+ */
+export async function writeStatus(
+  client: RawClient,
+  object: KubeObject,
+  current: unknown,
+  status: unknown,
+): Promise<"unchanged" | "written" | "gone"> {
+  if (JSON.stringify(canonical(current)) === JSON.stringify(canonical(status))) return "unchanged";
+  const body = { apiVersion: object.apiVersion, kind: object.kind, metadata: { name: object.metadata.name }, status };
+  try {
+    await client.apply(`${objectPath(object)}/status`, body, FIELD_MANAGER);
+    return "written";
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return "gone";
+    throw err;
+  }
 }

@@ -29,20 +29,3 @@ export function setCondition(conditions: Condition[] | undefined, next: Conditio
 export function condition(conditions: Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }
-
-/** Whether two statuses say the same thing (the comparison decides if status needs a write). */
-export function sameStatus(a: unknown, b: unknown): boolean {
-  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
-}
-
-function sorted(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value && typeof value === "object")
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .sort(([x], [y]) => x.localeCompare(y))
-        .map(([k, v]) => [k, sorted(v)]),
-    );
-  return value;
-}
