@@ -59,8 +59,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const names = { namespace: options.namespace, revision: options.revision, extra: options.extraSans };
   const validDays = options.servingCertValidDays ?? 30;
 
+  const mark = (step: string) => log.debug({ step, seconds: Number(process.uptime().toFixed(2)) }, "startup");
+  mark("modules loaded");
   const ca = await retry("loading the CA from Secret istio-ca-secret", log, () => loadOrCreateCa(client, options.namespace));
   let serving = await issueServingCertificate(ca, names, validDays);
+  mark("certificate issued");
 
   const settingsOptions = { revision: options.revision, nativeSidecars: options.nativeSidecars };
   const load = () =>
@@ -68,6 +71,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ? Promise.resolve(settingsFromFiles(options.injectionConfigDir, options.meshConfigFile, settingsOptions))
       : settingsFromCluster(options.kc, options.namespace, settingsOptions);
   let settings: InjectionSettings = await retry("reading the injection ConfigMaps", log, load);
+  mark("settings loaded");
 
   const server = await startAdmissionServer({
     host: options.host,
@@ -141,7 +145,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   );
   renew.unref();
 
-  log.info({ port: server.port, namespace: options.namespace }, "control plane serving");
+  log.info(
+    { port: server.port, namespace: options.namespace, startupSeconds: Number(process.uptime().toFixed(2)) },
+    "control plane serving",
+  );
   return {
     port: server.port,
     close: async () => {
