@@ -62,6 +62,26 @@ export async function runIstiod(args: string[]): Promise<number> {
   if (values["injection-config"] && !existsSync(values["injection-config"]))
     throw new Error(`--injection-config ${values["injection-config"]} does not exist`);
 
+  // Watch for the end from the start: a local control plane whose operator dies while it is
+  // still starting must exit too.
+  let stopRequested = false;
+  const stop = new Promise<void>((resolve) => {
+    const done = () => {
+      stopRequested = true;
+      resolve();
+    };
+    process.once("SIGTERM", done);
+    process.once("SIGINT", done);
+    if (values["exit-with-parent"]) {
+      const parent = process.ppid;
+      setInterval(() => process.ppid !== parent && done(), 500).unref();
+    }
+  });
+  void stop.then(() => {
+    // Whatever still holds the event loop (keep-alive connections, a startup retry) gets 5 s.
+    setTimeout(() => process.exit(0), 5000).unref();
+  });
+
   let close: () => Promise<void>;
   if (values["tls-cert"] && values["tls-key"]) {
     const options = { revision: values.revision, nativeSidecars: values["native-sidecars"] };
@@ -82,7 +102,7 @@ export async function runIstiod(args: string[]): Promise<number> {
     else kc.loadFromDefault();
     if (!kc.getCurrentCluster())
       throw new Error("no cluster: pass --kubeconfig, run in a pod, or use --tls-cert/--tls-key for a standalone server");
-    const controlPlane = await startControlPlane({
+    const starting = startControlPlane({
       kc,
       namespace: values.namespace || process.env.POD_NAMESPACE || "istio-system",
       revision: values.revision,
@@ -94,17 +114,12 @@ export async function runIstiod(args: string[]): Promise<number> {
       injectionConfigDir: values["injection-config"],
       meshConfigFile: values["mesh-config"],
     });
+    const controlPlane = await Promise.race([starting, stop.then(() => undefined)]);
+    if (!controlPlane || stopRequested) process.exit(0);
     close = controlPlane.close;
   }
 
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", () => resolve());
-    process.once("SIGINT", () => resolve());
-    if (values["exit-with-parent"]) {
-      const parent = process.ppid;
-      setInterval(() => process.ppid !== parent && resolve(), 1000).unref();
-    }
-  });
+  await stop;
   await close();
   return 0;
 }
