@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { startControlPlane } from "../istiod/control-plane.ts";
+import type { KeyAlgorithm } from "../pki/certificates.ts";
 import { defaultSettings, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
 
@@ -20,6 +21,12 @@ Against a cluster (default): the kubeconfig from --kubeconfig, else the pod's se
   --namespace NS           the control plane's namespace (default $POD_NAMESPACE or istio-system)
   --extra-san NAME         another DNS name or IP for the serving certificate (repeatable)
   --exit-with-parent       exit when the parent process goes away (local control planes)
+  --grpc-port N            the mesh CA's gRPC port (default 15012)
+  --ca-key-type TYPE       key of a self-signed root created here: ecdsa-p256 (default), rsa-2048, rsa-4096
+  --workload-cert-ttl D    default workload certificate lifetime (default 24h; units s, m, h, d)
+  --max-workload-cert-ttl D  longest lifetime a caller may ask for (default 90d)
+  --root-check-interval D  how often a self-signed root's remaining life is checked (default 1h; 0 never)
+  --root-grace-percentile N  re-sign the root when less than N% of its life is left (default 20)
 Standalone: --tls-cert FILE --tls-key FILE (settings from files or built-in defaults).
 Both:
   --host ADDR              listen address (default 0.0.0.0)
@@ -43,6 +50,12 @@ export async function runIstiod(args: string[]): Promise<number> {
       namespace: { type: "string" },
       "extra-san": { type: "string", multiple: true, default: [] },
       "exit-with-parent": { type: "boolean", default: false },
+      "grpc-port": { type: "string", default: "15012" },
+      "ca-key-type": { type: "string", default: "ecdsa-p256" },
+      "workload-cert-ttl": { type: "string", default: "24h" },
+      "max-workload-cert-ttl": { type: "string", default: "90d" },
+      "root-check-interval": { type: "string", default: "1h" },
+      "root-grace-percentile": { type: "string", default: "20" },
       "injection-config": { type: "string" },
       "mesh-config": { type: "string" },
       revision: { type: "string", default: "" },
@@ -55,8 +68,15 @@ export async function runIstiod(args: string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port} is not a port number`);
+  const port = portNumber("--port", values.port);
+  const grpcPort = portNumber("--grpc-port", values["grpc-port"]);
+  const keyTypes: Record<string, KeyAlgorithm> = { "ecdsa-p256": "ECDSA-P256", "rsa-2048": "RSA-2048", "rsa-4096": "RSA-4096" };
+  const caKeyAlgorithm = keyTypes[values["ca-key-type"]];
+  if (!caKeyAlgorithm)
+    throw new Error(`--ca-key-type ${values["ca-key-type"]} is not one of ${Object.keys(keyTypes).join(", ")}`);
+  const grace = Number(values["root-grace-percentile"]);
+  if (!(grace > 0 && grace < 100))
+    throw new Error(`--root-grace-percentile ${values["root-grace-percentile"]} must be between 0 and 100`);
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"]))
     throw new Error(`--tls-cert and --tls-key go together\n\n${usage}`);
   if (values["injection-config"] && !existsSync(values["injection-config"]))
@@ -113,6 +133,12 @@ export async function runIstiod(args: string[]): Promise<number> {
       logLevel: values["log-level"],
       injectionConfigDir: values["injection-config"],
       meshConfigFile: values["mesh-config"],
+      grpcPort,
+      caKeyAlgorithm,
+      workloadCertTtlSeconds: seconds("--workload-cert-ttl", values["workload-cert-ttl"]),
+      maxWorkloadCertTtlSeconds: seconds("--max-workload-cert-ttl", values["max-workload-cert-ttl"]),
+      rootCheckIntervalMs: seconds("--root-check-interval", values["root-check-interval"]) * 1000,
+      rootGracePeriodPercentile: grace,
     });
     const controlPlane = await Promise.race([starting, stop.then(() => undefined)]);
     if (!controlPlane || stopRequested) process.exit(0);
@@ -122,4 +148,18 @@ export async function runIstiod(args: string[]): Promise<number> {
   await stop;
   await close();
   return 0;
+}
+
+function portNumber(flag: string, value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${flag} ${value} is not a port number`);
+  return port;
+}
+
+/** "90s", "15m", "24h", "90d" (or a bare number of seconds) in seconds. */
+export function seconds(flag: string, value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (!match) throw new Error(`${flag} ${value} is not a duration like 90s, 15m, 24h or 90d`);
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as "" | "s" | "m" | "h" | "d"];
+  return Number(match[1]) * unit;
 }

@@ -4,15 +4,20 @@
 //      followed as they change (a bad edit is logged and the last good settings kept);
 //   3. the admission server (/inject, /validate) with that certificate, renewed at half life;
 //   4. caBundle kept on its webhook configurations, and the validators switched to
-//      failurePolicy Fail once the self-test has seen a bad object denied.
+//      failurePolicy Fail once the self-test has seen a bad object denied;
+//   5. the mesh CA: IstioCertificateService over gRPC, istio-ca-root-cert in every namespace,
+//      and, when the CA changes, a new serving certificate, caBundle and root copies.
 import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { rawClient } from "../controllers/runtime/raw-client.ts";
 import { Watcher } from "../controllers/runtime/watcher.ts";
+import type { KeyAlgorithm, PemPair } from "../pki/certificates.ts";
 import type { InjectionSettings } from "../webhooks/inject/inject.ts";
 import { settingsFromCluster, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
-import { loadOrCreateCa } from "./certificate-authority.ts";
+import { MeshCa } from "./ca/mesh-ca.ts";
+import { RootDistribution } from "./ca/root-distribution.ts";
+import { startCaServer } from "./ca/server.ts";
 import { issueServingCertificate } from "./serving-certificate.ts";
 import { runValidationSelfTest } from "./validation-self-test.ts";
 import { WebhookPatcher } from "./webhook-patcher.ts";
@@ -31,10 +36,21 @@ export interface ControlPlaneOptions {
   injectionConfigDir?: string;
   meshConfigFile?: string;
   servingCertValidDays?: number;
+  /** The mesh CA's gRPC port (15012 in a pod; 0 picks a free one). */
+  grpcPort: number;
+  /** Key type of a self-signed root created here. */
+  caKeyAlgorithm?: KeyAlgorithm;
+  /** Workload certificate lifetimes, seconds. */
+  workloadCertTtlSeconds?: number;
+  maxWorkloadCertTtlSeconds?: number;
+  /** Root rotation check interval (ms) and grace percentile. */
+  rootCheckIntervalMs?: number;
+  rootGracePeriodPercentile?: number;
 }
 
 export interface ControlPlane {
   port: number;
+  grpcPort: number;
   close(): Promise<void>;
 }
 
@@ -61,8 +77,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   const mark = (step: string) => log.debug({ step, seconds: Number(process.uptime().toFixed(2)) }, "startup");
   mark("modules loaded");
-  const ca = await retry("loading the CA from Secret istio-ca-secret", log, () => loadOrCreateCa(client, options.namespace));
-  let serving = await issueServingCertificate(ca, names, validDays);
+  const ca = new MeshCa({
+    kc: options.kc,
+    client,
+    namespace: options.namespace,
+    algorithm: options.caKeyAlgorithm ?? "ECDSA-P256",
+    log,
+    rootCheckIntervalMs: options.rootCheckIntervalMs,
+    gracePeriodPercentile: options.rootGracePeriodPercentile,
+  });
+  await retry("loading the mesh CA (Secret cacerts or istio-ca-secret)", log, () => ca.start());
+  // The serving chain: leaf, then the intermediates up to (not including) the root.
+  const issueServing = async (): Promise<PemPair> => {
+    const leaf = await issueServingCertificate(ca.bundle.signer, names, validDays);
+    return { certPem: [leaf.certPem, ...ca.bundle.chain].join(""), keyPem: leaf.keyPem };
+  };
+  let serving = await issueServing();
   mark("certificate issued");
 
   const settingsOptions = { revision: options.revision, nativeSidecars: options.nativeSidecars };
@@ -106,7 +136,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     kc: options.kc,
     client,
     revisionLabel,
-    caPem: () => ca.certPem,
+    caPem: () => ca.rootPem,
     validatorProven: () => proven,
     log: (message, fields) => log.info(fields ?? {}, message),
   });
@@ -132,7 +162,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   const renew = setInterval(
     () => {
-      issueServingCertificate(ca, names, validDays).then(
+      issueServing().then(
         (next) => {
           serving = next;
           server.setCertificate(serving.certPem, serving.keyPem);
@@ -145,14 +175,50 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   );
   renew.unref();
 
+  const caServer = await startCaServer({
+    host: options.host,
+    port: options.grpcPort,
+    tls: serving,
+    ca,
+    client,
+    trustDomain: () => settings.mesh.trustDomain || "cluster.local",
+    defaultTtlSeconds: options.workloadCertTtlSeconds,
+    maxTtlSeconds: options.maxWorkloadCertTtlSeconds,
+    registry: server.registry,
+    log,
+  });
+  const roots = new RootDistribution({ kc: options.kc, client, rootPem: () => ca.rootPem, log });
+  await retry("distributing istio-ca-root-cert", log, () => roots.start());
+  ca.onChange(() => {
+    roots.resyncAll();
+    patcher.recheckAll();
+    issueServing().then(
+      (next) => {
+        serving = next;
+        server.setCertificate(serving.certPem, serving.keyPem);
+        log.info("serving certificate re-issued by the changed CA");
+      },
+      (err: Error) => log.error({ error: err.message }, "serving certificate not re-issued"),
+    );
+  });
+
   log.info(
-    { port: server.port, namespace: options.namespace, startupSeconds: Number(process.uptime().toFixed(2)) },
+    {
+      port: server.port,
+      grpcPort: caServer.port,
+      namespace: options.namespace,
+      startupSeconds: Number(process.uptime().toFixed(2)),
+    },
     "control plane serving",
   );
   return {
     port: server.port,
+    grpcPort: caServer.port,
     close: async () => {
       stopped = true;
+      ca.stop();
+      roots.stop();
+      await caServer.close();
       clearInterval(renew);
       configWatcher.stop();
       patcher.stop();

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { role } from "../controllers/install/control-plane.ts";
+import { clusterRole, role } from "../controllers/install/control-plane.ts";
 import { operatorClusterRole } from "./install.ts";
 
 type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
@@ -40,7 +40,12 @@ describe("the install manifest", () => {
 
   test("the operator holds every permission it grants istiod (Kubernetes refuses escalation otherwise)", () => {
     const operatorRules = (operatorClusterRole() as { rules: Rule[] }).rules;
-    for (const rule of role({ name: "canary", namespace: "istio-system" }).rules as Rule[])
+    const spec = { name: "canary", namespace: "istio-system" };
+    const granted = [
+      ...(role(spec).rules ?? []),
+      ...(clusterRole(spec, { mutating: ["m"], validating: ["v"] }).rules ?? []),
+    ] as Rule[];
+    for (const rule of granted)
       for (const group of rule.apiGroups)
         for (const resource of rule.resources)
           for (const verb of rule.verbs)

@@ -39,7 +39,9 @@ export function operatorClusterRole(): object {
       },
       // Held only so the operator may grant them to istiod (its Role): see controllers/install/control-plane.ts.
       { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
-      { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["get", "watch"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["cacerts", "istio-ca-secret"], verbs: ["get", "list", "watch"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["update"] },
+      { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
       { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
     ],
   };

@@ -16,7 +16,10 @@ const ECDSA_P256 = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as co
 export type KeyAlgorithm = "ECDSA-P256" | "RSA-2048" | "RSA-4096";
 
 /** WebCrypto parameters: generating (and importing) a key, and signing with it. */
-function algorithmParams(algorithm: KeyAlgorithm): { generate: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams; sign: object } {
+function algorithmParams(algorithm: KeyAlgorithm): {
+  generate: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams;
+  sign: object;
+} {
   if (algorithm === "ECDSA-P256") return { generate: ECDSA_P256, sign: ECDSA_P256 };
   const rsa = {
     name: "RSASSA-PKCS1-v1_5",
@@ -198,8 +201,12 @@ export async function loadCertificateAuthority(certPem: string, keyPem: string):
   }
   let algorithm: KeyAlgorithm;
   if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") algorithm = "ECDSA-P256";
-  else if (key.asymmetricKeyType === "rsa") algorithm = (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 4096 ? "RSA-4096" : "RSA-2048";
-  else throw new Error(`the CA private key is ${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? ""}; ECDSA P-256 or RSA is supported`);
+  else if (key.asymmetricKeyType === "rsa")
+    algorithm = (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 4096 ? "RSA-4096" : "RSA-2048";
+  else
+    throw new Error(
+      `the CA private key is ${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.namedCurve ?? ""}; ECDSA P-256 or RSA is supported`,
+    );
   const der = key.export({ type: "pkcs8", format: "der" });
   const privateKey = await webcrypto.subtle.importKey("pkcs8", der, algorithmParams(algorithm).generate, true, ["sign"]);
   return { certificate, privateKey, algorithm, certPem, keyPem };

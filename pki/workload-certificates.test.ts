@@ -47,7 +47,7 @@ describe("workload certificates from CSRs", () => {
     await expect(signCertificateRequest(ca, { ...request, csrPem: "not a csr" })).rejects.toBeInstanceOf(CsrError);
     const good = await csrFor("spiffe://x");
     const der = Buffer.from(good.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
-    der[der.length - 5] ^= 0xff; // corrupt the signature
+    der[der.length - 5] = (der[der.length - 5] ?? 0) ^ 0xff; // corrupt the signature
     const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`;
     await expect(signCertificateRequest(ca, { ...request, csrPem: forged })).rejects.toThrow(/signature|PKCS#10/);
   });
@@ -58,13 +58,21 @@ describe("workload certificates from CSRs", () => {
     expect(pkcs1).toContain("BEGIN RSA PRIVATE KEY");
     const ca = await loadCertificateAuthority(created.certPem, pkcs1);
     expect(ca.algorithm).toBe("RSA-2048");
-    const pem = await signCertificateRequest(ca, { csrPem: await csrFor("x"), uris: ["spiffe://td/ns/a/sa/b"], validSeconds: 60 });
+    const pem = await signCertificateRequest(ca, {
+      csrPem: await csrFor("x"),
+      uris: ["spiffe://td/ns/a/sa/b"],
+      validSeconds: 60,
+    });
     expect(new X509Certificate(pem).verify(new X509Certificate(created.certPem).publicKey)).toBe(true);
   });
 
   test("a re-signed root keeps its key: certificates signed before still verify against it", async () => {
     const ca = await createCertificateAuthority("mesh", 1);
-    const leaf = await signCertificateRequest(ca, { csrPem: await csrFor("x"), uris: ["spiffe://td/ns/a/sa/b"], validSeconds: 60 });
+    const leaf = await signCertificateRequest(ca, {
+      csrPem: await csrFor("x"),
+      uris: ["spiffe://td/ns/a/sa/b"],
+      validSeconds: 60,
+    });
     const renewed = await resignCertificateAuthority(ca, 3650);
     const renewedCert = new X509Certificate(renewed.certPem);
     expect(renewedCert.serialNumber).not.toBe(new X509Certificate(ca.certPem).serialNumber);
@@ -77,8 +85,8 @@ describe("workload certificates from CSRs", () => {
   test("a key that is not ECDSA P-256 or RSA is refused with a clear error", async () => {
     const ca = await createCertificateAuthority("mesh", 1);
     const { privateKey } = await import("node:crypto").then((c) => c.generateKeyPairSync("ed25519"));
-    await expect(loadCertificateAuthority(ca.certPem, privateKey.export({ type: "pkcs8", format: "pem" }).toString())).rejects.toThrow(
-      "ECDSA P-256 or RSA is supported",
-    );
+    await expect(
+      loadCertificateAuthority(ca.certPem, privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
+    ).rejects.toThrow("ECDSA P-256 or RSA is supported");
   });
 });

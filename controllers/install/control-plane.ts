@@ -1,9 +1,10 @@
 // A revision's Deployment istiod[-<rev>] running `rigger istiod`, and the RBAC it needs,
 // least privilege for what the program does today:
-//   Role istiod[-<rev>] (its namespace): read ConfigMaps; read and create Secret
-//     istio-ca-secret; dry-run create Gateways for the validation self-test.
+//   Role istiod[-<rev>] (its namespace): read ConfigMaps; read Secrets cacerts and
+//     istio-ca-secret, create and re-sign the latter; dry-run create Gateways (self-test).
 //   ClusterRole istiod-clusterrole[-<rev>]-<ns>: read and update its own webhook
-//     configurations (by name) for caBundle and failurePolicy; watch the lists to see them.
+//     configurations (by name) for caBundle and failurePolicy; TokenReviews for the CA;
+//     namespaces and ConfigMaps for istio-ca-root-cert in every namespace.
 // Pure: spec in, objects out.
 import type { V1ClusterRole, V1ClusterRoleBinding, V1Deployment, V1Role, V1RoleBinding } from "@kubernetes/client-node";
 import { MANAGED_BY, type RevisionSpec } from "./configmaps.ts";
@@ -97,8 +98,10 @@ export function role(spec: RevisionSpec): V1Role {
     metadata: { name: istiodName(spec.name), namespace: spec.namespace, labels: labels(spec) },
     rules: [
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] },
+      // The mesh CA: a plugged-in cacerts, or its own self-signed istio-ca-secret (created, re-signed).
       { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
-      { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["get", "watch"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["cacerts", "istio-ca-secret"], verbs: ["get", "list", "watch"] },
+      { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["update"] },
       { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
     ],
   };
@@ -128,6 +131,11 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
         resources: ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
         verbs: ["list", "watch"],
       },
+      // Workload certificates: callers' tokens are checked by TokenReview.
+      { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+      // istio-ca-root-cert in every namespace.
+      { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+      { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },
       {
         apiGroups: [group],
         resources: ["mutatingwebhookconfigurations"],

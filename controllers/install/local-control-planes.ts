@@ -29,6 +29,7 @@ export interface LocalRevision {
 interface Child {
   revision: LocalRevision;
   port: number;
+  grpcPort: number;
   process?: ChildProcess;
   serving: boolean;
   stopping: boolean;
@@ -68,6 +69,7 @@ export class LocalControlPlanes {
       child = {
         revision,
         port: await freePort(),
+        grpcPort: await freePort(),
         serving: false,
         stopping: false,
         restarts: 0,
@@ -116,6 +118,7 @@ export class LocalControlPlanes {
       `--revision=${revision.name === "default" ? "" : revision.name}`,
       "--host=127.0.0.1",
       `--port=${child.port}`,
+      `--grpc-port=${child.grpcPort}`,
       "--extra-san=127.0.0.1",
       "--exit-with-parent",
       ...(revision.nativeSidecars ? ["--native-sidecars"] : []),

@@ -19,6 +19,8 @@ export interface WatcherOptions {
    */
   onKey: (key: string, object?: WatchedObject) => void;
   labelSelector?: string;
+  /** e.g. metadata.name=cacerts: lets RBAC scope list/watch to named objects. */
+  fieldSelector?: string;
   /** How long the server keeps one watch open before the watcher resumes it. */
   watchTimeoutSeconds?: number;
   resyncIntervalMs?: number;
@@ -39,8 +41,8 @@ export interface WatchedObject {
 }
 
 export class Watcher {
-  private readonly options: Required<Omit<WatcherOptions, "labelSelector" | "onError">> &
-    Pick<WatcherOptions, "labelSelector" | "onError">;
+  private readonly options: Required<Omit<WatcherOptions, "labelSelector" | "fieldSelector" | "onError">> &
+    Pick<WatcherOptions, "labelSelector" | "fieldSelector" | "onError">;
   private readonly client: RawClient;
   private readonly known = new Set<string>();
   private resourceVersion = "";
@@ -80,6 +82,7 @@ export class Watcher {
   private query(extra: Record<string, string>): string {
     const params = new URLSearchParams(extra);
     if (this.options.labelSelector) params.set("labelSelector", this.options.labelSelector);
+    if (this.options.fieldSelector) params.set("fieldSelector", this.options.fieldSelector);
     return `${this.options.path}?${params}`;
   }
 

@@ -1,0 +1,141 @@
+// The mesh CA's gRPC endpoint: istio.v1.auth.IstioCertificateService/CreateCertificate over
+// TLS (port 15012 in a pod), as upstream istiod serves it, so Istio's own proxies and CA
+// clients work unchanged. The service definition is istio/api's ca.proto, kept beside this file.
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import type pino from "pino";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { RawClient } from "../../controllers/runtime/raw-client.ts";
+import { CsrError } from "../../pki/certificates.ts";
+import { AuthenticationError, authenticate, bearerToken } from "./authenticate.ts";
+import type { MeshCa } from "./mesh-ca.ts";
+
+const PROTO = fileURLToPath(new URL("./ca.proto", import.meta.url));
+
+export interface CaServerOptions {
+  host: string;
+  port: number;
+  tls: { certPem: string; keyPem: string };
+  ca: MeshCa;
+  client: RawClient;
+  trustDomain: () => string;
+  /** Default and largest workload certificate lifetime, seconds (upstream: 24 h and 90 days). */
+  defaultTtlSeconds?: number;
+  maxTtlSeconds?: number;
+  registry: Registry;
+  log: pino.Logger;
+}
+
+export interface CaServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+interface CertificateRequest {
+  csr?: string;
+  validity_duration?: string | number;
+}
+
+function caMetrics(registry: Registry) {
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    csr: counter("citadel_server_csr_count", "The number of CSRs received by Citadel server."),
+    authFailure: counter("citadel_server_authentication_failure_count", "The number of authentication failures."),
+    csrParsingError: counter("citadel_server_csr_parsing_err_count", "The number of errors occurred when parsing the CSR."),
+    signError: counter("citadel_server_csr_sign_err_count", "The number of errors occurred when signing the CSR.", [
+      "error_type",
+    ]),
+    success: counter("citadel_server_success_cert_issuance_count", "The number of certificates issuances that have succeeded."),
+    rootExpiry: new Gauge({
+      name: "citadel_server_root_cert_expiry_timestamp",
+      help: "The unix timestamp, in seconds, when Citadel root cert will expire.",
+      registers: [registry],
+    }),
+  };
+}
+
+function status(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+export async function startCaServer(options: CaServerOptions): Promise<CaServer> {
+  const definition = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, defaults: true });
+  const proto = grpc.loadPackageDefinition(definition) as unknown as {
+    istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+  };
+  const metrics = caMetrics(options.registry);
+  const defaultTtl = options.defaultTtlSeconds ?? 24 * 60 * 60;
+  const maxTtl = options.maxTtlSeconds ?? 90 * 24 * 60 * 60;
+  const updateRootExpiry = () => metrics.rootExpiry.set(options.ca.bundle.signer.certificate.notAfter.getTime() / 1000);
+  updateRootExpiry();
+  options.ca.onChange(updateRootExpiry);
+
+  const createCertificate = async (
+    call: grpc.ServerUnaryCall<CertificateRequest, unknown>,
+  ): Promise<{ cert_chain: string[] }> => {
+    metrics.csr.inc();
+    let spiffeId: string;
+    try {
+      const token = bearerToken(call.metadata.get("authorization")[0]?.toString());
+      const caller = await authenticate(options.client, token);
+      spiffeId = `spiffe://${options.trustDomain()}/ns/${caller.namespace}/sa/${caller.serviceAccount}`;
+    } catch (err) {
+      metrics.authFailure.inc();
+      const reason = err instanceof AuthenticationError ? err.message : "the token could not be reviewed";
+      options.log.info({ peer: call.getPeer(), reason }, "certificate request not authenticated");
+      throw status(grpc.status.UNAUTHENTICATED, `request authenticate failure: ${reason}`);
+    }
+    const requested = Number(call.request.validity_duration ?? 0);
+    if (requested > maxTtl) {
+      metrics.signError.inc({ error_type: "ttl_error" });
+      throw status(grpc.status.INVALID_ARGUMENT, `requested TTL ${requested}s is greater than the max allowed TTL ${maxTtl}s`);
+    }
+    const ttl = requested > 0 ? requested : defaultTtl;
+    try {
+      const chain = await options.ca.sign(call.request.csr ?? "", spiffeId, ttl);
+      metrics.success.inc();
+      options.log.debug({ identity: spiffeId, ttl }, "certificate issued");
+      return { cert_chain: chain };
+    } catch (err) {
+      if (err instanceof CsrError) {
+        metrics.csrParsingError.inc();
+        throw status(grpc.status.INVALID_ARGUMENT, `CSR parsing error: ${err.message}`);
+      }
+      metrics.signError.inc({ error_type: "cert_gen_error" });
+      options.log.error({ identity: spiffeId, error: (err as Error).message }, "certificate signing failed");
+      throw status(grpc.status.INTERNAL, "CSR signing error");
+    }
+  };
+
+  const server = new grpc.Server();
+  server.addService(proto.istio.v1.auth.IstioCertificateService.service, {
+    CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      createCertificate(call).then(
+        (response) => callback(null, response),
+        (err: grpc.ServiceError) => callback(err),
+      );
+    },
+  });
+  const credentials = grpc.ServerCredentials.createSsl(
+    null,
+    [{ cert_chain: Buffer.from(options.tls.certPem), private_key: Buffer.from(options.tls.keyPem) }],
+    false,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  options.log.info({ port }, "mesh CA serving IstioCertificateService");
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 3000).unref();
+      }),
+  };
+}
