@@ -90,7 +90,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   // The serving chain: leaf, then the intermediates up to (not including) the root.
   const issueServing = async (): Promise<PemPair> => {
     const leaf = await issueServingCertificate(ca.bundle.signer, names, validDays);
-    return { certPem: [leaf.certPem, ...ca.bundle.chain].join(""), keyPem: leaf.keyPem };
+    const pem = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
+    return { certPem: [leaf.certPem, ...ca.bundle.chain].map(pem).join(""), keyPem: leaf.keyPem };
   };
   let serving = await issueServing();
   mark("certificate issued");
@@ -166,6 +167,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         (next) => {
           serving = next;
           server.setCertificate(serving.certPem, serving.keyPem);
+          caServer?.setCertificate(serving.certPem, serving.keyPem);
           log.info("serving certificate renewed");
         },
         (err: Error) => log.error({ error: err.message }, "serving certificate renewal failed"),
@@ -196,6 +198,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       (next) => {
         serving = next;
         server.setCertificate(serving.certPem, serving.keyPem);
+        caServer.setCertificate(serving.certPem, serving.keyPem);
         log.info("serving certificate re-issued by the changed CA");
       },
       (err: Error) => log.error({ error: err.message }, "serving certificate not re-issued"),

@@ -257,3 +257,36 @@ export async function signCertificateRequest(ca: CertificateAuthority, request: 
   });
   return certificate.toString("pem");
 }
+
+/** An intermediate CA signed by `parent` (for plugged-in CA setups and their tests). */
+export async function signIntermediate(
+  parent: CertificateAuthority,
+  commonName: string,
+  validDays: number,
+): Promise<CertificateAuthority> {
+  const keys = await generateKeys(parent.algorithm);
+  const notBefore = new Date(Date.now() - CLOCK_SKEW_MS);
+  const certificate = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: distinguishedName(commonName, []),
+    issuer: parent.certificate.subject,
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + validDays * DAY_MS),
+    publicKey: keys.publicKey,
+    signingKey: parent.privateKey,
+    signingAlgorithm: algorithmParams(parent.algorithm).sign,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(parent.certificate),
+    ],
+  });
+  return {
+    certificate,
+    privateKey: keys.privateKey,
+    algorithm: parent.algorithm,
+    certPem: certificate.toString("pem"),
+    keyPem: await privateKeyPem(keys.privateKey),
+  };
+}

@@ -166,7 +166,14 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
     app,
     port,
     registry,
-    setCertificate: (certPem, keyPem) => setSecureContext(app, certPem, keyPem),
+    setCertificate: (certPem, keyPem) => {
+      try {
+        setSecureContext(app, certPem, keyPem);
+      } catch (err) {
+        // A bad pair must not take the server down: keep serving with the current one.
+        app.log.error({ error: (err as Error).message }, "serving certificate not swapped; keeping the current one");
+      }
+    },
     close: async () => {
       stopWatching();
       await app.close();

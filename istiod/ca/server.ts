@@ -29,7 +29,38 @@ export interface CaServerOptions {
 
 export interface CaServer {
   port: number;
+  /** Serves new connections with this certificate; open connections keep theirs. */
+  setCertificate(certPem: string, keyPem: string): void;
   close(): Promise<void>;
+}
+
+/** The serving certificate, held in memory and pushed to grpc-js when it changes. */
+class ServingCertificateProvider implements grpc.experimental.CertificateProvider {
+  private current: grpc.experimental.IdentityCertificateUpdate;
+  private readonly listeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+
+  constructor(certPem: string, keyPem: string) {
+    this.current = { certificate: Buffer.from(certPem), privateKey: Buffer.from(keyPem) };
+  }
+
+  set(certPem: string, keyPem: string): void {
+    this.current = { certificate: Buffer.from(certPem), privateKey: Buffer.from(keyPem) };
+    for (const listener of this.listeners) listener(this.current);
+  }
+
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.add(listener);
+    // Asynchronously: grpc-js registers its own watcher only after this call returns.
+    setImmediate(() => this.listeners.has(listener) && listener(this.current));
+  }
+
+  removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.delete(listener);
+  }
+
+  // No client certificates are asked for: callers authenticate with tokens.
+  addCaCertificateListener(): void {}
+  removeCaCertificateListener(): void {}
 }
 
 interface CertificateRequest {
@@ -118,17 +149,17 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
       );
     },
   });
-  const credentials = grpc.ServerCredentials.createSsl(
-    null,
-    [{ cert_chain: Buffer.from(options.tls.certPem), private_key: Buffer.from(options.tls.keyPem) }],
-    false,
-  );
+  const provider = new ServingCertificateProvider(options.tls.certPem, options.tls.keyPem);
+  // grpc-js 1.14 passes this function's first two arguments to the credentials in swapped
+  // order (identity first): the identity provider goes first, no CA provider.
+  const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, null, false);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   options.log.info({ port }, "mesh CA serving IstioCertificateService");
   return {
     port,
+    setCertificate: (certPem, keyPem) => provider.set(certPem, keyPem),
     close: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());

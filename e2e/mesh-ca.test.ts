@@ -1,0 +1,285 @@
+// The mesh CA of `rigger istiod` on the real cluster: workload certificates for real
+// ServiceAccount tokens over gRPC, refusals (no token, bad token, wrong audience, expired,
+// malformed CSR, too long a TTL), identity taken from the token never the CSR, the root in
+// every namespace, a plugged-in CA picked up live, a root re-signed in its grace period, and
+// no key or token in the logs.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createPrivateKey, sign, X509Certificate } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { rawClient } from "../controllers/runtime/raw-client.ts";
+import { createCertificateAuthority, issueCertificate, signIntermediate } from "../pki/certificates.ts";
+import { CLUSTER_DIR } from "./cluster/local-cluster.ts";
+import { caClient, csrPem, serviceAccountToken } from "./support/ca-client.ts";
+import { freePort, stopChild } from "./support/child.ts";
+import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const namespace = uniqueName("rigger-ca");
+const appNs = uniqueName("rigger-ca-app");
+const { kc, core } = kubeClients();
+const client = rawClient(kc);
+const logDir = mkdtempSync(join(tmpdir(), "rigger-ca-"));
+const logFile = join(logDir, "istiod.log");
+let istiod: ChildProcess;
+let grpcPort = 0;
+
+async function rootConfigMap(ns: string): Promise<string | undefined> {
+  const cm = await core.readNamespacedConfigMap({ name: "istio-ca-root-cert", namespace: ns }).catch(() => undefined);
+  return cm?.data?.["root-cert.pem"];
+}
+
+async function rootPem(): Promise<string> {
+  return waitFor("istio-ca-root-cert", () => rootConfigMap(namespace));
+}
+
+async function expectGrpcError(promise: Promise<unknown>, code: grpc.status, message: RegExp) {
+  const err = (await promise.then(
+    () => undefined,
+    (e: grpc.ServiceError) => e,
+  )) as grpc.ServiceError | undefined;
+  expect(err, "the call should have failed").toBeDefined();
+  expect(err?.code).toBe(code);
+  expect(err?.details).toMatch(message);
+}
+
+beforeAll(async () => {
+  for (const name of [namespace, appNs]) await core.createNamespace({ body: { metadata: { name } } });
+  await core.createNamespacedServiceAccount({ namespace: appNs, body: { metadata: { name: "web" } } });
+  const settings = join(root, "webhooks/inject/testdata/settings");
+  const injectDir = join(logDir, "inject");
+  mkdirSync(injectDir);
+  copyFileSync(join(settings, "inject-config.yaml"), join(injectDir, "config"));
+  copyFileSync(join(settings, "values.json"), join(injectDir, "values"));
+  const port = await freePort();
+  grpcPort = await freePort();
+  const fd = openSync(logFile, "a");
+  istiod = spawn(
+    process.execPath,
+    [
+      join(root, "cmd/rigger.ts"),
+      "istiod",
+      `--kubeconfig=${inject("kubeconfig")}`,
+      `--namespace=${namespace}`,
+      "--host=127.0.0.1",
+      `--port=${port}`,
+      `--grpc-port=${grpcPort}`,
+      "--extra-san=127.0.0.1",
+      `--injection-config=${injectDir}`,
+      `--mesh-config=${join(settings, "mesh.yaml")}`,
+      "--root-check-interval=1s",
+      "--log-level=debug",
+    ],
+    { stdio: ["ignore", fd, fd] },
+  );
+  await waitFor(
+    "rigger istiod to serve",
+    async () => (readFileSync(logFile, "utf8").includes("control plane serving") ? true : undefined),
+    {
+      timeoutMs: 30_000,
+    },
+  );
+});
+
+afterAll(async () => {
+  if (istiod) await stopChild(istiod);
+  for (const name of [namespace, appNs]) await core.deleteNamespace({ name }).catch(() => undefined);
+});
+
+describe("workload certificates", () => {
+  test("a real ServiceAccount token gets a certificate for its identity, verifying against istio-ca-root-cert", async () => {
+    const rootCert = await rootPem();
+    const ca = caClient(`127.0.0.1:${grpcPort}`, rootCert, `istiod.${namespace}.svc`);
+    try {
+      const token = await serviceAccountToken(client, appNs, "web");
+      // The CSR asks to be istiod; the certificate must say who the token says.
+      const chain = await ca.createCertificate(await csrPem(`spiffe://cluster.local/ns/${namespace}/sa/istiod`), token, 3600);
+      expect(chain).toHaveLength(2);
+      const leaf = new X509Certificate(chain[0] ?? "");
+      expect(leaf.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${appNs}/sa/web`);
+      expect(chain[1]).toBe(rootCert);
+      expect(leaf.verify(new X509Certificate(rootCert).publicKey)).toBe(true);
+      expect((Date.parse(leaf.validTo) - Date.now()) / 1000).toBeCloseTo(3600, -2);
+      // No validity asked: the default, 24 hours.
+      const byDefault = new X509Certificate((await ca.createCertificate(await csrPem(), token))[0] ?? "");
+      expect((Date.parse(byDefault.validTo) - Date.now()) / 3_600_000).toBeCloseTo(24, 0);
+    } finally {
+      ca.close();
+    }
+  });
+
+  test("refuses callers it cannot authenticate, malformed CSRs and too long lifetimes", async () => {
+    const ca = caClient(`127.0.0.1:${grpcPort}`, await rootPem(), `istiod.${namespace}.svc`);
+    try {
+      const csr = await csrPem();
+      await expectGrpcError(ca.createCertificate(csr, undefined), grpc.status.UNAUTHENTICATED, /no authorization/);
+      await expectGrpcError(ca.createCertificate(csr, "not-a-jwt"), grpc.status.UNAUTHENTICATED, /not accepted/);
+      const wrongAudience = await serviceAccountToken(client, appNs, "web", "https://kubernetes.default.svc.cluster.local");
+      await expectGrpcError(ca.createCertificate(csr, wrongAudience), grpc.status.UNAUTHENTICATED, /not accepted|audience/);
+      const token = await serviceAccountToken(client, appNs, "web");
+      await expectGrpcError(
+        ca.createCertificate("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", token),
+        grpc.status.INVALID_ARGUMENT,
+        /CSR/,
+      );
+      await expectGrpcError(ca.createCertificate(csr, token, 91 * 24 * 3600), grpc.status.INVALID_ARGUMENT, /max allowed TTL/);
+    } finally {
+      ca.close();
+    }
+  });
+
+  test.runIf(inject("localCluster"))("refuses an expired token signed with the cluster's own service-account key", async () => {
+    const ca = caClient(`127.0.0.1:${grpcPort}`, await rootPem(), `istiod.${namespace}.svc`);
+    try {
+      const sa = await core.readNamespacedServiceAccount({ name: "web", namespace: appNs });
+      const now = Math.floor(Date.now() / 1000);
+      const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+      const header = b64({ alg: "ES256", typ: "JWT" });
+      const claims = b64({
+        iss: "https://kubernetes.default.svc.cluster.local",
+        aud: ["istio-ca"],
+        sub: `system:serviceaccount:${appNs}:web`,
+        iat: now - 7200,
+        nbf: now - 7200,
+        exp: now - 3600,
+        "kubernetes.io": { namespace: appNs, serviceaccount: { name: "web", uid: sa.metadata?.uid } },
+      });
+      const key = createPrivateKey(readFileSync(join(CLUSTER_DIR, "pki/sa.key")));
+      const signature = sign("sha256", Buffer.from(`${header}.${claims}`), { key, dsaEncoding: "ieee-p1363" }).toString(
+        "base64url",
+      );
+      await expectGrpcError(
+        ca.createCertificate(await csrPem(), `${header}.${claims}.${signature}`),
+        grpc.status.UNAUTHENTICATED,
+        /not accepted/,
+      );
+    } finally {
+      ca.close();
+    }
+  });
+});
+
+describe("the root", () => {
+  test("is in every namespace, comes back when deleted and is repaired when edited", async () => {
+    const rootCert = await rootPem();
+    const fresh = uniqueName("rigger-ca-new");
+    await core.createNamespace({ body: { metadata: { name: fresh } } });
+    try {
+      expect(await waitFor("the root in a new namespace", () => rootConfigMap(fresh))).toBe(rootCert);
+      await core.deleteNamespacedConfigMap({ name: "istio-ca-root-cert", namespace: fresh });
+      expect(await waitFor("the root to come back", () => rootConfigMap(fresh))).toBe(rootCert);
+      await core.replaceNamespacedConfigMap({
+        name: "istio-ca-root-cert",
+        namespace: fresh,
+        body: {
+          metadata: { name: "istio-ca-root-cert", labels: { "istio.io/config": "true" } },
+          data: { "root-cert.pem": "tampered" },
+        },
+      });
+      expect(
+        await waitFor("the root to be repaired", async () => ((await rootConfigMap(fresh)) === rootCert ? true : undefined)),
+      ).toBe(true);
+      // System namespaces upstream skips stay untouched.
+      expect(await rootConfigMap("kube-node-lease")).toBeUndefined();
+    } finally {
+      await core.deleteNamespace({ name: fresh });
+    }
+  });
+
+  test("in its grace period is re-signed with the same key; certificates it signed before still verify", async () => {
+    // A root with 6 minutes of its 66 left (under the 20 % grace), as an older control plane left it.
+    const old = await createCertificateAuthority("Root CA", 66 / (24 * 60));
+    const leaf = await issueCertificate(old, {
+      commonName: "w",
+      uris: ["spiffe://cluster.local/ns/a/sa/b"],
+      usages: ["client"],
+      validDays: 0.001,
+    });
+    const secret = await core.readNamespacedSecret({ name: "istio-ca-secret", namespace });
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    await core.replaceNamespacedSecret({
+      name: "istio-ca-secret",
+      namespace,
+      body: { ...secret, data: { "ca-cert.pem": b64(old.certPem), "ca-key.pem": b64(old.keyPem) } },
+    });
+    // The root check runs every second here: the control plane re-signs and distributes the root.
+    const oldKey = new X509Certificate(old.certPem).publicKey.export({ format: "der", type: "spki" });
+    const renewed = await waitFor("a re-signed root in istio-ca-root-cert", async () => {
+      const pem = await rootConfigMap(namespace);
+      if (!pem || pem === old.certPem) return undefined;
+      const cert = new X509Certificate(pem);
+      const sameKey = cert.publicKey.export({ format: "der", type: "spki" }).equals(oldKey);
+      return sameKey && Date.parse(cert.validTo) - Date.now() > 3000 * 86_400_000 ? cert : undefined;
+    });
+    expect(renewed.subject).toBe(new X509Certificate(old.certPem).subject);
+    expect(new X509Certificate(leaf.certPem).verify(renewed.publicKey)).toBe(true);
+    const stored = await core.readNamespacedSecret({ name: "istio-ca-secret", namespace });
+    expect(Buffer.from(stored.data?.["ca-key.pem"] ?? "", "base64").toString()).toBe(old.keyPem);
+  });
+
+  test("a plugged-in CA (Secret cacerts) is picked up live: new chains, new root everywhere", async () => {
+    const oldRoot = await rootPem();
+    const pluggedRoot = await createCertificateAuthority("Plugged Root", 30);
+    const intermediate = await signIntermediate(pluggedRoot, "Plugged Intermediate", 20);
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    await core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: { name: "cacerts" },
+        data: {
+          "ca-cert.pem": b64(intermediate.certPem),
+          "ca-key.pem": b64(intermediate.keyPem),
+          "root-cert.pem": b64(pluggedRoot.certPem),
+          "cert-chain.pem": b64(intermediate.certPem),
+        },
+      },
+    });
+    expect(
+      await waitFor("the plugged root in istio-ca-root-cert", async () =>
+        (await rootConfigMap(appNs))?.trim() === pluggedRoot.certPem.trim() ? true : undefined,
+      ),
+    ).toBe(true);
+    // The gRPC endpoint now presents a certificate from the plugged CA: trust the new root only.
+    const ca = caClient(`127.0.0.1:${grpcPort}`, pluggedRoot.certPem, `istiod.${namespace}.svc`);
+    try {
+      const chain = await waitFor("a certificate from the plugged CA", () =>
+        ca.createCertificate(csrPemCache, tokenCache).catch(() => undefined),
+      );
+      expect(chain).toHaveLength(3);
+      expect(chain[1]?.trim()).toBe(intermediate.certPem.trim());
+      expect(chain[2]?.trim()).toBe(pluggedRoot.certPem.trim());
+      const leaf = new X509Certificate(chain[0] ?? "");
+      expect(leaf.verify(new X509Certificate(intermediate.certPem).publicKey)).toBe(true);
+      expect(oldRoot).not.toBe(pluggedRoot.certPem);
+    } finally {
+      ca.close();
+    }
+  });
+
+  test("no CA key and no token ever appears in the control plane's log", async () => {
+    const log = readFileSync(logFile, "utf8");
+    const secret = await core.readNamespacedSecret({ name: "istio-ca-secret", namespace });
+    const keyPem = Buffer.from(secret.data?.["ca-key.pem"] ?? "", "base64").toString();
+    const keyBody = keyPem
+      .split("\n")
+      .filter((l) => l && !l.startsWith("-----"))
+      .join("");
+    expect(keyBody.length).toBeGreaterThan(40);
+    expect(log).not.toContain(keyBody.slice(0, 40));
+    expect(log).not.toMatch(/PRIVATE KEY/);
+    expect(log).not.toContain(tokenCache.slice(0, 40));
+    expect(log).not.toMatch(/eyJhbGciOi/); // the start of every JWT
+    expect(log).toContain("certificate request not authenticated"); // the refusals were logged, without their tokens
+  });
+});
+
+let tokenCache = "";
+let csrPemCache = "";
+beforeAll(async () => {
+  tokenCache = await serviceAccountToken(client, appNs, "web");
+  csrPemCache = await csrPem();
+});

@@ -1,0 +1,70 @@
+// A client of the mesh CA for e2e tests: CSRs, ServiceAccount tokens, and
+// IstioCertificateService/CreateCertificate over gRPC with TLS verified against a root.
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import * as x509 from "@peculiar/x509";
+import type { RawClient } from "../../controllers/runtime/raw-client.ts";
+
+const PROTO = fileURLToPath(new URL("../../istiod/ca/ca.proto", import.meta.url));
+const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+
+/** A PEM CSR for a fresh P-256 key; `uri` is what the CSR asks for (the CA must ignore it). */
+export async function csrPem(uri = "spiffe://cluster.local/ns/istio-system/sa/istiod"): Promise<string> {
+  const keys = (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: "O=e2e",
+    keys,
+    signingAlgorithm: EC,
+    extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }])],
+  });
+  return csr.toString("pem");
+}
+
+/** A ServiceAccount token from the TokenRequest API. */
+export async function serviceAccountToken(
+  client: RawClient,
+  namespace: string,
+  serviceAccount: string,
+  audience = "istio-ca",
+): Promise<string> {
+  const response = await client.create<{ status: { token: string } }>(
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`,
+    { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences: [audience], expirationSeconds: 600 } },
+  );
+  return response.status.token;
+}
+
+export interface CaClient {
+  createCertificate(csr: string, token: string | undefined, validitySeconds?: number): Promise<string[]>;
+  close(): void;
+}
+
+export function caClient(address: string, rootPem: string, serverName = "istiod.istio-system.svc"): CaClient {
+  const definition = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, defaults: true });
+  const proto = grpc.loadPackageDefinition(definition) as unknown as {
+    istio: { v1: { auth: { IstioCertificateService: grpc.ServiceClientConstructor } } };
+  };
+  const client = new proto.istio.v1.auth.IstioCertificateService(address, grpc.credentials.createSsl(Buffer.from(rootPem)), {
+    "grpc.ssl_target_name_override": serverName,
+  }) as unknown as grpc.Client & {
+    CreateCertificate(
+      request: object,
+      metadata: grpc.Metadata,
+      callback: (err: grpc.ServiceError | null, response?: { cert_chain: string[] }) => void,
+    ): void;
+  };
+  return {
+    createCertificate: (csr, token, validitySeconds = 0) =>
+      new Promise((resolve, reject) => {
+        const metadata = new grpc.Metadata();
+        if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
+        client.CreateCertificate({ csr, validity_duration: validitySeconds }, metadata, (err, response) =>
+          err ? reject(err) : resolve(response?.cert_chain ?? []),
+        );
+      }),
+    close: () => client.close(),
+  };
+}
