@@ -3,9 +3,9 @@
 // malformed CSR, too long a TTL), identity taken from the token never the CSR, the root in
 // every namespace, a plugged-in CA picked up live, a root re-signed in its grace period, and
 // no key or token in the logs.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createPrivateKey, sign, X509Certificate } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createHash, createPrivateKey, sign, X509Certificate } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { rawClient } from "../controllers/runtime/raw-client.ts";
 import { createCertificateAuthority, issueCertificate, signIntermediate } from "../pki/certificates.ts";
+import { versions } from "../versions.ts";
 import { CLUSTER_DIR } from "./cluster/local-cluster.ts";
 import { caClient, csrPem, serviceAccountToken } from "./support/ca-client.ts";
 import { freePort, stopChild } from "./support/child.ts";
@@ -110,6 +111,28 @@ describe("workload certificates", () => {
     } finally {
       ca.close();
     }
+  });
+
+  test("upstream's own Go CA client (istio-agent's citadel client) gets a certificate that crypto/x509 verifies", async () => {
+    const rootFile = join(logDir, "root-cert.pem");
+    const tokenFile = join(logDir, "token");
+    writeFileSync(rootFile, await rootPem());
+    writeFileSync(tokenFile, await serviceAccountToken(client, appNs, "web"), { mode: 0o600 });
+    const result = spawnSync(
+      caInteropBinary(),
+      [
+        `--endpoint=127.0.0.1:${grpcPort}`,
+        `--san=istiod.${namespace}.svc`,
+        `--root=${rootFile}`,
+        `--token=${tokenFile}`,
+        "--ttl=7200",
+      ],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    expect(result.stderr).toBe("");
+    const answer = JSON.parse(result.stdout) as { identity: string; chainLength: number; verified: boolean };
+    // The Go client's CSR asks to be istiod; the certificate carries the token's identity.
+    expect(answer).toMatchObject({ identity: `spiffe://cluster.local/ns/${appNs}/sa/web`, chainLength: 2, verified: true });
   });
 
   test("refuses callers it cannot authenticate, malformed CSRs and too long lifetimes", async () => {
@@ -276,6 +299,15 @@ describe("the root", () => {
     expect(log).toContain("certificate request not authenticated"); // the refusals were logged, without their tokens
   });
 });
+
+/** e2e/cluster/build.sh builds it into a folder keyed by the source's hash. */
+function caInteropBinary(): string {
+  const hash = createHash("sha256")
+    .update(readFileSync(join(root, "e2e/ca-interop/main.go")))
+    .digest("hex")
+    .slice(0, 12);
+  return join(root, ".cache/bin", `ca-interop-${versions.istio}-${hash}`, "rigger-ca-interop");
+}
 
 let tokenCache = "";
 let csrPemCache = "";

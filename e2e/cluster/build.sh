@@ -7,7 +7,7 @@
 # Each lands in .cache/bin/<component>-v<version>/ and is rebuilt only when that
 # folder is missing, so a second run costs nothing. Versions come from versions.env.
 #
-# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok|istio]
+# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok|istio|ca-interop]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -171,9 +171,27 @@ build_istio() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+# rigger-ca-interop (e2e/ca-interop/main.go): upstream's Go CA client, built in the pinned
+# release's module graph (the istio build's wrapper module). Keyed by the source's hash.
+build_ca_interop() {
+  local v=$ISTIO_VERSION src="$ROOT/e2e/ca-interop/main.go"
+  local out="$CACHE/bin/ca-interop-$v-$(sha256sum "$src" | cut -c1-12)"
+  if [ -x "$out/rigger-ca-interop" ]; then return; fi
+  require_go
+  local w="$CACHE/build/istio-$v"
+  [ -f "$w/go.mod" ] || { rm -rf "$CACHE/bin/istio-$v"; build_istio; }
+  : >"$LOGS/build-ca-interop.log"
+  say "ca-interop: building upstream's Go CA client test program (log: $LOGS/build-ca-interop.log)"
+  mkdir -p "$w/cainterop" && cp "$src" "$w/cainterop/main.go" && cd "$w"
+  mkdir -p "$out.tmp"
+  timed ca-interop "compile" go build -p 2 -trimpath -tags vtprotobuf,disable_pgv -o "$out.tmp/rigger-ca-interop" ./cainterop
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kubernetes; build_istio ;;
-  istio) build_istio ;;
+  all) build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop ;;
+  istio) build_istio; build_ca_interop ;;
+  ca-interop) build_ca_interop ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
