@@ -283,6 +283,105 @@ describe("the root", () => {
     }
   });
 
+  test("rotation to a new root key through a combined trust bundle: no certificate loses trust at any step", async () => {
+    const rootA = await createCertificateAuthority("Root A", 30);
+    const rootB = await createCertificateAuthority("Root B", 30);
+    const intA = await signIntermediate(rootA, "Intermediate A", 20);
+    const intB = await signIntermediate(rootB, "Intermediate B", 20);
+    const pem = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
+    const b64 = (text: string) => Buffer.from(text).toString("base64");
+    const plug = async (roots: string[], signer: typeof intA) => {
+      const bundle = roots.map(pem).join("");
+      const body = {
+        metadata: { name: "cacerts" },
+        data: {
+          "ca-cert.pem": b64(signer.certPem),
+          "ca-key.pem": b64(signer.keyPem),
+          "root-cert.pem": b64(bundle),
+          "cert-chain.pem": b64(signer.certPem),
+        },
+      };
+      await core.replaceNamespacedSecret({ name: "cacerts", namespace, body });
+      await waitFor("the bundle in istio-ca-root-cert", async () => ((await rootConfigMap(appNs)) === bundle ? true : undefined));
+      return bundle;
+    };
+    /** Whether [leaf, intermediate] chains to one of the roots in `bundle`. */
+    const trusted = (chain: string[], bundle: string) => {
+      const [leaf, intermediate] = chain.map((c) => new X509Certificate(c));
+      if (!leaf || !intermediate || !leaf.verify(intermediate.publicKey)) return false;
+      return [...bundle.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].some((m) =>
+        intermediate.verify(new X509Certificate(m[0]).publicKey),
+      );
+    };
+    const issue = async (bundle: string) => {
+      const ca = caClient(`127.0.0.1:${grpcPort}`, bundle, `istiod.${namespace}.svc`);
+      try {
+        // Until the control plane has swapped its own serving certificate, the first call may fail TLS.
+        return await waitFor("a certificate", () => ca.createCertificate(csrPemCache, tokenCache).catch(() => undefined));
+      } finally {
+        ca.close();
+      }
+    };
+
+    const onlyA = await plug([rootA.certPem], intA);
+    const leafA = await issue(onlyA);
+    expect(trusted(leafA, onlyA)).toBe(true);
+    // 1. Trust both roots, still sign with A: old and new certificates are trusted everywhere.
+    const both = await plug([rootA.certPem, rootB.certPem], intA);
+    expect(trusted(leafA, both)).toBe(true);
+    // 2. Sign with B's intermediate, still trusting both: A- and B-signed certificates coexist.
+    await plug([rootA.certPem, rootB.certPem], intB);
+    const leafB = await issue(both);
+    expect(leafB[1]?.trim()).toBe(intB.certPem.trim());
+    expect(trusted(leafB, both)).toBe(true);
+    expect(trusted(leafA, both)).toBe(true);
+    // 3. Once every workload holds a B certificate, drop A.
+    const onlyB = await plug([rootB.certPem], intB);
+    expect(trusted(await issue(onlyB), onlyB)).toBe(true);
+    expect(trusted(leafA, onlyB)).toBe(false);
+  });
+
+  test("two replicas starting together end up with one root", async () => {
+    const fresh = uniqueName("rigger-ca-race");
+    await core.createNamespace({ body: { metadata: { name: fresh } } });
+    const replicas: { child: ChildProcess; log: string }[] = [];
+    try {
+      for (const i of [1, 2]) {
+        const log = join(logDir, `race-${i}.log`);
+        const fd = openSync(log, "a");
+        const args = [
+          join(root, "cmd/rigger.ts"),
+          "istiod",
+          `--kubeconfig=${inject("kubeconfig")}`,
+          `--namespace=${fresh}`,
+          "--host=127.0.0.1",
+          "--port=0",
+          "--grpc-port=0",
+          `--injection-config=${join(logDir, "inject")}`,
+        ];
+        replicas.push({ child: spawn(process.execPath, args, { stdio: ["ignore", fd, fd] }), log });
+      }
+      const roots = await Promise.all(
+        replicas.map(({ log }) =>
+          waitFor(
+            "a replica's CA",
+            async () => /"source":"istio-ca-secret","root":"([^"]+)"/.exec(readFileSync(log, "utf8"))?.[1],
+            {
+              timeoutMs: 30_000,
+            },
+          ),
+        ),
+      );
+      expect(roots[0]).toBe(roots[1]);
+      const secret = await core.readNamespacedSecret({ name: "istio-ca-secret", namespace: fresh });
+      const stored = new X509Certificate(Buffer.from(secret.data?.["ca-cert.pem"] ?? "", "base64").toString());
+      expect(stored.fingerprint256).toBe(roots[0]);
+    } finally {
+      await Promise.all(replicas.map(({ child }) => stopChild(child)));
+      await core.deleteNamespace({ name: fresh });
+    }
+  });
+
   test("no CA key and no token ever appears in the control plane's log", async () => {
     const log = readFileSync(logFile, "utf8");
     const secret = await core.readNamespacedSecret({ name: "istio-ca-secret", namespace });
