@@ -3,10 +3,9 @@
 // malformed CSR, too long a TTL), identity taken from the token never the CSR, the root in
 // every namespace, a plugged-in CA picked up live, a root re-signed in its grace period, and
 // no key or token in the logs.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash, createPrivateKey, sign, X509Certificate } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -16,7 +15,7 @@ import { createCertificateAuthority, issueCertificate, signIntermediate } from "
 import { versions } from "../versions.ts";
 import { CLUSTER_DIR } from "./cluster/local-cluster.ts";
 import { caClient, csrPem, serviceAccountToken } from "./support/ca-client.ts";
-import { freePort, stopChild } from "./support/child.ts";
+import { type ClusterIstiod, startClusterIstiod } from "./support/cluster-istiod.ts";
 import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -24,9 +23,9 @@ const namespace = uniqueName("rigger-ca");
 const appNs = uniqueName("rigger-ca-app");
 const { kc, core } = kubeClients();
 const client = rawClient(kc);
-const logDir = mkdtempSync(join(tmpdir(), "rigger-ca-"));
-const logFile = join(logDir, "istiod.log");
-let istiod: ChildProcess;
+let logDir = "";
+let logFile = "";
+let istiod: ClusterIstiod | undefined;
 let grpcPort = 0;
 
 async function rootConfigMap(ns: string): Promise<string | undefined> {
@@ -51,43 +50,14 @@ async function expectGrpcError(promise: Promise<unknown>, code: grpc.status, mes
 beforeAll(async () => {
   for (const name of [namespace, appNs]) await core.createNamespace({ body: { metadata: { name } } });
   await core.createNamespacedServiceAccount({ namespace: appNs, body: { metadata: { name: "web" } } });
-  const settings = join(root, "webhooks/inject/testdata/settings");
-  const injectDir = join(logDir, "inject");
-  mkdirSync(injectDir);
-  copyFileSync(join(settings, "inject-config.yaml"), join(injectDir, "config"));
-  copyFileSync(join(settings, "values.json"), join(injectDir, "values"));
-  const port = await freePort();
-  grpcPort = await freePort();
-  const fd = openSync(logFile, "a");
-  istiod = spawn(
-    process.execPath,
-    [
-      join(root, "cmd/rigger.ts"),
-      "istiod",
-      `--kubeconfig=${inject("kubeconfig")}`,
-      `--namespace=${namespace}`,
-      "--host=127.0.0.1",
-      `--port=${port}`,
-      `--grpc-port=${grpcPort}`,
-      "--extra-san=127.0.0.1",
-      `--injection-config=${injectDir}`,
-      `--mesh-config=${join(settings, "mesh.yaml")}`,
-      "--root-check-interval=1s",
-      "--log-level=debug",
-    ],
-    { stdio: ["ignore", fd, fd] },
-  );
-  await waitFor(
-    "rigger istiod to serve",
-    async () => (readFileSync(logFile, "utf8").includes("control plane serving") ? true : undefined),
-    {
-      timeoutMs: 30_000,
-    },
-  );
+  istiod = await startClusterIstiod(inject("kubeconfig"), namespace, ["--root-check-interval=1s", "--log-level=debug"]);
+  grpcPort = istiod.grpcPort;
+  logFile = istiod.logFile;
+  logDir = istiod.dir;
 });
 
 afterAll(async () => {
-  if (istiod) await stopChild(istiod);
+  if (istiod) await istiod.stop();
   for (const name of [namespace, appNs]) await core.deleteNamespace({ name }).catch(() => undefined);
 });
 
@@ -344,25 +314,11 @@ describe("the root", () => {
   test("two replicas starting together end up with one root", async () => {
     const fresh = uniqueName("rigger-ca-race");
     await core.createNamespace({ body: { metadata: { name: fresh } } });
-    const replicas: { child: ChildProcess; log: string }[] = [];
+    const replicas: ClusterIstiod[] = [];
     try {
-      for (const i of [1, 2]) {
-        const log = join(logDir, `race-${i}.log`);
-        const fd = openSync(log, "a");
-        const args = [
-          join(root, "cmd/rigger.ts"),
-          "istiod",
-          `--kubeconfig=${inject("kubeconfig")}`,
-          `--namespace=${fresh}`,
-          "--host=127.0.0.1",
-          "--port=0",
-          "--grpc-port=0",
-          `--injection-config=${join(logDir, "inject")}`,
-        ];
-        replicas.push({ child: spawn(process.execPath, args, { stdio: ["ignore", fd, fd] }), log });
-      }
+      replicas.push(...(await Promise.all([1, 2].map(() => startClusterIstiod(inject("kubeconfig"), fresh)))));
       const roots = await Promise.all(
-        replicas.map(({ log }) =>
+        replicas.map(({ logFile: log }) =>
           waitFor(
             "a replica's CA",
             async () => /"source":"istio-ca-secret","root":"([^"]+)"/.exec(readFileSync(log, "utf8"))?.[1],
@@ -377,7 +333,7 @@ describe("the root", () => {
       const stored = new X509Certificate(Buffer.from(secret.data?.["ca-cert.pem"] ?? "", "base64").toString());
       expect(stored.fingerprint256).toBe(roots[0]);
     } finally {
-      await Promise.all(replicas.map(({ child }) => stopChild(child)));
+      await Promise.all(replicas.map((r) => r.stop()));
       await core.deleteNamespace({ name: fresh });
     }
   });

@@ -20,6 +20,8 @@ const bin = join(root, ".cache/bin", `istio-${versions.istio}`);
 
 export interface UpstreamIstiod {
   baseUrl: string;
+  /** The secure gRPC address (xDS and the CA, 15012 in a pod), 127.0.0.1:<port>. */
+  grpcAddress: string;
   caPem: string;
   log: string;
   process: ChildProcess;
@@ -48,8 +50,23 @@ export function upstreamInjectionFiles(revision: string): { config: string; valu
   return files;
 }
 
-export async function startUpstreamIstiod(kubeconfig: string, namespace: string, revision: string): Promise<UpstreamIstiod> {
+export interface UpstreamOptions {
+  /** A plugged-in CA: files written to ./etc/cacerts (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem). */
+  cacerts?: Record<string, string>;
+}
+
+export async function startUpstreamIstiod(
+  kubeconfig: string,
+  namespace: string,
+  revision: string,
+  options: UpstreamOptions = {},
+): Promise<UpstreamIstiod> {
   const dir = mkdtempSync(join(tmpdir(), "upstream-istiod-"));
+  if (options.cacerts) {
+    mkdirSync(join(dir, "etc/cacerts"), { recursive: true });
+    for (const [file, content] of Object.entries(options.cacerts))
+      writeFileSync(join(dir, "etc/cacerts", file), content, { mode: 0o600 });
+  }
   const files = upstreamInjectionFiles(revision);
   mkdirSync(join(dir, "var/lib/istio/inject"), { recursive: true });
   writeFileSync(join(dir, "var/lib/istio/inject/config"), files.config);
@@ -101,6 +118,7 @@ export async function startUpstreamIstiod(kubeconfig: string, namespace: string,
   await waitUntilServing("pilot-discovery", child, answers, 60_000, `; log: ${log}`);
   return {
     baseUrl,
+    grpcAddress: `127.0.0.1:${secureGrpc}`,
     caPem: serving.caPem,
     log,
     process: child,
