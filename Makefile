@@ -112,6 +112,10 @@ bench-inject: install cluster-build ## benchmark the injection webhook against u
 bench-validate: install cluster-build ## benchmark the validation webhook against upstream istiod (prints a table)
 	node bench/validate.ts
 
+.PHONY: bench-ca
+bench-ca: install cluster-build ## benchmark the mesh CA (ECDSA, RSA) against upstream istiod, and a rotation under load
+	node bench/ca.ts
+
 .PHONY: golden-inject
 golden-inject: install ## refresh injection golden files from upstream istioctl kube-inject (review the diff like code)
 	node webhooks/inject/testdata/refresh.ts
