@@ -214,6 +214,17 @@ export async function loadCertificateAuthority(certPem: string, keyPem: string):
 
 export class CsrError extends Error {}
 
+/** The AuthorityKeyIdentifier of certificates `ca` signs: a hash of its key, computed once per CA. */
+const authorityKeyIdentifiers = new WeakMap<CertificateAuthority, Promise<x509.AuthorityKeyIdentifierExtension>>();
+function authorityKeyIdentifier(ca: CertificateAuthority): Promise<x509.AuthorityKeyIdentifierExtension> {
+  let aki = authorityKeyIdentifiers.get(ca);
+  if (!aki) {
+    aki = x509.AuthorityKeyIdentifierExtension.create(ca.certificate);
+    authorityKeyIdentifiers.set(ca, aki);
+  }
+  return aki;
+}
+
 export interface WorkloadCertificateRequest {
   csrPem: string;
   /** SAN URIs (the SPIFFE identity); whatever the CSR asks for is ignored. */
@@ -248,7 +259,7 @@ export async function signCertificateRequest(ca: CertificateAuthority, request: 
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
+      await authorityKeyIdentifier(ca),
       new x509.SubjectAlternativeNameExtension(
         request.uris.map((value) => ({ type: "url" as const, value })),
         true,

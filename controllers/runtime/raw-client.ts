@@ -2,7 +2,7 @@
 // The generated client's serializer drops fields it does not model and writes times
 // with millisecond precision, which MicroTime fields (Lease renewTime) refuse; raw JSON
 // avoids both. Authentication and TLS come from the kubeconfig.
-import { request } from "node:https";
+import { Agent, request } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
 
 export class ApiError extends Error {
@@ -29,10 +29,18 @@ export function rawClient(kc: KubeConfig): RawClient {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const server = cluster.server.replace(/\/+$/, "");
+  // The kubeconfig's options come with a new Agent per request, i.e. a new TLS handshake per
+  // call; one keep-alive agent with the same TLS settings reuses connections instead.
+  let agent: Agent | undefined;
 
   const call = async <T>(method: string, path: string, body?: object, contentType = "application/json"): Promise<T> => {
     const options: Parameters<typeof request>[1] = { method, headers: { accept: "application/json" } };
     await kc.applyToHTTPSOptions(options);
+    if (!agent) {
+      const { ca, cert, key, rejectUnauthorized, servername } = options;
+      agent = new Agent({ keepAlive: true, maxSockets: 32, ca, cert, key, rejectUnauthorized, servername });
+    }
+    options.agent = agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined)
       options.headers = { ...options.headers, "content-type": contentType, "content-length": Buffer.byteLength(payload) };

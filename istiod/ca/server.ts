@@ -25,6 +25,8 @@ export interface CaServerOptions {
   maxTtlSeconds?: number;
   registry: Registry;
   log: pino.Logger;
+  /** Requests authenticated and signed at once; the rest wait in order (default 8). */
+  maxConcurrentRequests?: number;
 }
 
 export interface CaServer {
@@ -87,6 +89,32 @@ function caMetrics(registry: Registry) {
   };
 }
 
+/**
+ * At most `limit` requests in TokenReview and signing at once, the rest waiting in arrival
+ * order: more concurrency only queues inside the apiserver and the threadpool, where order is
+ * lost and the slowest requests wait longest.
+ */
+export class FifoLimiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await work();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 function status(code: grpc.status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 }
@@ -107,6 +135,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     call: grpc.ServerUnaryCall<CertificateRequest, unknown>,
   ): Promise<{ cert_chain: string[] }> => {
     metrics.csr.inc();
+    const t0 = performance.now();
     let spiffeId: string;
     try {
       const token = bearerToken(call.metadata.get("authorization")[0]?.toString());
@@ -124,10 +153,15 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
       throw status(grpc.status.INVALID_ARGUMENT, `requested TTL ${requested}s is greater than the max allowed TTL ${maxTtl}s`);
     }
     const ttl = requested > 0 ? requested : defaultTtl;
+    const t1 = performance.now();
     try {
       const chain = await options.ca.sign(call.request.csr ?? "", spiffeId, ttl);
       metrics.success.inc();
-      options.log.debug({ identity: spiffeId, ttl }, "certificate issued");
+      const ms = (n: number) => Number(n.toFixed(2));
+      options.log.debug(
+        { identity: spiffeId, ttl, authMs: ms(t1 - t0), signMs: ms(performance.now() - t1) },
+        "certificate issued",
+      );
       return { cert_chain: chain };
     } catch (err) {
       if (err instanceof CsrError) {
@@ -140,13 +174,16 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     }
   };
 
+  const limiter = new FifoLimiter(options.maxConcurrentRequests ?? 8);
   const server = new grpc.Server();
   server.addService(proto.istio.v1.auth.IstioCertificateService.service, {
     CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      createCertificate(call).then(
-        (response) => callback(null, response),
-        (err: grpc.ServiceError) => callback(err),
-      );
+      limiter
+        .run(() => createCertificate(call))
+        .then(
+          (response) => callback(null, response),
+          (err: grpc.ServiceError) => callback(err),
+        );
     },
   });
   const provider = new ServingCertificateProvider(options.tls.certPem, options.tls.keyPem);
