@@ -27,6 +27,8 @@ Against a cluster (default): the kubeconfig from --kubeconfig, else the pod's se
   --max-workload-cert-ttl D  longest lifetime a caller may ask for (default 90d)
   --root-check-interval D  how often a self-signed root's remaining life is checked (default 1h; 0 never)
   --root-grace-percentile N  re-sign the root when less than N% of its life is left (default 20)
+  --serving-cert-ttl D     lifetime of its own serving certificate (default 30d)
+  --serving-cert-renew-fraction F  renew it after this fraction of its lifetime (default 0.5)
 Standalone: --tls-cert FILE --tls-key FILE (settings from files or built-in defaults).
 Both:
   --host ADDR              listen address (default 0.0.0.0)
@@ -56,6 +58,8 @@ export async function runIstiod(args: string[]): Promise<number> {
       "max-workload-cert-ttl": { type: "string", default: "90d" },
       "root-check-interval": { type: "string", default: "1h" },
       "root-grace-percentile": { type: "string", default: "20" },
+      "serving-cert-ttl": { type: "string", default: "30d" },
+      "serving-cert-renew-fraction": { type: "string", default: "0.5" },
       "injection-config": { type: "string" },
       "mesh-config": { type: "string" },
       revision: { type: "string", default: "" },
@@ -74,6 +78,9 @@ export async function runIstiod(args: string[]): Promise<number> {
   const caKeyAlgorithm = keyTypes[values["ca-key-type"]];
   if (!caKeyAlgorithm)
     throw new Error(`--ca-key-type ${values["ca-key-type"]} is not one of ${Object.keys(keyTypes).join(", ")}`);
+  const renewFraction = Number(values["serving-cert-renew-fraction"]);
+  if (!(renewFraction > 0 && renewFraction < 1))
+    throw new Error(`--serving-cert-renew-fraction ${values["serving-cert-renew-fraction"]} must be between 0 and 1`);
   const grace = Number(values["root-grace-percentile"]);
   if (!(grace > 0 && grace < 100))
     throw new Error(`--root-grace-percentile ${values["root-grace-percentile"]} must be between 0 and 100`);
@@ -139,6 +146,8 @@ export async function runIstiod(args: string[]): Promise<number> {
       maxWorkloadCertTtlSeconds: seconds("--max-workload-cert-ttl", values["max-workload-cert-ttl"]),
       rootCheckIntervalMs: seconds("--root-check-interval", values["root-check-interval"]) * 1000,
       rootGracePeriodPercentile: grace,
+      servingCertValidDays: seconds("--serving-cert-ttl", values["serving-cert-ttl"]) / 86400,
+      servingCertRenewFraction: renewFraction,
     });
     const controlPlane = await Promise.race([starting, stop.then(() => undefined)]);
     if (!controlPlane || stopRequested) process.exit(0);

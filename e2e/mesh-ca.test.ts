@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { createHash, createPrivateKey, sign, X509Certificate } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
@@ -334,6 +335,42 @@ describe("the root", () => {
       expect(stored.fingerprint256).toBe(roots[0]);
     } finally {
       await Promise.all(replicas.map((r) => r.stop()));
+      await core.deleteNamespace({ name: fresh });
+    }
+  });
+
+  test("the serving certificate is renewed at the configured fraction of its life and swapped without a restart", async () => {
+    const fresh = uniqueName("rigger-ca-renew");
+    await core.createNamespace({ body: { metadata: { name: fresh } } });
+    const renewing = await startClusterIstiod(inject("kubeconfig"), fresh, [
+      "--serving-cert-ttl=60s",
+      "--serving-cert-renew-fraction=0.05",
+    ]);
+    try {
+      const served = () =>
+        new Promise<{ serial: string; validTo: string }>((resolve, reject) => {
+          // Only the certificate is looked at here; its chain is verified by the other tests.
+          const socket = tlsConnect({ host: "127.0.0.1", port: renewing.port, rejectUnauthorized: false }, () => {
+            const cert = socket.getPeerCertificate();
+            socket.destroy();
+            resolve({ serial: cert.serialNumber, validTo: cert.valid_to });
+          });
+          socket.on("error", reject);
+        });
+      const first = await served();
+      expect((Date.parse(first.validTo) - Date.now()) / 1000).toBeLessThanOrEqual(61);
+      const renewed = await waitFor(
+        "a renewed serving certificate",
+        async () => {
+          const now = await served();
+          return now.serial !== first.serial ? now : undefined;
+        },
+        { timeoutMs: 20_000 },
+      );
+      expect(renewed.serial).not.toBe(first.serial);
+      expect(renewing.process.exitCode).toBeNull();
+    } finally {
+      await renewing.stop();
       await core.deleteNamespace({ name: fresh });
     }
   });

@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   injectionConfigDir?: string;
   meshConfigFile?: string;
   servingCertValidDays?: number;
+  /** Renew the serving certificate after this fraction of its lifetime (default 0.5). */
+  servingCertRenewFraction?: number;
   /** The mesh CA's gRPC port (15012 in a pod; 0 picks a free one). */
   grpcPort: number;
   /** Key type of a self-signed root created here. */
@@ -173,7 +175,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         (err: Error) => log.error({ error: err.message }, "serving certificate renewal failed"),
       );
     },
-    (validDays * 24 * 60 * 60 * 1000) / 2,
+    validDays * 24 * 60 * 60 * 1000 * (options.servingCertRenewFraction ?? 0.5),
   );
   renew.unref();
 

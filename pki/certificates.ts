@@ -124,7 +124,7 @@ export async function issueCertificate(ca: CertificateAuthority, request: LeafRe
     subject: distinguishedName(request.commonName, request.organizations ?? []),
     issuer: ca.certificate.subject,
     notBefore,
-    notAfter: new Date(notBefore.getTime() + request.validDays * DAY_MS),
+    notAfter: new Date(Date.now() + request.validDays * DAY_MS),
     publicKey: keys.publicKey,
     signingKey: ca.privateKey,
     signingAlgorithm: algorithmParams(ca.algorithm).sign,

@@ -53,10 +53,12 @@ export async function startClusterIstiod(
   const deadline = Date.now() + 30_000;
   const log = () => (existsSync(logFile) ? readFileSync(logFile, "utf8") : "");
   while (!log().includes("control plane serving")) {
-    if (child.exitCode !== null || Date.now() > deadline)
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stopChild(child);
       throw new Error(
         `rigger istiod did not start serving; last lines of ${logFile}:\n${log().split("\n").slice(-10).join("\n")}`,
       );
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return { process: child, port, grpcPort, logFile, dir, stop: () => stopChild(child) };
