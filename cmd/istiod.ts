@@ -21,6 +21,7 @@ Against a cluster (default): the kubeconfig from --kubeconfig, else the pod's se
   --namespace NS           the control plane's namespace (default $POD_NAMESPACE or istio-system)
   --extra-san NAME         another DNS name or IP for the serving certificate (repeatable)
   --exit-with-parent       exit when the parent process goes away (local control planes)
+  --parent-pid N           with --exit-with-parent: the parent's PID, checked from the first moment
   --grpc-port N            the mesh CA's gRPC port (default 15012)
   --ca-key-type TYPE       key of a self-signed root created here: ecdsa-p256 (default), rsa-2048, rsa-4096
   --workload-cert-ttl D    default workload certificate lifetime (default 24h; units s, m, h, d)
@@ -52,6 +53,7 @@ export async function runIstiod(args: string[]): Promise<number> {
       namespace: { type: "string" },
       "extra-san": { type: "string", multiple: true, default: [] },
       "exit-with-parent": { type: "boolean", default: false },
+      "parent-pid": { type: "string" },
       "grpc-port": { type: "string", default: "15012" },
       "ca-key-type": { type: "string", default: "ecdsa-p256" },
       "workload-cert-ttl": { type: "string", default: "24h" },
@@ -100,8 +102,11 @@ export async function runIstiod(args: string[]): Promise<number> {
     process.once("SIGTERM", done);
     process.once("SIGINT", done);
     if (values["exit-with-parent"]) {
-      const parent = process.ppid;
-      setInterval(() => process.ppid !== parent && done(), 500).unref();
+      // The parent's PID as it told us: if it died before this code ran, process.ppid is already 1.
+      const parent = values["parent-pid"] ? Number(values["parent-pid"]) : process.ppid;
+      const check = () => process.ppid !== parent && done();
+      check();
+      setInterval(check, 500).unref();
     }
   });
   void stop.then(() => {

@@ -215,8 +215,32 @@ describe("the root", () => {
     expect(Buffer.from(stored.data?.["ca-key.pem"] ?? "", "base64").toString()).toBe(old.keyPem);
   });
 
-  test("a plugged-in CA (Secret cacerts) is picked up live: new chains, new root everywhere", async () => {
+  test("a plugged-in CA (Secret cacerts) is picked up live: new chains, new root everywhere, caBundle too", async () => {
     const oldRoot = await rootPem();
+    // A webhook configuration of this revision (label istio.io/rev=default), selecting no namespace.
+    const webhookName = uniqueName("rigger-ca-e2e");
+    const webhookPath = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhookName}`;
+    await client.create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: { name: webhookName, labels: { "istio.io/rev": "default" } },
+      webhooks: [
+        {
+          name: "e2e.sidecar-injector.istio.io",
+          clientConfig: { url: `https://127.0.0.1:${istiod?.port}/inject` },
+          rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+          namespaceSelector: { matchLabels: { "rigger-e2e-selects": "nothing" } },
+          sideEffects: "None",
+          admissionReviewVersions: ["v1"],
+        },
+      ],
+    });
+    type Mwc = { webhooks: { clientConfig: { caBundle?: string } }[] };
+    const caBundle = async () =>
+      Buffer.from((await client.get<Mwc>(webhookPath)).webhooks[0]?.clientConfig.caBundle ?? "", "base64").toString();
+    expect(await waitFor("caBundle = the current root", async () => ((await caBundle()) === oldRoot ? true : undefined))).toBe(
+      true,
+    );
     const pluggedRoot = await createCertificateAuthority("Plugged Root", 30);
     const intermediate = await signIntermediate(pluggedRoot, "Plugged Intermediate", 20);
     const b64 = (text: string) => Buffer.from(text).toString("base64");
@@ -249,8 +273,14 @@ describe("the root", () => {
       const leaf = new X509Certificate(chain[0] ?? "");
       expect(leaf.verify(new X509Certificate(intermediate.certPem).publicKey)).toBe(true);
       expect(oldRoot).not.toBe(pluggedRoot.certPem);
+      expect(
+        await waitFor("caBundle = the plugged root", async () =>
+          (await caBundle()).trim() === pluggedRoot.certPem.trim() ? true : undefined,
+        ),
+      ).toBe(true);
     } finally {
       ca.close();
+      await client.delete(webhookPath);
     }
   });
 

@@ -52,6 +52,7 @@ function freePort(): Promise<number> {
 export class LocalControlPlanes {
   private readonly children = new Map<string, Child>();
   private readonly options: LocalControlPlaneOptions;
+  private closed = false;
 
   constructor(options: LocalControlPlaneOptions) {
     this.options = options;
@@ -60,6 +61,8 @@ export class LocalControlPlanes {
 
   /** Starts the revision's istiod unless it runs; returns its base URL and whether it serves. */
   async ensure(revision: LocalRevision): Promise<{ url: string; serving: boolean; logFile: string }> {
+    // A reconcile still running when the operator stepped down must not start a child nobody stops.
+    if (this.closed) throw new Error("local control planes are stopped (this operator no longer leads)");
     let child = this.children.get(revision.name);
     if (child && (child.revision.namespace !== revision.namespace || child.revision.nativeSidecars !== revision.nativeSidecars)) {
       await this.stop(revision.name);
@@ -75,6 +78,7 @@ export class LocalControlPlanes {
         restarts: 0,
         logFile: join(this.options.logDir, `istiod-${revision.name}.log`),
       };
+      if (this.closed) throw new Error("local control planes are stopped (this operator no longer leads)");
       this.children.set(revision.name, child);
       this.spawn(child);
     }
@@ -104,6 +108,7 @@ export class LocalControlPlanes {
   }
 
   async stopAll(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.children.keys()].map((name) => this.stop(name)));
   }
 
@@ -121,6 +126,7 @@ export class LocalControlPlanes {
       `--grpc-port=${child.grpcPort}`,
       "--extra-san=127.0.0.1",
       "--exit-with-parent",
+      `--parent-pid=${process.pid}`,
       ...(revision.nativeSidecars ? ["--native-sidecars"] : []),
     ];
     const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
