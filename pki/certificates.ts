@@ -301,3 +301,15 @@ export async function signIntermediate(
     keyPem: await privateKeyPem(keys.privateKey),
   };
 }
+
+/** A PEM CSR for a fresh ECDSA P-256 key asking for SAN URI `uri` (what a workload's agent sends; tests and benchmarks). */
+export async function createCertificateRequest(uri: string, organization = "rigger"): Promise<string> {
+  const keys = await generateKeys();
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: [{ O: [organization] }],
+    keys,
+    signingAlgorithm: ECDSA_P256,
+    extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }])],
+  });
+  return csr.toString("pem");
+}

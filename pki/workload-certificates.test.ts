@@ -1,27 +1,17 @@
 import "reflect-metadata";
-import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { describe, expect, test } from "vitest";
 import {
   CsrError,
   createCertificateAuthority,
+  createCertificateRequest,
   loadCertificateAuthority,
   resignCertificateAuthority,
   signCertificateRequest,
 } from "./certificates.ts";
 
-const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
-
-async function csrFor(uri: string): Promise<string> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: "O=attacker",
-    keys,
-    signingAlgorithm: EC,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }])],
-  });
-  return csr.toString("pem");
-}
+const csrFor = (uri: string) => createCertificateRequest(uri, "attacker");
 
 describe("workload certificates from CSRs", () => {
   test("carry the identity they are given, never the one the CSR asks for", async () => {

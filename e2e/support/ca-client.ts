@@ -1,26 +1,16 @@
 // A client of the mesh CA for e2e tests: CSRs, ServiceAccount tokens, and
 // IstioCertificateService/CreateCertificate over gRPC with TLS verified against a root.
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import * as x509 from "@peculiar/x509";
 import type { RawClient } from "../../controllers/runtime/raw-client.ts";
+import { createCertificateRequest } from "../../pki/certificates.ts";
 
 const PROTO = fileURLToPath(new URL("../../istiod/ca/ca.proto", import.meta.url));
-const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
-
 /** A PEM CSR for a fresh P-256 key; `uri` is what the CSR asks for (the CA must ignore it). */
-export async function csrPem(uri = "spiffe://cluster.local/ns/istio-system/sa/istiod"): Promise<string> {
-  const keys = (await webcrypto.subtle.generateKey(EC, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: "O=e2e",
-    keys,
-    signingAlgorithm: EC,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: "url", value: uri }])],
-  });
-  return csr.toString("pem");
+export function csrPem(uri = "spiffe://cluster.local/ns/istio-system/sa/istiod"): Promise<string> {
+  return createCertificateRequest(uri, "e2e");
 }
 
 /** A ServiceAccount token from the TokenRequest API. */
