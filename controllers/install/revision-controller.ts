@@ -19,6 +19,7 @@ import type { RawClient } from "../runtime/raw-client.ts";
 import type { RevisionSpec } from "./configmaps.ts";
 import { GROUP_VERSION, type IstioRevision, MANAGED_BY, ownerReference } from "./istio.ts";
 import type { LocalControlPlanes } from "./local-control-planes.ts";
+import { keepFailurePolicy, ownedBy } from "./ownership.ts";
 import { renderRevision } from "./render.ts";
 import { istiodName } from "./revision.ts";
 import { namespacesUsing, revisionStatus } from "./revision-status.ts";
@@ -49,33 +50,6 @@ export interface RevisionControllerOptions {
   image: string;
   /** Set in --local mode: revisions' istiod run as child processes. */
   local?: LocalControlPlanes;
-}
-
-interface WebhookConfiguration extends KubeObject {
-  webhooks?: { name: string; failurePolicy?: string }[];
-}
-
-/** The rendered object, owned by the revision and labelled with it. */
-function owned(obj: KubeObject, revision: IstioRevision): KubeObject {
-  return {
-    ...obj,
-    metadata: {
-      ...obj.metadata,
-      labels: { ...obj.metadata.labels, [REVISION_LABEL]: revision.metadata.name },
-      ownerReferences: [ownerReference(revision)],
-    },
-  };
-}
-
-/** The validators' failurePolicy belongs to the control plane once it exists: keep the live value. */
-function keepFailurePolicy(desired: KubeObject, live: KubeObject | undefined): KubeObject {
-  if (desired.kind !== "ValidatingWebhookConfiguration" || !live) return desired;
-  const livePolicies = new Map(((live as WebhookConfiguration).webhooks ?? []).map((w) => [w.name, w.failurePolicy]));
-  const webhooks = ((desired as WebhookConfiguration).webhooks ?? []).map((w) => ({
-    ...w,
-    failurePolicy: livePolicies.get(w.name) ?? w.failurePolicy,
-  }));
-  return { ...desired, webhooks };
 }
 
 export function revisionController(options: RevisionControllerOptions): Controller {
@@ -123,7 +97,7 @@ export function revisionController(options: RevisionControllerOptions): Controll
     }
     const rendered = renderRevision(spec, { isDefault: name === "default", externalUrl, image: options.image });
     for (const obj of rendered) {
-      const desired = withRenderedHash(owned(obj as KubeObject, revision));
+      const desired = withRenderedHash(ownedBy(obj as KubeObject, revision, REVISION_LABEL));
       const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
       await applyIfChanged(client, keepFailurePolicy(desired, live), live);
     }

@@ -25,7 +25,18 @@ export interface InjectionWebhookOptions {
   reinvocationPolicy?: "Never" | "IfNeeded";
   /** The control plane's namespace; outside istio-system it is appended to the name, as upstream does. */
   namespace?: string;
+  /**
+   * A revision tag: the configuration is istio-revision-tag-<tag>, its selectors match the tag's
+   * name, and it is labelled istio.io/tag=<tag> (istio.io/rev stays the target revision).
+   * The tag "default" also gets the default rows.
+   */
+  tag?: string;
+  /** The previous default's configuration once a default tag exists: kept, but matching nothing. */
+  deactivated?: boolean;
 }
+
+/** What a deactivated configuration selects: nothing (upstream's never-match label). */
+const NEVER_MATCH = { matchExpressions: [{ key: "istio.io/deactivated", operator: "In", values: ["never-match"] }] };
 
 /** Namespaces the `auto` row never injects, as upstream's chart lists them. */
 const SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"];
@@ -34,7 +45,7 @@ const NOT_OPTED_OUT = { key: "sidecar.istio.io/inject", operator: "NotIn", value
 
 export function injectionWebhookConfiguration(options: InjectionWebhookOptions): V1MutatingWebhookConfiguration {
   const revision = options.revision && options.revision !== "default" ? options.revision : "";
-  const value = revision || "default";
+  const value = options.tag ?? (revision || "default");
   const webhook = (name: string, namespaceSelector: object, objectSelector: object): V1MutatingWebhook => ({
     name: `${name}.sidecar-injector.istio.io`,
     clientConfig: options.clientConfig,
@@ -43,8 +54,8 @@ export function injectionWebhookConfiguration(options: InjectionWebhookOptions):
     sideEffects: "None",
     admissionReviewVersions: ["v1"],
     reinvocationPolicy: options.reinvocationPolicy ?? "Never",
-    namespaceSelector,
-    objectSelector,
+    namespaceSelector: options.deactivated ? NEVER_MATCH : namespaceSelector,
+    objectSelector: options.deactivated ? NEVER_MATCH : objectSelector,
   });
   const webhooks = [
     webhook(
@@ -68,7 +79,7 @@ export function injectionWebhookConfiguration(options: InjectionWebhookOptions):
       { matchExpressions: [NOT_OPTED_OUT, { key: "istio.io/rev", operator: "In", values: [value] }] },
     ),
   ];
-  if (options.isDefault) {
+  if (options.isDefault || options.tag === "default") {
     webhooks.push(
       webhook(
         "namespace",
@@ -116,8 +127,12 @@ export function injectionWebhookConfiguration(options: InjectionWebhookOptions):
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
     metadata: {
-      name: `${revision ? `istio-sidecar-injector-${revision}` : "istio-sidecar-injector"}${namespaceSuffix}`,
-      labels: { "istio.io/rev": value, app: "sidecar-injector" },
+      name: `${options.tag ? `istio-revision-tag-${options.tag}` : revision ? `istio-sidecar-injector-${revision}` : "istio-sidecar-injector"}${namespaceSuffix}`,
+      labels: {
+        "istio.io/rev": revision || "default",
+        app: "sidecar-injector",
+        ...(options.tag ? { "istio.io/tag": options.tag } : {}),
+      },
     },
     webhooks,
   };

@@ -1,0 +1,197 @@
+// The IstioRevisionTag controller: a stable name (prod-stable, prod-canary, default) for a
+// revision. targetRef to an Istio follows its active revision; to an IstioRevision pins it.
+// Renders tags.ts owned by the tag (deleting the tag removes them); the webhooks call the
+// target revision's control plane exactly as the revision's own do (its MWC's clientConfig),
+// and carry istio.io/rev=<target> so that control plane keeps their caBundle and failurePolicy.
+
+import type { AdmissionregistrationV1WebhookClientConfig } from "@kubernetes/client-node";
+import { GROUP_VERSION, type Istio, type IstioRevision } from "../install/istio.ts";
+import { keepFailurePolicy, ownedBy } from "../install/ownership.ts";
+import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
+import { type Condition, setCondition } from "../runtime/conditions.ts";
+import type { Controller } from "../runtime/controller.ts";
+import type { RawClient } from "../runtime/raw-client.ts";
+import { renderTag } from "./tags.ts";
+
+export const TAG_LABEL = "operator.rigger.dev/tag";
+const TAGS = `/apis/${GROUP_VERSION}/istiorevisiontags`;
+const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
+const ADMISSION = "/apis/admissionregistration.k8s.io/v1";
+
+export interface IstioRevisionTag extends KubeObject {
+  spec: { targetRef: { kind: "Istio" | "IstioRevision"; name: string } };
+  status?: { conditions?: Condition[]; istioRevision?: string; istiodNamespace?: string; state?: string };
+}
+
+interface WebhookConfiguration extends KubeObject {
+  webhooks?: { clientConfig?: AdmissionregistrationV1WebhookClientConfig }[];
+}
+
+/** The revision a tag points at now, or why there is none. */
+async function resolveTarget(client: RawClient, tag: IstioRevisionTag): Promise<IstioRevision | string> {
+  const ref = tag.spec.targetRef;
+  let revisionName = ref.name;
+  if (ref.kind === "Istio") {
+    const istio = await getOrUndefined<Istio>(client, `/apis/${GROUP_VERSION}/istios/${ref.name}`);
+    if (!istio) return `Istio ${ref.name} does not exist`;
+    if (!istio.status?.activeRevisionName) return `Istio ${ref.name} has no active revision yet`;
+    revisionName = istio.status.activeRevisionName;
+  }
+  const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${revisionName}`);
+  return revision ?? `IstioRevision ${revisionName} does not exist`;
+}
+
+/** How a revision's own webhooks reach it (URL or Service), without the caBundle. */
+function clientConfigOf(config: WebhookConfiguration | undefined) {
+  const cc = config?.webhooks?.[0]?.clientConfig;
+  if (!cc) return undefined;
+  const { caBundle: _ignored, ...rest } = cc;
+  return rest;
+}
+
+export function tagController({ client }: { client: RawClient }): Controller {
+  const known = new Set<string>();
+
+  const reconcile = async (name: string) => {
+    const tag = await getOrUndefined<IstioRevisionTag>(client, `${TAGS}/${name}`);
+    if (!tag || tag.metadata.deletionTimestamp) {
+      known.delete(name);
+      return undefined;
+    }
+    known.add(name);
+    const now = new Date();
+    let conditions = tag.status?.conditions;
+    const set = (type: string, status: Condition["status"], reason: string, message: string) => {
+      conditions = setCondition(conditions, { type, status, reason, message }, now);
+    };
+    const target = await resolveTarget(client, tag);
+    let outcome: { requeueAfterMs: number } | undefined;
+    let revision: IstioRevision | undefined;
+    if (typeof target === "string") {
+      set("Reconciled", "False", "TargetNotFound", target);
+      set("Ready", "False", "TargetNotFound", target);
+    } else {
+      revision = target;
+      // A tag named like an existing revision: the older object keeps the name.
+      const twin = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${name}`);
+      const twinOlder =
+        twin && Date.parse(twin.metadata.creationTimestamp ?? "") <= Date.parse(tag.metadata.creationTimestamp ?? "");
+      if (twinOlder) {
+        set("Reconciled", "False", "NameAlreadyExists", `an IstioRevision named ${name} exists and is older; rename the tag`);
+        set("Ready", "False", "NameAlreadyExists", `an IstioRevision named ${name} exists and is older`);
+      } else {
+        const ns = revision.spec.namespace;
+        const rev = revision.metadata.name === "default" ? "" : revision.metadata.name;
+        const suffix = ns !== "istio-system" ? `-${ns}` : "";
+        const mwc = await getOrUndefined<WebhookConfiguration>(
+          client,
+          `${ADMISSION}/mutatingwebhookconfigurations/${rev ? `istio-sidecar-injector-${rev}` : "istio-sidecar-injector"}${suffix}`,
+        );
+        const vwc = await getOrUndefined<WebhookConfiguration>(
+          client,
+          `${ADMISSION}/validatingwebhookconfigurations/istio-validator${rev ? `-${rev}` : ""}-${ns}`,
+        );
+        const inject = clientConfigOf(mwc);
+        const validate = clientConfigOf(vwc);
+        const defaultValidator =
+          name === "default"
+            ? await getOrUndefined<KubeObject>(client, `${ADMISSION}/validatingwebhookconfigurations/istiod-default-validator`)
+            : undefined;
+        const heldByRevision = defaultValidator?.metadata.ownerReferences?.some((r) => r.kind === "IstioRevision");
+        if (!inject || !validate) {
+          set(
+            "Reconciled",
+            "False",
+            "TargetNotReconciled",
+            `IstioRevision ${revision.metadata.name} has no webhook configurations yet`,
+          );
+          outcome = { requeueAfterMs: 1000 };
+        } else if (heldByRevision) {
+          // The default revision hands istiod-default-validator over once it sees this tag.
+          set(
+            "Reconciled",
+            "False",
+            "WaitingForDefaultValidator",
+            "istiod-default-validator still belongs to the default revision",
+          );
+          outcome = { requeueAfterMs: 1000 };
+        } else {
+          const values = revision.spec.values as
+            | { sidecarInjectorWebhook?: { enableNamespacesByDefault?: boolean; reinvocationPolicy?: "Never" | "IfNeeded" } }
+            | undefined;
+          const objects = renderTag({
+            tag: name,
+            revision: revision.metadata.name,
+            namespace: ns,
+            inject,
+            validate,
+            enableNamespacesByDefault: values?.sidecarInjectorWebhook?.enableNamespacesByDefault,
+            reinvocationPolicy: values?.sidecarInjectorWebhook?.reinvocationPolicy,
+          });
+          for (const obj of objects) {
+            const desired = withRenderedHash(ownedBy(obj as KubeObject, tag, TAG_LABEL));
+            const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
+            await applyIfChanged(client, keepFailurePolicy(desired, live), live);
+          }
+          set("Reconciled", "True", "Reconciled", `tag ${name} points at IstioRevision ${revision.metadata.name}`);
+        }
+        const ready = revision.status?.conditions?.find((c) => c.type === "Ready");
+        set(
+          "Ready",
+          ready?.status ?? "Unknown",
+          ready?.reason ?? "RevisionNotReady",
+          ready?.message ?? "the revision has no status yet",
+        );
+      }
+    }
+    const namespaces = await client.get<{ items: KubeObject[] }>("/api/v1/namespaces");
+    const using = namespaces.items
+      .filter((n) => {
+        const labels = n.metadata.labels ?? {};
+        if (labels["istio-injection"] === "enabled") return name === "default";
+        return labels["istio.io/rev"] === name;
+      })
+      .map((n) => n.metadata.name)
+      .sort();
+    if (using.length > 0)
+      set("InUse", "True", "ReferencedByWorkloads", `${using.length} namespace(s) use this tag: ${using.slice(0, 5).join(", ")}`);
+    else set("InUse", "False", "NotReferencedByAnything", "no namespace uses this tag");
+    const reconciled = conditions?.find((c) => c.type === "Reconciled");
+    const readyCondition = conditions?.find((c) => c.type === "Ready");
+    const status = {
+      conditions,
+      istioRevision: revision?.metadata.name,
+      istiodNamespace: revision?.spec.namespace,
+      state:
+        reconciled?.status !== "True"
+          ? reconciled?.reason
+          : readyCondition?.status === "True"
+            ? "Healthy"
+            : readyCondition?.reason,
+    };
+    await writeStatus(client, tag, tag.status, status);
+    return outcome;
+  };
+
+  const all = () => [...known];
+  return {
+    name: "istiorevisiontag",
+    reconcile,
+    watches: [
+      { path: TAGS, map: (key) => [key] },
+      { path: REVISIONS, map: all },
+      { path: `/apis/${GROUP_VERSION}/istios`, map: all },
+      { path: "/api/v1/namespaces", map: all },
+      ...[`${ADMISSION}/mutatingwebhookconfigurations`, `${ADMISSION}/validatingwebhookconfigurations`, "/api/v1/services"].map(
+        (path) => ({
+          path,
+          labelSelector: TAG_LABEL,
+          map: (_key: string, object?: { metadata?: { labels?: Record<string, string> } }) => {
+            const tag = object?.metadata?.labels?.[TAG_LABEL];
+            return tag ? [tag] : [];
+          },
+        }),
+      ),
+    ],
+  };
+}
