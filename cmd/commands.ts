@@ -6,6 +6,7 @@ import { versions } from "../versions.ts";
 import { runInject } from "./inject.ts";
 import { runIstiod } from "./istiod.ts";
 import { runOperator } from "./operator.ts";
+import { runTag } from "./tag.ts";
 import { runValidate } from "./validate.ts";
 
 export interface Command {
@@ -22,6 +23,7 @@ export const commands: Command[] = [
     summary: "run the operator: Istio and IstioRevision resources become running control planes",
     run: runOperator,
   },
+  { name: "tag", summary: "list revision tags, their revisions and the namespaces using them", run: runTag },
   { name: "validate", summary: "validate Istio config files offline (like istioctl validate)", run: runValidate },
   {
     name: "version",

@@ -11,6 +11,7 @@ import { loopbackServingCertificate } from "../pki/certificates.ts";
 import { istioController } from "./install/istio-controller.ts";
 import { LocalControlPlanes } from "./install/local-control-planes.ts";
 import { revisionController } from "./install/revision-controller.ts";
+import { tagController } from "./revisions/tag-controller.ts";
 import { ControllerRunner, controllerMetrics } from "./runtime/controller.ts";
 import { EventRecorder } from "./runtime/events.ts";
 import { LeaderElector } from "./runtime/leader-election.ts";
@@ -77,7 +78,11 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
       : undefined;
     runner = new ControllerRunner(
       options.kc,
-      [istioController({ client, events }), revisionController({ client, events, image: options.image, local })],
+      [
+        istioController({ client, events }),
+        revisionController({ client, events, image: options.image, local }),
+        tagController({ client }),
+      ],
       metrics,
       log,
     );

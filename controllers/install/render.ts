@@ -23,8 +23,14 @@ export interface RenderedObject {
 export function renderRevision(spec: RevisionSpec, options: RevisionRenderOptions & ControlPlaneImage): RenderedObject[] {
   const webhooks = webhookConfigurations(spec, options);
   const names = {
-    mutating: webhooks.filter((w) => w.kind === "MutatingWebhookConfiguration").map((w) => w.metadata?.name ?? ""),
-    validating: webhooks.filter((w) => w.kind === "ValidatingWebhookConfiguration").map((w) => w.metadata?.name ?? ""),
+    mutating: [
+      ...webhooks.filter((w) => w.kind === "MutatingWebhookConfiguration").map((w) => w.metadata?.name ?? ""),
+      ...(options.tagWebhooks?.mutating ?? []),
+    ],
+    validating: [
+      ...webhooks.filter((w) => w.kind === "ValidatingWebhookConfiguration").map((w) => w.metadata?.name ?? ""),
+      ...(options.tagWebhooks?.validating ?? []),
+    ],
   };
   return [
     meshConfigMap(spec),

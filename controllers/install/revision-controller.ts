@@ -95,13 +95,44 @@ export function revisionController(options: RevisionControllerOptions): Controll
       });
       externalUrl = localState.url;
     }
-    const rendered = renderRevision(spec, { isDefault: name === "default", externalUrl, image: options.image });
+    // A `default` tag takes over the default rows and istiod-default-validator; the default
+    // revision's own injector is then kept but matches nothing, as `istioctl tag set default` does.
+    const defaultTag = await getOrUndefined<KubeObject>(client, `/apis/${GROUP_VERSION}/istiorevisiontags/default`);
+    const tags = await client.get<{ items: { metadata: { name: string }; status?: { istioRevision?: string } }[] }>(
+      `/apis/${GROUP_VERSION}/istiorevisiontags`,
+    );
+    const mine = tags.items.filter((t) => t.status?.istioRevision === name).map((t) => t.metadata.name);
+    const nsSuffix = spec.namespace !== "istio-system" ? `-${spec.namespace}` : "";
+    const rendered = renderRevision(spec, {
+      tagWebhooks: {
+        mutating: mine.map((t) => `istio-revision-tag-${t}${nsSuffix}`),
+        validating: mine.includes("default") ? ["istiod-default-validator"] : [],
+      },
+      isDefault: name === "default" && !defaultTag,
+      deactivated: name === "default" && Boolean(defaultTag),
+      externalUrl,
+      image: options.image,
+    });
     for (const obj of rendered) {
       const desired = withRenderedHash(ownedBy(obj as KubeObject, revision, REVISION_LABEL));
       const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
       await applyIfChanged(client, keepFailurePolicy(desired, live), live);
     }
+    await pruneWebhookConfigurations(rendered, name);
     return localState ?? {};
+  };
+
+  /** Deletes this revision's webhook configurations it no longer renders (the default validator once a tag owns it). */
+  const pruneWebhookConfigurations = async (rendered: { kind: string; metadata: { name: string } }[], name: string) => {
+    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) {
+      const collection = `/apis/admissionregistration.k8s.io/v1/${kind.toLowerCase()}s`;
+      const wanted = new Set(rendered.filter((o) => o.kind === kind).map((o) => o.metadata.name));
+      const live = await client.get<{ items: KubeObject[] }>(
+        `${collection}?labelSelector=${encodeURIComponent(`${REVISION_LABEL}=${name}`)}`,
+      );
+      for (const item of live.items)
+        if (!wanted.has(item.metadata.name)) await client.delete(`${collection}/${item.metadata.name}`).catch(() => undefined);
+    }
   };
 
   const reconcile = async (name: string) => {
@@ -158,6 +189,8 @@ export function revisionController(options: RevisionControllerOptions): Controll
       ...OWNED.map((path) => ({ path, labelSelector: REVISION_LABEL, map: byLabel })),
       // Namespace labels decide InUse.
       { path: "/api/v1/namespaces", map: () => [...known] },
+      // A `default` tag changes what the default revision renders.
+      { path: `/apis/${GROUP_VERSION}/istiorevisiontags`, map: () => [...known] },
     ],
   };
 }

@@ -19,6 +19,10 @@ export interface RevisionRenderOptions {
   isDefault: boolean;
   /** A control plane outside the cluster: webhooks call this base URL instead of the Service. */
   externalUrl?: string;
+  /** The default revision once a `default` tag took over its rows: its injector matches nothing. */
+  deactivated?: boolean;
+  /** Webhook configurations of tags pointing at this revision: its control plane may patch them too. */
+  tagWebhooks?: { mutating: string[]; validating: string[] };
 }
 
 export function istiodName(revision: string): string {
@@ -93,6 +97,7 @@ export function webhookConfigurations(
   const mutating = injectionWebhookConfiguration({
     revision,
     isDefault: options.isDefault,
+    deactivated: options.deactivated,
     clientConfig: client("/inject"),
     namespace: spec.namespace,
     enableNamespacesByDefault: injector?.enableNamespacesByDefault,

@@ -1,0 +1,74 @@
+// `rigger tag list`: revision tags, the revision each points at, and the namespaces using it
+// (istio.io/rev=<tag>; istio-injection=enabled counts for `default`). Everything else about
+// tags goes through kubectl and IstioRevisionTag resources.
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { rawClient } from "../controllers/runtime/raw-client.ts";
+
+export const usage = `usage: rigger tag list [--kubeconfig FILE]
+
+Lists IstioRevisionTags: TAG, REVISION, NAMESPACES.
+Create or move a tag with kubectl: an IstioRevisionTag whose spec.targetRef names an Istio
+(follows its active revision) or an IstioRevision (pinned).
+`;
+
+interface Tag {
+  metadata: { name: string };
+  spec: { targetRef: { kind: string; name: string } };
+  status?: { istioRevision?: string };
+}
+
+interface Namespace {
+  metadata: { name: string; labels?: Record<string, string> };
+}
+
+/** The table's rows: one per tag, sorted by name. */
+export function tagRows(tags: Tag[], namespaces: Namespace[]): [string, string, string][] {
+  return [...tags]
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((tag) => {
+      const name = tag.metadata.name;
+      const using = namespaces
+        .filter(({ metadata: { labels = {} } }) =>
+          labels["istio-injection"] === "enabled" ? name === "default" : labels["istio.io/rev"] === name,
+        )
+        .map((n) => n.metadata.name)
+        .sort();
+      const revision = tag.status?.istioRevision ?? `(${tag.spec.targetRef.kind} ${tag.spec.targetRef.name}: unresolved)`;
+      return [name, revision, using.join(",")];
+    });
+}
+
+export function formatTable(rows: string[][]): string {
+  const header = ["TAG", "REVISION", "NAMESPACES"];
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  return `${all
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join("   ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
+}
+
+export async function runTag(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { kubeconfig: { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help || positionals[0] !== "list") {
+    (values.help ? process.stdout : process.stderr).write(usage);
+    return values.help ? 0 : 2;
+  }
+  const kc = new KubeConfig();
+  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+  else kc.loadFromDefault();
+  const client = rawClient(kc);
+  const tags = await client.get<{ items: Tag[] }>("/apis/operator.rigger.dev/v1alpha1/istiorevisiontags");
+  const namespaces = await client.get<{ items: Namespace[] }>("/api/v1/namespaces");
+  process.stdout.write(formatTable(tagRows(tags.items, namespaces.items)));
+  return 0;
+}
