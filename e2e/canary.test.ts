@@ -1,0 +1,220 @@
+// The canary upgrade story on the real cluster, with two control-plane revisions running as
+// real processes (operator in --local mode): revision A behind tag prod-stable, revision B
+// behind prod-canary, a namespace moved to the canary, then prod-stable moved to B. A
+// background loop keeps creating pods the whole time and counts admission failures.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { binaries } from "./cluster/local-cluster.ts";
+import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
+import { type RunningOperator, startOperatorProcess, tailOf } from "./support/operator.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const install = `${root}manifests/install.yaml`;
+const controlPlaneNs = uniqueName("rigger-canary-cp");
+const stableNs = uniqueName("rigger-canary-a");
+const canaryNs = uniqueName("rigger-canary-b");
+const istioName = uniqueName("mesh");
+const revisionA = `${istioName}-v1-27-8`;
+const revisionB = `${istioName}-v1-27-9`;
+const { core } = kubeClients();
+let operator: RunningOperator;
+const measured: Record<string, string> = {};
+const background = { created: 0, failed: 0, errors: new Map<string, number>(), stop: false, done: Promise.resolve() };
+
+function kubectl(args: string[], input?: string) {
+  return spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], { input, encoding: "utf8" });
+}
+
+function apply(yaml: string) {
+  const result = kubectl(["apply", "-f", "-"], yaml);
+  if (result.status !== 0) throw new Error(result.stderr);
+}
+
+function tag(name: string, kind: "Istio" | "IstioRevision", target: string) {
+  apply(`apiVersion: operator.rigger.dev/v1alpha1
+kind: IstioRevisionTag
+metadata: {name: ${name}}
+spec: {targetRef: {kind: ${kind}, name: ${target}}}
+`);
+}
+
+/** A new pod in `namespace`; returns the revision that injected it and its proxy image. */
+async function podIn(namespace: string): Promise<{ revision?: string; proxy?: string }> {
+  const pod = await core.createNamespacedPod({
+    namespace,
+    body: {
+      metadata: { generateName: "app-", labels: { app: "canary" } },
+      spec: { containers: [{ name: "app", image: "example/app:1" }] },
+    },
+  });
+  return {
+    revision: pod.metadata?.annotations?.["istio.io/rev"],
+    proxy: pod.spec?.containers.find((c) => c.name === "istio-proxy")?.image,
+  };
+}
+
+beforeAll(async () => {
+  const applied = kubectl(["apply", "-f", install]);
+  if (applied.status !== 0) throw new Error(applied.stderr);
+  kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+  operator = await startOperatorProcess("canary", uniqueName("rigger-canary-lease"));
+  for (const name of [stableNs, canaryNs])
+    await core.createNamespace({ body: { metadata: { name, labels: { "istio.io/rev": "prod-stable" } } } });
+});
+
+afterAll(async () => {
+  background.stop = true;
+  await background.done;
+  kubectl(["delete", "istiorevisiontags", "prod-stable", "prod-canary", "default", "--ignore-not-found"]);
+  kubectl(["delete", "istio", istioName, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+  for (const ns of [stableNs, canaryNs]) kubectl(["delete", "namespace", ns, "--wait=false"]);
+  await operator?.stop();
+  console.log(
+    `canary e2e measurements:\n${Object.entries(measured)
+      .map(([k, v]) => `  ${k}: ${v}`)
+      .join("\n")}`,
+  );
+});
+
+test("revision A behind prod-stable injects the stable namespace", async () => {
+  apply(`apiVersion: operator.rigger.dev/v1alpha1
+kind: Istio
+metadata: {name: ${istioName}}
+spec:
+  version: 1.27.8
+  namespace: ${controlPlaneNs}
+  updateStrategy: {type: RevisionBased}
+`);
+  const ready = kubectl(["wait", "--for=condition=Ready", "--timeout=90s", `istio/${istioName}`]);
+  expect(ready.stderr, tailOf(operator.logFile)).toBe("");
+  tag("prod-stable", "IstioRevision", revisionA);
+  await waitFor("prod-stable to be reconciled", async () =>
+    kubectl(["get", "istiorevisiontag", "prod-stable", "-o", "jsonpath={.status.istioRevision}"]).stdout === revisionA
+      ? true
+      : undefined,
+  );
+  const pod = await waitFor("a pod injected through prod-stable", () =>
+    podIn(stableNs)
+      .then((p) => (p.proxy ? p : undefined))
+      .catch(() => undefined),
+  );
+  expect(pod).toEqual({ revision: revisionA, proxy: "docker.io/istio/proxyv2:1.27.8" });
+
+  // From here on, pods are created continuously in both namespaces; every admission failure counts.
+  background.done = (async () => {
+    while (!background.stop) {
+      for (const ns of [stableNs, canaryNs]) {
+        try {
+          await podIn(ns);
+          background.created++;
+        } catch (err) {
+          background.failed++;
+          const message = String((err as { body?: string }).body ?? err).slice(0, 200);
+          background.errors.set(message, (background.errors.get(message) ?? 0) + 1);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+});
+
+test("revision B behind prod-canary: a namespace moved to the canary gets B's proxy", async () => {
+  kubectl(["patch", "istio", istioName, "--type=merge", "-p", '{"spec":{"version":"1.27.9"}}']);
+  await waitFor(
+    "revision B Ready",
+    async () =>
+      kubectl(["get", "istiorevision", revisionB, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']).stdout ===
+      "True"
+        ? true
+        : undefined,
+    { timeoutMs: 90_000 },
+  );
+  // RevisionBased: A is still there, still serving prod-stable.
+  expect(kubectl(["get", "istiorevision", revisionA, "-o", "name"]).status).toBe(0);
+  tag("prod-canary", "IstioRevision", revisionB);
+  await waitFor("prod-canary to be reconciled", async () =>
+    kubectl(["get", "istiorevisiontag", "prod-canary", "-o", "jsonpath={.status.istioRevision}"]).stdout === revisionB
+      ? true
+      : undefined,
+  );
+  kubectl(["label", "namespace", canaryNs, "istio.io/rev=prod-canary", "--overwrite"]);
+  const pod = await waitFor("a pod injected through prod-canary", async () => {
+    const p = await podIn(canaryNs);
+    return p.revision === revisionB ? p : undefined;
+  });
+  expect(pod.proxy).toBe("docker.io/istio/proxyv2:1.27.9");
+  expect((await podIn(stableNs)).revision).toBe(revisionA);
+  const listed = spawnSync(process.execPath, [`${root}cmd/rigger.ts`, "tag", "list", `--kubeconfig=${inject("kubeconfig")}`], {
+    encoding: "utf8",
+  });
+  expect(listed.stdout).toMatch(new RegExp(`prod-canary\\s+${revisionB}\\s+${canaryNs}`));
+  expect(listed.stdout).toMatch(new RegExp(`prod-stable\\s+${revisionA}\\s+${stableNs}`));
+});
+
+test("prod-stable moved to B: new pods in the stable namespace get B", async () => {
+  const t0 = Date.now();
+  kubectl([
+    "patch",
+    "istiorevisiontag",
+    "prod-stable",
+    "--type=merge",
+    "-p",
+    `{"spec":{"targetRef":{"kind":"IstioRevision","name":"${revisionB}"}}}`,
+  ]);
+  const pod = await waitFor(
+    "a stable-namespace pod injected by B",
+    async () => {
+      const p = await podIn(stableNs);
+      return p.revision === revisionB ? p : undefined;
+    },
+    { intervalMs: 50 },
+  );
+  measured["tag move → first pod injected by the new revision"] = `${((Date.now() - t0) / 1000).toFixed(2)} s`;
+  expect(pod.proxy).toBe("docker.io/istio/proxyv2:1.27.9");
+});
+
+test("the default tag serves istio-injection=enabled and owns istiod-default-validator", async () => {
+  tag("default", "Istio", istioName);
+  await waitFor("the default tag's validator", async () => {
+    const owner = kubectl([
+      "get",
+      "validatingwebhookconfiguration",
+      "istiod-default-validator",
+      "-o",
+      "jsonpath={.metadata.ownerReferences[0].kind}",
+    ]);
+    return owner.stdout === "IstioRevisionTag" ? true : undefined;
+  });
+  const enabled = uniqueName("rigger-canary-default");
+  await core.createNamespace({ body: { metadata: { name: enabled, labels: { "istio-injection": "enabled" } } } });
+  try {
+    const pod = await waitFor("a pod injected through the default tag", () =>
+      podIn(enabled)
+        .then((p) => (p.revision ? p : undefined))
+        .catch(() => undefined),
+    );
+    // The tag follows the Istio's active revision: B.
+    expect(pod.revision).toBe(revisionB);
+  } finally {
+    kubectl(["delete", "namespace", enabled, "--wait=false"]);
+  }
+});
+
+test("deleting a tag removes its webhook configuration and Service", async () => {
+  expect(kubectl(["delete", "istiorevisiontag", "prod-canary"]).status).toBe(0);
+  await waitFor("the tag's objects to be garbage-collected", async () => {
+    const mwc = kubectl(["get", "mutatingwebhookconfiguration", `istio-revision-tag-prod-canary-${controlPlaneNs}`]);
+    const svc = kubectl(["-n", controlPlaneNs, "get", "service", "istiod-revision-tag-prod-canary"]);
+    return mwc.status !== 0 && svc.status !== 0 ? true : undefined;
+  });
+});
+
+test("no admission failure for the pods created throughout", async () => {
+  background.stop = true;
+  await background.done;
+  measured["background pods"] = `${background.created} created, ${background.failed} admission failures`;
+  expect(background.created).toBeGreaterThan(20);
+  expect(Object.fromEntries(background.errors)).toEqual({});
+  expect(background.failed).toBe(0);
+});
