@@ -12,6 +12,7 @@ import { istioController } from "./install/istio-controller.ts";
 import { LocalControlPlanes } from "./install/local-control-planes.ts";
 import { revisionController } from "./install/revision-controller.ts";
 import { tagController } from "./revisions/tag-controller.ts";
+import { PodUsage } from "./revisions/usage.ts";
 import { ControllerRunner, controllerMetrics } from "./runtime/controller.ts";
 import { EventRecorder } from "./runtime/events.ts";
 import { LeaderElector } from "./runtime/leader-election.ts";
@@ -63,6 +64,7 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
   const leaseSeconds = options.leaseDurationSeconds ?? 15;
 
   let runner: ControllerRunner | undefined;
+  let pods: PodUsage | undefined;
   let local: LocalControlPlanes | undefined;
   let synced = false;
   let transition = Promise.resolve();
@@ -76,17 +78,22 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
           log: (message, fields) => log.info(fields ?? {}, message),
         })
       : undefined;
+    // A pod that starts or stops referring to a revision or tag changes that one's InUse.
+    pods = new PodUsage(options.kc, (ref) => {
+      runner?.enqueue("istiorevision", ref);
+      runner?.enqueue("istiorevisiontag", ref);
+    });
     runner = new ControllerRunner(
       options.kc,
       [
         istioController({ client, events }),
-        revisionController({ client, events, image: options.image, local }),
-        tagController({ client }),
+        revisionController({ client, events, image: options.image, local, pods }),
+        tagController({ client, pods }),
       ],
       metrics,
       log,
     );
-    await runner.start();
+    await Promise.all([runner.start(), pods.start()]);
     synced = true;
     log.info("controllers started; caches synced");
   };
@@ -94,6 +101,8 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
     synced = false;
     runner?.stop();
     runner = undefined;
+    pods?.stop();
+    pods = undefined;
     await local?.stopAll();
     local = undefined;
   };

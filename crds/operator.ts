@@ -210,6 +210,18 @@ export function operatorCrds(): object[] {
           inUse: int("Revisions workloads use."),
         },
       },
+      inactiveRevisions: {
+        type: "array",
+        description: "Revisions other than the active one: why each is kept, and when an unused one will be pruned.",
+        items: {
+          type: "object",
+          properties: {
+            name: str("The IstioRevision."),
+            message: str("Why it is kept or when it goes."),
+            pruneAt: str("When it will be pruned unless used again.", { format: "date-time" }),
+          },
+        },
+      },
     }),
     [
       { name: "Revisions", type: "integer", jsonPath: ".status.revisions.total" },

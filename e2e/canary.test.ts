@@ -84,7 +84,7 @@ metadata: {name: ${istioName}}
 spec:
   version: 1.27.8
   namespace: ${controlPlaneNs}
-  updateStrategy: {type: RevisionBased}
+  updateStrategy: {type: RevisionBased, inactiveRevisionDeletionGracePeriodSeconds: 5}
 `);
   const ready = kubectl(["wait", "--for=condition=Ready", "--timeout=90s", `istio/${istioName}`]);
   expect(ready.stderr, tailOf(operator.logFile)).toBe("");
@@ -172,6 +172,44 @@ test("prod-stable moved to B: new pods in the stable namespace get B", async () 
   );
   measured["tag move → first pod injected by the new revision"] = `${((Date.now() - t0) / 1000).toFixed(2)} s`;
   expect(pod.proxy).toBe("docker.io/istio/proxyv2:1.27.9");
+});
+
+test("revision A, no longer used once its pods are replaced, is pruned after the grace period", async () => {
+  const inUse = () =>
+    JSON.parse(
+      kubectl(["get", "istiorevision", revisionA, "-o", 'jsonpath={.status.conditions[?(@.type=="InUse")]}']).stdout || "{}",
+    ) as {
+      status?: string;
+      message?: string;
+    };
+  // Pods A injected still run: A is kept, and its status says which.
+  await waitFor("A in use by its pods", async () => (inUse().message?.includes("pod(s)") ? true : undefined));
+  expect(inUse().status).toBe("True");
+  const kept = kubectl(["get", "istio", istioName, "-o", "jsonpath={.status.inactiveRevisions[0].message}"]).stdout;
+  expect(kept).toContain("kept: used by");
+  // "Restart": replace every pod A injected (the background loop keeps creating pods, now on B).
+  for (const ns of [stableNs, canaryNs]) {
+    const pods = await core.listNamespacedPod({ namespace: ns });
+    for (const pod of pods.items)
+      if (pod.metadata?.annotations?.["istio.io/rev"] === revisionA)
+        await core.deleteNamespacedPod({ name: pod.metadata.name ?? "", namespace: ns, gracePeriodSeconds: 0 });
+  }
+  await waitFor("A unused, with a prune time", async () => {
+    const message = kubectl(["get", "istio", istioName, "-o", "jsonpath={.status.inactiveRevisions[0].message}"]).stdout;
+    if (!message.includes("pruned at")) throw new Error(`Istio says: ${message}; A's InUse: ${inUse().message}`);
+    return true;
+  });
+  const t0 = Date.now();
+  await waitFor("A pruned", async () => (kubectl(["get", "istiorevision", revisionA]).status !== 0 ? true : undefined), {
+    timeoutMs: 60_000,
+  });
+  measured["unused → pruned"] = `${((Date.now() - t0) / 1000).toFixed(1)} s (grace 5 s)`;
+  await waitFor("A's webhook configuration gone", async () =>
+    kubectl(["get", "mutatingwebhookconfiguration", `istio-sidecar-injector-${revisionA}-${controlPlaneNs}`]).status !== 0
+      ? true
+      : undefined,
+  );
+  expect(kubectl(["get", "istiorevision", revisionB, "-o", "name"]).status).toBe(0);
 });
 
 test("the default tag serves istio-injection=enabled and owns istiod-default-validator", async () => {

@@ -7,7 +7,16 @@ import { setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
-import { desiredRevision, GROUP_VERSION, ISTIO_LABEL, type Istio, type IstioRevision, istioStatus } from "./istio.ts";
+import {
+  desiredRevision,
+  GROUP_VERSION,
+  ISTIO_LABEL,
+  type Istio,
+  type IstioRevision,
+  type IstioStatus,
+  inactiveRevisions,
+  istioStatus,
+} from "./istio.ts";
 
 const ISTIOS = `/apis/${GROUP_VERSION}/istios`;
 const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
@@ -30,7 +39,17 @@ export function istioController({ client, events }: { client: RawClient; events:
       `${REVISIONS}?labelSelector=${encodeURIComponent(`${ISTIO_LABEL}=${name}`)}`,
     );
     const now = new Date();
-    let status = istioStatus(istio, revisions.items, now);
+    // Prune unused inactive revisions after the grace period (garbage collection takes their objects).
+    const inactive = inactiveRevisions(istio, revisions.items, now);
+    for (const r of inactive.filter((i) => i.prune)) {
+      await client.delete(`${REVISIONS}/${r.name}`).catch(() => undefined);
+      await events.record(istio, "Normal", "RevisionPruned", `IstioRevision ${r.name}: ${r.message}`);
+    }
+    const remaining = revisions.items.filter((r) => !inactive.some((i) => i.prune && i.name === r.metadata.name));
+    let status: IstioStatus = {
+      ...istioStatus(istio, remaining, now),
+      inactiveRevisions: inactive.filter((i) => !i.prune).map(({ name: n, message, pruneAt }) => ({ name: n, message, pruneAt })),
+    };
     if (error) {
       const conditions = setCondition(
         status.conditions,
@@ -43,7 +62,9 @@ export function istioController({ client, events }: { client: RawClient; events:
     if (outcome === "gone") return undefined;
     if (outcome === "written" && error) await events.record(istio, "Warning", "ReconcileError", error);
     if (error) throw new Error(error);
-    return undefined;
+    // Come back when the next unused revision's grace period ends.
+    const next = inactive.filter((i) => !i.prune && i.pruneAt).map((i) => Date.parse(i.pruneAt ?? "") - now.getTime());
+    return next.length > 0 ? { requeueAfterMs: Math.max(100, Math.min(...next) + 100) } : undefined;
   };
 
   return {

@@ -1,7 +1,15 @@
 import { describe, expect, test } from "vitest";
 import { versions } from "../../versions.ts";
 import type { Condition } from "../runtime/conditions.ts";
-import { activeRevisionName, desiredRevision, type Istio, type IstioRevision, istioStatus, profileValues } from "./istio.ts";
+import {
+  activeRevisionName,
+  desiredRevision,
+  type Istio,
+  type IstioRevision,
+  inactiveRevisions,
+  istioStatus,
+  profileValues,
+} from "./istio.ts";
 
 const istio = (spec: Istio["spec"] = {}, name = "default"): Istio => ({
   apiVersion: "operator.rigger.dev/v1alpha1",
@@ -103,5 +111,56 @@ describe("the Istio's status", () => {
       status: "False",
       reason: "RevisionNotReconciled",
     });
+  });
+});
+
+describe("inactive revisions", () => {
+  const now = new Date("2026-01-01T00:01:00Z");
+  const rev = (name: string, inUse?: { status: "True" | "False"; since: string; message?: string }): IstioRevision => ({
+    apiVersion: "operator.rigger.dev/v1alpha1",
+    kind: "IstioRevision",
+    metadata: { name },
+    spec: { namespace: "istio-system" },
+    status: inUse
+      ? {
+          conditions: [
+            { type: "InUse", status: inUse.status, reason: "r", message: inUse.message ?? "m", lastTransitionTime: inUse.since },
+          ],
+        }
+      : {},
+  });
+  const mesh = istio(
+    { version: "1.27.9", updateStrategy: { type: "RevisionBased", inactiveRevisionDeletionGracePeriodSeconds: 30 } },
+    "mesh",
+  );
+
+  test("unused past the grace period: pruned; unused within it: kept with the time it goes; in use or unknown: kept with why", () => {
+    const decisions = inactiveRevisions(
+      mesh,
+      [
+        rev("mesh-v1-27-9", { status: "False", since: "2026-01-01T00:00:00Z" }), // the active one: never pruned
+        rev("mesh-v1-27-6", { status: "False", since: "2026-01-01T00:00:00Z" }),
+        rev("mesh-v1-27-7", { status: "False", since: "2026-01-01T00:00:45Z" }),
+        rev("mesh-v1-27-8", { status: "True", since: "2026-01-01T00:00:00Z", message: "used by 1 pod(s) (shop/web)" }),
+        rev("mesh-v1-27-5"),
+      ],
+      now,
+    );
+    expect(decisions).toEqual([
+      { name: "mesh-v1-27-5", prune: false, message: "kept: its use is not known yet" },
+      {
+        name: "mesh-v1-27-6",
+        prune: true,
+        pruneAt: "2026-01-01T00:00:30.000Z",
+        message: "pruned: unused since 2026-01-01T00:00:00Z",
+      },
+      {
+        name: "mesh-v1-27-7",
+        prune: false,
+        pruneAt: "2026-01-01T00:01:15.000Z",
+        message: "unused since 2026-01-01T00:00:45Z; pruned at 2026-01-01T00:01:15.000Z unless used again",
+      },
+      { name: "mesh-v1-27-8", prune: false, message: "kept: used by 1 pod(s) (shop/web)" },
+    ]);
   });
 });

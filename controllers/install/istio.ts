@@ -35,6 +35,7 @@ export interface IstioStatus {
   state?: string;
   activeRevisionName?: string;
   revisions?: { total: number; ready: number; inUse: number };
+  inactiveRevisions?: { name: string; message: string; pruneAt?: string }[];
 }
 
 /** Values a profile starts from; the user's values are merged over them. */
@@ -134,4 +135,40 @@ export function istioStatus(istio: Istio, revisions: IstioRevision[], now: Date)
       inUse: revisions.filter((r) => isTrue(r, "InUse")).length,
     },
   };
+}
+
+export interface InactiveRevision {
+  name: string;
+  /** Why it is kept, or that it is being pruned. */
+  message: string;
+  /** When it will be pruned if nothing uses it meanwhile. */
+  pruneAt?: string;
+  prune: boolean;
+}
+
+/**
+ * What happens to the Istio's revisions that are not the active one: a revision unused
+ * (InUse False) for the grace period is pruned; one in use, or whose use is unknown, is kept.
+ */
+export function inactiveRevisions(istio: Istio, revisions: IstioRevision[], now: Date): InactiveRevision[] {
+  const active = activeRevisionName(istio);
+  const graceMs = (istio.spec.updateStrategy?.inactiveRevisionDeletionGracePeriodSeconds ?? 30) * 1000;
+  return revisions
+    .filter((r) => r.metadata.name !== active)
+    .map((r) => {
+      const inUse = condition(r.status?.conditions, "InUse");
+      if (inUse?.status !== "False" || !inUse.lastTransitionTime)
+        return { name: r.metadata.name, prune: false, message: `kept: ${inUse?.message ?? "its use is not known yet"}` };
+      const pruneAt = new Date(Date.parse(inUse.lastTransitionTime) + graceMs);
+      const prune = pruneAt.getTime() <= now.getTime();
+      return {
+        name: r.metadata.name,
+        prune,
+        pruneAt: pruneAt.toISOString(),
+        message: prune
+          ? `pruned: unused since ${inUse.lastTransitionTime}`
+          : `unused since ${inUse.lastTransitionTime}; pruned at ${pruneAt.toISOString()} unless used again`,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
 }

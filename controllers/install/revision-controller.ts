@@ -3,6 +3,8 @@
 // its status. Level-based: it reads everything, writes only what differs, and a converged
 // revision costs reads only. Fields the control plane owns are left to it: caBundle (never
 // rendered) and the validators' failurePolicy (kept as the live object has it).
+
+import type { PodUsage } from "../revisions/usage.ts";
 import {
   applyIfChanged,
   FIELD_MANAGER,
@@ -50,6 +52,8 @@ export interface RevisionControllerOptions {
   image: string;
   /** Set in --local mode: revisions' istiod run as child processes. */
   local?: LocalControlPlanes;
+  /** Which pods refer to which revision (metadata-only pod watch). */
+  pods?: PodUsage;
 }
 
 export function revisionController(options: RevisionControllerOptions): Controller {
@@ -135,6 +139,14 @@ export function revisionController(options: RevisionControllerOptions): Controll
     }
   };
 
+  /** Tags whose status says they resolve to `revision` (kept from the tag watch). */
+  const tagTargets = new Map<string, string>();
+  const tagsPointingAt = (revision: string) =>
+    [...tagTargets]
+      .filter(([, target]) => target === revision)
+      .map(([tag]) => tag)
+      .sort();
+
   const reconcile = async (name: string) => {
     const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${name}`);
     if (!revision || revision.metadata.deletionTimestamp) {
@@ -162,6 +174,8 @@ export function revisionController(options: RevisionControllerOptions): Controll
         error,
         deployment: deployment && { name: istiodName(name), ...deployment.status },
         local: local ? { serving: localState.serving ?? false, logFile: localState.logFile ?? "" } : undefined,
+        tagsUsing: tagsPointingAt(name),
+        podsUsing: options.pods?.pods(name),
         namespacesUsing: namespacesUsing(
           name,
           namespaces.items.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })),
@@ -189,8 +203,16 @@ export function revisionController(options: RevisionControllerOptions): Controll
       ...OWNED.map((path) => ({ path, labelSelector: REVISION_LABEL, map: byLabel })),
       // Namespace labels decide InUse.
       { path: "/api/v1/namespaces", map: () => [...known] },
-      // A `default` tag changes what the default revision renders.
-      { path: `/apis/${GROUP_VERSION}/istiorevisiontags`, map: () => [...known] },
+      // A `default` tag changes what the default revision renders; tags pointing at a revision keep it in use.
+      {
+        path: `/apis/${GROUP_VERSION}/istiorevisiontags`,
+        map: (key, object, deleted) => {
+          const target = (object as { status?: { istioRevision?: string } } | undefined)?.status?.istioRevision;
+          if (deleted || !target) tagTargets.delete(key);
+          else tagTargets.set(key, target);
+          return [...known];
+        },
+      },
     ],
   };
 }

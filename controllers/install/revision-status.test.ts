@@ -38,11 +38,20 @@ describe("an IstioRevision's status", () => {
     expect(status.observedGeneration).toBe(2);
   });
 
-  test("InUse names the first namespaces and counts the rest", () => {
+  test("InUse names what pins the revision: tags, the first namespaces and pods, with counts", () => {
     const names = Array.from({ length: 7 }, (_, i) => `ns${i}`);
-    const inUse = revisionStatus({ ...base, namespacesUsing: names }, now).conditions.find((c) => c.type === "InUse");
+    const inUse = revisionStatus(
+      { ...base, namespacesUsing: names, tagsUsing: ["prod-stable"], podsUsing: ["shop/web-1"] },
+      now,
+    ).conditions.find((c) => c.type === "InUse");
     expect(inUse).toMatchObject({ status: "True", reason: "ReferencedByWorkloads" });
-    expect(inUse?.message).toBe("7 namespace(s) refer to this revision: ns0, ns1, ns2, ns3, ns4 and 2 more");
+    expect(inUse?.message).toBe(
+      "used by 1 tag(s) (prod-stable), 7 namespace(s) (ns0, ns1, ns2, ns3, ns4, and 2 more), 1 pod(s) (shop/web-1)",
+    );
+    const podsOnly = revisionStatus({ ...base, podsUsing: ["job/finished-but-running"] }, now).conditions.find(
+      (c) => c.type === "InUse",
+    );
+    expect(podsOnly?.status).toBe("True");
     expect(revisionStatus(base, now).conditions.find((c) => c.type === "InUse")?.reason).toBe("NotReferencedByAnything");
   });
 

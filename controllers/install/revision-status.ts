@@ -14,6 +14,10 @@ export interface RevisionObservation {
   /** Local mode: whether the revision's istiod process serves, and where it logs. */
   local?: { serving: boolean; logFile: string };
   namespacesUsing: string[];
+  /** Tags pointing at the revision. */
+  tagsUsing?: string[];
+  /** Unfinished pods injected by it (or labelled for it), namespace/name. */
+  podsUsing?: string[];
 }
 
 export interface RevisionStatus {
@@ -40,16 +44,26 @@ function readiness(o: RevisionObservation): Omit<Condition, "type"> {
   return { status: "True", reason: "Healthy", message: `${ready}/${replicas} pods of Deployment ${d.name} are ready` };
 }
 
-function usage(namespaces: string[]): Omit<Condition, "type"> {
-  if (namespaces.length === 0)
-    return { status: "False", reason: "NotReferencedByAnything", message: "no namespace refers to this revision" };
-  const shown = namespaces.slice(0, 5).join(", ");
-  const more = namespaces.length > 5 ? ` and ${namespaces.length - 5} more` : "";
-  return {
-    status: "True",
-    reason: "ReferencedByWorkloads",
-    message: `${namespaces.length} namespace(s) refer to this revision: ${shown}${more}`,
-  };
+/** "3 namespace(s) (a, b, c)": a count and the first few names. */
+function listed(what: string, names: string[]): string | undefined {
+  if (names.length === 0) return undefined;
+  const more = names.length > 5 ? `, and ${names.length - 5} more` : "";
+  return `${names.length} ${what}(s) (${names.slice(0, 5).join(", ")}${more})`;
+}
+
+function usage(o: RevisionObservation): Omit<Condition, "type"> {
+  const parts = [
+    listed("tag", o.tagsUsing ?? []),
+    listed("namespace", o.namespacesUsing),
+    listed("pod", o.podsUsing ?? []),
+  ].filter(Boolean);
+  if (parts.length === 0)
+    return {
+      status: "False",
+      reason: "NotReferencedByAnything",
+      message: "no tag, namespace or running pod refers to this revision",
+    };
+  return { status: "True", reason: "ReferencedByWorkloads", message: `used by ${parts.join(", ")}` };
 }
 
 export function revisionStatus(o: RevisionObservation, now: Date): RevisionStatus {
@@ -61,7 +75,7 @@ export function revisionStatus(o: RevisionObservation, now: Date): RevisionStatu
     now,
   );
   conditions = setCondition(conditions, { type: "Ready", ...readiness(o) }, now);
-  conditions = setCondition(conditions, { type: "InUse", ...usage(o.namespacesUsing) }, now);
+  conditions = setCondition(conditions, { type: "InUse", ...usage(o) }, now);
   const ready = condition(conditions, "Ready");
   return {
     observedGeneration: o.generation,

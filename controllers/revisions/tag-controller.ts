@@ -12,6 +12,7 @@ import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { renderTag } from "./tags.ts";
+import type { PodUsage } from "./usage.ts";
 
 export const TAG_LABEL = "operator.rigger.dev/tag";
 const TAGS = `/apis/${GROUP_VERSION}/istiorevisiontags`;
@@ -49,7 +50,7 @@ function clientConfigOf(config: WebhookConfiguration | undefined) {
   return rest;
 }
 
-export function tagController({ client }: { client: RawClient }): Controller {
+export function tagController({ client, pods }: { client: RawClient; pods?: PodUsage }): Controller {
   const known = new Set<string>();
 
   const reconcile = async (name: string) => {
@@ -153,9 +154,13 @@ export function tagController({ client }: { client: RawClient }): Controller {
       })
       .map((n) => n.metadata.name)
       .sort();
-    if (using.length > 0)
-      set("InUse", "True", "ReferencedByWorkloads", `${using.length} namespace(s) use this tag: ${using.slice(0, 5).join(", ")}`);
-    else set("InUse", "False", "NotReferencedByAnything", "no namespace uses this tag");
+    const podsUsing = pods?.pods(name) ?? [];
+    const parts = [
+      using.length > 0 ? `${using.length} namespace(s) (${using.slice(0, 5).join(", ")})` : "",
+      podsUsing.length > 0 ? `${podsUsing.length} pod(s) (${podsUsing.slice(0, 5).join(", ")})` : "",
+    ].filter(Boolean);
+    if (parts.length > 0) set("InUse", "True", "ReferencedByWorkloads", `used by ${parts.join(", ")}`);
+    else set("InUse", "False", "NotReferencedByAnything", "no namespace or running pod uses this tag");
     const reconciled = conditions?.find((c) => c.type === "Reconciled");
     const readyCondition = conditions?.find((c) => c.type === "Ready");
     const status = {

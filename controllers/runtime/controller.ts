@@ -14,7 +14,7 @@ export interface Watch {
   path: string;
   labelSelector?: string;
   /** The controller's keys an event on `key` concerns. */
-  map: (key: string, object?: WatchedObject) => string[];
+  map: (key: string, object?: WatchedObject, deleted?: boolean) => string[];
 }
 
 export interface Controller {
@@ -107,8 +107,8 @@ export class ControllerRunner {
             kc: this.kc,
             path: watch.path,
             labelSelector: watch.labelSelector,
-            onKey: (key, object) => {
-              for (const k of watch.map(key, object)) queue.add(k);
+            onKey: (key, object, deleted) => {
+              for (const k of watch.map(key, object, deleted)) queue.add(k);
             },
             onError: (err) => this.log.warn({ watch: watch.path, error: err.message }, "watch failed; resuming"),
           }),

@@ -17,7 +17,8 @@ export class ApiError extends Error {
 }
 
 export interface RawClient {
-  get<T>(path: string): Promise<T>;
+  /** `accept` overrides the Accept header (e.g. PartialObjectMetadataList for metadata only). */
+  get<T>(path: string, accept?: string): Promise<T>;
   create<T>(path: string, body: object): Promise<T>;
   replace<T>(path: string, body: object): Promise<T>;
   /** Server-side apply with `fieldManager`, taking over conflicting fields. */
@@ -33,8 +34,14 @@ export function rawClient(kc: KubeConfig): RawClient {
   // call; one keep-alive agent with the same TLS settings reuses connections instead.
   let agent: Agent | undefined;
 
-  const call = async <T>(method: string, path: string, body?: object, contentType = "application/json"): Promise<T> => {
-    const options: Parameters<typeof request>[1] = { method, headers: { accept: "application/json" } };
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: object,
+    contentType = "application/json",
+    accept = "application/json",
+  ): Promise<T> => {
+    const options: Parameters<typeof request>[1] = { method, headers: { accept } };
     await kc.applyToHTTPSOptions(options);
     if (!agent) {
       const { ca, cert, key, rejectUnauthorized, servername } = options;
@@ -70,7 +77,7 @@ export function rawClient(kc: KubeConfig): RawClient {
   };
 
   return {
-    get: (path) => call("GET", path),
+    get: (path, accept) => call("GET", path, undefined, undefined, accept),
     create: (path, body) => call("POST", path, body),
     replace: (path, body) => call("PUT", path, body),
     apply: (path, body, fieldManager) =>
@@ -89,7 +96,7 @@ export function microTime(date: Date): string {
 /** `client`, calling `onWrite(verb)` before every create, replace, apply and delete (for metrics). */
 export function withWriteCounter(client: RawClient, onWrite: (verb: string) => void): RawClient {
   return {
-    get: (path) => client.get(path),
+    get: (path, accept) => client.get(path, accept),
     create: (path, body) => {
       onWrite("create");
       return client.create(path, body);

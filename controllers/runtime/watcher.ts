@@ -15,9 +15,12 @@ export interface WatcherOptions {
   path: string;
   /**
    * Called with `namespace/name` (or `name`) for every add, update, delete and resync, and
-   * with the object when the event carried one (not for objects found gone at a relist).
+   * with the object when the event carried one (not for objects found gone at a relist);
+   * `deleted` says the object is gone (a DELETED event, or missing at a relist).
    */
-  onKey: (key: string, object?: WatchedObject) => void;
+  onKey: (key: string, object?: WatchedObject, deleted?: boolean) => void;
+  /** Only metadata (PartialObjectMetadata): far less memory and traffic, e.g. for pods. */
+  metadataOnly?: boolean;
   labelSelector?: string;
   /** e.g. metadata.name=cacerts: lets RBAC scope list/watch to named objects. */
   fieldSelector?: string;
@@ -41,8 +44,8 @@ export interface WatchedObject {
 }
 
 export class Watcher {
-  private readonly options: Required<Omit<WatcherOptions, "labelSelector" | "fieldSelector" | "onError">> &
-    Pick<WatcherOptions, "labelSelector" | "fieldSelector" | "onError">;
+  private readonly options: Required<Omit<WatcherOptions, "labelSelector" | "fieldSelector" | "onError" | "metadataOnly">> &
+    Pick<WatcherOptions, "labelSelector" | "fieldSelector" | "onError" | "metadataOnly">;
   private readonly client: RawClient;
   private readonly known = new Set<string>();
   private resourceVersion = "";
@@ -87,13 +90,16 @@ export class Watcher {
   }
 
   private async list(): Promise<void> {
-    const body = (await this.client.get(this.query({}))) as {
+    const accept = this.options.metadataOnly
+      ? "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+      : undefined;
+    const body = (await this.client.get(this.query({}), accept)) as {
       metadata?: { resourceVersion?: string };
       items?: WatchedObject[];
     };
     this.lists++;
     const current = new Map((body.items ?? []).map((item) => [this.key(item.metadata), item]));
-    for (const gone of [...this.known].filter((k) => !current.has(k))) this.options.onKey(gone);
+    for (const gone of [...this.known].filter((k) => !current.has(k))) this.options.onKey(gone, undefined, true);
     this.known.clear();
     for (const [key, item] of current) {
       this.known.add(key);
@@ -127,6 +133,8 @@ export class Watcher {
       timeoutSeconds: String(this.options.watchTimeoutSeconds),
     });
     const options: Parameters<typeof request>[1] = { method: "GET" };
+    if (this.options.metadataOnly)
+      options.headers = { accept: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json" };
     await this.options.kc.applyToHTTPSOptions(options);
     const server = (this.options.kc.getCurrentCluster()?.server ?? "").replace(/\/+$/, "");
     return new Promise((resolve, reject) => {
@@ -177,7 +185,7 @@ export class Watcher {
     const key = this.key(meta);
     if (event.type === "DELETED") this.known.delete(key);
     else this.known.add(key);
-    this.options.onKey(key, event.object);
+    this.options.onKey(key, event.object, event.type === "DELETED");
     return undefined;
   }
 }

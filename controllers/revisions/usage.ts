@@ -1,0 +1,77 @@
+// Which revisions and tags workloads use, from pods, kept in memory from a metadata-only
+// watch of pods that have not finished (status.phase is neither Succeeded nor Failed: a
+// completed Job must not pin a revision). A pod refers to:
+//   - the revision that injected it (annotation istio.io/rev, written at injection), else
+//   - its istio.io/rev label (a revision or a tag), or sidecar.istio.io/inject=true → default;
+//   - nothing when labelled sidecar.istio.io/inject=false (istiod's own pods are).
+// Only the pod's key and that one name are kept per pod.
+import type { KubeConfig } from "@kubernetes/client-node";
+import { type WatchedObject, Watcher } from "../runtime/watcher.ts";
+
+interface PodMetadata {
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** The revision or tag a pod refers to, if any. */
+export function podReference(metadata: PodMetadata | undefined): string | undefined {
+  // Opted out (the control plane's own pods among them): no revision is used for it.
+  if (metadata?.labels?.["sidecar.istio.io/inject"] === "false") return undefined;
+  const annotation = metadata?.annotations?.["istio.io/rev"];
+  if (annotation) return annotation;
+  const label = metadata?.labels?.["istio.io/rev"];
+  if (label) return label;
+  if (metadata?.labels?.["sidecar.istio.io/inject"] === "true") return "default";
+  return undefined;
+}
+
+export class PodUsage {
+  private readonly byPod = new Map<string, string>();
+  private readonly byRef = new Map<string, Set<string>>();
+  private readonly watcher: Watcher;
+
+  /** `onChange(ref)` runs when the set of pods referring to `ref` changes. */
+  constructor(kc: KubeConfig, onChange: (ref: string) => void) {
+    this.watcher = new Watcher({
+      kc,
+      path: "/api/v1/pods",
+      fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+      metadataOnly: true,
+      onKey: (key, object, deleted) => {
+        const before = this.byPod.get(key);
+        const after = deleted ? undefined : podReference((object as WatchedObject & { metadata?: PodMetadata })?.metadata);
+        if (before === after) return;
+        if (before) {
+          this.byRef.get(before)?.delete(key);
+          if (this.byRef.get(before)?.size === 0) this.byRef.delete(before);
+          this.byPod.delete(key);
+          onChange(before);
+        }
+        if (after) {
+          this.byPod.set(key, after);
+          const set = this.byRef.get(after) ?? new Set<string>();
+          set.add(key);
+          this.byRef.set(after, set);
+          onChange(after);
+        }
+      },
+    });
+  }
+
+  start(): Promise<void> {
+    return this.watcher.start();
+  }
+
+  stop(): void {
+    this.watcher.stop();
+  }
+
+  /** Pods (namespace/name) referring to `ref`, sorted. */
+  pods(ref: string): string[] {
+    return [...(this.byRef.get(ref) ?? [])].sort();
+  }
+
+  get size(): number {
+    return this.byPod.size;
+  }
+}
