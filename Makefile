@@ -116,6 +116,10 @@ bench-validate: install cluster-build ## benchmark the validation webhook agains
 bench-ca: install cluster-build ## benchmark the mesh CA (ECDSA, RSA) against upstream istiod, and a rotation under load
 	node bench/ca.ts
 
+.PHONY: bench-inuse
+bench-inuse: install cluster-build ## operator memory with 10,000 pods referring to a revision
+	node bench/inuse.ts
+
 .PHONY: bench-signing
 bench-signing: install ## certificate signing rate in one process: WebCrypto (ECDSA, RSA) vs node-forge
 	node bench/signing.ts

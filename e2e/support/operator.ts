@@ -42,6 +42,8 @@ export async function startOperatorProcess(
   identity: string,
   leaseName: string,
   leaseDurationSeconds = 6,
+  /** The suite's cluster by default; benchmarks pass theirs. */
+  kubeconfig = inject("kubeconfig"),
 ): Promise<RunningOperator> {
   const logDir = mkdtempSync(join(tmpdir(), `rigger-operator-${identity}-`));
   const logFile = join(logDir, "operator.log");
@@ -53,7 +55,7 @@ export async function startOperatorProcess(
       join(root, "cmd/rigger.ts"),
       "operator",
       "--local",
-      `--kubeconfig=${inject("kubeconfig")}`,
+      `--kubeconfig=${kubeconfig}`,
       `--log-dir=${logDir}`,
       `--health-addr=127.0.0.1:${port}`,
       `--identity=${identity}`,
