@@ -196,6 +196,18 @@ export function operatorCrds(): object[] {
               minimum: 0,
               default: 30,
             }),
+            updateWorkloads: {
+              type: "object",
+              description: "Restart workloads whose pods run another revision than their namespace now asks for, batch by batch.",
+              properties: {
+                enabled: bool("Restart them (default false: restart them yourself)."),
+                batchSize: int("Workloads restarted at once.", { minimum: 1, default: 1 }),
+                delayBetweenBatches: str("Wait after a batch is ready, e.g. 30s or 2m.", {
+                  pattern: "^[0-9]+(s|m)$",
+                  default: "0s",
+                }),
+              },
+            },
           },
         },
       },
@@ -208,6 +220,19 @@ export function operatorCrds(): object[] {
           total: int("Revisions of this Istio."),
           ready: int("Ready revisions."),
           inUse: int("Revisions workloads use."),
+        },
+      },
+      workloadMigration: {
+        type: "object",
+        description: "Progress of updateWorkloads.",
+        properties: {
+          state: str("Idle, InProgress, Paused or Complete."),
+          message: str("What it is doing or waiting for."),
+          restarted: int("Workloads restarted so far."),
+          remaining: int("Workloads still on another revision."),
+          batchStartedAt: str("When the current batch was restarted.", { format: "date-time" }),
+          lastBatchReadyAt: str("When the previous batch became ready.", { format: "date-time" }),
+          batch: { type: "array", items: { type: "string" }, description: "The current batch (Kind/namespace/name)." },
         },
       },
       inactiveRevisions: {

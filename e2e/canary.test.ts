@@ -54,6 +54,12 @@ async function podIn(namespace: string): Promise<{ revision?: string; proxy?: st
   };
 }
 
+/** The revisions that injected the running (not terminating) pods matching `selector` in the stable namespace. */
+async function revisionsOf(selector: string): Promise<(string | undefined)[]> {
+  const pods = await core.listNamespacedPod({ namespace: stableNs, labelSelector: selector });
+  return pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata?.annotations?.["istio.io/rev"]);
+}
+
 beforeAll(async () => {
   const applied = kubectl(["apply", "-f", install]);
   if (applied.status !== 0) throw new Error(applied.stderr);
@@ -84,7 +90,10 @@ metadata: {name: ${istioName}}
 spec:
   version: 1.27.8
   namespace: ${controlPlaneNs}
-  updateStrategy: {type: RevisionBased, inactiveRevisionDeletionGracePeriodSeconds: 5}
+  updateStrategy:
+    type: RevisionBased
+    inactiveRevisionDeletionGracePeriodSeconds: 5
+    updateWorkloads: {enabled: true, batchSize: 1, delayBetweenBatches: 0s}
 `);
   const ready = kubectl(["wait", "--for=condition=Ready", "--timeout=90s", `istio/${istioName}`]);
   expect(ready.stderr, tailOf(operator.logFile)).toBe("");
@@ -100,6 +109,19 @@ spec:
       .catch(() => undefined),
   );
   expect(pod).toEqual({ revision: revisionA, proxy: "docker.io/istio/proxyv2:1.27.8" });
+  // A Deployment on A, for updateWorkloads to move later.
+  apply(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: ${stableNs}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: example/web:1}]}
+`);
+  expect(kubectl(["-n", stableNs, "rollout", "status", "deployment/web", "--timeout=60s"]).status).toBe(0);
+  expect(await revisionsOf("app=web")).toEqual([revisionA, revisionA]);
 
   // From here on, pods are created continuously in both namespaces; every admission failure counts.
   background.done = (async () => {
@@ -172,6 +194,22 @@ test("prod-stable moved to B: new pods in the stable namespace get B", async () 
   );
   measured["tag move → first pod injected by the new revision"] = `${((Date.now() - t0) / 1000).toFixed(2)} s`;
   expect(pod.proxy).toBe("docker.io/istio/proxyv2:1.27.9");
+  // updateWorkloads restarts the Deployment A injected; its new pods are B's.
+  await waitFor(
+    "the Deployment's pods on B",
+    async () => {
+      const revisions = await revisionsOf("app=web");
+      return revisions.length === 2 && revisions.every((r) => r === revisionB) ? true : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  measured["tag move → Deployment migrated"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  const migration = await waitFor("the migration to report Complete", async () => {
+    const m = JSON.parse(kubectl(["get", "istio", istioName, "-o", "jsonpath={.status.workloadMigration}"]).stdout || "{}");
+    return m.state === "Complete" ? m : undefined;
+  });
+  expect(migration.restarted).toBeGreaterThanOrEqual(1);
+  expect(migration.remaining).toBe(0);
 });
 
 test("revision A, no longer used once its pods are replaced, is pruned after the grace period", async () => {

@@ -25,6 +25,10 @@ export function operatorClusterRole(): object {
       { apiGroups: [""], resources: ["configmaps", "serviceaccounts", "services"], verbs: ALL },
       { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
       { apiGroups: ["apps"], resources: ["deployments"], verbs: ALL },
+      // InUse from pods (metadata-only watch); updateWorkloads restarts workloads whose pods run another revision.
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["apps"], resources: ["replicasets"], verbs: ["get", "list"] },
+      { apiGroups: ["apps"], resources: ["statefulsets", "daemonsets"], verbs: ["get", "list", "patch"] },
       { apiGroups: ["policy"], resources: ["poddisruptionbudgets"], verbs: ALL },
       { apiGroups: ["autoscaling"], resources: ["horizontalpodautoscalers"], verbs: ALL },
       {

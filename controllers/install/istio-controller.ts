@@ -2,6 +2,8 @@
 // and with what spec); this applies it, owned by the Istio so that deleting the Istio removes
 // it and, through it, everything the revision created. Status: the active revision's
 // Reconciled and Ready, and counts over the Istio's revisions.
+
+import { migrateWorkloads } from "../revisions/workload-migration.ts";
 import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
@@ -22,9 +24,14 @@ const ISTIOS = `/apis/${GROUP_VERSION}/istios`;
 const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
 
 export function istioController({ client, events }: { client: RawClient; events: EventRecorder }): Controller {
+  const known = new Set<string>();
   const reconcile = async (name: string) => {
     const istio = await getOrUndefined<Istio>(client, `${ISTIOS}/${name}`);
-    if (!istio || istio.metadata.deletionTimestamp) return undefined;
+    if (!istio || istio.metadata.deletionTimestamp) {
+      known.delete(name);
+      return undefined;
+    }
+    known.add(name);
     let error: string | undefined;
     try {
       const desired = withRenderedHash(desiredRevision(istio));
@@ -50,6 +57,22 @@ export function istioController({ client, events }: { client: RawClient; events:
       ...istioStatus(istio, remaining, now),
       inactiveRevisions: inactive.filter((i) => !i.prune).map(({ name: n, message, pruneAt }) => ({ name: n, message, pruneAt })),
     };
+    // updateWorkloads: restart what runs another revision than its namespace asks for.
+    const migration = await migrateWorkloads(
+      client,
+      istio.spec.updateStrategy?.updateWorkloads,
+      new Set(remaining.map((r) => r.metadata.name)),
+      istio.status?.workloadMigration,
+      now,
+    ).catch((err: Error) => ({
+      status: {
+        ...(istio.status?.workloadMigration ?? { restarted: 0, remaining: 0 }),
+        state: "Paused" as const,
+        message: `migration failed: ${err.message}`,
+      },
+      requeueAfterMs: 10_000,
+    }));
+    if (migration.status) status = { ...status, workloadMigration: migration.status };
     if (error) {
       const conditions = setCondition(
         status.conditions,
@@ -64,6 +87,7 @@ export function istioController({ client, events }: { client: RawClient; events:
     if (error) throw new Error(error);
     // Come back when the next unused revision's grace period ends.
     const next = inactive.filter((i) => !i.prune && i.pruneAt).map((i) => Date.parse(i.pruneAt ?? "") - now.getTime());
+    if (migration.requeueAfterMs !== undefined) next.push(migration.requeueAfterMs);
     return next.length > 0 ? { requeueAfterMs: Math.max(100, Math.min(...next) + 100) } : undefined;
   };
 
@@ -72,6 +96,9 @@ export function istioController({ client, events }: { client: RawClient; events:
     reconcile,
     watches: [
       { path: ISTIOS, map: (key) => [key] },
+      // updateWorkloads reacts to tags moving and namespaces relabelled.
+      { path: `/apis/${GROUP_VERSION}/istiorevisiontags`, map: () => [...known] },
+      { path: "/api/v1/namespaces", map: () => [...known] },
       {
         path: REVISIONS,
         labelSelector: ISTIO_LABEL,

@@ -4,6 +4,7 @@
 //   RevisionBased: one per version, <name>-<version with dashes>, older ones kept for pruning
 import { versions } from "../../versions.ts";
 import { deepMerge } from "../../webhooks/inject/config.ts";
+import type { MigrationSpec, MigrationStatus } from "../revisions/workload-migration.ts";
 import type { KubeObject, OwnerReference } from "../runtime/apply.ts";
 import { type Condition, condition, setCondition } from "../runtime/conditions.ts";
 
@@ -16,7 +17,11 @@ export interface IstioSpec {
   namespace?: string;
   profile?: string;
   values?: Record<string, unknown>;
-  updateStrategy?: { type?: "InPlace" | "RevisionBased"; inactiveRevisionDeletionGracePeriodSeconds?: number };
+  updateStrategy?: {
+    type?: "InPlace" | "RevisionBased";
+    inactiveRevisionDeletionGracePeriodSeconds?: number;
+    updateWorkloads?: MigrationSpec;
+  };
 }
 
 export interface Istio extends KubeObject {
@@ -36,6 +41,7 @@ export interface IstioStatus {
   activeRevisionName?: string;
   revisions?: { total: number; ready: number; inUse: number };
   inactiveRevisions?: { name: string; message: string; pruneAt?: string }[];
+  workloadMigration?: MigrationStatus;
 }
 
 /** Values a profile starts from; the user's values are merged over them. */
