@@ -1,7 +1,9 @@
 // The canary upgrade story on the real cluster, with two control-plane revisions running as
 // real processes (operator in --local mode): revision A behind tag prod-stable, revision B
-// behind prod-canary, a namespace moved to the canary, then prod-stable moved to B. A
-// background loop keeps creating pods the whole time and counts admission failures.
+// behind prod-canary, a namespace moved to the canary, then prod-stable moved to B (a
+// Deployment migrated by updateWorkloads), A pruned once unused; the default tag, deleting a
+// tag, and the InPlace path. A background loop keeps creating pods the whole time and counts
+// admission failures.
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
@@ -284,6 +286,39 @@ test("deleting a tag removes its webhook configuration and Service", async () =>
     const svc = kubectl(["-n", controlPlaneNs, "get", "service", "istiod-revision-tag-prod-canary"]);
     return mwc.status !== 0 && svc.status !== 0 ? true : undefined;
   });
+});
+
+test("InPlace: a version change updates the one revision; new pods get the new proxy", async () => {
+  const inPlace = uniqueName("inplace");
+  const appNs = uniqueName("rigger-inplace-app");
+  apply(`apiVersion: operator.rigger.dev/v1alpha1
+kind: Istio
+metadata: {name: ${inPlace}}
+spec: {version: 1.27.8, namespace: ${controlPlaneNs}, updateStrategy: {type: InPlace}}
+`);
+  try {
+    expect(kubectl(["wait", "--for=condition=Ready", "--timeout=90s", `istio/${inPlace}`]).stderr).toBe("");
+    await core.createNamespace({ body: { metadata: { name: appNs, labels: { "istio.io/rev": inPlace } } } });
+    const before = await waitFor("a pod injected by the in-place revision", () =>
+      podIn(appNs)
+        .then((p) => (p.proxy ? p : undefined))
+        .catch(() => undefined),
+    );
+    expect(before).toEqual({ revision: inPlace, proxy: "docker.io/istio/proxyv2:1.27.8" });
+    kubectl(["patch", "istio", inPlace, "--type=merge", "-p", '{"spec":{"version":"1.27.9"}}']);
+    const after = await waitFor("a pod with the new proxy", async () => {
+      const p = await podIn(appNs);
+      return p.proxy?.endsWith(":1.27.9") ? p : undefined;
+    });
+    expect(after.revision).toBe(inPlace);
+    const owned = kubectl(["get", "istiorevisions", "-l", `operator.rigger.dev/istio=${inPlace}`, "-o", "name"])
+      .stdout.trim()
+      .split("\n");
+    expect(owned).toEqual([`istiorevision.operator.rigger.dev/${inPlace}`]);
+  } finally {
+    kubectl(["delete", "istio", inPlace, "--wait=false"]);
+    kubectl(["delete", "namespace", appNs, "--wait=false"]);
+  }
 });
 
 test("no admission failure for the pods created throughout", async () => {
