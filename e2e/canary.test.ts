@@ -279,6 +279,28 @@ test("the default tag serves istio-injection=enabled and owns istiod-default-val
   }
 });
 
+test("a tag named like an older revision is refused in its status; the older object keeps the name", async () => {
+  tag(revisionB, "IstioRevision", revisionB);
+  try {
+    const reason = await waitFor("the tag's Reconciled condition", async () => {
+      const r = kubectl([
+        "get",
+        "istiorevisiontag",
+        revisionB,
+        "-o",
+        'jsonpath={.status.conditions[?(@.type=="Reconciled")].reason}',
+      ]).stdout;
+      return r || undefined;
+    });
+    expect(reason).toBe("NameAlreadyExists");
+    expect(kubectl(["get", "mutatingwebhookconfiguration", `istio-revision-tag-${revisionB}-${controlPlaneNs}`]).status).not.toBe(
+      0,
+    );
+  } finally {
+    kubectl(["delete", "istiorevisiontag", revisionB]);
+  }
+});
+
 test("deleting a tag removes its webhook configuration and Service", async () => {
   expect(kubectl(["delete", "istiorevisiontag", "prod-canary"]).status).toBe(0);
   await waitFor("the tag's objects to be garbage-collected", async () => {

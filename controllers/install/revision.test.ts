@@ -59,4 +59,13 @@ describe("revision objects", () => {
       "ValidatingWebhookConfiguration/istiod-default-validator",
     ]);
   });
+
+  test("once a default tag exists, the default revision's injector is kept but matches nothing", () => {
+    const [mwc, ...validators] = webhookConfigurations(stable, { isDefault: false, deactivated: true });
+    expect(mwc.metadata?.name).toBe("istio-sidecar-injector");
+    const never = { matchExpressions: [{ key: "istio.io/deactivated", operator: "In", values: ["never-match"] }] };
+    expect(mwc.webhooks?.map((w) => [w.namespaceSelector, w.objectSelector])).toEqual(mwc.webhooks?.map(() => [never, never]));
+    // istiod-default-validator now belongs to the tag.
+    expect(validators.map((v) => v.metadata?.name)).toEqual(["istio-validator-istio-system"]);
+  });
 });
