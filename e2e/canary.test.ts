@@ -5,6 +5,7 @@
 // tag, and the InPlace path. A background loop keeps creating pods the whole time and counts
 // admission failures.
 import { spawnSync } from "node:child_process";
+import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { binaries } from "./cluster/local-cluster.ts";
@@ -212,6 +213,27 @@ test("prod-stable moved to B: new pods in the stable namespace get B", async () 
   });
   expect(migration.restarted).toBeGreaterThanOrEqual(1);
   expect(migration.remaining).toBe(0);
+  // B's serving certificate now names the tag's Service too.
+  const url = kubectl([
+    "get",
+    "mutatingwebhookconfiguration",
+    `istio-sidecar-injector-${revisionB}-${controlPlaneNs}`,
+    "-o",
+    "jsonpath={.webhooks[0].clientConfig.url}",
+  ]).stdout;
+  const san = await waitFor("the tag's Service in B's serving certificate", async () => {
+    const names = await new Promise<string>((resolve, reject) => {
+      // Only the certificate's names are read here.
+      const socket = tlsConnect({ host: "127.0.0.1", port: Number(new URL(url).port), rejectUnauthorized: false }, () => {
+        const altNames = socket.getPeerCertificate().subjectaltname ?? "";
+        socket.destroy();
+        resolve(altNames);
+      });
+      socket.on("error", reject);
+    });
+    return names.includes(`istiod-revision-tag-prod-stable.${controlPlaneNs}.svc`) ? names : undefined;
+  });
+  expect(san).toContain(`istiod-revision-tag-prod-canary.${controlPlaneNs}.svc`);
 });
 
 test("revision A, no longer used once its pods are replaced, is pruned after the grace period", async () => {

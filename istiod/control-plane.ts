@@ -17,8 +17,8 @@ import { settingsFromCluster, settingsFromFiles } from "../webhooks/inject/setti
 import { startAdmissionServer } from "../webhooks/server.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
-import { startCaServer } from "./ca/server.ts";
-import { issueServingCertificate } from "./serving-certificate.ts";
+import { type CaServer, startCaServer } from "./ca/server.ts";
+import { issueServingCertificate, type ServingNames } from "./serving-certificate.ts";
 import { runValidationSelfTest } from "./validation-self-test.ts";
 import { WebhookPatcher } from "./webhook-patcher.ts";
 
@@ -74,7 +74,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const log = pino({ level: options.logLevel, base: { revision: options.revision || "default" } });
   const client = rawClient(options.kc);
   const revisionLabel = options.revision || "default";
-  const names = { namespace: options.namespace, revision: options.revision, extra: options.extraSans };
+  const names: ServingNames = { namespace: options.namespace, revision: options.revision, extra: options.extraSans, tags: [] };
   const validDays = options.servingCertValidDays ?? 30;
 
   const mark = (step: string) => log.debug({ step, seconds: Number(process.uptime().toFixed(2)) }, "startup");
@@ -135,6 +135,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   await retry("watching ConfigMaps", log, () => configWatcher.start());
 
   let proven = false;
+  let caServer: CaServer | undefined;
+  /** A new serving certificate, swapped into both servers. */
+  const reissue = (why: string) => {
+    issueServing().then(
+      (next) => {
+        serving = next;
+        server?.setCertificate(serving.certPem, serving.keyPem);
+        caServer?.setCertificate(serving.certPem, serving.keyPem);
+        log.info({ why }, "serving certificate re-issued");
+      },
+      (err: Error) => log.error({ error: err.message }, "serving certificate not re-issued"),
+    );
+  };
+
   const patcher = new WebhookPatcher({
     kc: options.kc,
     client,
@@ -142,6 +156,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     caPem: () => ca.rootPem,
     validatorProven: () => proven,
     log: (message, fields) => log.info(fields ?? {}, message),
+    // A tag now points here (or no longer): its Service's name goes into the serving certificate.
+    onTagsChanged: (tags) => {
+      names.tags = tags;
+      reissue(`revision tags now ${tags.join(", ") || "none"}`);
+    },
   });
   await retry("watching webhook configurations", log, () => patcher.start());
 
@@ -179,7 +198,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   );
   renew.unref();
 
-  const caServer = await startCaServer({
+  caServer = await startCaServer({
     host: options.host,
     port: options.grpcPort,
     tls: serving,
@@ -196,15 +215,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   ca.onChange(() => {
     roots.resyncAll();
     patcher.recheckAll();
-    issueServing().then(
-      (next) => {
-        serving = next;
-        server.setCertificate(serving.certPem, serving.keyPem);
-        caServer.setCertificate(serving.certPem, serving.keyPem);
-        log.info("serving certificate re-issued by the changed CA");
-      },
-      (err: Error) => log.error({ error: err.message }, "serving certificate not re-issued"),
-    );
+    reissue("the CA changed");
   });
 
   log.info(

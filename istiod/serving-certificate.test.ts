@@ -16,6 +16,10 @@ describe("the control plane's serving certificate", () => {
       ips: ["127.0.0.1"],
     });
     expect(servingDnsNames({ namespace: "x", revision: "" }).dns).toEqual(["istiod.x.svc", "istiod.x.svc.cluster.local"]);
+    // Revision tags pointing at the revision: their Services too.
+    expect(servingDnsNames({ namespace: "x", revision: "b", tags: ["prod-stable"] }).dns).toContain(
+      "istiod-revision-tag-prod-stable.x.svc",
+    );
   });
 
   test("is signed by the CA as stored in istio-ca-secret and verifies against it", async () => {

@@ -9,10 +9,16 @@ export interface ServingNames {
   revision: string;
   /** Extra DNS names or IP addresses. */
   extra?: string[];
+  /** Revision tags pointing at this revision: their Services istiod-revision-tag-<tag> are named too. */
+  tags?: string[];
 }
 
-export function servingDnsNames({ namespace, revision, extra = [] }: ServingNames): { dns: string[]; ips: string[] } {
-  const services = ["istiod", ...(revision && revision !== "default" ? [`istiod-${revision}`] : [])];
+export function servingDnsNames({ namespace, revision, extra = [], tags = [] }: ServingNames): { dns: string[]; ips: string[] } {
+  const services = [
+    "istiod",
+    ...(revision && revision !== "default" ? [`istiod-${revision}`] : []),
+    ...tags.map((tag) => `istiod-revision-tag-${tag}`),
+  ];
   const dns = services.flatMap((s) => [`${s}.${namespace}.svc`, `${s}.${namespace}.svc.cluster.local`]);
   return {
     dns: [...dns, ...extra.filter((e) => isIP(e) === 0)],

@@ -27,6 +27,8 @@ export interface WebhookPatcherOptions {
   /** Whether the validator has proved it rejects bad config. */
   validatorProven: () => boolean;
   log: (message: string, fields?: object) => void;
+  /** Called when the set of revision tags pointing at this revision changes. */
+  onTagsChanged?: (tags: string[]) => void;
 }
 
 /** The changes a configuration needs; undefined when it is already right. */
@@ -69,9 +71,11 @@ export class WebhookPatcher {
           kc: options.kc,
           path: `${BASE}/${kind}`,
           labelSelector: `istio.io/rev=${options.revisionLabel}`,
-          onKey: (name) => {
+          onKey: (name, object, deleted) => {
             this.seen.add(`${kind}/${name}`);
             this.queue.add(`${kind}/${name}`);
+            if (kind === "mutatingwebhookconfigurations")
+              this.trackTag(name, deleted ? undefined : object?.metadata?.labels?.["istio.io/tag"]);
           },
           onError: (err) => options.log("webhook watch failed; retrying", { error: err.message }),
         }),
@@ -85,6 +89,21 @@ export class WebhookPatcher {
       (key, err) => this.options.log("webhook patch failed; retrying", { key, error: (err as Error).message }),
     );
     await Promise.all(this.watchers.map((w) => w.start()));
+  }
+
+  /** Revision tags pointing at this revision (from their injectors' istio.io/tag label), by configuration name. */
+  private readonly tagsByConfig = new Map<string, string>();
+
+  /** The revision tags pointing at this revision now, sorted. */
+  tags(): string[] {
+    return [...new Set(this.tagsByConfig.values())].sort();
+  }
+
+  private trackTag(config: string, tag: string | undefined): void {
+    const before = this.tags().join(",");
+    if (tag) this.tagsByConfig.set(config, tag);
+    else this.tagsByConfig.delete(config);
+    if (this.tags().join(",") !== before) this.options.onTagsChanged?.(this.tags());
   }
 
   /** Re-checks every configuration seen so far (after the CA or the self-test outcome changed). */
