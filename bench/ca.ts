@@ -6,14 +6,12 @@
 //      (keep-alive connections, every 10th request on a new one): failed requests counted.
 // Prints tables; asserts nothing. Bounded in time; stops only what it started.
 import { Agent, request } from "node:https";
-import { KubeConfig } from "@kubernetes/client-node";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
-import { buildBinaries, down, KUBECONFIG, kubectl, up } from "../e2e/cluster/local-cluster.ts";
+import { down, KUBECONFIG, kubectl } from "../e2e/cluster/local-cluster.ts";
 import { type CaClient, caClient, csrPem, serviceAccountToken } from "../e2e/support/ca-client.ts";
 import { startClusterIstiod } from "../e2e/support/cluster-istiod.ts";
 import { startUpstreamIstiod } from "../e2e/support/upstream-istiod.ts";
 import { createCertificateAuthority, type KeyAlgorithm, signIntermediate } from "../pki/certificates.ts";
-import { median } from "./load.ts";
+import { benchCluster, median } from "./load.ts";
 
 const CLIENTS = 50;
 /** Namespaces are per run: a previous run's may still be terminating. */
@@ -224,11 +222,7 @@ async function rotationUnderLoad(): Promise<string> {
 }
 
 async function main() {
-  buildBinaries();
-  const cluster = await up((line) => console.error(`bench: ${line}`));
-  const kc = new KubeConfig();
-  kc.loadFromFile(KUBECONFIG);
-  const client = rawClient(kc);
+  const { started, client } = await benchCluster();
   const clientNs = `rigger-bench-ca-clients-${RUN}`;
   ensure("Namespace", clientNs);
   try {
@@ -251,7 +245,7 @@ async function main() {
     console.log(`\n${rotation}`);
   } finally {
     kubectl(["delete", "namespace", clientNs, "--wait=false"]);
-    if (cluster.started) await down(() => {});
+    if (started) await down(() => {});
   }
 }
 

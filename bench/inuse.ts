@@ -4,20 +4,16 @@
 // memory, creates 10,000 pods that refer to the revision (never scheduled, no webhook on their
 // namespace), waits until the revision's InUse counts them all, and reads the memory again.
 // Prints a table; asserts nothing; deletes what it created.
-import { KubeConfig } from "@kubernetes/client-node";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
-import { buildBinaries, down, KUBECONFIG, kubectl, ROOT, up } from "../e2e/cluster/local-cluster.ts";
+
+import { down, KUBECONFIG, kubectl, ROOT } from "../e2e/cluster/local-cluster.ts";
 import { startOperatorProcess } from "../e2e/support/operator.ts";
+import { benchCluster } from "./load.ts";
 
 const PODS = Number(process.env.BENCH_PODS ?? 10_000);
 const RUN = Math.random().toString(16).slice(2, 8);
 
 async function main() {
-  buildBinaries();
-  const cluster = await up((line) => console.error(`bench: ${line}`));
-  const kc = new KubeConfig();
-  kc.loadFromFile(KUBECONFIG);
-  const client = rawClient(kc);
+  const { started, client } = await benchCluster();
   kubectl(["apply", "-f", `${ROOT}/manifests/install.yaml`]);
   kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
   const istio = `bench-${RUN}`;
@@ -85,7 +81,7 @@ async function main() {
     kubectl(["delete", "istio", istio, "--ignore-not-found", "--wait=false"]);
     kubectl(["delete", "namespace", podsNs, "--ignore-not-found", "--wait=false"]);
     await operator.stop();
-    if (cluster.started) await down(() => {});
+    if (started) await down(() => {});
   }
 }
 

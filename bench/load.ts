@@ -2,6 +2,8 @@
 // fixed-rate latency, and a side-by-side table of rigger and upstream istiod. Every phase
 // has a fixed duration; only the servers started here are stopped.
 import { Agent, request } from "node:https";
+import { KubeConfig } from "@kubernetes/client-node";
+import { type RawClient, rawClient } from "../controllers/runtime/raw-client.ts";
 import { buildBinaries, down, KUBECONFIG, kubectl, up } from "../e2e/cluster/local-cluster.ts";
 import { startIstiodPair } from "../e2e/support/upstream-istiod.ts";
 
@@ -149,4 +151,13 @@ export async function compare(targets: Target[], scenarios: Scenario[], rates: n
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
   for (const [metric, ours, theirs] of rows)
     console.log(`| ${metric} | ${fmt(ours)} | ${fmt(theirs)} | ${(ours / theirs).toFixed(3)} |`);
+}
+
+/** The local cluster for a benchmark (started unless running) and a raw client for it. */
+export async function benchCluster(): Promise<{ started: boolean; client: RawClient }> {
+  buildBinaries();
+  const cluster = await up((line) => console.error(`bench: ${line}`));
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  return { started: cluster.started, client: rawClient(kc) };
 }
