@@ -163,6 +163,12 @@ test("revision B behind prod-canary: a namespace moved to the canary gets B's pr
       ? true
       : undefined,
   );
+  // The tag's injector can be called at once: it carries its target's caBundle from the start.
+  const caBundleOf = (name: string) =>
+    kubectl(["get", "mutatingwebhookconfiguration", name, "-o", "jsonpath={.webhooks[0].clientConfig.caBundle}"]).stdout;
+  const tagCaBundle = caBundleOf(`istio-revision-tag-prod-canary-${controlPlaneNs}`);
+  expect(tagCaBundle.length).toBeGreaterThan(100);
+  expect(tagCaBundle).toBe(caBundleOf(`istio-sidecar-injector-${revisionB}-${controlPlaneNs}`));
   kubectl(["label", "namespace", canaryNs, "istio.io/rev=prod-canary", "--overwrite"]);
   const pod = await waitFor("a pod injected through prod-canary", async () => {
     const p = await podIn(canaryNs);

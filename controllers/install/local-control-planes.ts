@@ -4,11 +4,13 @@
 // that dies is restarted on the same port with backoff; a revision that goes away has its
 // child stopped. Children exit by themselves if the operator dies (--exit-with-parent).
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { createWriteStream, mkdirSync, type WriteStream, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { KubeConfig } from "@kubernetes/client-node";
+import { istiodName } from "./revision.ts";
 
 const RIGGER = fileURLToPath(new URL("../../cmd/rigger.ts", import.meta.url));
 
@@ -112,13 +114,29 @@ export class LocalControlPlanes {
     await Promise.all([...this.children.keys()].map((name) => this.stop(name)));
   }
 
+  /**
+   * A kubeconfig that acts as the revision's ServiceAccount (impersonation), so a local istiod
+   * has exactly the least-privilege RBAC the in-cluster one gets, not the operator's rights.
+   */
+  private impersonatingKubeconfig(revision: LocalRevision): string {
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.options.kubeconfigPath);
+    const user = kc.getCurrentUser();
+    if (!user) throw new Error(`${this.options.kubeconfigPath} has no current user`);
+    const serviceAccount = `system:serviceaccount:${revision.namespace}:${istiodName(revision.name)}`;
+    kc.users = kc.users.map((u) => (u.name === user.name ? { ...u, impersonateUser: serviceAccount } : u));
+    const path = join(this.options.logDir, `istiod-${revision.name}.kubeconfig`);
+    writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+    return path;
+  }
+
   private spawn(child: Child): void {
     const { revision } = child;
     child.log ??= createWriteStream(child.logFile, { flags: "a" });
     const args = [
       RIGGER,
       "istiod",
-      `--kubeconfig=${this.options.kubeconfigPath}`,
+      `--kubeconfig=${this.impersonatingKubeconfig(revision)}`,
       `--namespace=${revision.namespace}`,
       `--revision=${revision.name === "default" ? "" : revision.name}`,
       "--host=127.0.0.1",

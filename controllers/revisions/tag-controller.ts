@@ -50,6 +50,26 @@ function clientConfigOf(config: WebhookConfiguration | undefined) {
   return rest;
 }
 
+/**
+ * A new tag configuration gets its target's caBundle at once, so the apiserver can call it
+ * before the target's control plane has patched it. Applied under a field manager of its own
+ * that the operator never applies again: the control plane's later patches take the field over.
+ */
+async function seedCaBundle(client: RawClient, config: WebhookConfiguration, caBundle: string): Promise<void> {
+  if (config.kind !== "MutatingWebhookConfiguration" && config.kind !== "ValidatingWebhookConfiguration") return;
+  const webhooks = (config.webhooks ?? []) as { name?: string }[];
+  await client.apply(
+    objectPath(config),
+    {
+      apiVersion: config.apiVersion,
+      kind: config.kind,
+      metadata: { name: config.metadata.name },
+      webhooks: webhooks.map((w) => ({ name: w.name, clientConfig: { caBundle } })),
+    },
+    "rigger-operator-ca-seed",
+  );
+}
+
 export function tagController({ client, pods }: { client: RawClient; pods?: PodUsage }): Controller {
   const known = new Set<string>();
 
@@ -133,6 +153,8 @@ export function tagController({ client, pods }: { client: RawClient; pods?: PodU
             const desired = withRenderedHash(ownedBy(obj as KubeObject, tag, TAG_LABEL));
             const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
             await applyIfChanged(client, keepFailurePolicy(desired, live), live);
+            const caBundle = (desired.kind === "MutatingWebhookConfiguration" ? mwc : vwc)?.webhooks?.[0]?.clientConfig?.caBundle;
+            if (!live && caBundle) await seedCaBundle(client, desired as WebhookConfiguration, caBundle);
           }
           set("Reconciled", "True", "Reconciled", `tag ${name} points at IstioRevision ${revision.metadata.name}`);
         }
