@@ -1,0 +1,217 @@
+// What a Kubernetes Gateway API Gateway of class `istio` gets, in the shapes upstream istiod's
+// deployment controller renders (its kube-gateway.yaml): ServiceAccount, Deployment and
+// Service named <gateway>-istio (or the gateway.istio.io/name-override annotation), owned by
+// the Gateway and labelled gateway.networking.k8s.io/gateway-name. The proxy is rendered
+// directly in router mode (no injection: sidecar.istio.io/inject=false), revision-aware via
+// the Gateway's istio.io/rev label. Pure: Gateway and settings in, objects out.
+// (Issue 8 groundwork: the controller that applies these and writes the Gateway's status comes next.)
+import type { V1Deployment, V1Service, V1ServiceAccount } from "@kubernetes/client-node";
+
+export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+export const MANAGED_LABEL = "gateway.istio.io/managed";
+const NOT_COPIED = new Set([
+  "kubectl.kubernetes.io/last-applied-configuration",
+  "gateway.istio.io/name-override",
+  "gateway.istio.io/service-account",
+  "gateway.istio.io/controller-version",
+]);
+
+export interface Gateway {
+  apiVersion: string;
+  kind: "Gateway";
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: {
+    gatewayClassName: string;
+    listeners?: { name: string; port: number; protocol: string }[];
+    addresses?: { type?: string; value: string }[];
+    infrastructure?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  };
+}
+
+export interface GatewaySettings {
+  /** e.g. docker.io/istio/proxyv2:1.27.9 */
+  proxyImage: string;
+  /** The control plane's namespace (CA_ADDR points at its istiod). */
+  istioNamespace: string;
+  trustDomain: string;
+  clusterDomain?: string;
+}
+
+/** A listener protocol's Service appProtocol, as upstream maps them. */
+function appProtocol(protocol: string): string {
+  switch (protocol.toUpperCase()) {
+    case "HTTP":
+      return "http";
+    case "HTTPS":
+    case "TLS":
+      return "https";
+    case "GRPC":
+      return "grpc";
+    default:
+      return "tcp";
+  }
+}
+
+export function gatewayResourceName(gateway: Gateway): string {
+  return (
+    gateway.metadata.annotations?.["gateway.istio.io/name-override"] ??
+    `${gateway.metadata.name}-${gateway.spec.gatewayClassName}`
+  );
+}
+
+export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): [V1ServiceAccount, V1Deployment, V1Service] {
+  const name = gatewayResourceName(gateway);
+  const namespace = gateway.metadata.namespace;
+  const serviceAccount = gateway.metadata.annotations?.["gateway.istio.io/service-account"] ?? name;
+  const revision = gateway.metadata.labels?.["istio.io/rev"] ?? "";
+  const infraLabels = gateway.spec.infrastructure?.labels ?? {};
+  const infraAnnotations = Object.fromEntries(
+    Object.entries(gateway.spec.infrastructure?.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k)),
+  );
+  const owner = [
+    { apiVersion: "gateway.networking.k8s.io/v1beta1", kind: "Gateway", name: gateway.metadata.name, uid: gateway.metadata.uid },
+  ];
+  const labels = { ...infraLabels, [GATEWAY_NAME_LABEL]: gateway.metadata.name };
+  const serviceType = gateway.metadata.annotations?.["networking.istio.io/service-type"] ?? "LoadBalancer";
+  const fieldEnv = (envName: string, fieldPath: string) => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
+  const ports = [
+    { name: "status-port", port: 15021, appProtocol: "tcp" },
+    ...(gateway.spec.listeners ?? []).map((l) => ({
+      name: `${l.protocol.toLowerCase()}-${l.port}`,
+      port: l.port,
+      appProtocol: appProtocol(l.protocol),
+    })),
+  ].filter((p, i, all) => all.findIndex((q) => q.port === p.port) === i);
+
+  const sa: V1ServiceAccount = {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: serviceAccount, namespace, labels, annotations: infraAnnotations, ownerReferences: owner },
+  };
+  const deployment: V1Deployment = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name,
+      namespace,
+      labels: { ...labels, [MANAGED_LABEL]: "istio.io-gateway-controller" },
+      annotations: infraAnnotations,
+      ownerReferences: owner,
+    },
+    spec: {
+      selector: { matchLabels: { [GATEWAY_NAME_LABEL]: gateway.metadata.name } },
+      // A revision change rolls the gateway a pod at a time: never fewer ready pods than asked for.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: {
+          annotations: {
+            ...infraAnnotations,
+            "istio.io/rev": revision || "default",
+            "prometheus.io/path": "/stats/prometheus",
+            "prometheus.io/port": "15020",
+            "prometheus.io/scrape": "true",
+          },
+          labels: {
+            "sidecar.istio.io/inject": "false",
+            "service.istio.io/canonical-name": name,
+            "service.istio.io/canonical-revision": "latest",
+            ...labels,
+            [MANAGED_LABEL]: "istio.io-gateway-controller",
+          },
+        },
+        spec: {
+          serviceAccountName: serviceAccount,
+          securityContext: { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] },
+          containers: [
+            {
+              name: "istio-proxy",
+              image: settings.proxyImage,
+              securityContext: {
+                capabilities: { drop: ["ALL"] },
+                allowPrivilegeEscalation: false,
+                privileged: false,
+                readOnlyRootFilesystem: true,
+                runAsUser: 1337,
+                runAsGroup: 1337,
+                runAsNonRoot: true,
+              },
+              ports: [
+                { containerPort: 15020, name: "metrics", protocol: "TCP" },
+                { containerPort: 15021, name: "status-port", protocol: "TCP" },
+                { containerPort: 15090, name: "http-envoy-prom", protocol: "TCP" },
+              ],
+              args: [
+                "proxy",
+                "router",
+                "--domain",
+                `$(POD_NAMESPACE).svc.${settings.clusterDomain ?? "cluster.local"}`,
+                "--proxyLogLevel",
+                "warning",
+                "--proxyComponentLogLevel",
+                "misc:error",
+                "--log_output_level",
+                "default:info",
+              ],
+              env: [
+                { name: "PILOT_CERT_PROVIDER", value: "istiod" },
+                { name: "CA_ADDR", value: `istiod${revision ? `-${revision}` : ""}.${settings.istioNamespace}.svc:15012` },
+                fieldEnv("POD_NAME", "metadata.name"),
+                fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+                fieldEnv("INSTANCE_IP", "status.podIP"),
+                fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+                fieldEnv("HOST_IP", "status.hostIP"),
+                { name: "ISTIO_META_WORKLOAD_NAME", value: name },
+                { name: "ISTIO_META_OWNER", value: `kubernetes://apis/apps/v1/namespaces/${namespace}/deployments/${name}` },
+                { name: "ISTIO_META_MESH_ID", value: settings.trustDomain },
+                { name: "TRUST_DOMAIN", value: settings.trustDomain },
+              ],
+              readinessProbe: {
+                httpGet: { path: "/healthz/ready", port: 15021, scheme: "HTTP" },
+                failureThreshold: 4,
+                periodSeconds: 15,
+                timeoutSeconds: 1,
+              },
+              volumeMounts: [
+                { name: "istiod-ca-cert", mountPath: "/var/run/secrets/istio" },
+                { name: "istio-token", mountPath: "/var/run/secrets/tokens" },
+                { name: "istio-envoy", mountPath: "/etc/istio/proxy" },
+                { name: "istio-data", mountPath: "/var/lib/istio/data" },
+              ],
+            },
+          ],
+          volumes: [
+            { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } },
+            {
+              name: "istio-token",
+              projected: {
+                sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: "istio-ca" } }],
+              },
+            },
+            { name: "istio-envoy", emptyDir: { medium: "Memory" } },
+            { name: "istio-data", emptyDir: {} },
+          ],
+        },
+      },
+    },
+  };
+  const address = gateway.spec.addresses?.[0]?.value;
+  const service: V1Service = {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace, labels, annotations: infraAnnotations, ownerReferences: owner },
+    spec: {
+      ipFamilyPolicy: "PreferDualStack",
+      ports: ports.map((p) => ({ name: p.name, port: p.port, protocol: "TCP", appProtocol: p.appProtocol })),
+      selector: { [GATEWAY_NAME_LABEL]: gateway.metadata.name },
+      type: serviceType,
+      ...(address && serviceType === "LoadBalancer" ? { loadBalancerIP: address } : {}),
+    },
+  };
+  return [sa, deployment, service];
+}
