@@ -43,7 +43,7 @@ node_modules/.installed: package-lock.json $(NODE)
 install: node_modules/.installed ## install Node (if needed) and the npm dependencies
 
 .PHONY: cluster-build
-cluster-build: ## build the cluster (Kubernetes, etcd, kwok) and upstream istiod/istioctl from source (cached)
+cluster-build: ## build the cluster (Kubernetes, etcd, kwok), upstream istiod/istioctl and its Go CA client from source (cached)
 	@bash e2e/cluster/build.sh all
 
 .PHONY: cluster-up
