@@ -3,6 +3,7 @@
 // tags goes through kubectl and IstioRevisionTag resources.
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
+import { namespacesUsing } from "../controllers/revisions/usage.ts";
 import { rawClient } from "../controllers/runtime/raw-client.ts";
 
 export const usage = `usage: rigger tag list [--kubeconfig FILE]
@@ -28,12 +29,10 @@ export function tagRows(tags: Tag[], namespaces: Namespace[]): [string, string, 
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
     .map((tag) => {
       const name = tag.metadata.name;
-      const using = namespaces
-        .filter(({ metadata: { labels = {} } }) =>
-          labels["istio-injection"] === "enabled" ? name === "default" : labels["istio.io/rev"] === name,
-        )
-        .map((n) => n.metadata.name)
-        .sort();
+      const using = namespacesUsing(
+        name,
+        namespaces.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })),
+      );
       const revision = tag.status?.istioRevision ?? `(${tag.spec.targetRef.kind} ${tag.spec.targetRef.name}: unresolved)`;
       return [name, revision, using.join(",")];
     });

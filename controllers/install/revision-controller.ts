@@ -4,7 +4,9 @@
 // revision costs reads only. Fields the control plane owns are left to it: caBundle (never
 // rendered) and the validators' failurePolicy (kept as the live object has it).
 
+import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import type { PodUsage } from "../revisions/usage.ts";
+import { namespacesUsing } from "../revisions/usage.ts";
 import {
   applyIfChanged,
   FIELD_MANAGER,
@@ -24,7 +26,7 @@ import type { LocalControlPlanes } from "./local-control-planes.ts";
 import { keepFailurePolicy, ownedBy } from "./ownership.ts";
 import { renderRevision } from "./render.ts";
 import { istiodName } from "./revision.ts";
-import { namespacesUsing, revisionStatus } from "./revision-status.ts";
+import { revisionStatus } from "./revision-status.ts";
 
 export const REVISION_LABEL = "operator.rigger.dev/revision";
 const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
@@ -59,6 +61,13 @@ export interface RevisionControllerOptions {
 export function revisionController(options: RevisionControllerOptions): Controller {
   const { client, events, local } = options;
   const known = new Set<string>();
+  /** Every IstioRevisionTag, with the revision its status says it resolves to (kept from the tag watch). */
+  const tags = new Map<string, string | undefined>();
+  const tagsPointingAt = (revision: string) =>
+    [...tags]
+      .filter(([, target]) => target === revision)
+      .map(([tag]) => tag)
+      .sort();
 
   const ensureNamespace = async (revision: IstioRevision) => {
     const name = revision.spec.namespace;
@@ -101,19 +110,16 @@ export function revisionController(options: RevisionControllerOptions): Controll
     }
     // A `default` tag takes over the default rows and istiod-default-validator; the default
     // revision's own injector is then kept but matches nothing, as `istioctl tag set default` does.
-    const defaultTag = await getOrUndefined<KubeObject>(client, `/apis/${GROUP_VERSION}/istiorevisiontags/default`);
-    const tags = await client.get<{ items: { metadata: { name: string }; status?: { istioRevision?: string } }[] }>(
-      `/apis/${GROUP_VERSION}/istiorevisiontags`,
-    );
-    const mine = tags.items.filter((t) => t.status?.istioRevision === name).map((t) => t.metadata.name);
-    const nsSuffix = spec.namespace !== "istio-system" ? `-${spec.namespace}` : "";
+    // Tags come from the tag watch: every tag event requeues every revision.
+    const defaultTag = tags.has("default");
+    const mine = tagsPointingAt(name);
     const rendered = renderRevision(spec, {
       tagWebhooks: {
-        mutating: mine.map((t) => `istio-revision-tag-${t}${nsSuffix}`),
+        mutating: mine.map((tag) => injectorConfigurationName({ revision: name, tag, namespace: spec.namespace })),
         validating: mine.includes("default") ? ["istiod-default-validator"] : [],
       },
       isDefault: name === "default" && !defaultTag,
-      deactivated: name === "default" && Boolean(defaultTag),
+      deactivated: name === "default" && defaultTag,
       externalUrl,
       image: options.image,
     });
@@ -138,14 +144,6 @@ export function revisionController(options: RevisionControllerOptions): Controll
         if (!wanted.has(item.metadata.name)) await client.delete(`${collection}/${item.metadata.name}`).catch(() => undefined);
     }
   };
-
-  /** Tags whose status says they resolve to `revision` (kept from the tag watch). */
-  const tagTargets = new Map<string, string>();
-  const tagsPointingAt = (revision: string) =>
-    [...tagTargets]
-      .filter(([, target]) => target === revision)
-      .map(([tag]) => tag)
-      .sort();
 
   const reconcile = async (name: string) => {
     const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${name}`);
@@ -208,8 +206,8 @@ export function revisionController(options: RevisionControllerOptions): Controll
         path: `/apis/${GROUP_VERSION}/istiorevisiontags`,
         map: (key, object, deleted) => {
           const target = (object as { status?: { istioRevision?: string } } | undefined)?.status?.istioRevision;
-          if (deleted || !target) tagTargets.delete(key);
-          else tagTargets.set(key, target);
+          if (deleted) tags.delete(key);
+          else tags.set(key, target);
           return [...known];
         },
       },

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { namespacesUsing, type RevisionObservation, revisionStatus } from "./revision-status.ts";
+import { type RevisionObservation, revisionStatus } from "./revision-status.ts";
 
 const now = new Date("2026-01-01T00:00:00Z");
 const base: RevisionObservation = {
@@ -64,20 +64,5 @@ describe("an IstioRevision's status", () => {
       new Date("2026-02-01T00:00:00Z"),
     );
     expect(changed.conditions.find((c) => c.type === "Ready")?.lastTransitionTime).toBe("2026-02-01T00:00:00.000Z");
-  });
-});
-
-describe("namespaces using a revision", () => {
-  const namespaces: { name: string; labels: Record<string, string> }[] = [
-    { name: "a", labels: { "istio-injection": "enabled" } },
-    { name: "b", labels: { "istio.io/rev": "canary" } },
-    { name: "c", labels: { "istio-injection": "enabled", "istio.io/rev": "canary" } },
-    { name: "d", labels: { "istio.io/rev": "default" } },
-    { name: "e", labels: {} },
-  ];
-
-  test("istio-injection=enabled means the default revision and wins over istio.io/rev", () => {
-    expect(namespacesUsing("default", namespaces)).toEqual(["a", "c", "d"]);
-    expect(namespacesUsing("canary", namespaces)).toEqual(["b"]);
   });
 });

@@ -51,18 +51,15 @@ function listed(what: string, names: string[]): string | undefined {
   return `${names.length} ${what}(s) (${names.slice(0, 5).join(", ")}${more})`;
 }
 
-function usage(o: RevisionObservation): Omit<Condition, "type"> {
-  const parts = [
-    listed("tag", o.tagsUsing ?? []),
-    listed("namespace", o.namespacesUsing),
-    listed("pod", o.podsUsing ?? []),
-  ].filter(Boolean);
-  if (parts.length === 0)
-    return {
-      status: "False",
-      reason: "NotReferencedByAnything",
-      message: "no tag, namespace or running pod refers to this revision",
-    };
+/** InUse from what refers to a revision or tag; `nothing` is the message when nothing does. */
+export function usageCondition(
+  refs: { tags?: string[]; namespaces: string[]; pods?: string[] },
+  nothing: string,
+): Omit<Condition, "type"> {
+  const parts = [listed("tag", refs.tags ?? []), listed("namespace", refs.namespaces), listed("pod", refs.pods ?? [])].filter(
+    Boolean,
+  );
+  if (parts.length === 0) return { status: "False", reason: "NotReferencedByAnything", message: nothing };
   return { status: "True", reason: "ReferencedByWorkloads", message: `used by ${parts.join(", ")}` };
 }
 
@@ -75,22 +72,15 @@ export function revisionStatus(o: RevisionObservation, now: Date): RevisionStatu
     now,
   );
   conditions = setCondition(conditions, { type: "Ready", ...readiness(o) }, now);
-  conditions = setCondition(conditions, { type: "InUse", ...usage(o) }, now);
+  const inUse = usageCondition(
+    { tags: o.tagsUsing, namespaces: o.namespacesUsing, pods: o.podsUsing },
+    "no tag, namespace or running pod refers to this revision",
+  );
+  conditions = setCondition(conditions, { type: "InUse", ...inUse }, now);
   const ready = condition(conditions, "Ready");
   return {
     observedGeneration: o.generation,
     conditions,
     state: o.error ? "ReconcileError" : ready?.status === "True" ? "Healthy" : (ready?.reason ?? "Reconciling"),
   };
-}
-
-/** Namespaces that use `revision`: `istio.io/rev=<revision>`, or istio-injection=enabled for the default one. */
-export function namespacesUsing(revision: string, namespaces: { name: string; labels: Record<string, string> }[]): string[] {
-  return namespaces
-    .filter(({ labels }) => {
-      if (labels["istio-injection"] === "enabled") return revision === "default";
-      return labels["istio.io/rev"] === revision;
-    })
-    .map((n) => n.name)
-    .sort();
 }

@@ -5,14 +5,17 @@
 // and carry istio.io/rev=<target> so that control plane keeps their caBundle and failurePolicy.
 
 import type { AdmissionregistrationV1WebhookClientConfig } from "@kubernetes/client-node";
+import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
+import { validatorConfigurationName } from "../../webhooks/validate/webhook-configuration.ts";
 import { GROUP_VERSION, type Istio, type IstioRevision } from "../install/istio.ts";
 import { keepFailurePolicy, ownedBy } from "../install/ownership.ts";
+import { usageCondition } from "../install/revision-status.ts";
 import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { renderTag } from "./tags.ts";
-import type { PodUsage } from "./usage.ts";
+import { namespacesUsing, type PodUsage } from "./usage.ts";
 
 export const TAG_LABEL = "operator.rigger.dev/tag";
 const TAGS = `/apis/${GROUP_VERSION}/istiorevisiontags`;
@@ -102,15 +105,14 @@ export function tagController({ client, pods }: { client: RawClient; pods?: PodU
         set("Ready", "False", "NameAlreadyExists", `an IstioRevision named ${name} exists and is older`);
       } else {
         const ns = revision.spec.namespace;
-        const rev = revision.metadata.name === "default" ? "" : revision.metadata.name;
-        const suffix = ns !== "istio-system" ? `-${ns}` : "";
+        const rev = revision.metadata.name;
         const mwc = await getOrUndefined<WebhookConfiguration>(
           client,
-          `${ADMISSION}/mutatingwebhookconfigurations/${rev ? `istio-sidecar-injector-${rev}` : "istio-sidecar-injector"}${suffix}`,
+          `${ADMISSION}/mutatingwebhookconfigurations/${injectorConfigurationName({ revision: rev, namespace: ns })}`,
         );
         const vwc = await getOrUndefined<WebhookConfiguration>(
           client,
-          `${ADMISSION}/validatingwebhookconfigurations/istio-validator${rev ? `-${rev}` : ""}-${ns}`,
+          `${ADMISSION}/validatingwebhookconfigurations/${validatorConfigurationName(rev, ns)}`,
         );
         const inject = clientConfigOf(mwc);
         const validate = clientConfigOf(vwc);
@@ -168,21 +170,12 @@ export function tagController({ client, pods }: { client: RawClient; pods?: PodU
       }
     }
     const namespaces = await client.get<{ items: KubeObject[] }>("/api/v1/namespaces");
-    const using = namespaces.items
-      .filter((n) => {
-        const labels = n.metadata.labels ?? {};
-        if (labels["istio-injection"] === "enabled") return name === "default";
-        return labels["istio.io/rev"] === name;
-      })
-      .map((n) => n.metadata.name)
-      .sort();
-    const podsUsing = pods?.pods(name) ?? [];
-    const parts = [
-      using.length > 0 ? `${using.length} namespace(s) (${using.slice(0, 5).join(", ")})` : "",
-      podsUsing.length > 0 ? `${podsUsing.length} pod(s) (${podsUsing.slice(0, 5).join(", ")})` : "",
-    ].filter(Boolean);
-    if (parts.length > 0) set("InUse", "True", "ReferencedByWorkloads", `used by ${parts.join(", ")}`);
-    else set("InUse", "False", "NotReferencedByAnything", "no namespace or running pod uses this tag");
+    const using = namespacesUsing(
+      name,
+      namespaces.items.map((n) => ({ name: n.metadata.name, labels: n.metadata.labels ?? {} })),
+    );
+    const inUse = usageCondition({ namespaces: using, pods: pods?.pods(name) }, "no namespace or running pod uses this tag");
+    set("InUse", inUse.status, inUse.reason, inUse.message);
     const reconciled = conditions?.find((c) => c.type === "Reconciled");
     const readyCondition = conditions?.find((c) => c.type === "Ready");
     const status = {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { podReference } from "./usage.ts";
+import { namespacesUsing, podReference } from "./usage.ts";
 
 describe("the revision or tag a pod refers to", () => {
   test.each([
@@ -12,5 +12,20 @@ describe("the revision or tag a pod refers to", () => {
     [undefined, undefined],
   ])("%j → %s", (metadata, expected) => {
     expect(podReference(metadata)).toBe(expected);
+  });
+});
+
+describe("namespaces using a revision", () => {
+  const namespaces: { name: string; labels: Record<string, string> }[] = [
+    { name: "a", labels: { "istio-injection": "enabled" } },
+    { name: "b", labels: { "istio.io/rev": "canary" } },
+    { name: "c", labels: { "istio-injection": "enabled", "istio.io/rev": "canary" } },
+    { name: "d", labels: { "istio.io/rev": "default" } },
+    { name: "e", labels: {} },
+  ];
+
+  test("istio-injection=enabled means the default revision and wins over istio.io/rev", () => {
+    expect(namespacesUsing("default", namespaces)).toEqual(["a", "c", "d"]);
+    expect(namespacesUsing("canary", namespaces)).toEqual(["b"]);
   });
 });

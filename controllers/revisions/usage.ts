@@ -13,6 +13,23 @@ interface PodMetadata {
   annotations?: Record<string, string>;
 }
 
+/**
+ * The revision or tag a namespace refers to: istio-injection=enabled means `default` and wins
+ * over istio.io/rev; otherwise its istio.io/rev label.
+ */
+export function namespaceReference(labels: Record<string, string>): string | undefined {
+  if (labels["istio-injection"] === "enabled") return "default";
+  return labels["istio.io/rev"];
+}
+
+/** Namespaces (sorted) that refer to `ref`, a revision or a tag. */
+export function namespacesUsing(ref: string, namespaces: { name: string; labels: Record<string, string> }[]): string[] {
+  return namespaces
+    .filter(({ labels }) => namespaceReference(labels) === ref)
+    .map((n) => n.name)
+    .sort();
+}
+
 /** The revision or tag a pod refers to, if any. */
 export function podReference(metadata: PodMetadata | undefined): string | undefined {
   // Opted out (the control plane's own pods among them): no revision is used for it.

@@ -7,6 +7,7 @@
 import { GROUP_VERSION } from "../install/istio.ts";
 import type { KubeObject } from "../runtime/apply.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
+import { namespaceReference } from "./usage.ts";
 
 export const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 const FIELD_MANAGER = "rigger-workload-migration";
@@ -39,8 +40,7 @@ interface Workload extends KubeObject {
 
 /** The revision a namespace asks for now: its tag resolved, or the revision it names. */
 export function expectedRevision(labels: Record<string, string>, tags: Map<string, string>): string | undefined {
-  if (labels["istio-injection"] === "enabled") return tags.get("default") ?? "default";
-  const ref = labels["istio.io/rev"];
+  const ref = namespaceReference(labels);
   return ref ? (tags.get(ref) ?? ref) : undefined;
 }
 

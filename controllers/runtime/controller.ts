@@ -78,28 +78,36 @@ export class ControllerRunner {
     this.log = log;
   }
 
-  /** Starts every controller; resolves once every watch has listed (the caches are warm). */
+  /**
+   * Starts every controller: first every watch lists (keys pile up, coalesced, in the queues),
+   * then the workers start, so no reconcile runs on a partial view (a revision rendered before
+   * the tags were known). Resolves once that has happened.
+   */
   async start(): Promise<void> {
+    const workers: (() => void)[] = [];
     for (const controller of this.controllers) {
       const queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
       this.queues.set(controller.name, queue);
-      void queue.run(
-        async (key) => {
-          const stop = this.metrics.duration.startTimer({ controller: controller.name });
-          try {
-            const outcome = await controller.reconcile(key);
-            this.metrics.reconciles.inc({ controller: controller.name, result: outcome ? "requeue_after" : "success" });
-            return outcome;
-          } finally {
-            stop();
-          }
-        },
-        2,
-        (key, err) => {
-          this.metrics.reconciles.inc({ controller: controller.name, result: "error" });
-          this.metrics.errors.inc({ controller: controller.name });
-          this.log.warn({ controller: controller.name, key, error: (err as Error).message }, "reconcile failed; retrying");
-        },
+      workers.push(
+        () =>
+          void queue.run(
+            async (key) => {
+              const stop = this.metrics.duration.startTimer({ controller: controller.name });
+              try {
+                const outcome = await controller.reconcile(key);
+                this.metrics.reconciles.inc({ controller: controller.name, result: outcome ? "requeue_after" : "success" });
+                return outcome;
+              } finally {
+                stop();
+              }
+            },
+            2,
+            (key, err) => {
+              this.metrics.reconciles.inc({ controller: controller.name, result: "error" });
+              this.metrics.errors.inc({ controller: controller.name });
+              this.log.warn({ controller: controller.name, key, error: (err as Error).message }, "reconcile failed; retrying");
+            },
+          ),
       );
       for (const watch of controller.watches) {
         this.watchers.push(
@@ -120,6 +128,7 @@ export class ControllerRunner {
     }, 1000);
     this.depthTimer.unref();
     await Promise.all(this.watchers.map((w) => this.startWatcher(w)));
+    if (!this.stopped) for (const start of workers) start();
   }
 
   /** The first list may fail (apiserver restarting, CRDs not yet installed): retry until it works. */

@@ -35,6 +35,20 @@ export interface InjectionWebhookOptions {
   deactivated?: boolean;
 }
 
+/**
+ * istio-sidecar-injector[-<rev>] or istio-revision-tag-<tag>, with -<namespace> appended outside
+ * istio-system, as upstream names them.
+ */
+export function injectorConfigurationName(options: { revision: string; tag?: string; namespace?: string }): string {
+  const revision = options.revision && options.revision !== "default" ? options.revision : "";
+  const base = options.tag
+    ? `istio-revision-tag-${options.tag}`
+    : revision
+      ? `istio-sidecar-injector-${revision}`
+      : "istio-sidecar-injector";
+  return `${base}${options.namespace && options.namespace !== "istio-system" ? `-${options.namespace}` : ""}`;
+}
+
 /** What a deactivated configuration selects: nothing (upstream's never-match label). */
 const NEVER_MATCH = { matchExpressions: [{ key: "istio.io/deactivated", operator: "In", values: ["never-match"] }] };
 
@@ -122,12 +136,11 @@ export function injectionWebhookConfiguration(options: InjectionWebhookOptions):
         ),
       );
   }
-  const namespaceSuffix = options.namespace && options.namespace !== "istio-system" ? `-${options.namespace}` : "";
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
     metadata: {
-      name: `${options.tag ? `istio-revision-tag-${options.tag}` : revision ? `istio-sidecar-injector-${revision}` : "istio-sidecar-injector"}${namespaceSuffix}`,
+      name: injectorConfigurationName(options),
       labels: {
         "istio.io/rev": revision || "default",
         app: "sidecar-injector",

@@ -28,6 +28,12 @@ const RULES = [
   },
 ];
 
+/** istio-validator[-<rev>]-<namespace>: the revision's own validator. */
+export function validatorConfigurationName(revision: string, namespace: string): string {
+  const rev = revision && revision !== "default" ? revision : "";
+  return `istio-validator${rev ? `-${rev}` : ""}-${namespace}`;
+}
+
 export function validationWebhookConfigurations(options: ValidationWebhookOptions): V1ValidatingWebhookConfiguration[] {
   const revision = options.revision && options.revision !== "default" ? options.revision : "";
   const value = revision || "default";
@@ -45,7 +51,7 @@ export function validationWebhookConfigurations(options: ValidationWebhookOption
     {
       apiVersion: "admissionregistration.k8s.io/v1",
       kind: "ValidatingWebhookConfiguration",
-      metadata: { name: `istio-validator${revision ? `-${revision}` : ""}-${options.namespace}`, labels },
+      metadata: { name: validatorConfigurationName(revision, options.namespace), labels },
       webhooks: [
         webhook("rev.validation.istio.io", { matchExpressions: [{ key: "istio.io/rev", operator: "In", values: [value] }] }),
       ],
