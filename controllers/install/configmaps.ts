@@ -73,8 +73,8 @@ export function injectorConfigMap(spec: RevisionSpec): V1ConfigMap {
     neverInjectSelector: webhook.neverInjectSelector ?? [],
     injectedAnnotations: {},
     defaultTemplates: ["sidecar"],
-    // Rigger renders the sidecar template in code; the name is kept so tools that list templates see it.
-    templates: { sidecar: "# rendered by rigger istiod" },
+    // Rigger renders the templates in code; the names are kept so tools that list templates see them.
+    templates: { sidecar: "# rendered by rigger istiod", gateway: "# rendered by rigger istiod" },
   };
   return {
     apiVersion: "v1",

@@ -82,6 +82,8 @@ export interface Values {
     proxy_init: { image: string; forceApplyIptables: boolean };
   };
   pilot: { cni: { enabled: boolean; provider: string } };
+  /** The gateway template's pod securityContext, replacing its low-ports sysctl. */
+  gateways?: { securityContext?: Record<string, unknown> };
   sidecarInjectorWebhook: { rewriteAppHTTPProbe: boolean };
 }
 

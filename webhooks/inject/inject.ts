@@ -11,9 +11,10 @@ import { parse as parseYaml } from "yaml";
 import { annotationProblems } from "./annotations.ts";
 import { deepMerge, type InjectorConfig, isPlainObject, type MeshConfig, type ProxyConfig, type Values } from "./config.ts";
 import { injectionRequired } from "./gate.ts";
+import { renderGatewayTemplate } from "./gateway-template.ts";
 import { strategicMergePod } from "./merge.ts";
 import { dumpAppProbers, rewriteAppProbes } from "./probes.ts";
-import { INIT, PROXY, renderSidecarTemplate, VALIDATION } from "./sidecar-template.ts";
+import { INIT, PROXY, renderSidecarTemplate, type TemplateInput, VALIDATION } from "./sidecar-template.ts";
 
 export interface InjectionSettings {
   injector: InjectorConfig;
@@ -46,7 +47,11 @@ export class InjectionError extends Error {}
 
 const STATUS = "sidecar.istio.io/status";
 const OVERRIDES = "proxy.istio.io/overrides";
-const SUPPORTED_TEMPLATES = new Set(["sidecar"]);
+/** The templates Rigger renders, by name. */
+const TEMPLATES: Record<string, (input: TemplateInput) => V1Pod> = {
+  sidecar: renderSidecarTemplate,
+  gateway: renderGatewayTemplate,
+};
 
 export function inject(request: InjectRequest, settings: InjectionSettings): InjectResult {
   const pod = structuredClone(withoutManagedFields(request.pod));
@@ -80,8 +85,9 @@ export function inject(request: InjectRequest, settings: InjectionSettings): Inj
     if (!settings.injector.templates.includes(name)) {
       throw new InjectionError(`requested template "${name}" not found; have ${settings.injector.templates.join(", ")}`);
     }
-    if (!SUPPORTED_TEMPLATES.has(name)) throw new InjectionError(`template "${name}" is not supported by Rigger yet`);
-    const rendered = renderSidecarTemplate({
+    const render = TEMPLATES[name];
+    if (!render) throw new InjectionError(`template "${name}" is not supported by Rigger yet`);
+    const rendered = render({
       pod: stripped,
       values: settings.values,
       mesh: settings.mesh,
@@ -289,8 +295,7 @@ function reapplyUserContainers(finalPod: V1Pod, original: V1Pod, templatePod: V1
   for (const c of templatePod.spec?.containers ?? []) {
     const match = userVersion(c.name, injected ? [existing.containers] : [existing.containers, original.spec?.containers]);
     if (!match) continue;
-    const overlay = structuredClone(match);
-    if (overlay.image === "auto") delete (overlay as { image?: string }).image;
+    const overlay = userOverlay(match);
     recorded.containers.push(overlay);
     out = strategicMergePod(out, { spec: { containers: [overlay] } });
   }
@@ -302,8 +307,7 @@ function reapplyUserContainers(finalPod: V1Pod, original: V1Pod, templatePod: V1
         : [existing.initContainers, original.spec?.containers, original.spec?.initContainers],
     );
     if (!match) continue;
-    const overlay = structuredClone(match);
-    if (overlay.image === "auto") delete (overlay as { image?: string }).image;
+    const overlay = userOverlay(match);
     recorded.initContainers.push(overlay);
     out = strategicMergePod(out, { spec: { initContainers: [overlay] } });
   }
@@ -315,6 +319,14 @@ function reapplyUserContainers(finalPod: V1Pod, original: V1Pod, templatePod: V1
   return out;
 }
 
+/** A user's container as merged over the injected one: `image: auto` and empty resources say nothing. */
+function userOverlay(container: V1Container): V1Container {
+  const overlay = structuredClone(container);
+  if (overlay.image === "auto") delete (overlay as { image?: string }).image;
+  if (overlay.resources && Object.keys(overlay.resources).length === 0) delete overlay.resources;
+  return overlay;
+}
+
 function overridesJson(recorded: { containers: V1Container[]; initContainers: V1Container[] }): string {
   const out: Record<string, unknown> = {};
   if (recorded.containers.length > 0) out.containers = recorded.containers.map(goContainerJson);
@@ -322,10 +334,11 @@ function overridesJson(recorded: { containers: V1Container[]; initContainers: V1
   return JSON.stringify(out);
 }
 
-/** A container as Go marshals it: `name` first and an empty `resources` always present. */
+/** A container as Go marshals it: `name` first, an empty `resources` always present, limits before requests. */
 function goContainerJson(c: V1Container): Record<string, unknown> {
   const { name, ...rest } = c;
-  return { name, ...rest, resources: c.resources ?? {} };
+  const { limits, requests, ...other } = c.resources ?? {};
+  return { name, ...rest, resources: { ...(limits ? { limits } : {}), ...(requests ? { requests } : {}), ...other } };
 }
 
 /** A user istio-proxy runAsUser becomes the iptables owner (-u), except in TPROXY mode, where the proxy must stay root. */

@@ -282,13 +282,19 @@ function proxyContainer(
   return container;
 }
 
-function proxyEnv(input: TemplateInput, mode: string): V1EnvVar[] {
+/**
+ * istio-proxy's environment. The gateway template differs from the sidecar's in three
+ * small ways: no probe-rewrite flag, ISTIO_META_APP_CONTAINERS after GOMAXPROCS, and the
+ * workload name from the owner only.
+ */
+export function proxyEnv(input: TemplateInput, mode: string, template: "sidecar" | "gateway" = "sidecar"): V1EnvVar[] {
   const { values, mesh, proxyConfig, pod, deployment, owner } = input;
+  const gateway = template === "gateway";
   const g = values.global;
   const field = (fieldPath: string) => ({ fieldRef: { fieldPath } });
   const resource = (name: string) => ({ resourceFieldRef: { divisor: "0", resource: name } as { resource: string } });
   const env: V1EnvVar[] = [];
-  if (mesh.inboundTrafficPolicy?.mode === "LOCALHOST")
+  if (!gateway && mesh.inboundTrafficPolicy?.mode === "LOCALHOST")
     env.push({ name: "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", value: "true" });
   env.push(
     { name: "PILOT_CERT_PROVIDER", value: g.pilotCertProvider },
@@ -304,15 +310,23 @@ function proxyEnv(input: TemplateInput, mode: string): V1EnvVar[] {
     { name: "ISTIO_CPU_LIMIT", valueFrom: resource("limits.cpu") },
     { name: "PROXY_CONFIG", value: `${proxyConfigJson(proxyConfig)}\n` },
     { name: "ISTIO_META_POD_PORTS", value: podPortsJson(pod) },
-    { name: "ISTIO_META_APP_CONTAINERS", value: appContainerNames(pod).join(",") },
+  );
+  // An empty value is dropped, as Go's omitempty drops it.
+  const names = appContainerNames(pod).join(",");
+  const appContainers = names ? { name: "ISTIO_META_APP_CONTAINERS", value: names } : { name: "ISTIO_META_APP_CONTAINERS" };
+  if (!gateway) env.push(appContainers);
+  env.push(
     { name: "GOMEMLIMIT", valueFrom: resource("limits.memory") },
     { name: "GOMAXPROCS", valueFrom: resource("limits.cpu") },
+  );
+  if (gateway) env.push(appContainers);
+  env.push(
     { name: "ISTIO_META_CLUSTER_ID", value: g.multiCluster.clusterName || "Kubernetes" },
     { name: "ISTIO_META_NODE_NAME", valueFrom: field("spec.nodeName") },
     { name: "ISTIO_META_INTERCEPTION_MODE", value: mode },
   );
   if (g.network) env.push({ name: "ISTIO_META_NETWORK", value: g.network });
-  const workload = pod.metadata?.labels?.["service.istio.io/workload-name"] || deployment.name;
+  const workload = (gateway ? "" : pod.metadata?.labels?.["service.istio.io/workload-name"]) || deployment.name;
   if (workload) env.push({ name: "ISTIO_META_WORKLOAD_NAME", value: workload });
   if (owner.apiVersion && deployment.name) {
     env.push({
@@ -331,8 +345,14 @@ function proxyEnv(input: TemplateInput, mode: string): V1EnvVar[] {
   return env;
 }
 
-function proxyVolumeMounts(input: TemplateInput, annotations: Record<string, string>): V1VolumeMount[] {
+/** istio-proxy's mounts; the gateway template has no CRL mount and no user mounts. */
+export function proxyVolumeMounts(
+  input: TemplateInput,
+  annotations: Record<string, string>,
+  template: "sidecar" | "gateway" = "sidecar",
+): V1VolumeMount[] {
   const g = input.values.global;
+  const gateway = template === "gateway";
   const mounts: V1VolumeMount[] = [
     { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
     { name: "credential-socket", mountPath: "/var/run/secrets/credential-uds" },
@@ -341,10 +361,8 @@ function proxyVolumeMounts(input: TemplateInput, annotations: Record<string, str
       : { name: "workload-certs", mountPath: "/var/run/secrets/workload-spiffe-credentials" },
   ];
   if (g.pilotCertProvider === "istiod") {
-    mounts.push(
-      { mountPath: "/var/run/secrets/istio", name: "istiod-ca-cert" },
-      { mountPath: "/var/run/secrets/istio/crl", name: "istio-ca-crl" },
-    );
+    mounts.push({ mountPath: "/var/run/secrets/istio", name: "istiod-ca-cert" });
+    if (!gateway) mounts.push({ mountPath: "/var/run/secrets/istio/crl", name: "istio-ca-crl" });
   }
   mounts.push({ mountPath: "/var/lib/istio/data", name: "istio-data" });
   if (annotations["sidecar.istio.io/bootstrapOverride"] !== undefined) {
@@ -357,21 +375,25 @@ function proxyVolumeMounts(input: TemplateInput, annotations: Record<string, str
   if (g.mountMtlsCerts) mounts.push({ mountPath: "/etc/certs/", name: "istio-certs", readOnly: true });
   mounts.push({ name: "istio-podinfo", mountPath: "/etc/istio/pod" });
   const user = annotations["sidecar.istio.io/userVolumeMount"];
-  if (user !== undefined) {
+  if (user !== undefined && !gateway) {
     const parsed = JSON.parse(user) as Record<string, object>;
     for (const name of Object.keys(parsed).sort()) mounts.push({ name, ...(parsed[name] as Omit<V1VolumeMount, "name">) });
   }
   return mounts;
 }
 
-function volumes(input: TemplateInput): V1Volume[] {
+/** The pod's volumes; the gateway template has no CRL volume and no user volumes. */
+export function volumes(input: TemplateInput, template: "sidecar" | "gateway" = "sidecar"): V1Volume[] {
   const g = input.values.global;
+  const gateway = template === "gateway";
   const annotations = input.pod.metadata?.annotations ?? {};
-  const out: V1Volume[] = [{ name: "workload-socket" }, { name: "credential-socket" }];
+  // The gateway template spells two of the emptyDirs out; the sidecar's leave them null.
+  const emptyDir = gateway ? { emptyDir: {} } : {};
+  const out: V1Volume[] = [{ name: "workload-socket" }, { name: "credential-socket", ...emptyDir }];
   out.push(
     g.caName === "GkeWorkloadCertificate"
       ? { name: "gke-workload-certificate", csi: { driver: "workloadcertificates.security.cloud.google.com" } }
-      : { name: "workload-certs" },
+      : { name: "workload-certs", ...emptyDir },
   );
   if (annotations["sidecar.istio.io/bootstrapOverride"] !== undefined) {
     out.push({ name: "custom-bootstrap-volume", configMap: { name: annotations["sidecar.istio.io/bootstrapOverride"] } });
@@ -398,13 +420,13 @@ function volumes(input: TemplateInput): V1Volume[] {
   if (g.pilotCertProvider === "istiod") {
     out.push({ name: "istiod-ca-cert", configMap: { name: g.trustBundleName || "istio-ca-root-cert" } });
   }
-  out.push({ name: "istio-ca-crl", configMap: { name: "istio-ca-crl", optional: true } });
+  if (!gateway) out.push({ name: "istio-ca-crl", configMap: { name: "istio-ca-crl", optional: true } });
   if (g.mountMtlsCerts) {
     const account = input.pod.spec?.serviceAccountName;
     out.push({ name: "istio-certs", secret: { optional: true, secretName: account ? `istio.${account}` : "istio.default" } });
   }
   const user = annotations["sidecar.istio.io/userVolume"];
-  if (user !== undefined) {
+  if (user !== undefined && !gateway) {
     const parsed = JSON.parse(user) as Record<string, object>;
     for (const name of Object.keys(parsed).sort()) out.push({ name, ...(parsed[name] as Omit<V1Volume, "name">) });
   }
@@ -573,6 +595,6 @@ function trimOneSuffix(text: string, suffix: string): string {
 }
 
 /** Drops numeric fields equal to 0, as Go's omitempty does for the probe's int32 fields. */
-function omitZero<T extends object>(probe: T): T {
+export function omitZero<T extends object>(probe: T): T {
   return Object.fromEntries(Object.entries(probe).filter(([, v]) => v !== 0)) as T;
 }

@@ -1,0 +1,95 @@
+// Istio's `gateway` injection template, rendered in code: what a pod annotated
+// `inject.istio.io/templates: gateway` gets. Unlike the sidecar, the proxy is the pod's
+// main container in router mode: no istio-init (a gateway intercepts nothing), no native
+// sidecar, no probe rewrite flag, resources from the pod's own istio-proxy container. The
+// pod may bind ports below 1024 through a sysctl. Field by field it matches the pinned
+// release's template after Kubernetes' typed round trip (golden cases gateway-*.yaml).
+import type { V1Container, V1Pod } from "@kubernetes/client-node";
+import {
+  appContainerNames,
+  omitZero,
+  PROXY,
+  proxyEnv,
+  proxyVolumeMounts,
+  type TemplateInput,
+  volumes,
+} from "./sidecar-template.ts";
+
+export function renderGatewayTemplate(input: TemplateInput): V1Pod {
+  const { pod, values } = input;
+  const annotations = pod.metadata?.annotations ?? {};
+  const labels = pod.metadata?.labels ?? {};
+  const annotation = (name: string, fallback: unknown): string => annotations[name] ?? String(fallback);
+
+  const templateAnnotations: Record<string, string> = { "istio.io/rev": input.revision || "default" };
+  const first = appContainerNames(pod)[0];
+  if (first !== undefined) {
+    if (!("kubectl.kubernetes.io/default-logs-container" in annotations))
+      templateAnnotations["kubectl.kubernetes.io/default-logs-container"] = first;
+    if (!("kubectl.kubernetes.io/default-container" in annotations))
+      templateAnnotations["kubectl.kubernetes.io/default-container"] = first;
+  }
+  const gatewaySecurityContext = values.gateways?.securityContext;
+  const spec = {
+    securityContext:
+      gatewaySecurityContext && Object.keys(gatewaySecurityContext).length > 0
+        ? structuredClone(gatewaySecurityContext)
+        : { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] },
+    containers: [proxyContainer(input, annotation)],
+    volumes: volumes(input, "gateway"),
+    ...(values.global.imagePullSecrets.length > 0
+      ? { imagePullSecrets: values.global.imagePullSecrets.map((name) => ({ name })) }
+      : {}),
+  } as NonNullable<V1Pod["spec"]>;
+
+  return {
+    metadata: {
+      labels: {
+        "service.istio.io/canonical-name":
+          labels["service.istio.io/canonical-name"] || labels["app.kubernetes.io/name"] || labels.app || input.deployment.name,
+        "service.istio.io/canonical-revision":
+          labels["service.istio.io/canonical-revision"] || labels["app.kubernetes.io/version"] || labels.version || "latest",
+      },
+      annotations: templateAnnotations,
+    },
+    spec,
+  };
+}
+
+function proxyContainer(input: TemplateInput, annotation: (name: string, fallback: unknown) => string): V1Container {
+  const { values } = input;
+  const proxy = values.global.proxy;
+  const imageOverride = annotation("sidecar.istio.io/proxyImage", proxy.image);
+  const args = [
+    "proxy",
+    "router",
+    "--domain",
+    `$(POD_NAMESPACE).svc.${proxy.clusterDomain}`,
+    `--proxyLogLevel=${annotation("sidecar.istio.io/logLevel", proxy.logLevel)}`,
+    `--proxyComponentLogLevel=${annotation("sidecar.istio.io/componentLogLevel", proxy.componentLogLevel)}`,
+    `--log_output_level=${annotation("sidecar.istio.io/agentLogLevel", values.global.logging.level)}`,
+  ];
+  if (values.global.sts.servicePort) args.push(`--stsPort=${values.global.sts.servicePort}`);
+  if (values.global.logAsJson) args.push("--log_as_json");
+  const container: V1Container = {
+    name: PROXY,
+    image: imageOverride.includes("/") ? imageOverride : input.proxyImage,
+    ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
+    args,
+  };
+  if (proxy.lifecycle && Object.keys(proxy.lifecycle).length > 0) {
+    container.lifecycle = structuredClone(proxy.lifecycle) as V1Container["lifecycle"];
+  }
+  container.securityContext = { runAsUser: 1337, runAsGroup: 1337 };
+  container.env = proxyEnv(input, input.proxyConfig.interceptionMode ?? "REDIRECT", "gateway");
+  if (values.global.imagePullPolicy) container.imagePullPolicy = values.global.imagePullPolicy;
+  container.readinessProbe = omitZero({
+    httpGet: { path: "/healthz/ready", port: 15021 },
+    initialDelaySeconds: proxy.readinessInitialDelaySeconds,
+    periodSeconds: proxy.readinessPeriodSeconds,
+    timeoutSeconds: 3,
+    failureThreshold: proxy.readinessFailureThreshold,
+  });
+  container.volumeMounts = proxyVolumeMounts(input, input.pod.metadata?.annotations ?? {}, "gateway");
+  return container;
+}
