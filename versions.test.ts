@@ -11,6 +11,7 @@ test("parses KEY=VALUE lines and ignores comments", () => {
     "ETCD_VERSION=3.5.0",
     "KWOK_VERSION=0.7.0",
     "NODE_VERSION=24.0.0",
+    "GATEWAY_API_VERSION=1.3.0",
   ].join("\n");
   expect(parseVersionsEnv(text)).toEqual({
     istio: "1.2.3",
@@ -19,6 +20,7 @@ test("parses KEY=VALUE lines and ignores comments", () => {
     etcd: "3.5.0",
     kwok: "0.7.0",
     node: "24.0.0",
+    gatewayApi: "1.3.0",
   });
 });
 

@@ -9,6 +9,7 @@ export interface Versions {
   etcd: string;
   kwok: string;
   node: string;
+  gatewayApi: string;
 }
 
 const KEYS: Record<keyof Versions, string> = {
@@ -18,6 +19,7 @@ const KEYS: Record<keyof Versions, string> = {
   etcd: "ETCD_VERSION",
   kwok: "KWOK_VERSION",
   node: "NODE_VERSION",
+  gatewayApi: "GATEWAY_API_VERSION",
 };
 
 export function parseVersionsEnv(text: string): Versions {
@@ -38,6 +40,7 @@ export function parseVersionsEnv(text: string): Versions {
     etcd: read(KEYS.etcd),
     kwok: read(KEYS.kwok),
     node: read(KEYS.node),
+    gatewayApi: read(KEYS.gatewayApi),
   };
 }
 

@@ -8,6 +8,8 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { loopbackServingCertificate } from "../pki/certificates.ts";
+import { gatewayApiController } from "./gateways/gateway-api-controller.ts";
+import { istioGatewayController } from "./gateways/istio-gateway-controller.ts";
 import { istioController } from "./install/istio-controller.ts";
 import { LocalControlPlanes } from "./install/local-control-planes.ts";
 import { revisionController } from "./install/revision-controller.ts";
@@ -89,6 +91,8 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
         istioController({ client, events }),
         revisionController({ client, events, image: options.image, local, pods }),
         tagController({ client, pods }),
+        istioGatewayController({ client }),
+        gatewayApiController({ client }),
       ],
       metrics,
       log,

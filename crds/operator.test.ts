@@ -5,11 +5,11 @@ import { OPERATOR_CRDS_FILE } from "./generate.ts";
 
 const crds = parseAllDocuments(readFileSync(OPERATOR_CRDS_FILE, "utf8")).map((d) => d.toJS());
 
-test("the operator API is cluster-scoped operator.rigger.dev/v1alpha1 with a status subresource", () => {
-  expect(crds.map((c) => c.spec.names.kind)).toEqual(["Istio", "IstioRevision", "IstioRevisionTag"]);
+test("the operator API is operator.rigger.dev/v1alpha1 with a status subresource; only gateways are namespaced", () => {
+  expect(crds.map((c) => c.spec.names.kind)).toEqual(["Istio", "IstioRevision", "IstioRevisionTag", "IstioGateway"]);
   for (const crd of crds) {
     expect(crd.spec.group).toBe("operator.rigger.dev");
-    expect(crd.spec.scope).toBe("Cluster");
+    expect(crd.spec.scope).toBe(crd.spec.names.kind === "IstioGateway" ? "Namespaced" : "Cluster");
     expect(crd.spec.versions.map((v: { name: string }) => v.name)).toEqual(["v1alpha1"]);
     expect(crd.spec.versions[0].subresources).toEqual({ status: {} });
     const status = crd.spec.versions[0].schema.openAPIV3Schema.properties.status.properties;

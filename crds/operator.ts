@@ -1,5 +1,5 @@
 // The operator API, operator.rigger.dev/v1alpha1: Istio, IstioRevision, IstioRevisionTag
-// (cluster-scoped). This module is the source of truth; `make crds` writes
+// (cluster-scoped) and IstioGateway (namespaced: a gateway lives where its traffic does). This module is the source of truth; `make crds` writes
 // crds/operator.gen.yaml from it. OpenAPI and CEL rules give clear messages at kubectl
 // apply, before any controller sees the object.
 import { versions } from "../versions.ts";
@@ -131,14 +131,22 @@ const namespaceField = str("Namespace of the control plane.", {
   ],
 });
 
-function crd(kind: string, plural: string, shortNames: string[], spec: Schema, status: Schema, columns: object[]): object {
+function crd(
+  kind: string,
+  plural: string,
+  shortNames: string[],
+  spec: Schema,
+  status: Schema,
+  columns: object[],
+  scope: "Cluster" | "Namespaced" = "Cluster",
+): object {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
     metadata: { name: `${plural}.${GROUP}` },
     spec: {
       group: GROUP,
-      scope: "Cluster",
+      scope,
       names: {
         kind,
         listKind: `${kind}List`,
@@ -305,5 +313,115 @@ export function operatorCrds(): object[] {
       { name: "Revision", type: "string", jsonPath: ".status.istioRevision" },
     ],
   );
-  return [istio, revision, tag];
+  return [istio, revision, tag, istioGateway()];
+}
+
+/** An ingress or egress gateway Deployment whose pods the gateway template injects. */
+function istioGateway(): object {
+  const port: Schema = {
+    type: "object",
+    required: ["name", "port"],
+    properties: {
+      name: str("Port name; its prefix (http2, https, tcp, tls, grpc) tells Istio the protocol."),
+      port: int("Service port.", { minimum: 1, maximum: 65535 }),
+      targetPort: int("Container port; the Service port when empty.", { minimum: 1, maximum: 65535 }),
+      protocol: str("TCP or UDP.", { enum: ["TCP", "UDP"], default: "TCP" }),
+    },
+  };
+  return crd(
+    "IstioGateway",
+    "istiogateways",
+    ["istiogw"],
+    {
+      type: "object",
+      description:
+        "An Istio ingress or egress gateway: Deployment (pods injected with the gateway template), Service, ServiceAccount, Role for TLS secrets, HPA and PDB, all named like this resource.",
+      properties: {
+        type: str("ingress (Service LoadBalancer by default) or egress (ClusterIP by default).", {
+          enum: ["ingress", "egress"],
+          default: "ingress",
+        }),
+        revision: str(
+          "Revision or revision tag whose control plane injects and serves the gateway; the default revision when empty. When a tag moves, the gateway rolls a pod at a time.",
+          { maxLength: 63 },
+        ),
+        labels: {
+          type: "object",
+          description:
+            "Extra pod labels. `istio` (what Istio Gateway selectors match) defaults to the name without an `istio-` prefix.",
+          additionalProperties: { type: "string" },
+        },
+        annotations: { type: "object", description: "Extra pod annotations.", additionalProperties: { type: "string" } },
+        replicas: int("Replicas when autoscaling is disabled.", { minimum: 0, default: 1 }),
+        autoscaling: {
+          type: "object",
+          properties: {
+            enabled: bool("Scale with a HorizontalPodAutoscaler on CPU (default true)."),
+            minReplicas: int("Fewest replicas.", { minimum: 1, default: 1 }),
+            maxReplicas: int("Most replicas.", { minimum: 1, default: 5 }),
+            targetCPUUtilizationPercentage: int("Target average CPU, percent of requests.", {
+              minimum: 1,
+              default: 80,
+            }),
+          },
+          "x-kubernetes-validations": [
+            {
+              rule: "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+              message: "autoscaling.minReplicas must not exceed maxReplicas",
+            },
+          ],
+        },
+        podDisruptionBudget: {
+          type: "object",
+          properties: {
+            enabled: bool("Keep a PodDisruptionBudget (default true)."),
+            minAvailable: int("Pods that must stay up during voluntary disruptions.", { minimum: 0, default: 1 }),
+          },
+        },
+        service: {
+          type: "object",
+          properties: {
+            type: str("Service type; LoadBalancer for ingress, ClusterIP for egress when empty.", {
+              enum: ["LoadBalancer", "ClusterIP", "NodePort"],
+            }),
+            ports: {
+              type: "array",
+              description: "Service ports; status-port 15021, http2 80 and https 443 when empty.",
+              items: port,
+              "x-kubernetes-list-type": "map",
+              "x-kubernetes-list-map-keys": ["name"],
+            },
+            annotations: {
+              type: "object",
+              description: "Service annotations (cloud load balancer settings).",
+              additionalProperties: { type: "string" },
+            },
+            loadBalancerIP: str("Requested load balancer address."),
+            externalTrafficPolicy: str("Cluster or Local.", { enum: ["Cluster", "Local"] }),
+          },
+        },
+        resources,
+      },
+    },
+    commonStatus({
+      revision: str("The revision the gateway's pods are injected by."),
+      replicas: int("Pods the Deployment wants."),
+      readyReplicas: int("Ready pods on the current revision."),
+      addresses: {
+        type: "array",
+        description: "Load balancer addresses, or the Service's cluster hostname.",
+        items: {
+          type: "object",
+          properties: { type: str("IPAddress or Hostname."), value: str("The address.") },
+        },
+      },
+    }),
+    [
+      { name: "Revision", type: "string", jsonPath: ".status.revision" },
+      { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+      { name: "Address", type: "string", jsonPath: ".status.addresses[0].value" },
+      { name: "Status", type: "string", jsonPath: ".status.state" },
+    ],
+    "Namespaced",
+  );
 }

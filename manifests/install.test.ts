@@ -26,11 +26,12 @@ describe("the install manifest", () => {
     const crds = docs.filter((d) => d.kind === "CustomResourceDefinition").map((d) => d.metadata.name);
     expect(crds).toContain("istios.operator.rigger.dev");
     expect(crds).toContain("virtualservices.networking.istio.io");
-    expect(crds).toHaveLength(17);
+    expect(crds).toHaveLength(18);
     expect(docs.slice(crds.length).map((d) => `${d.kind}/${d.metadata.name}`)).toEqual([
       "Namespace/rigger-system",
       "ServiceAccount/rigger-operator",
       "ClusterRole/rigger-operator",
+      "ClusterRole/rigger-gateway-secrets",
       "ClusterRoleBinding/rigger-operator",
       "Role/rigger-operator-leader-election",
       "RoleBinding/rigger-operator-leader-election",
@@ -57,5 +58,12 @@ describe("the install manifest", () => {
     const operatorRules = (operatorClusterRole() as { rules: Rule[] }).rules;
     expect(allows(operatorRules, "", "secrets", "get", "some-app-secret")).toBe(false);
     expect(allows(operatorRules, "", "secrets", "list")).toBe(false);
+  });
+
+  test("the operator may bind gateways to the secrets-reading ClusterRole, and no other", () => {
+    const operatorRules = (operatorClusterRole() as { rules: Rule[] }).rules;
+    expect(allows(operatorRules, "rbac.authorization.k8s.io", "clusterroles", "bind", "rigger-gateway-secrets")).toBe(true);
+    expect(allows(operatorRules, "rbac.authorization.k8s.io", "clusterroles", "bind", "cluster-admin")).toBe(false);
+    expect(allows(operatorRules, "rbac.authorization.k8s.io", "roles", "escalate")).toBe(false);
   });
 });

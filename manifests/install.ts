@@ -1,6 +1,7 @@
 // The operator's own objects in manifests/install.yaml: its namespace, identity, RBAC and
 // Deployment. RBAC is what the operator does, and no more, plus what it grants the
 // control planes it creates (Kubernetes lets a subject grant only permissions it holds).
+import { GATEWAY_SECRETS_ROLE } from "../controllers/gateways/istio-gateway.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 export const OPERATOR_NAMESPACE = "rigger-system";
@@ -8,16 +9,30 @@ const NAME = "rigger-operator";
 const labels = { "app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "rigger" };
 const ALL = ["get", "list", "watch", "create", "update", "patch", "delete"];
 
+/** What an IstioGateway's pods may do in their namespace: read the TLS secrets their servers name (SDS). */
+export function gatewaySecretsClusterRole(): object {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: GATEWAY_SECRETS_ROLE, labels },
+    rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "watch", "list"] }],
+  };
+}
+
 export function operatorClusterRole(): object {
   return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRole",
     metadata: { name: NAME, labels },
     rules: [
-      { apiGroups: ["operator.rigger.dev"], resources: ["istios", "istiorevisions", "istiorevisiontags"], verbs: ALL },
       {
         apiGroups: ["operator.rigger.dev"],
-        resources: ["istios/status", "istiorevisions/status", "istiorevisiontags/status"],
+        resources: ["istios", "istiorevisions", "istiorevisiontags", "istiogateways"],
+        verbs: ALL,
+      },
+      {
+        apiGroups: ["operator.rigger.dev"],
+        resources: ["istios/status", "istiorevisions/status", "istiorevisiontags/status", "istiogateways/status"],
         verbs: ["get", "update", "patch"],
       },
       // Namespaces: InUse is read from their labels; a control plane namespace is created when missing.
@@ -47,6 +62,27 @@ export function operatorClusterRole(): object {
       { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["update"] },
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
       { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
+      // Gateways read TLS secrets in their own namespace: the operator binds them there to the
+      // ClusterRole below, and may bind that one only (it cannot read Secrets itself).
+      {
+        apiGroups: ["rbac.authorization.k8s.io"],
+        resources: ["clusterroles"],
+        resourceNames: [GATEWAY_SECRETS_ROLE],
+        verbs: ["bind"],
+      },
+      // Kubernetes Gateway API: the class, the Gateways and their status; the CRDs to notice it installed.
+      {
+        apiGroups: ["gateway.networking.k8s.io"],
+        resources: ["gatewayclasses"],
+        verbs: ["get", "list", "watch", "create", "patch"],
+      },
+      { apiGroups: ["gateway.networking.k8s.io"], resources: ["gateways"], verbs: ["get", "list", "watch"] },
+      {
+        apiGroups: ["gateway.networking.k8s.io"],
+        resources: ["gatewayclasses/status", "gateways/status"],
+        verbs: ["get", "update", "patch"],
+      },
+      { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["get", "list", "watch"] },
     ],
   };
 }
@@ -57,6 +93,7 @@ export function operatorObjects(image = `rigger:${packageJson.version}`): object
     { apiVersion: "v1", kind: "Namespace", metadata: { name: OPERATOR_NAMESPACE, labels } },
     { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(NAME) },
     operatorClusterRole(),
+    gatewaySecretsClusterRole(),
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRoleBinding",

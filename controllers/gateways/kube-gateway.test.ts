@@ -13,7 +13,13 @@ const gateway = (extra: Partial<Gateway["metadata"]> = {}): Gateway => ({
     ],
   },
 });
-const settings = { proxyImage: "docker.io/istio/proxyv2:1.27.9", istioNamespace: "istio-system", trustDomain: "cluster.local" };
+const settings = {
+  proxyImage: "docker.io/istio/proxyv2:1.27.9",
+  istioNamespace: "istio-system",
+  istiodService: "istiod",
+  revision: "default",
+  trustDomain: "cluster.local",
+};
 
 describe("a Gateway API Gateway's objects", () => {
   test("<gateway>-istio, owned by the Gateway, labelled with its name, as upstream names them", () => {
@@ -45,10 +51,10 @@ describe("a Gateway API Gateway's objects", () => {
     expect(clusterIp.spec?.type).toBe("ClusterIP");
   });
 
-  test("name override, and the revision the Gateway asks for", () => {
-    const named = gateway({ annotations: { "gateway.istio.io/name-override": "front" }, labels: { "istio.io/rev": "canary" } });
+  test("name override, and the revision the Gateway's reference resolved to", () => {
+    const named = gateway({ annotations: { "gateway.istio.io/name-override": "front" }, labels: { "istio.io/rev": "prod" } });
     expect(gatewayResourceName(named)).toBe("front");
-    const [, deployment] = renderKubeGateway(named, settings);
+    const [, deployment] = renderKubeGateway(named, { ...settings, revision: "canary", istiodService: "istiod-canary" });
     expect(deployment.spec?.template.metadata?.annotations?.["istio.io/rev"]).toBe("canary");
     expect(deployment.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === "CA_ADDR")?.value).toBe(
       "istiod-canary.istio-system.svc:15012",

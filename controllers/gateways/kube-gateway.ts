@@ -3,8 +3,9 @@
 // Service named <gateway>-istio (or the gateway.istio.io/name-override annotation), owned by
 // the Gateway and labelled gateway.networking.k8s.io/gateway-name. The proxy is rendered
 // directly in router mode (no injection: sidecar.istio.io/inject=false), revision-aware via
-// the Gateway's istio.io/rev label. Pure: Gateway and settings in, objects out.
-// (Issue 8 groundwork: the controller that applies these and writes the Gateway's status comes next.)
+// the Gateway's istio.io/rev label (resolved by the caller: a tag move changes the pod
+// template's istio.io/rev annotation, and the Deployment rolls a pod at a time). Pure:
+// Gateway and settings in, objects out; gateway-api-controller.ts applies them.
 import type { V1Deployment, V1Service, V1ServiceAccount } from "@kubernetes/client-node";
 
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
@@ -37,8 +38,11 @@ export interface Gateway {
 export interface GatewaySettings {
   /** e.g. docker.io/istio/proxyv2:1.27.9 */
   proxyImage: string;
-  /** The control plane's namespace (CA_ADDR points at its istiod). */
+  /** The control plane's namespace and Service (CA_ADDR points at it). */
   istioNamespace: string;
+  istiodService: string;
+  /** The IstioRevision the Gateway's istio.io/rev resolves to ("default" for the default revision). */
+  revision: string;
   trustDomain: string;
   clusterDomain?: string;
 }
@@ -69,7 +73,6 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
   const name = gatewayResourceName(gateway);
   const namespace = gateway.metadata.namespace;
   const serviceAccount = gateway.metadata.annotations?.["gateway.istio.io/service-account"] ?? name;
-  const revision = gateway.metadata.labels?.["istio.io/rev"] ?? "";
   const infraLabels = gateway.spec.infrastructure?.labels ?? {};
   const infraAnnotations = Object.fromEntries(
     Object.entries(gateway.spec.infrastructure?.annotations ?? {}).filter(([k]) => !NOT_COPIED.has(k)),
@@ -80,6 +83,8 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
   const labels = { ...infraLabels, [GATEWAY_NAME_LABEL]: gateway.metadata.name };
   const serviceType = gateway.metadata.annotations?.["networking.istio.io/service-type"] ?? "LoadBalancer";
   const fieldEnv = (envName: string, fieldPath: string) => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
+  const resourceEnv = (envName: string, resource: string) => ({ name: envName, valueFrom: { resourceFieldRef: { resource } } });
+  const ready = { path: "/healthz/ready", port: 15021, scheme: "HTTP" };
   const ports = [
     { name: "status-port", port: 15021, appProtocol: "tcp" },
     ...(gateway.spec.listeners ?? []).map((l) => ({
@@ -112,7 +117,7 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
         metadata: {
           annotations: {
             ...infraAnnotations,
-            "istio.io/rev": revision || "default",
+            "istio.io/rev": settings.revision || "default",
             "prometheus.io/path": "/stats/prometheus",
             "prometheus.io/port": "15020",
             "prometheus.io/scrape": "true",
@@ -160,41 +165,77 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
               ],
               env: [
                 { name: "PILOT_CERT_PROVIDER", value: "istiod" },
-                { name: "CA_ADDR", value: `istiod${revision ? `-${revision}` : ""}.${settings.istioNamespace}.svc:15012` },
+                { name: "CA_ADDR", value: `${settings.istiodService}.${settings.istioNamespace}.svc:15012` },
                 fieldEnv("POD_NAME", "metadata.name"),
                 fieldEnv("POD_NAMESPACE", "metadata.namespace"),
                 fieldEnv("INSTANCE_IP", "status.podIP"),
                 fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
                 fieldEnv("HOST_IP", "status.hostIP"),
+                resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
+                { name: "PROXY_CONFIG", value: "{}\n" },
+                { name: "ISTIO_META_POD_PORTS", value: "[]" },
+                { name: "ISTIO_META_APP_CONTAINERS", value: "" },
+                resourceEnv("GOMEMLIMIT", "limits.memory"),
+                resourceEnv("GOMAXPROCS", "limits.cpu"),
+                { name: "ISTIO_META_CLUSTER_ID", value: "Kubernetes" },
+                fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
+                { name: "ISTIO_META_INTERCEPTION_MODE", value: "REDIRECT" },
                 { name: "ISTIO_META_WORKLOAD_NAME", value: name },
                 { name: "ISTIO_META_OWNER", value: `kubernetes://apis/apps/v1/namespaces/${namespace}/deployments/${name}` },
                 { name: "ISTIO_META_MESH_ID", value: settings.trustDomain },
                 { name: "TRUST_DOMAIN", value: settings.trustDomain },
               ],
+              resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+              startupProbe: {
+                httpGet: ready,
+                failureThreshold: 30,
+                initialDelaySeconds: 1,
+                periodSeconds: 1,
+                successThreshold: 1,
+                timeoutSeconds: 1,
+              },
               readinessProbe: {
-                httpGet: { path: "/healthz/ready", port: 15021, scheme: "HTTP" },
+                httpGet: ready,
                 failureThreshold: 4,
+                initialDelaySeconds: 0,
                 periodSeconds: 15,
+                successThreshold: 1,
                 timeoutSeconds: 1,
               },
               volumeMounts: [
+                { name: "workload-socket", mountPath: "/var/run/secrets/workload-spiffe-uds" },
+                { name: "credential-socket", mountPath: "/var/run/secrets/credential-uds" },
+                { name: "workload-certs", mountPath: "/var/run/secrets/workload-spiffe-credentials" },
                 { name: "istiod-ca-cert", mountPath: "/var/run/secrets/istio" },
-                { name: "istio-token", mountPath: "/var/run/secrets/tokens" },
-                { name: "istio-envoy", mountPath: "/etc/istio/proxy" },
                 { name: "istio-data", mountPath: "/var/lib/istio/data" },
+                { name: "istio-envoy", mountPath: "/etc/istio/proxy" },
+                { name: "istio-token", mountPath: "/var/run/secrets/tokens" },
+                { name: "istio-podinfo", mountPath: "/etc/istio/pod" },
               ],
             },
           ],
           volumes: [
-            { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } },
+            { name: "workload-socket", emptyDir: {} },
+            { name: "credential-socket", emptyDir: {} },
+            { name: "workload-certs", emptyDir: {} },
+            { name: "istio-envoy", emptyDir: { medium: "Memory" } },
+            { name: "istio-data", emptyDir: {} },
+            {
+              name: "istio-podinfo",
+              downwardAPI: {
+                items: [
+                  { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
+                  { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
+                ],
+              },
+            },
             {
               name: "istio-token",
               projected: {
                 sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: "istio-ca" } }],
               },
             },
-            { name: "istio-envoy", emptyDir: { medium: "Memory" } },
-            { name: "istio-data", emptyDir: {} },
+            { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } },
           ],
         },
       },

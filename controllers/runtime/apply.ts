@@ -55,6 +55,9 @@ const RESOURCES: Record<string, string> = {
   Istio: "istios",
   IstioRevision: "istiorevisions",
   IstioRevisionTag: "istiorevisiontags",
+  IstioGateway: "istiogateways",
+  Gateway: "gateways",
+  GatewayClass: "gatewayclasses",
 };
 
 /** The object's URL path: /api/v1/namespaces/ns/configmaps/name, /apis/group/v/kind/name, … */

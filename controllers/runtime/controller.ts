@@ -13,6 +13,12 @@ export interface Watch {
   /** Collection path, e.g. /apis/apps/v1/deployments. */
   path: string;
   labelSelector?: string;
+  fieldSelector?: string;
+  /**
+   * A collection that may not exist (another project's CRD, e.g. the Gateway API): its first
+   * list is retried in the background and the controller starts without waiting for it.
+   */
+  optional?: boolean;
   /** The controller's keys an event on `key` concerns. */
   map: (key: string, object?: WatchedObject, deleted?: boolean) => string[];
 }
@@ -85,6 +91,7 @@ export class ControllerRunner {
    */
   async start(): Promise<void> {
     const workers: (() => void)[] = [];
+    const background: Watcher[] = [];
     for (const controller of this.controllers) {
       const queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
       this.queues.set(controller.name, queue);
@@ -110,35 +117,38 @@ export class ControllerRunner {
           ),
       );
       for (const watch of controller.watches) {
-        this.watchers.push(
-          new Watcher({
-            kc: this.kc,
-            path: watch.path,
-            labelSelector: watch.labelSelector,
-            onKey: (key, object, deleted) => {
-              for (const k of watch.map(key, object, deleted)) queue.add(k);
-            },
-            onError: (err) => this.log.warn({ watch: watch.path, error: err.message }, "watch failed; resuming"),
-          }),
-        );
+        const watcher = new Watcher({
+          kc: this.kc,
+          path: watch.path,
+          labelSelector: watch.labelSelector,
+          fieldSelector: watch.fieldSelector,
+          onKey: (key, object, deleted) => {
+            for (const k of watch.map(key, object, deleted)) queue.add(k);
+          },
+          onError: (err) => this.log.warn({ watch: watch.path, error: err.message }, "watch failed; resuming"),
+        });
+        this.watchers.push(watcher);
+        if (watch.optional) background.push(watcher);
       }
     }
     this.depthTimer = setInterval(() => {
       for (const [name, queue] of this.queues) this.metrics.depth.set({ name }, queue.depth);
     }, 1000);
     this.depthTimer.unref();
-    await Promise.all(this.watchers.map((w) => this.startWatcher(w)));
+    for (const w of background) void this.startWatcher(w, true);
+    await Promise.all(this.watchers.filter((w) => !background.includes(w)).map((w) => this.startWatcher(w)));
     if (!this.stopped) for (const start of workers) start();
   }
 
   /** The first list may fail (apiserver restarting, CRDs not yet installed): retry until it works. */
-  private async startWatcher(watcher: Watcher): Promise<void> {
+  private async startWatcher(watcher: Watcher, optional = false): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await watcher.start();
         return;
       } catch (err) {
-        if (attempt % 10 === 0) this.log.warn({ error: (err as Error).message }, "initial list failed; retrying");
+        if (attempt % 10 === 0)
+          this.log[optional ? "debug" : "warn"]({ error: (err as Error).message }, "initial list failed; retrying");
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
       }
     }

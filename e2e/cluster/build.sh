@@ -4,10 +4,11 @@
 #   etcd:       etcd server
 #   kwok:       kwok controller
 #   istio:      upstream pilot-discovery (istiod) and istioctl, the parity oracle
+#   gateway-api: the Gateway API's standard CRDs (YAML, from the sigs.k8s.io/gateway-api module)
 # Each lands in .cache/bin/<component>-v<version>/ and is rebuilt only when that
 # folder is missing, so a second run costs nothing. Versions come from versions.env.
 #
-# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok|istio|ca-interop]
+# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok|istio|ca-interop|gateway-api]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -188,12 +189,32 @@ build_ca_interop() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+# The Gateway API CRDs: nothing to build, the module's zip holds them. One YAML file, the
+# standard channel's CRDs concatenated (what upstream's standard-install.yaml release asset is).
+fetch_gateway_api() {
+  local v=$GATEWAY_API_VERSION out="$CACHE/bin/gateway-api-v$GATEWAY_API_VERSION"
+  if [ -f "$out/standard-install.yaml" ]; then return; fi
+  require_go
+  : >"$LOGS/build-gateway-api.log"
+  local w="$CACHE/build/gateway-api-v$v" dir
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  run_logged gateway-api go mod init local/gateway-api-crds
+  timed gateway-api "download sigs.k8s.io/gateway-api" go mod download -json "sigs.k8s.io/gateway-api@v$v"
+  dir=$(go mod download -json "sigs.k8s.io/gateway-api@v$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  if [ ! -d "$dir/config/crd/standard" ]; then say "no config/crd/standard in $dir"; exit 1; fi
+  mkdir -p "$out.tmp"
+  for f in "$dir"/config/crd/standard/*.yaml; do printf -- '---\n' && cat "$f"; done >"$out.tmp/standard-install.yaml"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  say "gateway-api v$v: $(grep -c '^kind: CustomResourceDefinition' "$out/standard-install.yaml") CRDs"
+}
+
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop ;;
+  all) build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop; fetch_gateway_api ;;
+  gateway-api) fetch_gateway_api ;;
   istio) build_istio; build_ca_interop ;;
   ca-interop) build_ca_interop ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  *) say "unknown component '$1' (want all, kubernetes, etcd, kwok or istio)"; exit 2 ;;
+  *) say "unknown component '$1' (want all, kubernetes, etcd, kwok, istio, ca-interop or gateway-api)"; exit 2 ;;
 esac

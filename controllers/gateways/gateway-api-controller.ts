@@ -1,0 +1,181 @@
+// Kubernetes Gateway API automated deployment, as upstream istiod's deployment controller
+// does it, run by the operator: GatewayClass `istio` (controllerName istio.io/gateway-controller)
+// exists while the Gateway API CRDs do; every Gateway of that class gets kube-gateway.ts's
+// ServiceAccount, Deployment and Service (owned by the Gateway, so deleting it removes them),
+// and its status: Accepted, Programmed and addresses (load balancer addresses, else the
+// Service's cluster hostname). The Gateway API is optional: the watches on it start whenever
+// its CRDs appear, without holding up the other controllers.
+import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
+import { type Condition, setCondition } from "../runtime/conditions.ts";
+import type { Controller } from "../runtime/controller.ts";
+import type { RawClient } from "../runtime/raw-client.ts";
+import { serviceAddresses } from "./istio-gateway.ts";
+import { GATEWAY_NAME_LABEL, type Gateway, gatewayResourceName, MANAGED_LABEL, renderKubeGateway } from "./kube-gateway.ts";
+import { controlPlaneOf, REVISIONS_PATH, resolveGatewayRevision, TAGS_PATH } from "./revisions.ts";
+
+export const CONTROLLER_NAME = "istio.io/gateway-controller";
+export const CLASS_NAME = "istio";
+const API = "/apis/gateway.networking.k8s.io/v1";
+const CLASS_KEY = "gatewayclass";
+const CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+
+interface GatewayClass extends KubeObject {
+  spec: { controllerName: string; description?: string };
+  status?: { conditions?: Condition[] };
+}
+
+interface LiveGateway extends Gateway {
+  metadata: Gateway["metadata"] & { generation?: number; deletionTimestamp?: string };
+  status?: { conditions?: Condition[]; addresses?: { type: string; value: string }[] };
+}
+
+interface LiveService {
+  metadata: { name: string; namespace?: string };
+  spec?: { type?: string; ports?: { port: number }[] };
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
+}
+
+function gatewayClass(): GatewayClass {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "GatewayClass",
+    metadata: { name: CLASS_NAME, labels: { "app.kubernetes.io/managed-by": "rigger" } },
+    spec: { controllerName: CONTROLLER_NAME, description: "The default Istio GatewayClass" },
+  };
+}
+
+/** Programmed and the addresses, from the Service as it is now. */
+export function programmedStatus(service: LiveService | undefined): {
+  condition: Omit<Condition, "lastTransitionTime">;
+  addresses: { type: string; value: string }[];
+} {
+  if (!service) {
+    return {
+      condition: { type: "Programmed", status: "False", reason: "Pending", message: "the gateway's Service does not exist yet" },
+      addresses: [],
+    };
+  }
+  const host = `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`;
+  const ports = (service.spec?.ports ?? []).map((p) => `${host}:${p.port}`).join(",");
+  const addresses = serviceAddresses(service);
+  const pending = service.spec?.type === "LoadBalancer" && !(service.status?.loadBalancer?.ingress ?? []).length;
+  return pending
+    ? {
+        condition: {
+          type: "Programmed",
+          status: "False",
+          reason: "AddressNotAssigned",
+          message: `Assigned to service(s) ${ports}, but failed to assign to all requested addresses: address pending for hostname "${host}"`,
+        },
+        addresses,
+      }
+    : {
+        condition: {
+          type: "Programmed",
+          status: "True",
+          reason: "Programmed",
+          message: `Resource programmed, assigned to service(s) ${ports}`,
+        },
+        addresses,
+      };
+}
+
+export function gatewayApiController({ client }: { client: RawClient }): Controller {
+  const known = new Set<string>();
+
+  const reconcileClass = async () => {
+    const live = await getOrUndefined<GatewayClass>(client, `${API}/gatewayclasses/${CLASS_NAME}`);
+    const crd = await getOrUndefined<KubeObject>(client, `${CRDS}/gatewayclasses.gateway.networking.k8s.io`);
+    if (!crd) return undefined;
+    if (live && live.spec.controllerName !== CONTROLLER_NAME) return undefined; // someone else's class of that name
+    const desired = withRenderedHash(gatewayClass());
+    const { object } = await applyIfChanged(client, desired, live);
+    const now = new Date();
+    const conditions = setCondition(
+      (object as GatewayClass).status?.conditions,
+      {
+        type: "Accepted",
+        status: "True",
+        reason: "Accepted",
+        message: "Handled by Rigger's gateway controller",
+        observedGeneration: object.metadata.generation,
+      },
+      now,
+    );
+    await writeStatus(client, object, (object as GatewayClass).status, { ...(object as GatewayClass).status, conditions });
+    return undefined;
+  };
+
+  const reconcileGateway = async (key: string) => {
+    const [namespace, name] = key.split("/");
+    const gateway = await getOrUndefined<LiveGateway>(client, `${API}/namespaces/${namespace}/gateways/${name}`);
+    if (!gateway || gateway.metadata.deletionTimestamp) {
+      known.delete(key);
+      return undefined;
+    }
+    known.add(key);
+    const cls = await getOrUndefined<GatewayClass>(client, `${API}/gatewayclasses/${gateway.spec.gatewayClassName}`);
+    if (cls?.spec.controllerName !== CONTROLLER_NAME) return undefined;
+
+    const now = new Date();
+    const generation = gateway.metadata.generation;
+    let conditions = gateway.status?.conditions;
+    const set = (c: Omit<Condition, "lastTransitionTime">) => {
+      conditions = setCondition(conditions, { ...c, observedGeneration: generation }, now);
+    };
+    set({ type: "Accepted", status: "True", reason: "Accepted", message: "Resource accepted" });
+    let addresses = gateway.status?.addresses ?? [];
+    const resolved = await resolveGatewayRevision(client, gateway.metadata.labels?.["istio.io/rev"]);
+    if (typeof resolved === "string") {
+      set({ type: "Programmed", status: "False", reason: "Pending", message: resolved });
+    } else {
+      const plane = controlPlaneOf(resolved.revision);
+      const objects = renderKubeGateway(gateway, {
+        proxyImage: plane.proxyImage,
+        istioNamespace: plane.istioNamespace,
+        istiodService: plane.istiodService,
+        revision: resolved.revision.metadata.name,
+        trustDomain: plane.trustDomain,
+      });
+      for (const obj of objects) {
+        const desired = withRenderedHash(obj as KubeObject);
+        const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
+        await applyIfChanged(client, desired, live);
+      }
+      const service = await getOrUndefined<LiveService>(
+        client,
+        `/api/v1/namespaces/${namespace}/services/${gatewayResourceName(gateway)}`,
+      );
+      const programmed = programmedStatus(service);
+      set(programmed.condition);
+      addresses = programmed.addresses;
+    }
+    const status = { ...gateway.status, conditions, addresses };
+    await writeStatus(client, gateway as unknown as KubeObject, gateway.status, status);
+    return undefined;
+  };
+
+  const all = () => [...known];
+  const byGatewayLabel = (_key: string, object?: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
+    const gateway = object?.metadata?.labels?.[GATEWAY_NAME_LABEL];
+    return gateway && object?.metadata?.namespace ? [`${object.metadata.namespace}/${gateway}`] : [];
+  };
+  return {
+    name: "gateway-api",
+    reconcile: (key) => (key === CLASS_KEY ? reconcileClass() : reconcileGateway(key)),
+    watches: [
+      // Not optional: the CRD collection always exists, and its event creates the class.
+      {
+        path: CRDS,
+        fieldSelector: "metadata.name=gatewayclasses.gateway.networking.k8s.io",
+        map: () => [CLASS_KEY, ...all()],
+      },
+      { path: `${API}/gatewayclasses`, optional: true, map: () => [CLASS_KEY, ...all()] },
+      { path: `${API}/gateways`, optional: true, map: (key) => [key] },
+      { path: "/apis/apps/v1/deployments", labelSelector: MANAGED_LABEL, map: byGatewayLabel },
+      { path: "/api/v1/services", labelSelector: GATEWAY_NAME_LABEL, map: byGatewayLabel },
+      { path: TAGS_PATH, map: all },
+      { path: REVISIONS_PATH, map: all },
+    ],
+  };
+}

@@ -1,0 +1,118 @@
+// The IstioGateway controller: resolves the gateway's revision (or tag) to an IstioRevision,
+// applies istio-gateway.ts's objects owned by the IstioGateway (deleting it garbage-collects
+// them), removes the HPA or PDB when turned off, and reports the resolved revision, the
+// Deployment's readiness and the Service's addresses. A tag move re-renders the Deployment
+// with the new revision in its pod template, which rolls it a pod at a time.
+import { GROUP_VERSION } from "../install/istio.ts";
+import { ownedBy } from "../install/ownership.ts";
+import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
+import { type Condition, setCondition } from "../runtime/conditions.ts";
+import type { Controller } from "../runtime/controller.ts";
+import type { RawClient } from "../runtime/raw-client.ts";
+import {
+  autoscaled,
+  deploymentReadiness,
+  GATEWAY_LABEL,
+  type IstioGateway,
+  type IstioGatewayStatus,
+  renderIstioGateway,
+  serviceAddresses,
+} from "./istio-gateway.ts";
+import { REVISIONS_PATH, resolveGatewayRevision, TAGS_PATH } from "./revisions.ts";
+
+const GATEWAYS = `/apis/${GROUP_VERSION}/istiogateways`;
+
+function gatewayPath(key: string): string {
+  const [namespace, name] = key.split("/");
+  return `/apis/${GROUP_VERSION}/namespaces/${namespace}/istiogateways/${name}`;
+}
+
+export function istioGatewayController({ client }: { client: RawClient }): Controller {
+  const known = new Set<string>();
+
+  const reconcile = async (key: string) => {
+    const gateway = await getOrUndefined<IstioGateway>(client, gatewayPath(key));
+    if (!gateway || gateway.metadata.deletionTimestamp) {
+      known.delete(key);
+      return undefined;
+    }
+    known.add(key);
+    const { name, namespace = "" } = gateway.metadata;
+    const now = new Date();
+    let conditions = gateway.status?.conditions;
+    const set = (type: string, status: Condition["status"], reason: string, message: string) => {
+      conditions = setCondition(
+        conditions,
+        { type, status, reason, message, observedGeneration: gateway.metadata.generation },
+        now,
+      );
+    };
+
+    const resolved = await resolveGatewayRevision(client, gateway.spec.revision);
+    let revision = gateway.status?.revision;
+    if (typeof resolved === "string") {
+      // Keep whatever runs: a gateway must not go down because its tag is being recreated.
+      set("Reconciled", "False", "RevisionNotFound", resolved);
+    } else {
+      revision = resolved.revision.metadata.name;
+      const objects = renderIstioGateway(gateway, revision);
+      for (const obj of objects) {
+        const desired = withRenderedHash(ownedBy(obj, gateway, GATEWAY_LABEL));
+        const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
+        await applyIfChanged(client, desired, live);
+      }
+      const off = [
+        ...(autoscaled(gateway) ? [] : [`/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${name}`]),
+        ...((gateway.spec.podDisruptionBudget?.enabled ?? true)
+          ? []
+          : [`/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/${name}`]),
+      ];
+      for (const path of off) {
+        const live = await getOrUndefined<KubeObject>(client, path);
+        if (live?.metadata.labels?.[GATEWAY_LABEL] === name) await client.delete(path);
+      }
+      const via = resolved.tag ? `tag ${resolved.tag} → ` : "";
+      set("Reconciled", "True", "Reconciled", `${objects.length} objects applied; revision ${via}${revision}`);
+    }
+
+    const deployment = await getOrUndefined<Parameters<typeof deploymentReadiness>[0]>(
+      client,
+      `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`,
+    );
+    const readiness = deploymentReadiness(deployment);
+    set("Ready", readiness.ready ? "True" : "False", readiness.ready ? "Available" : "NotAvailable", readiness.message);
+    const service = await getOrUndefined<Parameters<typeof serviceAddresses>[0]>(
+      client,
+      `/api/v1/namespaces/${namespace}/services/${name}`,
+    );
+    const reconciled = conditions?.find((c) => c.type === "Reconciled");
+    const status: IstioGatewayStatus = {
+      observedGeneration: gateway.metadata.generation,
+      conditions,
+      state: reconciled?.status !== "True" ? reconciled?.reason : readiness.ready ? "Healthy" : "NotReady",
+      revision,
+      replicas: deployment?.spec?.replicas,
+      readyReplicas: deployment?.status?.availableReplicas ?? 0,
+      addresses: service ? serviceAddresses(service) : undefined,
+    };
+    await writeStatus(client, gateway, gateway.status, status);
+    return undefined;
+  };
+
+  const all = () => [...known];
+  const owned = (_key: string, object?: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
+    const owner = object?.metadata?.labels?.[GATEWAY_LABEL];
+    return owner && object?.metadata?.namespace ? [`${object.metadata.namespace}/${owner}`] : [];
+  };
+  return {
+    name: "istiogateway",
+    reconcile,
+    watches: [
+      { path: GATEWAYS, map: (key) => [key] },
+      { path: TAGS_PATH, map: all },
+      { path: REVISIONS_PATH, map: all },
+      { path: "/apis/apps/v1/deployments", labelSelector: GATEWAY_LABEL, map: owned },
+      { path: "/api/v1/services", labelSelector: GATEWAY_LABEL, map: owned },
+    ],
+  };
+}

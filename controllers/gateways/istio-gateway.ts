@@ -1,0 +1,236 @@
+// An IstioGateway (operator.rigger.dev/v1alpha1, namespaced) and what it becomes, in the
+// shapes of Istio's gateway Helm chart: ServiceAccount, a RoleBinding that lets it read TLS
+// secrets (SDS) in its own namespace, Deployment, Service, HorizontalPodAutoscaler,
+// PodDisruptionBudget, all named like the resource and owned by it. (The chart creates a Role
+// with that one rule; the RoleBinding points at a ClusterRole with the same rule from the
+// install manifest instead, so the operator needs no right to read Secrets to grant it.) The pods ask to be injected with the `gateway`
+// template (sidecar.istio.io/inject=true, inject.istio.io/templates=gateway, an istio-proxy
+// container with image auto), carry istio.io/rev when a revision or tag is named, and the
+// revision it resolves to in an annotation: moving a tag changes the pod template, so the
+// Deployment rolls — one pod at a time, never below the wanted count (maxUnavailable 0).
+// Pure: resource and resolved revision in, objects and status out.
+import type { KubeObject } from "../runtime/apply.ts";
+import type { Condition } from "../runtime/conditions.ts";
+
+export const GATEWAY_LABEL = "operator.rigger.dev/gateway";
+export const REVISION_ANNOTATION = "operator.rigger.dev/revision";
+/** ClusterRole (manifests/install.yaml) with the gateway's one rule: get/watch/list secrets. */
+export const GATEWAY_SECRETS_ROLE = "rigger-gateway-secrets";
+const MANAGED_BY = { "app.kubernetes.io/managed-by": "rigger" };
+
+export interface ServicePort {
+  name: string;
+  port: number;
+  targetPort?: number;
+  protocol?: "TCP" | "UDP";
+}
+
+export interface IstioGatewaySpec {
+  type?: "ingress" | "egress";
+  revision?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  replicas?: number;
+  autoscaling?: { enabled?: boolean; minReplicas?: number; maxReplicas?: number; targetCPUUtilizationPercentage?: number };
+  podDisruptionBudget?: { enabled?: boolean; minAvailable?: number };
+  service?: {
+    type?: "LoadBalancer" | "ClusterIP" | "NodePort";
+    ports?: ServicePort[];
+    annotations?: Record<string, string>;
+    loadBalancerIP?: string;
+    externalTrafficPolicy?: "Cluster" | "Local";
+  };
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+}
+
+export interface IstioGatewayStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  state?: string;
+  revision?: string;
+  replicas?: number;
+  readyReplicas?: number;
+  addresses?: Address[];
+}
+
+export interface IstioGateway extends KubeObject {
+  spec: IstioGatewaySpec;
+  status?: IstioGatewayStatus;
+}
+
+export const DEFAULT_PORTS: ServicePort[] = [
+  { name: "status-port", port: 15021 },
+  { name: "http2", port: 80 },
+  { name: "https", port: 443 },
+];
+
+/** The `istio` label Istio Gateway selectors match: istio-ingressgateway → ingressgateway. */
+export function istioLabel(gateway: IstioGateway): string {
+  return gateway.spec.labels?.istio ?? gateway.metadata.name.replace(/^istio-/, "");
+}
+
+export function selectorLabels(gateway: IstioGateway): Record<string, string> {
+  return { app: gateway.metadata.name, istio: istioLabel(gateway) };
+}
+
+export function serviceType(gateway: IstioGateway): string {
+  return gateway.spec.service?.type ?? (gateway.spec.type === "egress" ? "ClusterIP" : "LoadBalancer");
+}
+
+export function autoscaled(gateway: IstioGateway): boolean {
+  return gateway.spec.autoscaling?.enabled ?? true;
+}
+
+/**
+ * Everything the gateway needs. `revision` is the IstioRevision its reference resolves to
+ * now; objects to delete (HPA or PDB turned off) are the caller's business.
+ */
+export function renderIstioGateway(gateway: IstioGateway, revision: string): KubeObject[] {
+  const { name, namespace = "" } = gateway.metadata;
+  const spec = gateway.spec;
+  const selector = selectorLabels(gateway);
+  const labels = { ...selector, [GATEWAY_LABEL]: name, ...MANAGED_BY };
+  const meta = (kind: string) => ({ name, namespace, labels: kind === "Deployment" ? { ...labels } : labels });
+  const podLabels: Record<string, string> = {
+    ...(spec.labels ?? {}),
+    ...selector,
+    "sidecar.istio.io/inject": "true",
+    ...(spec.revision ? { "istio.io/rev": spec.revision } : {}),
+  };
+  const ports = spec.service?.ports?.length ? spec.service.ports : DEFAULT_PORTS;
+  const objects: KubeObject[] = [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta("ServiceAccount") },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta("RoleBinding"),
+      // The gateway reads the TLS secrets its Gateway servers name (credentialName), in this namespace only.
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GATEWAY_SECRETS_ROLE },
+      subjects: [{ kind: "ServiceAccount", name, namespace }],
+    } as KubeObject,
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta("Deployment"),
+      spec: {
+        ...(autoscaled(gateway) ? {} : { replicas: spec.replicas ?? 1 }),
+        selector: { matchLabels: selector },
+        // Beyond upstream: a new revision rolls a pod at a time and never drops below the wanted count.
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          metadata: {
+            labels: podLabels,
+            annotations: {
+              ...(spec.annotations ?? {}),
+              "inject.istio.io/templates": "gateway",
+              [REVISION_ANNOTATION]: revision,
+            },
+          },
+          spec: {
+            serviceAccountName: name,
+            containers: [
+              {
+                name: "istio-proxy",
+                // Filled in by the injector's gateway template.
+                image: "auto",
+                ports: [{ name: "http-envoy-prom", containerPort: 15090, protocol: "TCP" }],
+                resources: spec.resources ?? {
+                  requests: { cpu: "100m", memory: "128Mi" },
+                  limits: { cpu: "2", memory: "1Gi" },
+                },
+              },
+            ],
+          },
+        },
+      },
+    } as KubeObject,
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { ...meta("Service"), ...(spec.service?.annotations ? { annotations: spec.service.annotations } : {}) },
+      spec: {
+        type: serviceType(gateway),
+        selector,
+        ports: ports.map((p) => ({
+          name: p.name,
+          port: p.port,
+          targetPort: p.targetPort ?? p.port,
+          protocol: p.protocol ?? "TCP",
+        })),
+        ...(spec.service?.loadBalancerIP ? { loadBalancerIP: spec.service.loadBalancerIP } : {}),
+        ...(spec.service?.externalTrafficPolicy ? { externalTrafficPolicy: spec.service.externalTrafficPolicy } : {}),
+      },
+    } as KubeObject,
+  ];
+  if (autoscaled(gateway)) {
+    const a = spec.autoscaling ?? {};
+    objects.push({
+      apiVersion: "autoscaling/v2",
+      kind: "HorizontalPodAutoscaler",
+      metadata: meta("HorizontalPodAutoscaler"),
+      spec: {
+        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+        minReplicas: a.minReplicas ?? 1,
+        maxReplicas: a.maxReplicas ?? 5,
+        metrics: [
+          {
+            type: "Resource",
+            resource: {
+              name: "cpu",
+              target: { type: "Utilization", averageUtilization: a.targetCPUUtilizationPercentage ?? 80 },
+            },
+          },
+        ],
+      },
+    } as KubeObject);
+  }
+  if (spec.podDisruptionBudget?.enabled ?? true) {
+    objects.push({
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata: meta("PodDisruptionBudget"),
+      spec: { minAvailable: spec.podDisruptionBudget?.minAvailable ?? 1, selector: { matchLabels: selector } },
+    } as KubeObject);
+  }
+  return objects;
+}
+
+interface DeploymentState {
+  metadata: { generation?: number };
+  spec?: { replicas?: number };
+  status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number };
+}
+
+interface ServiceState {
+  metadata: { name: string; namespace?: string };
+  spec?: { type?: string };
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
+}
+
+export type Address = { type: "IPAddress" | "Hostname"; value: string };
+
+/** Load balancer addresses, else the Service's cluster hostname. */
+export function serviceAddresses(service: ServiceState, clusterDomain = "cluster.local"): Address[] {
+  const out: Address[] = [];
+  for (const i of service.status?.loadBalancer?.ingress ?? []) {
+    if (i.ip) out.push({ type: "IPAddress", value: i.ip });
+    else if (i.hostname) out.push({ type: "Hostname", value: i.hostname });
+  }
+  if (out.length > 0) return out;
+  return [{ type: "Hostname", value: `${service.metadata.name}.${service.metadata.namespace}.svc.${clusterDomain}` }];
+}
+
+/** Ready: the rollout has finished and every wanted pod is available. */
+export function deploymentReadiness(deployment: DeploymentState | undefined): { ready: boolean; message: string } {
+  if (!deployment) return { ready: false, message: "the Deployment does not exist yet" };
+  const wanted = deployment.spec?.replicas ?? 1;
+  const s = deployment.status ?? {};
+  if ((s.observedGeneration ?? 0) < (deployment.metadata.generation ?? 0))
+    return { ready: false, message: "the Deployment controller has not seen the latest spec yet" };
+  const updated = s.updatedReplicas ?? 0;
+  const available = s.availableReplicas ?? 0;
+  if (updated < wanted) return { ready: false, message: `rolling out: ${updated} of ${wanted} pods updated` };
+  if ((s.replicas ?? 0) > updated) return { ready: false, message: `rolling out: ${(s.replicas ?? 0) - updated} old pods left` };
+  if (available < wanted) return { ready: false, message: `${available} of ${wanted} pods available` };
+  return { ready: true, message: `${available} of ${wanted} pods available` };
+}

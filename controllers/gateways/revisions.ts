@@ -1,0 +1,61 @@
+// Which control plane revision a gateway belongs to. A gateway names a revision or a tag
+// (IstioGateway spec.revision, a Gateway API Gateway's istio.io/rev label), or nothing: then
+// the default revision, which is what the `default` tag points at, else the revision named
+// `default`. Both gateway controllers use this one rule.
+import { revisionValues } from "../install/configmaps.ts";
+import { GROUP_VERSION, type IstioRevision } from "../install/istio.ts";
+import type { IstioRevisionTag } from "../revisions/tag-controller.ts";
+import { getOrUndefined } from "../runtime/apply.ts";
+import type { RawClient } from "../runtime/raw-client.ts";
+
+export const TAGS_PATH = `/apis/${GROUP_VERSION}/istiorevisiontags`;
+export const REVISIONS_PATH = `/apis/${GROUP_VERSION}/istiorevisions`;
+
+export interface GatewayRevision {
+  revision: IstioRevision;
+  /** The tag the reference went through, if any. */
+  tag?: string;
+}
+
+/** The revision `ref` names now (a tag resolved), or a sentence saying why there is none. */
+export async function resolveGatewayRevision(client: RawClient, ref: string | undefined): Promise<GatewayRevision | string> {
+  const wanted = ref || "default";
+  const tag = await getOrUndefined<IstioRevisionTag>(client, `${TAGS_PATH}/${wanted}`);
+  if (tag) {
+    const target = tag.status?.istioRevision;
+    if (!target) return `revision tag ${wanted} does not point at a revision yet`;
+    const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS_PATH}/${target}`);
+    return revision
+      ? { revision, tag: wanted }
+      : `revision tag ${wanted} points at IstioRevision ${target}, which does not exist`;
+  }
+  const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS_PATH}/${wanted}`);
+  if (revision) return { revision };
+  return ref
+    ? `no IstioRevision or IstioRevisionTag named ${ref}`
+    : "no default revision: create an IstioRevisionTag named default, an Istio named default, or name a revision";
+}
+
+/** What a gateway's proxy needs to know about its control plane. */
+export function controlPlaneOf(revision: IstioRevision): {
+  proxyImage: string;
+  istioNamespace: string;
+  istiodService: string;
+  trustDomain: string;
+} {
+  const name = revision.metadata.name;
+  const values = revisionValues({
+    name,
+    namespace: revision.spec.namespace,
+    version: revision.spec.version,
+    values: revision.spec.values,
+  });
+  const g = values.global;
+  const meshTrustDomain = (revision.spec.values?.meshConfig as { trustDomain?: string } | undefined)?.trustDomain;
+  return {
+    proxyImage: `${g.hub}/${g.proxy.image || "proxyv2"}:${g.tag}`,
+    istioNamespace: revision.spec.namespace,
+    istiodService: name === "default" ? "istiod" : `istiod-${name}`,
+    trustDomain: meshTrustDomain || g.trustDomain || "cluster.local",
+  };
+}
