@@ -39,6 +39,8 @@ export const binaries = {
   kubeScheduler: join(CACHE, "bin", `kubernetes-v${versions.kubernetes}`, "kube-scheduler"),
   kubectl: join(CACHE, "bin", `kubernetes-v${versions.kubernetes}`, "kubectl"),
   kwok: join(CACHE, "bin", `kwok-v${versions.kwok}`, "kwok"),
+  /** Not a binary: the Gateway API's standard CRDs, taken from its Go module by build.sh. */
+  gatewayApiCrds: join(CACHE, "bin", `gateway-api-v${versions.gatewayApi}`, "standard-install.yaml"),
 };
 
 export class ClusterError extends Error {}
