@@ -9,7 +9,7 @@ import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { binaries } from "./cluster/local-cluster.ts";
-import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
+import { kubeClients, reportMeasurements, uniqueName, waitFor } from "./support/kube.ts";
 import { type RunningOperator, startOperatorProcess, tailOf } from "./support/operator.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -79,11 +79,7 @@ afterAll(async () => {
   kubectl(["delete", "istio", istioName, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
   for (const ns of [stableNs, canaryNs]) kubectl(["delete", "namespace", ns, "--wait=false"]);
   await operator?.stop();
-  console.log(
-    `canary e2e measurements:\n${Object.entries(measured)
-      .map(([k, v]) => `  ${k}: ${v}`)
-      .join("\n")}`,
-  );
+  reportMeasurements("canary", measured);
 });
 
 test("revision A behind prod-stable injects the stable namespace", async () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { type V1Pod, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { binaries } from "./cluster/local-cluster.ts";
-import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
+import { kubeClients, reportMeasurements, uniqueName, waitFor } from "./support/kube.ts";
 import { type RunningOperator, startOperatorProcess, tailOf } from "./support/operator.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -42,6 +42,18 @@ function jsonpath(resource: string[], path: string): string {
   return kubectl(["get", ...resource, "-o", `jsonpath=${path}`]).stdout;
 }
 
+/** The mesh at `version`: RevisionBased, so a new version is a new revision beside the old. */
+function istioAt(version: string) {
+  apply(`apiVersion: operator.rigger.dev/v1alpha1
+kind: Istio
+metadata: {name: ${istioName}}
+spec:
+  version: ${version}
+  namespace: ${controlPlaneNs}
+  updateStrategy: {type: RevisionBased, inactiveRevisionDeletionGracePeriodSeconds: 600}
+`);
+}
+
 function tagTo(revision: string) {
   apply(`apiVersion: operator.rigger.dev/v1alpha1
 kind: IstioRevisionTag
@@ -60,14 +72,7 @@ beforeAll(async () => {
   kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
   operator = await startOperatorProcess("gateways", uniqueName("rigger-gw-lease"));
   await core.createNamespace({ body: { metadata: { name: gatewayNs } } });
-  apply(`apiVersion: operator.rigger.dev/v1alpha1
-kind: Istio
-metadata: {name: ${istioName}}
-spec:
-  version: 1.27.8
-  namespace: ${controlPlaneNs}
-  updateStrategy: {type: RevisionBased, inactiveRevisionDeletionGracePeriodSeconds: 600}
-`);
+  istioAt("1.27.8");
   ok(["wait", "--for=condition=Ready", "--timeout=90s", `istio/${istioName}`]);
   tagTo(revisionA);
   await waitFor("the tag to point at revision A", async () =>
@@ -80,11 +85,7 @@ afterAll(async () => {
   kubectl(["delete", "istiorevisiontag", tagName, "--ignore-not-found"]);
   kubectl(["delete", "istio", istioName, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
   await operator?.stop();
-  console.log(
-    `gateways e2e measurements:\n${Object.entries(measured)
-      .map(([k, v]) => `  ${k}: ${v}`)
-      .join("\n")}`,
-  );
+  reportMeasurements("gateways", measured);
 });
 
 test("an IstioGateway: injected router-mode Deployment Available, LoadBalancer Service, RoleBinding, PDB, HPA", async () => {
@@ -224,14 +225,7 @@ spec:
 });
 
 test("moving the tag rolls both gateways a pod at a time: ready pods never below the wanted count", async () => {
-  apply(`apiVersion: operator.rigger.dev/v1alpha1
-kind: Istio
-metadata: {name: ${istioName}}
-spec:
-  version: 1.27.9
-  namespace: ${controlPlaneNs}
-  updateStrategy: {type: RevisionBased, inactiveRevisionDeletionGracePeriodSeconds: 600}
-`);
+  istioAt("1.27.9");
   ok(["wait", "--for=condition=Ready", "--timeout=90s", `istiorevision/${revisionB}`]);
 
   // Every pod event of both gateways, from a watch: after each one, count what is ready.

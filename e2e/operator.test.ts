@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
 import { rawClient } from "../controllers/runtime/raw-client.ts";
 import { binaries, restartApiserver } from "./cluster/local-cluster.ts";
-import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
+import { kubeClients, reportMeasurements, uniqueName, waitFor } from "./support/kube.ts";
 import { type RunningOperator, startOperatorProcess, tailOf } from "./support/operator.ts";
 
 const install = fileURLToPath(new URL("../manifests/install.yaml", import.meta.url));
@@ -89,11 +89,7 @@ afterAll(async () => {
   kubectl(["delete", "istio", "default", "second", "--ignore-not-found", "--wait=true", "--timeout=60s"]);
   kubectl(["delete", "namespace", appNs, "--ignore-not-found", "--wait=false"]);
   await Promise.all(operators.map((op) => op.stop()));
-  console.log(
-    `operator e2e measurements:\n${Object.entries(measured)
-      .map(([k, v]) => `  ${k}: ${v}`)
-      .join("\n")}`,
-  );
+  reportMeasurements("operator", measured);
 });
 
 test("kubectl apply -f manifests/install.yaml installed the CRDs and the operator's RBAC", () => {

@@ -7,6 +7,7 @@
 // template's istio.io/rev annotation, and the Deployment rolls a pod at a time). Pure:
 // Gateway and settings in, objects out; gateway-api-controller.ts applies them.
 import type { V1Deployment, V1Service, V1ServiceAccount } from "@kubernetes/client-node";
+import { podInfoVolume } from "../../webhooks/inject/sidecar-template.ts";
 
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 export const MANAGED_LABEL = "gateway.istio.io/managed";
@@ -220,15 +221,7 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
             { name: "workload-certs", emptyDir: {} },
             { name: "istio-envoy", emptyDir: { medium: "Memory" } },
             { name: "istio-data", emptyDir: {} },
-            {
-              name: "istio-podinfo",
-              downwardAPI: {
-                items: [
-                  { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
-                  { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
-                ],
-              },
-            },
+            podInfoVolume(),
             {
               name: "istio-token",
               projected: {

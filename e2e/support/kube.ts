@@ -14,6 +14,15 @@ export function kubeClients() {
   };
 }
 
+/** Prints what a suite measured, one line each (the README's numbers come from these). */
+export function reportMeasurements(suite: string, measured: Record<string, string>): void {
+  console.log(
+    `${suite} e2e measurements:\n${Object.entries(measured)
+      .map(([k, v]) => `  ${k}: ${v}`)
+      .join("\n")}`,
+  );
+}
+
 /** `prefix-<6 hex>`, so reruns and parallel suites never collide on names. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString("hex")}`;

@@ -398,25 +398,12 @@ export function volumes(input: TemplateInput, template: "sidecar" | "gateway" = 
   if (annotations["sidecar.istio.io/bootstrapOverride"] !== undefined) {
     out.push({ name: "custom-bootstrap-volume", configMap: { name: annotations["sidecar.istio.io/bootstrapOverride"] } });
   }
-  out.push(
-    { emptyDir: { medium: "Memory" }, name: "istio-envoy" },
-    { name: "istio-data", emptyDir: {} },
-    {
-      name: "istio-podinfo",
-      downwardAPI: {
-        items: [
-          { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
-          { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
-        ],
-      },
+  out.push({ emptyDir: { medium: "Memory" }, name: "istio-envoy" }, { name: "istio-data", emptyDir: {} }, podInfoVolume(), {
+    name: "istio-token",
+    projected: {
+      sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: g.sds.token.aud } }],
     },
-    {
-      name: "istio-token",
-      projected: {
-        sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: g.sds.token.aud } }],
-      },
-    },
-  );
+  });
   if (g.pilotCertProvider === "istiod") {
     out.push({ name: "istiod-ca-cert", configMap: { name: g.trustBundleName || "istio-ca-root-cert" } });
   }
@@ -431,6 +418,19 @@ export function volumes(input: TemplateInput, template: "sidecar" | "gateway" = 
     for (const name of Object.keys(parsed).sort()) out.push({ name, ...(parsed[name] as Omit<V1Volume, "name">) });
   }
   return out;
+}
+
+/** The pod's labels and annotations as files, for the agent (every proxy template mounts it). */
+export function podInfoVolume(): V1Volume {
+  return {
+    name: "istio-podinfo",
+    downwardAPI: {
+      items: [
+        { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
+        { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
+      ],
+    },
+  };
 }
 
 /** Resources for both injected containers: the four annotations if any is set, else the values' defaults. */
