@@ -60,7 +60,7 @@ cluster-status: install ## show the local cluster's processes and node
 	@$(CLUSTER) status
 
 .PHONY: demo
-demo: cluster-up ## run Rigger on a local cluster: install manifest, operator, an Istio, an injected demo app
+demo: cluster-up ## run Rigger on a local cluster: install manifest, operator, an Istio, an injected demo app, gateways
 	@node e2e/cluster/demo.ts run
 
 .PHONY: lint

@@ -145,6 +145,50 @@ const steps: Step[] = [
       ]).trimEnd(),
   },
   {
+    what: "deploy an ingress gateway: kubectl apply -f manifests/samples/ingress-gateway.yaml",
+    waitsFor: "kubectl -n istio-ingress wait --for=condition=Ready istiogateway/istio-ingressgateway",
+    run: () => {
+      const t0 = Date.now();
+      kubectl(["apply", "-f", join(ROOT, "manifests/samples/ingress-gateway.yaml")]);
+      kubectl(["-n", "istio-ingress", "wait", "--for=condition=Ready", "--timeout=120s", "istiogateway/istio-ingressgateway"]);
+      return `Ready ${((Date.now() - t0) / 1000).toFixed(1)} s after apply\n${kubectl(["-n", "istio-ingress", "get", "istiogateway,svc,hpa,pdb"]).trimEnd()}\n${kubectl(
+        [
+          "-n",
+          "istio-ingress",
+          "get",
+          "pods",
+          "-l",
+          "istio=ingressgateway",
+          "-o",
+          "custom-columns=POD:.metadata.name,INIT:.spec.initContainers[*].name,CONTAINERS:.spec.containers[*].name,ARGS:.spec.containers[0].args[1],REVISION:.metadata.annotations.istio\\.io/rev",
+        ],
+      ).trimEnd()}`;
+    },
+  },
+  {
+    what: `install the Gateway API CRDs (sigs.k8s.io/gateway-api, from its Go module) and apply manifests/samples/gateway-api.yaml`,
+    waitsFor: "GatewayClass istio Accepted, then the Gateway's Deployment demo-istio Available",
+    run: async () => {
+      kubectl(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
+      kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "gateways.gateway.networking.k8s.io"]);
+      for (let i = 0; i < 60 && !kubectl(["get", "gatewayclass", "-o", "name"]).includes("istio"); i++) await sleep(500);
+      kubectl(["wait", "--for=condition=Accepted", "--timeout=60s", "gatewayclass/istio"]);
+      kubectl(["apply", "-f", join(ROOT, "manifests/samples/gateway-api.yaml")]);
+      for (let i = 0; i < 60 && !kubectl(["-n", "istio-ingress", "get", "deploy", "-o", "name"]).includes("demo-istio"); i++)
+        await sleep(500);
+      kubectl(["-n", "istio-ingress", "rollout", "status", "deployment/demo-istio", "--timeout=120s"]);
+      return `${kubectl(["-n", "istio-ingress", "get", "gateway", "demo"]).trimEnd()}\n${kubectl([
+        "-n",
+        "istio-ingress",
+        "get",
+        "gateway",
+        "demo",
+        "-o",
+        'jsonpath=Programmed: {.status.conditions[?(@.type=="Programmed")].reason} (no load balancer on a local cluster); address {.status.addresses[0].value}',
+      ])}`;
+    },
+  },
+  {
     what: "apply an invalid VirtualService (manifests/samples/bad-virtualservice.yaml)",
     waitsFor: "the validating webhook's answer",
     run: () => {
@@ -184,6 +228,7 @@ Rigger is running. Try it:
   kubectl get istio,istiorevision                      # status, conditions, active revision
   kubectl -n istio-system get deploy,svc,cm            # what the operator created
   kubectl get mutatingwebhookconfigurations,validatingwebhookconfigurations
+  kubectl -n istio-ingress get istiogateway,gateway,deploy,svc   # gateways and what they own
   kubectl -n demo delete pod -l app=httpbin            # a new pod is injected again
   kubectl apply -f manifests/samples/bad-virtualservice.yaml   # invalid Istio config is denied
   ${process.execPath} cmd/rigger.ts inject --kubeconfig $KUBECONFIG -f manifests/samples/demo-app.yaml

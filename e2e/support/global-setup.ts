@@ -38,6 +38,8 @@ async function removeDemo(): Promise<void> {
   const stopped = await stopDemoOperator();
   if (stopped.length === 0) return;
   console.log(`e2e: stopped the demo (${stopped.join(", ")}) and deleted its Istio resources; run make demo again afterwards`);
+  kubectl(["delete", "istiogateways.operator.rigger.dev", "--all", "-A", "--ignore-not-found", "--wait=false"]);
+  kubectl(["delete", "namespace", "istio-ingress", "--ignore-not-found", "--wait=false"]);
   kubectl(["delete", "istios.operator.rigger.dev", "--all", "--ignore-not-found", "--wait=true", "--timeout=60s"]);
   kubectl(["delete", "namespace", "demo", "--ignore-not-found", "--wait=false"]);
   // Its webhooks point at the stopped istiod: wait until garbage collection has removed them.
