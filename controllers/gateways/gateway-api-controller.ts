@@ -129,14 +129,7 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
     if (typeof resolved === "string") {
       set({ type: "Programmed", status: "False", reason: "Pending", message: resolved });
     } else {
-      const plane = controlPlaneOf(resolved.revision);
-      const objects = renderKubeGateway(gateway, {
-        proxyImage: plane.proxyImage,
-        istioNamespace: plane.istioNamespace,
-        istiodService: plane.istiodService,
-        revision: resolved.revision.metadata.name,
-        trustDomain: plane.trustDomain,
-      });
+      const objects = renderKubeGateway(gateway, controlPlaneOf(resolved.revision));
       for (const obj of objects) {
         const desired = withRenderedHash(obj as KubeObject);
         const live = await getOrUndefined<KubeObject>(client, objectPath(desired));

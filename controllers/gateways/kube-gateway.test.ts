@@ -36,13 +36,13 @@ describe("a Gateway API Gateway's objects", () => {
     expect(deployment.spec?.template.spec?.containers[0]?.args?.slice(0, 2)).toEqual(["proxy", "router"]);
   });
 
-  test("the Service: status port and one port per listener, LoadBalancer unless the annotation says otherwise", () => {
+  test("the Service: status port and one port per listener (named like it), LoadBalancer unless the annotation says otherwise", () => {
     const [, , service] = renderKubeGateway(gateway(), settings);
     expect(service.spec?.type).toBe("LoadBalancer");
     expect(service.spec?.ports?.map((p) => [p.name, p.port, p.appProtocol])).toEqual([
       ["status-port", 15021, "tcp"],
-      ["http-80", 80, "http"],
-      ["https-443", 443, "https"],
+      ["http", 80, "http"],
+      ["https", 443, "https"],
     ]);
     const [, , clusterIp] = renderKubeGateway(
       gateway({ annotations: { "networking.istio.io/service-type": "ClusterIP" } }),

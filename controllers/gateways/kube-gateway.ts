@@ -6,6 +6,8 @@
 // the Gateway's istio.io/rev label (resolved by the caller: a tag move changes the pod
 // template's istio.io/rev annotation, and the Deployment rolls a pod at a time). Pure:
 // Gateway and settings in, objects out; gateway-api-controller.ts applies them.
+// e2e/gateway-parity.test.ts compares them, field by field after the apiserver's defaulting,
+// with what the pinned upstream istiod deploys for the same Gateway.
 import type { V1Deployment, V1Service, V1ServiceAccount } from "@kubernetes/client-node";
 import { podInfoVolume } from "../../webhooks/inject/sidecar-template.ts";
 
@@ -46,6 +48,10 @@ export interface GatewaySettings {
   revision: string;
   trustDomain: string;
   clusterDomain?: string;
+  /** The revision's mesh-wide proxy config as PROXY_CONFIG carries it (default-valued fields left out). */
+  proxyConfigJson?: string;
+  clusterId?: string;
+  network?: string;
 }
 
 /** A listener protocol's Service appProtocol, as upstream maps them. */
@@ -81,7 +87,8 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
   const owner = [
     { apiVersion: "gateway.networking.k8s.io/v1beta1", kind: "Gateway", name: gateway.metadata.name, uid: gateway.metadata.uid },
   ];
-  const labels = { ...infraLabels, [GATEWAY_NAME_LABEL]: gateway.metadata.name };
+  // Every object carries the managed label: upstream's controller adds it when it applies them.
+  const labels = { ...infraLabels, [GATEWAY_NAME_LABEL]: gateway.metadata.name, [MANAGED_LABEL]: "istio.io-gateway-controller" };
   const serviceType = gateway.metadata.annotations?.["networking.istio.io/service-type"] ?? "LoadBalancer";
   const fieldEnv = (envName: string, fieldPath: string) => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
   const resourceEnv = (envName: string, resource: string) => ({ name: envName, valueFrom: { resourceFieldRef: { resource } } });
@@ -89,7 +96,7 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
   const ports = [
     { name: "status-port", port: 15021, appProtocol: "tcp" },
     ...(gateway.spec.listeners ?? []).map((l) => ({
-      name: `${l.protocol.toLowerCase()}-${l.port}`,
+      name: l.name,
       port: l.port,
       appProtocol: appProtocol(l.protocol),
     })),
@@ -106,7 +113,7 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
     metadata: {
       name,
       namespace,
-      labels: { ...labels, [MANAGED_LABEL]: "istio.io-gateway-controller" },
+      labels,
       annotations: infraAnnotations,
       ownerReferences: owner,
     },
@@ -128,7 +135,6 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
             "service.istio.io/canonical-name": name,
             "service.istio.io/canonical-revision": "latest",
             ...labels,
-            [MANAGED_LABEL]: "istio.io-gateway-controller",
           },
         },
         spec: {
@@ -173,14 +179,15 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
                 fieldEnv("SERVICE_ACCOUNT", "spec.serviceAccountName"),
                 fieldEnv("HOST_IP", "status.hostIP"),
                 resourceEnv("ISTIO_CPU_LIMIT", "limits.cpu"),
-                { name: "PROXY_CONFIG", value: "{}\n" },
+                { name: "PROXY_CONFIG", value: `${settings.proxyConfigJson ?? "{}"}\n` },
                 { name: "ISTIO_META_POD_PORTS", value: "[]" },
                 { name: "ISTIO_META_APP_CONTAINERS", value: "" },
                 resourceEnv("GOMEMLIMIT", "limits.memory"),
                 resourceEnv("GOMAXPROCS", "limits.cpu"),
-                { name: "ISTIO_META_CLUSTER_ID", value: "Kubernetes" },
+                { name: "ISTIO_META_CLUSTER_ID", value: settings.clusterId || "Kubernetes" },
                 fieldEnv("ISTIO_META_NODE_NAME", "spec.nodeName"),
                 { name: "ISTIO_META_INTERCEPTION_MODE", value: "REDIRECT" },
+                ...(settings.network ? [{ name: "ISTIO_META_NETWORK", value: settings.network }] : []),
                 { name: "ISTIO_META_WORKLOAD_NAME", value: name },
                 { name: "ISTIO_META_OWNER", value: `kubernetes://apis/apps/v1/namespaces/${namespace}/deployments/${name}` },
                 { name: "ISTIO_META_MESH_ID", value: settings.trustDomain },

@@ -2,11 +2,16 @@
 // (IstioGateway spec.revision, a Gateway API Gateway's istio.io/rev label), or nothing: then
 // the default revision, which is what the `default` tag points at, else the revision named
 // `default`. Both gateway controllers use this one rule.
-import { revisionValues } from "../install/configmaps.ts";
+
+import { parseMeshConfig } from "../../webhooks/inject/config.ts";
+import { proxyImage } from "../../webhooks/inject/inject.ts";
+import { proxyConfigJson } from "../../webhooks/inject/sidecar-template.ts";
+import { meshConfigMap, revisionValues } from "../install/configmaps.ts";
 import { GROUP_VERSION, type IstioRevision } from "../install/istio.ts";
 import type { IstioRevisionTag } from "../revisions/tag-controller.ts";
 import { getOrUndefined } from "../runtime/apply.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
+import type { GatewaySettings } from "./kube-gateway.ts";
 
 export const TAGS_PATH = `/apis/${GROUP_VERSION}/istiorevisiontags`;
 export const REVISIONS_PATH = `/apis/${GROUP_VERSION}/istiorevisions`;
@@ -36,26 +41,21 @@ export async function resolveGatewayRevision(client: RawClient, ref: string | un
     : "no default revision: create an IstioRevisionTag named default, an Istio named default, or name a revision";
 }
 
-/** What a gateway's proxy needs to know about its control plane. */
-export function controlPlaneOf(revision: IstioRevision): {
-  proxyImage: string;
-  istioNamespace: string;
-  istiodService: string;
-  trustDomain: string;
-} {
+/** What a gateway's proxy needs to know about its control plane (kube-gateway.ts's settings). */
+export function controlPlaneOf(revision: IstioRevision): GatewaySettings {
   const name = revision.metadata.name;
-  const values = revisionValues({
-    name,
-    namespace: revision.spec.namespace,
-    version: revision.spec.version,
-    values: revision.spec.values,
-  });
+  const spec = { name, namespace: revision.spec.namespace, version: revision.spec.version, values: revision.spec.values };
+  const values = revisionValues(spec);
+  const mesh = parseMeshConfig(meshConfigMap(spec).data?.mesh ?? "");
   const g = values.global;
-  const meshTrustDomain = (revision.spec.values?.meshConfig as { trustDomain?: string } | undefined)?.trustDomain;
   return {
-    proxyImage: `${g.hub}/${g.proxy.image || "proxyv2"}:${g.tag}`,
+    proxyImage: proxyImage(values, mesh.defaultConfig, {}),
     istioNamespace: revision.spec.namespace,
     istiodService: name === "default" ? "istiod" : `istiod-${name}`,
-    trustDomain: meshTrustDomain || g.trustDomain || "cluster.local",
+    revision: name,
+    trustDomain: mesh.trustDomain || g.trustDomain || "cluster.local",
+    proxyConfigJson: proxyConfigJson(mesh.defaultConfig),
+    clusterId: g.multiCluster.clusterName,
+    network: g.network,
   };
 }
