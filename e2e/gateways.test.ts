@@ -140,6 +140,35 @@ spec: {type: egress, revision: ${tagName}}
   expect(jsonpath(["-n", gatewayNs, "hpa", "istio-egressgateway"], "{.spec.maxReplicas}")).toBe("5");
 });
 
+test("bad input: an unknown revision is named in the status; impossible autoscaling is refused at apply", async () => {
+  apply(`apiVersion: operator.rigger.dev/v1alpha1
+kind: IstioGateway
+metadata: {name: lost, namespace: ${gatewayNs}}
+spec: {revision: no-such-revision}
+`);
+  await waitFor("lost: Reconciled=False RevisionNotFound", async () =>
+    jsonpath(["-n", gatewayNs, "istiogateway", "lost"], '{.status.conditions[?(@.type=="Reconciled")].reason}') ===
+    "RevisionNotFound"
+      ? true
+      : undefined,
+  );
+  expect(jsonpath(["-n", gatewayNs, "istiogateway", "lost"], '{.status.conditions[?(@.type=="Reconciled")].message}')).toBe(
+    "no IstioRevision or IstioRevisionTag named no-such-revision",
+  );
+  expect(kubectl(["-n", gatewayNs, "get", "deployment", "lost"]).status).not.toBe(0);
+  ok(["-n", gatewayNs, "delete", "istiogateway", "lost"]);
+  const refused = kubectl(
+    ["apply", "-f", "-"],
+    `apiVersion: operator.rigger.dev/v1alpha1
+kind: IstioGateway
+metadata: {name: upside-down, namespace: ${gatewayNs}}
+spec: {autoscaling: {minReplicas: 5, maxReplicas: 2}}
+`,
+  );
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toContain("autoscaling.minReplicas must not exceed maxReplicas");
+});
+
 test("Gateway API CRDs installed while the operator runs → GatewayClass istio; a Gateway gets <name>-istio and its status", async () => {
   let started = Date.now();
   ok(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
