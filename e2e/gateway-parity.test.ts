@@ -3,9 +3,11 @@
 // labelled istio.io/rev=parity the way it does in production; Rigger renders the same Gateway
 // (in another namespace, nothing deploys it there) and the apiserver defaults Rigger's objects
 // in a dry run. The two sets are compared field by field; the only differences allowed are
-// listed below with their reasons.
+// listed below with their reasons. Then the status upstream writes for the Gateway (with an
+// HTTPRoute attached) is compared with the one Rigger computes for it.
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
+import { listenerStatuses, programmedStatus, type ServiceState } from "../controllers/gateways/gateway-status.ts";
 import { type Gateway, renderKubeGateway } from "../controllers/gateways/kube-gateway.ts";
 import { objectPath } from "../controllers/runtime/apply.ts";
 import { rawClient } from "../controllers/runtime/raw-client.ts";
@@ -147,4 +149,45 @@ test("a Gateway's ServiceAccount, Deployment and Service match what upstream ist
   console.log(
     `gateway parity: 3 objects equal to upstream's after ${differences.length} intended difference(s):\n  ${differences.join("\n  ")}`,
   );
+});
+
+test("the Gateway's status says what upstream's says: Accepted, Programmed, listeners with kinds, routes and conditions", async () => {
+  ok(
+    ["apply", "-f", "-"],
+    `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shop, namespace: ${upstreamNs}}
+spec:
+  parentRefs: [{name: edge, sectionName: http}]
+`,
+  );
+  const path = `/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/gateways/edge`;
+  const upstreamStatus = (
+    await waitFor(
+      `upstream istiod to count the HTTPRoute on listener http (log: ${upstream?.log})`,
+      async () => {
+        const g = await client.get<Json>(path);
+        return g.status?.listeners?.find((l: Json) => l.name === "http")?.attachedRoutes === 1 ? g : undefined;
+      },
+      { timeoutMs: 60_000 },
+    )
+  ).status;
+  const gateway = await client.get<Json>(path);
+  const service = await client.get<ServiceState>(`/api/v1/namespaces/${upstreamNs}/services/edge-istio`);
+  const route = await client.get<Json>(`/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/httproutes/shop`);
+  const programmed = programmedStatus(service, gateway.spec.listeners);
+  const words = (c: Json) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message });
+  expect([{ type: "Accepted", status: "True", reason: "Accepted", message: "Resource accepted" }, programmed.condition]).toEqual(
+    upstreamStatus.conditions.map(words),
+  );
+  const ours = listenerStatuses({ name: "edge", namespace: upstreamNs }, gateway.spec.listeners, [
+    { ...route, kind: "HTTPRoute" },
+  ]);
+  expect(ours.map((l) => ({ ...l, conditions: l.conditions.map(words) }))).toEqual(
+    upstreamStatus.listeners.map((l: Json) => ({ ...l, conditions: l.conditions.map(words) })),
+  );
+  // Intended: upstream leaves status.addresses empty while the load balancer is pending; Rigger
+  // reports the Service's cluster hostname meanwhile (what the gateway is reachable at in-cluster).
+  expect(upstreamStatus.addresses ?? []).toEqual([]);
+  expect(programmed.addresses).toEqual([{ type: "Hostname", value: `edge-istio.${upstreamNs}.svc.cluster.local` }]);
 });

@@ -244,6 +244,20 @@ spec:
     { type: "IPAddress", value: "192.0.2.10" },
   ]);
 
+  // Listener status: route kinds, conditions, and an HTTPRoute counted once it names the listener.
+  expect(jsonpath(["-n", gatewayNs, "gateway", "edge"], "{.status.listeners[0].supportedKinds[*].kind}")).toBe(
+    "HTTPRoute GRPCRoute",
+  );
+  apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shop, namespace: ${gatewayNs}}
+spec:
+  parentRefs: [{name: edge, sectionName: http}]
+`);
+  await waitFor("edge's listener http to count the HTTPRoute", async () =>
+    jsonpath(["-n", gatewayNs, "gateway", "edge"], "{.status.listeners[0].attachedRoutes}") === "1" ? true : undefined,
+  );
+
   // name-override and service-type: front-door, ClusterIP, Programmed with the Service's hostname.
   ok(["-n", gatewayNs, "wait", "--for=condition=Programmed", "--timeout=30s", "gateway/internal"]);
   expect(jsonpath(["-n", gatewayNs, "service", "front-door"], "{.spec.type}")).toBe("ClusterIP");

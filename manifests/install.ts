@@ -76,7 +76,11 @@ export function operatorClusterRole(): object {
         resources: ["gatewayclasses"],
         verbs: ["get", "list", "watch", "create", "patch"],
       },
-      { apiGroups: ["gateway.networking.k8s.io"], resources: ["gateways"], verbs: ["get", "list", "watch"] },
+      {
+        apiGroups: ["gateway.networking.k8s.io"],
+        resources: ["gateways", "httproutes", "grpcroutes"],
+        verbs: ["get", "list", "watch"],
+      },
       {
         apiGroups: ["gateway.networking.k8s.io"],
         resources: ["gatewayclasses/status", "gateways/status"],

@@ -9,7 +9,14 @@ import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRender
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
-import { serviceAddresses } from "./istio-gateway.ts";
+import {
+  type Listener,
+  type ListenerStatus,
+  listenerStatuses,
+  programmedStatus,
+  type Route,
+  type ServiceState,
+} from "./gateway-status.ts";
 import { GATEWAY_NAME_LABEL, type Gateway, gatewayResourceName, MANAGED_LABEL, renderKubeGateway } from "./kube-gateway.ts";
 import { controlPlaneOf, REVISIONS_PATH, resolveGatewayRevision, TAGS_PATH } from "./revisions.ts";
 
@@ -26,14 +33,18 @@ interface GatewayClass extends KubeObject {
 
 interface LiveGateway extends Gateway {
   metadata: Gateway["metadata"] & { generation?: number; deletionTimestamp?: string };
-  status?: { conditions?: Condition[]; addresses?: { type: string; value: string }[] };
+  status?: {
+    conditions?: Condition[];
+    addresses?: { type: string; value: string }[];
+    listeners?: (Omit<ListenerStatus, "conditions"> & { conditions?: Condition[] })[];
+  };
 }
 
-interface LiveService {
-  metadata: { name: string; namespace?: string };
-  spec?: { type?: string; ports?: { port: number }[] };
-  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
-}
+/** The route kinds whose attachments a listener counts (the standard channel's). */
+const ROUTES = [
+  { kind: "HTTPRoute", path: `${API}/httproutes` },
+  { kind: "GRPCRoute", path: `${API}/grpcroutes` },
+] as const;
 
 function gatewayClass(): GatewayClass {
   return {
@@ -42,42 +53,6 @@ function gatewayClass(): GatewayClass {
     metadata: { name: CLASS_NAME, labels: { "app.kubernetes.io/managed-by": "rigger" } },
     spec: { controllerName: CONTROLLER_NAME, description: "The default Istio GatewayClass" },
   };
-}
-
-/** Programmed and the addresses, from the Service as it is now. */
-export function programmedStatus(service: LiveService | undefined): {
-  condition: Omit<Condition, "lastTransitionTime">;
-  addresses: { type: string; value: string }[];
-} {
-  if (!service) {
-    return {
-      condition: { type: "Programmed", status: "False", reason: "Pending", message: "the gateway's Service does not exist yet" },
-      addresses: [],
-    };
-  }
-  const host = `${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local`;
-  const ports = (service.spec?.ports ?? []).map((p) => `${host}:${p.port}`).join(",");
-  const addresses = serviceAddresses(service);
-  const pending = service.spec?.type === "LoadBalancer" && !(service.status?.loadBalancer?.ingress ?? []).length;
-  return pending
-    ? {
-        condition: {
-          type: "Programmed",
-          status: "False",
-          reason: "AddressNotAssigned",
-          message: `Assigned to service(s) ${ports}, but failed to assign to all requested addresses: address pending for hostname "${host}"`,
-        },
-        addresses,
-      }
-    : {
-        condition: {
-          type: "Programmed",
-          status: "True",
-          reason: "Programmed",
-          message: `Resource programmed, assigned to service(s) ${ports}`,
-        },
-        addresses,
-      };
 }
 
 export function gatewayApiController({ client }: { client: RawClient }): Controller {
@@ -135,20 +110,43 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
         const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
         await applyIfChanged(client, desired, live);
       }
-      const service = await getOrUndefined<LiveService>(
+      const service = await getOrUndefined<ServiceState>(
         client,
         `/api/v1/namespaces/${namespace}/services/${gatewayResourceName(gateway)}`,
       );
-      const programmed = programmedStatus(service);
+      const programmed = programmedStatus(service, gateway.spec.listeners);
       set(programmed.condition);
       addresses = programmed.addresses;
     }
-    const status = { ...gateway.status, conditions, addresses };
+    const status = { ...gateway.status, conditions, addresses, listeners: await listeners(gateway, now) };
     await writeStatus(client, gateway as unknown as KubeObject, gateway.status, status);
     return undefined;
   };
 
+  /** Listener status, keeping each condition's transition time while its status holds. */
+  const listeners = async (gateway: LiveGateway, now: Date) => {
+    const routes: Route[] = [];
+    for (const { kind, path } of ROUTES) {
+      const list = await getOrUndefined<{ items: Route[] }>(client, path);
+      routes.push(...(list?.items ?? []).map((r) => ({ ...r, kind })));
+    }
+    const selectors = (gateway.spec.listeners ?? []).some((l: Listener) => l.allowedRoutes?.namespaces?.from === "Selector");
+    const namespaces = selectors ? await client.get<{ items: KubeObject[] }>("/api/v1/namespaces") : { items: [] };
+    const labels = new Map(namespaces.items.map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
+    const gw = { name: gateway.metadata.name, namespace: gateway.metadata.namespace };
+    return listenerStatuses(gw, gateway.spec.listeners ?? [], routes, (ns) => labels.get(ns)).map((l) => {
+      let kept = gateway.status?.listeners?.find((p) => p.name === l.name)?.conditions;
+      for (const c of l.conditions) kept = setCondition(kept, { ...c, observedGeneration: gateway.metadata.generation }, now);
+      return { ...l, conditions: kept?.filter((c) => l.conditions.some((n) => n.type === c.type)) };
+    });
+  };
+
   const all = () => [...known];
+  /** The Gateways a route names as parents. */
+  const parents = (_key: string, object?: { metadata?: { namespace?: string }; spec?: Route["spec"] }) =>
+    (object?.spec?.parentRefs ?? [])
+      .filter((ref) => (ref.kind ?? "Gateway") === "Gateway")
+      .map((ref) => `${ref.namespace ?? object?.metadata?.namespace}/${ref.name}`);
   const byGatewayLabel = (_key: string, object?: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
     const gateway = object?.metadata?.labels?.[GATEWAY_NAME_LABEL];
     return gateway && object?.metadata?.namespace ? [`${object.metadata.namespace}/${gateway}`] : [];
@@ -165,6 +163,7 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       },
       { path: `${API}/gatewayclasses`, optional: true, map: () => [CLASS_KEY, ...all()] },
       { path: `${API}/gateways`, optional: true, map: (key) => [key] },
+      ...ROUTES.map(({ path }) => ({ path, optional: true, map: parents })),
       { path: "/apis/apps/v1/deployments", labelSelector: MANAGED_LABEL, map: byGatewayLabel },
       { path: "/api/v1/services", labelSelector: GATEWAY_NAME_LABEL, map: byGatewayLabel },
       { path: TAGS_PATH, map: all },

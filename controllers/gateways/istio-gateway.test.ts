@@ -3,7 +3,6 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, test } from "vitest";
 import { parseInjectorConfig, parseMeshConfig, parseValues } from "../../webhooks/inject/config.ts";
 import { inject } from "../../webhooks/inject/inject.ts";
-import { programmedStatus } from "./gateway-api-controller.ts";
 import { deploymentReadiness, type IstioGateway, renderIstioGateway, serviceAddresses } from "./istio-gateway.ts";
 
 const gateway = (spec: IstioGateway["spec"] = {}, name = "istio-ingressgateway"): IstioGateway => ({
@@ -136,19 +135,6 @@ describe("gateway status", () => {
       { type: "Hostname", value: "lb.example" },
     ]);
     expect(serviceAddresses(service("ClusterIP"))).toEqual([{ type: "Hostname", value: "edge-istio.shop.svc.cluster.local" }]);
-  });
-
-  test("Programmed: AddressNotAssigned while a load balancer is pending; True with an address or a ClusterIP", () => {
-    const pending = programmedStatus(service("LoadBalancer"));
-    expect(pending.condition).toMatchObject({ status: "False", reason: "AddressNotAssigned" });
-    expect(pending.addresses).toEqual([{ type: "Hostname", value: "edge-istio.shop.svc.cluster.local" }]);
-    const assigned = programmedStatus(service("LoadBalancer", [{ ip: "192.0.2.10" }]));
-    expect(assigned.condition).toMatchObject({ status: "True", reason: "Programmed" });
-    expect(assigned.condition.message).toBe(
-      "Resource programmed, assigned to service(s) edge-istio.shop.svc.cluster.local:15021,edge-istio.shop.svc.cluster.local:80",
-    );
-    expect(programmedStatus(service("ClusterIP")).condition.status).toBe("True");
-    expect(programmedStatus(undefined).condition).toMatchObject({ status: "False", reason: "Pending" });
   });
 
   test("Ready once the rollout is finished and every pod is available", () => {

@@ -10,6 +10,7 @@
 // with what the pinned upstream istiod deploys for the same Gateway.
 import type { V1Deployment, V1Service, V1ServiceAccount } from "@kubernetes/client-node";
 import { podInfoVolume } from "../../webhooks/inject/sidecar-template.ts";
+import type { Listener } from "./gateway-status.ts";
 
 export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
 export const MANAGED_LABEL = "gateway.istio.io/managed";
@@ -32,7 +33,7 @@ export interface Gateway {
   };
   spec: {
     gatewayClassName: string;
-    listeners?: { name: string; port: number; protocol: string }[];
+    listeners?: Listener[];
     addresses?: { type?: string; value: string }[];
     infrastructure?: { labels?: Record<string, string>; annotations?: Record<string, string> };
   };
