@@ -91,7 +91,7 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
         istioController({ client, events }),
         revisionController({ client, events, image: options.image, local, pods }),
         tagController({ client, pods }),
-        istioGatewayController({ client }),
+        istioGatewayController({ client, events }),
         gatewayApiController({ client }),
       ],
       metrics,

@@ -299,6 +299,12 @@ test("moving the tag rolls both gateways a pod at a time: ready pods never below
   sample.minReadyIngress = 2;
   sample.minReadyEdge = 1;
 
+  const readySince = () =>
+    jsonpath(
+      ["-n", gatewayNs, "istiogateway", "istio-ingressgateway"],
+      '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}',
+    );
+  const readyBefore = readySince();
   const moved = Date.now();
   tagTo(revisionB);
   const onB = (pods: V1Pod[], annotation: string) =>
@@ -336,6 +342,20 @@ test("moving the tag rolls both gateways a pod at a time: ready pods never below
   const pod = (await core.listNamespacedPod({ namespace: gatewayNs, labelSelector: "istio=ingressgateway" })).items.find(live);
   expect(pod?.spec?.containers.find((c) => c.name === "istio-proxy")?.image).toBe("docker.io/istio/proxyv2:1.27.9");
   expect(jsonpath(["-n", gatewayNs, "istiogateway", "istio-ingressgateway"], "{.status.revision}")).toBe(revisionB);
+  // The IstioGateway stayed Ready through the roll, and said what it did.
+  expect(readySince()).toBe(readyBefore);
+  const events = ok([
+    "-n",
+    gatewayNs,
+    "get",
+    "events",
+    "--field-selector",
+    "involvedObject.kind=IstioGateway,involvedObject.name=istio-ingressgateway",
+    "-o",
+    "jsonpath={range .items[*]}{.reason}: {.message}{'\\n'}{end}",
+  ]);
+  expect(events).toContain(`RevisionChanged: rolling from ${revisionA} to ${revisionB}, one pod at a time`);
+  expect(events).not.toContain("NotAvailable");
 });
 
 test("deleting an IstioGateway or a Gateway removes everything it owned", async () => {

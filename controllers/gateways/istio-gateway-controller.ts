@@ -8,6 +8,7 @@ import { ownedBy } from "../install/ownership.ts";
 import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
+import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import {
   autoscaled,
@@ -27,7 +28,7 @@ function gatewayPath(key: string): string {
   return `/apis/${GROUP_VERSION}/namespaces/${namespace}/istiogateways/${name}`;
 }
 
-export function istioGatewayController({ client }: { client: RawClient }): Controller {
+export function istioGatewayController({ client, events }: { client: RawClient; events?: EventRecorder }): Controller {
   const known = new Set<string>();
 
   const reconcile = async (key: string) => {
@@ -72,6 +73,9 @@ export function istioGatewayController({ client }: { client: RawClient }): Contr
         if (live?.metadata.labels?.[GATEWAY_LABEL] === name) await client.delete(path);
       }
       const via = resolved.tag ? `tag ${resolved.tag} → ` : "";
+      const previous = gateway.status?.revision;
+      if (previous && previous !== revision)
+        await events?.record(gateway, "Normal", "RevisionChanged", `rolling from ${previous} to ${revision}, one pod at a time`);
       set("Reconciled", "True", "Reconciled", `${objects.length} objects applied; revision ${via}${revision}`);
     }
 
@@ -81,6 +85,14 @@ export function istioGatewayController({ client }: { client: RawClient }): Contr
     );
     const readiness = deploymentReadiness(deployment);
     set("Ready", readiness.ready ? "True" : "False", readiness.ready ? "Available" : "NotAvailable", readiness.message);
+    const wasReady = gateway.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    if (wasReady !== readiness.ready && gateway.status?.conditions)
+      await events?.record(
+        gateway,
+        readiness.ready ? "Normal" : "Warning",
+        readiness.ready ? "Available" : "NotAvailable",
+        readiness.message,
+      );
     const service = await getOrUndefined<Parameters<typeof serviceAddresses>[0]>(
       client,
       `/api/v1/namespaces/${namespace}/services/${name}`,
@@ -89,7 +101,14 @@ export function istioGatewayController({ client }: { client: RawClient }): Contr
     const status: IstioGatewayStatus = {
       observedGeneration: gateway.metadata.generation,
       conditions,
-      state: reconciled?.status !== "True" ? reconciled?.reason : readiness.ready ? "Healthy" : "NotReady",
+      state:
+        reconciled?.status !== "True"
+          ? reconciled?.reason
+          : !readiness.ready
+            ? "NotReady"
+            : readiness.rolling
+              ? "RollingOut"
+              : "Healthy",
       revision,
       replicas: deployment?.spec?.replicas,
       readyReplicas: deployment?.status?.availableReplicas ?? 0,

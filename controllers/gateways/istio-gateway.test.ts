@@ -137,18 +137,30 @@ describe("gateway status", () => {
     expect(serviceAddresses(service("ClusterIP"))).toEqual([{ type: "Hostname", value: "edge-istio.shop.svc.cluster.local" }]);
   });
 
-  test("Ready once the rollout is finished and every pod is available", () => {
+  test("Ready while every wanted pod is available, also during a rollout (which it reports)", () => {
     const d = (status: object, replicas = 2) => ({ metadata: { generation: 2 }, spec: { replicas }, status });
     expect(deploymentReadiness(undefined).ready).toBe(false);
-    expect(deploymentReadiness(d({ observedGeneration: 1 })).message).toContain("not seen the latest spec");
-    expect(deploymentReadiness(d({ observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 })).message).toBe(
-      "rolling out: 1 of 2 pods updated",
+    expect(deploymentReadiness(d({ observedGeneration: 1, availableReplicas: 2 }))).toEqual({
+      ready: true,
+      rolling: true,
+      message: "2 of 2 pods available; the Deployment controller has not seen the latest spec yet",
+    });
+    expect(deploymentReadiness(d({ observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 }))).toEqual({
+      ready: true,
+      rolling: true,
+      message: "2 of 2 pods available; rolling out: 1 of 2 pods updated",
+    });
+    expect(deploymentReadiness(d({ observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 3 })).rolling).toBe(
+      true,
     );
-    expect(deploymentReadiness(d({ observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 3 })).message).toBe(
-      "rolling out: 1 old pods left",
-    );
+    expect(deploymentReadiness(d({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 }))).toEqual({
+      ready: false,
+      rolling: false,
+      message: "1 of 2 pods available",
+    });
     expect(deploymentReadiness(d({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 }))).toEqual({
       ready: true,
+      rolling: false,
       message: "2 of 2 pods available",
     });
   });

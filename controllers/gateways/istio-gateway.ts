@@ -220,17 +220,25 @@ export function serviceAddresses(service: ServiceState, clusterDomain = "cluster
   return [{ type: "Hostname", value: `${service.metadata.name}.${service.metadata.namespace}.svc.${clusterDomain}` }];
 }
 
-/** Ready: the rollout has finished and every wanted pod is available. */
-export function deploymentReadiness(deployment: DeploymentState | undefined): { ready: boolean; message: string } {
-  if (!deployment) return { ready: false, message: "the Deployment does not exist yet" };
+/**
+ * Ready: every wanted pod is available. A rollout does not make the gateway unready (it never
+ * goes below the wanted count); `rolling` says one is under way.
+ */
+export function deploymentReadiness(deployment: DeploymentState | undefined): {
+  ready: boolean;
+  rolling: boolean;
+  message: string;
+} {
+  if (!deployment) return { ready: false, rolling: false, message: "the Deployment does not exist yet" };
   const wanted = deployment.spec?.replicas ?? 1;
   const s = deployment.status ?? {};
-  if ((s.observedGeneration ?? 0) < (deployment.metadata.generation ?? 0))
-    return { ready: false, message: "the Deployment controller has not seen the latest spec yet" };
-  const updated = s.updatedReplicas ?? 0;
   const available = s.availableReplicas ?? 0;
-  if (updated < wanted) return { ready: false, message: `rolling out: ${updated} of ${wanted} pods updated` };
-  if ((s.replicas ?? 0) > updated) return { ready: false, message: `rolling out: ${(s.replicas ?? 0) - updated} old pods left` };
-  if (available < wanted) return { ready: false, message: `${available} of ${wanted} pods available` };
-  return { ready: true, message: `${available} of ${wanted} pods available` };
+  const updated = s.updatedReplicas ?? 0;
+  const seen = (s.observedGeneration ?? 0) >= (deployment.metadata.generation ?? 0);
+  const rolling = !seen || updated < wanted || (s.replicas ?? 0) > updated;
+  const ready = available >= wanted;
+  const availability = `${available} of ${wanted} pods available`;
+  if (!seen) return { ready, rolling, message: `${availability}; the Deployment controller has not seen the latest spec yet` };
+  if (rolling) return { ready, rolling, message: `${availability}; rolling out: ${updated} of ${wanted} pods updated` };
+  return { ready, rolling, message: availability };
 }

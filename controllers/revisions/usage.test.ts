@@ -9,6 +9,14 @@ describe("the revision or tag a pod refers to", () => {
     [{ labels: { app: "web" } }, undefined],
     // istiod's own pods carry istio.io/rev but are never injected: they do not pin their revision.
     [{ labels: { app: "istiod", "istio.io/rev": "mesh-v1-27-8", "sidecar.istio.io/inject": "false" } }, undefined],
+    // Gateway API gateways are rendered with their proxy (never injected), for the revision in the annotation.
+    [
+      {
+        annotations: { "istio.io/rev": "mesh-v1-27-8" },
+        labels: { "sidecar.istio.io/inject": "false", "gateway.istio.io/managed": "istio.io-gateway-controller" },
+      },
+      "mesh-v1-27-8",
+    ],
     [undefined, undefined],
   ])("%j → %s", (metadata, expected) => {
     expect(podReference(metadata)).toBe(expected);

@@ -32,8 +32,10 @@ export function namespacesUsing(ref: string, namespaces: { name: string; labels:
 
 /** The revision or tag a pod refers to, if any. */
 export function podReference(metadata: PodMetadata | undefined): string | undefined {
-  // Opted out (the control plane's own pods among them): no revision is used for it.
-  if (metadata?.labels?.["sidecar.istio.io/inject"] === "false") return undefined;
+  // Opted out (the control plane's own pods among them): no revision is used for it. Except
+  // Gateway API gateways' pods: never injected, their proxy is rendered for the annotated revision.
+  const gateway = metadata?.labels?.["gateway.istio.io/managed"] === "istio.io-gateway-controller";
+  if (!gateway && metadata?.labels?.["sidecar.istio.io/inject"] === "false") return undefined;
   const annotation = metadata?.annotations?.["istio.io/rev"];
   if (annotation) return annotation;
   const label = metadata?.labels?.["istio.io/rev"];
