@@ -35,6 +35,12 @@ export function operatorClusterRole(): object {
         resources: ["istios/status", "istiorevisions/status", "istiorevisiontags/status", "istiogateways/status"],
         verbs: ["get", "update", "patch"],
       },
+      // Owner references with blockOwnerDeletion need this where OwnerReferencesPermissionEnforcement is on (OpenShift).
+      {
+        apiGroups: ["operator.rigger.dev"],
+        resources: ["istios/finalizers", "istiorevisions/finalizers", "istiorevisiontags/finalizers", "istiogateways/finalizers"],
+        verbs: ["update"],
+      },
       // Namespaces: InUse is read from their labels; a control plane namespace is created when missing.
       { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch", "create", "patch"] },
       { apiGroups: [""], resources: ["configmaps", "serviceaccounts", "services"], verbs: ALL },
