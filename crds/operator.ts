@@ -388,8 +388,15 @@ function istioGateway(): object {
               type: "array",
               description: "Service ports; status-port 15021, http2 80 and https 443 when empty.",
               items: port,
+              maxItems: 32,
               "x-kubernetes-list-type": "map",
               "x-kubernetes-list-map-keys": ["name"],
+              "x-kubernetes-validations": [
+                {
+                  rule: "self.all(p, self.exists_one(q, q.port == p.port))",
+                  message: "service ports must have distinct port numbers",
+                },
+              ],
             },
             annotations: {
               type: "object",

@@ -157,6 +157,24 @@ spec: {revision: no-such-revision}
   );
   expect(kubectl(["-n", gatewayNs, "get", "deployment", "lost"]).status).not.toBe(0);
   ok(["-n", gatewayNs, "delete", "istiogateway", "lost"]);
+  // Objects the apiserver refuses: the status names the object and the reason, and nothing is applied.
+  apply(`apiVersion: operator.rigger.dev/v1alpha1
+kind: IstioGateway
+metadata: {name: clash, namespace: ${gatewayNs}}
+spec: {revision: ${tagName}, labels: {team: "not a label value!"}}
+`);
+  await waitFor("clash: Reconciled=False Invalid", async () =>
+    jsonpath(["-n", gatewayNs, "istiogateway", "clash"], '{.status.conditions[?(@.type=="Reconciled")].reason}') === "Invalid"
+      ? true
+      : undefined,
+  );
+  const message = jsonpath(["-n", gatewayNs, "istiogateway", "clash"], '{.status.conditions[?(@.type=="Reconciled")].message}');
+  expect(message).toContain('Deployment clash: Deployment.apps "clash" is invalid');
+  expect(message).toContain('Invalid value: "not a label value!"');
+  for (const kind of ["serviceaccount", "rolebinding", "deployment", "service"])
+    expect(kubectl(["-n", gatewayNs, "get", kind, "clash"]).status, `${kind} clash`).not.toBe(0);
+  ok(["-n", gatewayNs, "delete", "istiogateway", "clash"]);
+
   const refused = kubectl(
     ["apply", "-f", "-"],
     `apiVersion: operator.rigger.dev/v1alpha1
@@ -167,6 +185,16 @@ spec: {autoscaling: {minReplicas: 5, maxReplicas: 2}}
   );
   expect(refused.status).not.toBe(0);
   expect(refused.stderr).toContain("autoscaling.minReplicas must not exceed maxReplicas");
+  const twice = kubectl(
+    ["apply", "-f", "-"],
+    `apiVersion: operator.rigger.dev/v1alpha1
+kind: IstioGateway
+metadata: {name: twice, namespace: ${gatewayNs}}
+spec: {service: {ports: [{name: http, port: 80}, {name: http-again, port: 80}]}}
+`,
+  );
+  expect(twice.status).not.toBe(0);
+  expect(twice.stderr).toContain("service ports must have distinct port numbers");
 });
 
 test("Gateway API CRDs installed while the operator runs → GatewayClass istio; a Gateway gets <name>-istio and its status", async () => {
@@ -257,6 +285,29 @@ spec:
   await waitFor("edge's listener http to count the HTTPRoute", async () =>
     jsonpath(["-n", gatewayNs, "gateway", "edge"], "{.status.listeners[0].attachedRoutes}") === "1" ? true : undefined,
   );
+
+  // A Service type the apiserver refuses: Programmed=False Invalid, naming it; nothing deployed.
+  apply(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: odd
+  namespace: ${gatewayNs}
+  labels: {istio.io/rev: ${tagName}}
+  annotations: {networking.istio.io/service-type: Bogus}
+spec:
+  gatewayClassName: istio
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+`);
+  await waitFor("odd: Programmed=False Invalid", async () =>
+    jsonpath(["-n", gatewayNs, "gateway", "odd"], '{.status.conditions[?(@.type=="Programmed")].reason}') === "Invalid"
+      ? true
+      : undefined,
+  );
+  expect(jsonpath(["-n", gatewayNs, "gateway", "odd"], '{.status.conditions[?(@.type=="Programmed")].message}')).toContain(
+    'Service odd-istio: Service "odd-istio" is invalid: spec.type: Unsupported value: "Bogus"',
+  );
+  expect(kubectl(["-n", gatewayNs, "get", "deployment", "odd-istio"]).status).not.toBe(0);
+  ok(["-n", gatewayNs, "delete", "gateway", "odd"]);
 
   // name-override and service-type: front-door, ClusterIP, Programmed with the Service's hostname.
   ok(["-n", gatewayNs, "wait", "--for=condition=Programmed", "--timeout=30s", "gateway/internal"]);

@@ -5,7 +5,7 @@
 // and its status: Accepted, Programmed and addresses (load balancer addresses, else the
 // Service's cluster hostname). The Gateway API is optional: the watches on it start whenever
 // its CRDs appear, without holding up the other controllers.
-import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
+import { applyAll, applyIfChanged, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
@@ -105,17 +105,16 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       set({ type: "Programmed", status: "False", reason: "Pending", message: resolved });
     } else {
       const objects = renderKubeGateway(gateway, controlPlaneOf(resolved.revision));
-      for (const obj of objects) {
-        const desired = withRenderedHash(obj as KubeObject);
-        const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
-        await applyIfChanged(client, desired, live);
-      }
+      const refused = await applyAll(
+        client,
+        objects.map((obj) => withRenderedHash(obj as KubeObject)),
+      );
       const service = await getOrUndefined<ServiceState>(
         client,
         `/api/v1/namespaces/${namespace}/services/${gatewayResourceName(gateway)}`,
       );
       const programmed = programmedStatus(service, gateway.spec.listeners);
-      set(programmed.condition);
+      set(refused ? { type: "Programmed", status: "False", reason: "Invalid", message: refused } : programmed.condition);
       addresses = programmed.addresses;
     }
     const status = { ...gateway.status, conditions, addresses, listeners: await listeners(gateway, now) };

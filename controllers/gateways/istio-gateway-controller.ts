@@ -5,7 +5,7 @@
 // with the new revision in its pod template, which rolls it a pod at a time.
 import { GROUP_VERSION } from "../install/istio.ts";
 import { ownedBy } from "../install/ownership.ts";
-import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
+import { applyAll, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
@@ -55,28 +55,36 @@ export function istioGatewayController({ client, events }: { client: RawClient; 
       // Keep whatever runs: a gateway must not go down because its tag is being recreated.
       set("Reconciled", "False", "RevisionNotFound", resolved);
     } else {
-      revision = resolved.revision.metadata.name;
-      const objects = renderIstioGateway(gateway, revision);
-      for (const obj of objects) {
-        const desired = withRenderedHash(ownedBy(obj, gateway, GATEWAY_LABEL));
-        const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
-        await applyIfChanged(client, desired, live);
+      const objects = renderIstioGateway(gateway, resolved.revision.metadata.name);
+      const refused = await applyAll(
+        client,
+        objects.map((obj) => withRenderedHash(ownedBy(obj, gateway, GATEWAY_LABEL))),
+      );
+      if (refused) {
+        set("Reconciled", "False", "Invalid", refused);
+      } else {
+        revision = resolved.revision.metadata.name;
+        const off = [
+          ...(autoscaled(gateway) ? [] : [`/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${name}`]),
+          ...((gateway.spec.podDisruptionBudget?.enabled ?? true)
+            ? []
+            : [`/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/${name}`]),
+        ];
+        for (const path of off) {
+          const live = await getOrUndefined<KubeObject>(client, path);
+          if (live?.metadata.labels?.[GATEWAY_LABEL] === name) await client.delete(path);
+        }
+        const via = resolved.tag ? `tag ${resolved.tag} → ` : "";
+        const previous = gateway.status?.revision;
+        if (previous && previous !== revision)
+          await events?.record(
+            gateway,
+            "Normal",
+            "RevisionChanged",
+            `rolling from ${previous} to ${revision}, one pod at a time`,
+          );
+        set("Reconciled", "True", "Reconciled", `${objects.length} objects applied; revision ${via}${revision}`);
       }
-      const off = [
-        ...(autoscaled(gateway) ? [] : [`/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${name}`]),
-        ...((gateway.spec.podDisruptionBudget?.enabled ?? true)
-          ? []
-          : [`/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/${name}`]),
-      ];
-      for (const path of off) {
-        const live = await getOrUndefined<KubeObject>(client, path);
-        if (live?.metadata.labels?.[GATEWAY_LABEL] === name) await client.delete(path);
-      }
-      const via = resolved.tag ? `tag ${resolved.tag} → ` : "";
-      const previous = gateway.status?.revision;
-      if (previous && previous !== revision)
-        await events?.record(gateway, "Normal", "RevisionChanged", `rolling from ${previous} to ${revision}, one pod at a time`);
-      set("Reconciled", "True", "Reconciled", `${objects.length} objects applied; revision ${via}${revision}`);
     }
 
     const deployment = await getOrUndefined<Parameters<typeof deploymentReadiness>[0]>(

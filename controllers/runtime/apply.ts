@@ -133,6 +133,37 @@ export async function applyIfChanged(
 }
 
 /**
+ * Applies `objects` (each carrying its hash annotation) all or nothing: those that changed are
+ * first applied as a dry run, and if the apiserver refuses one as invalid (bad input the user
+ * can fix: a duplicate port, an unknown Service type) none is applied and its message is
+ * returned for the owner's status. Other errors throw, so the reconcile is retried.
+ */
+export async function applyAll(client: RawClient, objects: KubeObject[]): Promise<string | undefined> {
+  const changed: { desired: KubeObject; live: KubeObject | undefined }[] = [];
+  for (const desired of objects) {
+    const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
+    const hash = desired.metadata.annotations?.[HASH_ANNOTATION];
+    if (!(live && hash && live.metadata.annotations?.[HASH_ANNOTATION] === hash && contains(live, desired)))
+      changed.push({ desired, live });
+  }
+  for (const { desired } of changed) {
+    try {
+      await client.apply(objectPath(desired), desired, FIELD_MANAGER, { dryRun: true });
+    } catch (err) {
+      // 422/400: invalid; 500 "failed to create typed patch object": server-side apply found the
+      // object malformed for its schema (e.g. duplicate list keys) before validation could say so.
+      const typedPatch =
+        err instanceof ApiError && err.status === 500 && err.message.includes("failed to create typed patch object");
+      if (err instanceof ApiError && (err.status === 422 || err.status === 400 || typedPatch))
+        return `${desired.kind} ${desired.metadata.name}: ${(err as Error).message.replace(/^PATCH \S+: \d+ \w+: /, "")}`;
+      throw err;
+    }
+  }
+  for (const { desired, live } of changed) await applyIfChanged(client, desired, live);
+  return undefined;
+}
+
+/**
  * Writes `status` through the status subresource (server-side apply) unless `current` already
  * says the same. Returns "unchanged", "written", or "gone" when the object was deleted meanwhile.
  */

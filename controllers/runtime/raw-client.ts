@@ -21,8 +21,8 @@ export interface RawClient {
   get<T>(path: string, accept?: string): Promise<T>;
   create<T>(path: string, body: object): Promise<T>;
   replace<T>(path: string, body: object): Promise<T>;
-  /** Server-side apply with `fieldManager`, taking over conflicting fields. */
-  apply<T>(path: string, body: object, fieldManager: string): Promise<T>;
+  /** Server-side apply with `fieldManager`, taking over conflicting fields; `dryRun` validates and stores nothing. */
+  apply<T>(path: string, body: object, fieldManager: string, options?: { dryRun?: boolean }): Promise<T>;
   delete(path: string): Promise<void>;
 }
 
@@ -80,8 +80,13 @@ export function rawClient(kc: KubeConfig): RawClient {
     get: (path, accept) => call("GET", path, undefined, undefined, accept),
     create: (path, body) => call("POST", path, body),
     replace: (path, body) => call("PUT", path, body),
-    apply: (path, body, fieldManager) =>
-      call("PATCH", `${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`, body, "application/apply-patch+yaml"),
+    apply: (path, body, fieldManager, options) =>
+      call(
+        "PATCH",
+        `${path}?fieldManager=${encodeURIComponent(fieldManager)}&force=true${options?.dryRun ? "&dryRun=All" : ""}`,
+        body,
+        "application/apply-patch+yaml",
+      ),
     delete: async (path) => {
       await call("DELETE", path);
     },
@@ -105,9 +110,9 @@ export function withWriteCounter(client: RawClient, onWrite: (verb: string) => v
       onWrite("update");
       return client.replace(path, body);
     },
-    apply: (path, body, fieldManager) => {
-      onWrite("apply");
-      return client.apply(path, body, fieldManager);
+    apply: (path, body, fieldManager, options) => {
+      onWrite(options?.dryRun ? "apply-dry-run" : "apply");
+      return client.apply(path, body, fieldManager, options);
     },
     delete: (path) => {
       onWrite("delete");
