@@ -42,6 +42,17 @@ function jsonpath(resource: string[], path: string): string {
   return kubectl(["get", ...resource, "-o", `jsonpath=${path}`]).stdout;
 }
 
+/** A condition's field (reason, message, status, lastTransitionTime) of a namespaced object in the gateway namespace. */
+function conditionField(resource: string, name: string, type: string, field: string): string {
+  return jsonpath(["-n", gatewayNs, resource, name], `{.status.conditions[?(@.type=="${type}")].${field}}`);
+}
+
+async function waitForReason(resource: string, name: string, type: string, reason: string): Promise<void> {
+  await waitFor(`${resource} ${name}: ${type} reason ${reason}`, async () =>
+    conditionField(resource, name, type, "reason") === reason ? true : undefined,
+  );
+}
+
 /** The mesh at `version`: RevisionBased, so a new version is a new revision beside the old. */
 function istioAt(version: string) {
   apply(`apiVersion: operator.rigger.dev/v1alpha1
@@ -146,13 +157,8 @@ kind: IstioGateway
 metadata: {name: lost, namespace: ${gatewayNs}}
 spec: {revision: no-such-revision}
 `);
-  await waitFor("lost: Reconciled=False RevisionNotFound", async () =>
-    jsonpath(["-n", gatewayNs, "istiogateway", "lost"], '{.status.conditions[?(@.type=="Reconciled")].reason}') ===
-    "RevisionNotFound"
-      ? true
-      : undefined,
-  );
-  expect(jsonpath(["-n", gatewayNs, "istiogateway", "lost"], '{.status.conditions[?(@.type=="Reconciled")].message}')).toBe(
+  await waitForReason("istiogateway", "lost", "Reconciled", "RevisionNotFound");
+  expect(conditionField("istiogateway", "lost", "Reconciled", "message")).toBe(
     "no IstioRevision or IstioRevisionTag named no-such-revision",
   );
   expect(kubectl(["-n", gatewayNs, "get", "deployment", "lost"]).status).not.toBe(0);
@@ -163,12 +169,8 @@ kind: IstioGateway
 metadata: {name: clash, namespace: ${gatewayNs}}
 spec: {revision: ${tagName}, labels: {team: "not a label value!"}}
 `);
-  await waitFor("clash: Reconciled=False Invalid", async () =>
-    jsonpath(["-n", gatewayNs, "istiogateway", "clash"], '{.status.conditions[?(@.type=="Reconciled")].reason}') === "Invalid"
-      ? true
-      : undefined,
-  );
-  const message = jsonpath(["-n", gatewayNs, "istiogateway", "clash"], '{.status.conditions[?(@.type=="Reconciled")].message}');
+  await waitForReason("istiogateway", "clash", "Reconciled", "Invalid");
+  const message = conditionField("istiogateway", "clash", "Reconciled", "message");
   expect(message).toContain('Deployment clash: Deployment.apps "clash" is invalid');
   expect(message).toContain('Invalid value: "not a label value!"');
   for (const kind of ["serviceaccount", "rolebinding", "deployment", "service"])
@@ -246,12 +248,7 @@ spec:
   expect(jsonpath(["-n", gatewayNs, "service", "edge-istio"], "{.spec.type}")).toBe("LoadBalancer");
 
   // No load balancer on this cluster: AddressNotAssigned, with the Service's hostname meanwhile.
-  await waitFor("edge: Programmed=False AddressNotAssigned", async () =>
-    jsonpath(["-n", gatewayNs, "gateway", "edge"], '{.status.conditions[?(@.type=="Programmed")].reason}') ===
-    "AddressNotAssigned"
-      ? true
-      : undefined,
-  );
+  await waitForReason("gateway", "edge", "Programmed", "AddressNotAssigned");
   expect(jsonpath(["-n", gatewayNs, "gateway", "edge"], "{.status.addresses[0].value}")).toBe(
     `edge-istio.${gatewayNs}.svc.cluster.local`,
   );
@@ -298,12 +295,8 @@ spec:
   gatewayClassName: istio
   listeners: [{name: http, port: 80, protocol: HTTP}]
 `);
-  await waitFor("odd: Programmed=False Invalid", async () =>
-    jsonpath(["-n", gatewayNs, "gateway", "odd"], '{.status.conditions[?(@.type=="Programmed")].reason}') === "Invalid"
-      ? true
-      : undefined,
-  );
-  expect(jsonpath(["-n", gatewayNs, "gateway", "odd"], '{.status.conditions[?(@.type=="Programmed")].message}')).toContain(
+  await waitForReason("gateway", "odd", "Programmed", "Invalid");
+  expect(conditionField("gateway", "odd", "Programmed", "message")).toContain(
     'Service odd-istio: Service "odd-istio" is invalid: spec.type: Unsupported value: "Bogus"',
   );
   expect(kubectl(["-n", gatewayNs, "get", "deployment", "odd-istio"]).status).not.toBe(0);
@@ -350,11 +343,7 @@ test("moving the tag rolls both gateways a pod at a time: ready pods never below
   sample.minReadyIngress = 2;
   sample.minReadyEdge = 1;
 
-  const readySince = () =>
-    jsonpath(
-      ["-n", gatewayNs, "istiogateway", "istio-ingressgateway"],
-      '{.status.conditions[?(@.type=="Ready")].lastTransitionTime}',
-    );
+  const readySince = () => conditionField("istiogateway", "istio-ingressgateway", "Ready", "lastTransitionTime");
   const readyBefore = readySince();
   const moved = Date.now();
   tagTo(revisionB);
