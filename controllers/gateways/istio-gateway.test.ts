@@ -34,9 +34,14 @@ describe("an IstioGateway's objects", () => {
     expect(template.metadata.labels).toEqual({
       app: "istio-ingressgateway",
       istio: "ingressgateway",
+      "app.kubernetes.io/name": "istio-ingressgateway",
+      "istio.io/dataplane-mode": "none",
       "sidecar.istio.io/inject": "true",
     });
     expect(template.metadata.annotations).toEqual({
+      "prometheus.io/port": "15020",
+      "prometheus.io/scrape": "true",
+      "prometheus.io/path": "/stats/prometheus",
       "inject.istio.io/templates": "gateway",
       "operator.rigger.dev/revision": "default",
     });

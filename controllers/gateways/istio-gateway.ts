@@ -91,9 +91,12 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
   const selector = selectorLabels(gateway);
   const labels = { ...selector, [GATEWAY_LABEL]: name, ...MANAGED_BY };
   const meta = (kind: string) => ({ name, namespace, labels: kind === "Deployment" ? { ...labels } : labels });
+  // As the chart labels them, ambient opt-out included (a gateway is its own proxy).
   const podLabels: Record<string, string> = {
+    "istio.io/dataplane-mode": "none",
     ...(spec.labels ?? {}),
     ...selector,
+    "app.kubernetes.io/name": name,
     "sidecar.istio.io/inject": "true",
     ...(spec.revision ? { "istio.io/rev": spec.revision } : {}),
   };
@@ -121,6 +124,9 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
           metadata: {
             labels: podLabels,
             annotations: {
+              "prometheus.io/port": "15020",
+              "prometheus.io/scrape": "true",
+              "prometheus.io/path": "/stats/prometheus",
               ...(spec.annotations ?? {}),
               "inject.istio.io/templates": "gateway",
               [REVISION_ANNOTATION]: revision,
