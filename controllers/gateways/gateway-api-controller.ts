@@ -5,6 +5,9 @@
 // and its status: Accepted, Programmed and addresses (load balancer addresses, else the
 // Service's cluster hostname). The Gateway API is optional: the watches on it start whenever
 // its CRDs appear, without holding up the other controllers.
+
+import { MANAGED_BY } from "../install/configmaps.ts";
+import { REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
 import { applyAll, applyIfChanged, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
@@ -18,7 +21,7 @@ import {
   type ServiceState,
 } from "./gateway-status.ts";
 import { GATEWAY_NAME_LABEL, type Gateway, gatewayResourceName, MANAGED_LABEL, renderKubeGateway } from "./kube-gateway.ts";
-import { controlPlaneOf, REVISIONS_PATH, resolveGatewayRevision, TAGS_PATH } from "./revisions.ts";
+import { controlPlaneOf, resolveGatewayRevision } from "./revisions.ts";
 
 export const CONTROLLER_NAME = "istio.io/gateway-controller";
 export const CLASS_NAME = "istio";
@@ -50,13 +53,15 @@ function gatewayClass(): GatewayClass {
   return {
     apiVersion: "gateway.networking.k8s.io/v1",
     kind: "GatewayClass",
-    metadata: { name: CLASS_NAME, labels: { "app.kubernetes.io/managed-by": "rigger" } },
+    metadata: { name: CLASS_NAME, labels: MANAGED_BY },
     spec: { controllerName: CONTROLLER_NAME, description: "The default Istio GatewayClass" },
   };
 }
 
 export function gatewayApiController({ client }: { client: RawClient }): Controller {
   const known = new Set<string>();
+  /** HTTPRoutes and GRPCRoutes as their watches last saw them, by kind/namespace/name. */
+  const routes = new Map<string, Route>();
 
   const reconcileClass = async () => {
     const live = await getOrUndefined<GatewayClass>(client, `${API}/gatewayclasses/${CLASS_NAME}`);
@@ -124,16 +129,11 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
 
   /** Listener status, keeping each condition's transition time while its status holds. */
   const listeners = async (gateway: LiveGateway, now: Date) => {
-    const routes: Route[] = [];
-    for (const { kind, path } of ROUTES) {
-      const list = await getOrUndefined<{ items: Route[] }>(client, path);
-      routes.push(...(list?.items ?? []).map((r) => ({ ...r, kind })));
-    }
     const selectors = (gateway.spec.listeners ?? []).some((l: Listener) => l.allowedRoutes?.namespaces?.from === "Selector");
     const namespaces = selectors ? await client.get<{ items: KubeObject[] }>("/api/v1/namespaces") : { items: [] };
     const labels = new Map(namespaces.items.map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
     const gw = { name: gateway.metadata.name, namespace: gateway.metadata.namespace };
-    return listenerStatuses(gw, gateway.spec.listeners ?? [], routes, (ns) => labels.get(ns)).map((l) => {
+    return listenerStatuses(gw, gateway.spec.listeners ?? [], [...routes.values()], (ns) => labels.get(ns)).map((l) => {
       let kept = gateway.status?.listeners?.find((p) => p.name === l.name)?.conditions;
       for (const c of l.conditions) kept = setCondition(kept, { ...c, observedGeneration: gateway.metadata.generation }, now);
       return { ...l, conditions: kept?.filter((c) => l.conditions.some((n) => n.type === c.type)) };
@@ -142,10 +142,20 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
 
   const all = () => [...known];
   /** The Gateways a route names as parents. */
-  const parents = (_key: string, object?: { metadata?: { namespace?: string }; spec?: Route["spec"] }) =>
-    (object?.spec?.parentRefs ?? [])
+  const parentsOf = (route: Route | undefined) =>
+    (route?.spec?.parentRefs ?? [])
       .filter((ref) => (ref.kind ?? "Gateway") === "Gateway")
-      .map((ref) => `${ref.namespace ?? object?.metadata?.namespace}/${ref.name}`);
+      .map((ref) => `${ref.namespace ?? route?.metadata.namespace}/${ref.name}`);
+  /** A route event: kept from the watch (listener status counts them), its old and new parents reconciled. */
+  const routeWatch =
+    (kind: Route["kind"]) =>
+    (key: string, object?: { metadata?: { name?: string; namespace?: string }; spec?: Route["spec"] }, deleted?: boolean) => {
+      const id = `${kind}/${key}`;
+      const before = routes.get(id);
+      if (deleted || !object) routes.delete(id);
+      else routes.set(id, { ...(object as Route), kind });
+      return [...new Set([...parentsOf(before), ...parentsOf(routes.get(id))])];
+    };
   const byGatewayLabel = (_key: string, object?: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
     const gateway = object?.metadata?.labels?.[GATEWAY_NAME_LABEL];
     return gateway && object?.metadata?.namespace ? [`${object.metadata.namespace}/${gateway}`] : [];
@@ -162,7 +172,7 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       },
       { path: `${API}/gatewayclasses`, optional: true, map: () => [CLASS_KEY, ...all()] },
       { path: `${API}/gateways`, optional: true, map: (key) => [key] },
-      ...ROUTES.map(({ path }) => ({ path, optional: true, map: parents })),
+      ...ROUTES.map(({ kind, path }) => ({ path, optional: true, map: routeWatch(kind) })),
       { path: "/apis/apps/v1/deployments", labelSelector: MANAGED_LABEL, map: byGatewayLabel },
       { path: "/api/v1/services", labelSelector: GATEWAY_NAME_LABEL, map: byGatewayLabel },
       { path: TAGS_PATH, map: all },

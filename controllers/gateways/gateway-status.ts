@@ -1,9 +1,8 @@
-// A Gateway API Gateway's status, as upstream istiod words it: Programmed from the Service
-// (AddressNotAssigned while a load balancer is pending), the addresses, and per listener its
-// supported route kinds, attached routes and Accepted/Conflicted/Programmed/ResolvedRefs.
-// Pure: Gateway, Service and routes in, status parts out (gateway-api-controller.ts writes them).
+// Gateway status parts: the addresses a gateway Service offers (both kinds of gateway), and a
+// Gateway API Gateway's status as upstream istiod words it: Programmed (AddressNotAssigned while
+// a load balancer is pending) and per listener its supported route kinds, attached routes and
+// Accepted/Conflicted/Programmed/ResolvedRefs. Pure: Service and routes in, status parts out.
 import type { Condition } from "../runtime/conditions.ts";
-import { type Address, serviceAddresses } from "./istio-gateway.ts";
 
 const GROUP = "gateway.networking.k8s.io";
 
@@ -30,6 +29,19 @@ export interface ServiceState {
   metadata: { name: string; namespace?: string };
   spec?: { type?: string; ports?: { port: number }[] };
   status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
+}
+
+export type Address = { type: "IPAddress" | "Hostname"; value: string };
+
+/** Load balancer addresses, else the Service's cluster hostname. */
+export function serviceAddresses(service: ServiceState, clusterDomain = "cluster.local"): Address[] {
+  const out: Address[] = [];
+  for (const i of service.status?.loadBalancer?.ingress ?? []) {
+    if (i.ip) out.push({ type: "IPAddress", value: i.ip });
+    else if (i.hostname) out.push({ type: "Hostname", value: i.hostname });
+  }
+  if (out.length > 0) return out;
+  return [{ type: "Hostname", value: `${service.metadata.name}.${service.metadata.namespace}.svc.${clusterDomain}` }];
 }
 
 type NewCondition = Omit<Condition, "lastTransitionTime">;

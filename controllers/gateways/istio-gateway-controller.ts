@@ -3,23 +3,24 @@
 // them), removes the HPA or PDB when turned off, and reports the resolved revision, the
 // Deployment's readiness and the Service's addresses. A tag move re-renders the Deployment
 // with the new revision in its pod template, which rolls it a pod at a time.
-import { GROUP_VERSION } from "../install/istio.ts";
+import { GROUP_VERSION, REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
 import { ownedBy } from "../install/ownership.ts";
 import { applyAll, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
+import { type ServiceState, serviceAddresses } from "./gateway-status.ts";
 import {
   autoscaled,
   deploymentReadiness,
+  disruptionBudgeted,
   GATEWAY_LABEL,
   type IstioGateway,
   type IstioGatewayStatus,
   renderIstioGateway,
-  serviceAddresses,
 } from "./istio-gateway.ts";
-import { REVISIONS_PATH, resolveGatewayRevision, TAGS_PATH } from "./revisions.ts";
+import { resolveGatewayRevision } from "./revisions.ts";
 
 const GATEWAYS = `/apis/${GROUP_VERSION}/istiogateways`;
 
@@ -66,9 +67,7 @@ export function istioGatewayController({ client, events }: { client: RawClient; 
         revision = resolved.revision.metadata.name;
         const off = [
           ...(autoscaled(gateway) ? [] : [`/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${name}`]),
-          ...((gateway.spec.podDisruptionBudget?.enabled ?? true)
-            ? []
-            : [`/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/${name}`]),
+          ...(disruptionBudgeted(gateway) ? [] : [`/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets/${name}`]),
         ];
         for (const path of off) {
           const live = await getOrUndefined<KubeObject>(client, path);
@@ -101,10 +100,7 @@ export function istioGatewayController({ client, events }: { client: RawClient; 
         readiness.ready ? "Available" : "NotAvailable",
         readiness.message,
       );
-    const service = await getOrUndefined<Parameters<typeof serviceAddresses>[0]>(
-      client,
-      `/api/v1/namespaces/${namespace}/services/${name}`,
-    );
+    const service = await getOrUndefined<ServiceState>(client, `/api/v1/namespaces/${namespace}/services/${name}`);
     const reconciled = conditions?.find((c) => c.type === "Reconciled");
     const status: IstioGatewayStatus = {
       observedGeneration: gateway.metadata.generation,

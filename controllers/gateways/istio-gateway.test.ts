@@ -3,7 +3,8 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, test } from "vitest";
 import { parseInjectorConfig, parseMeshConfig, parseValues } from "../../webhooks/inject/config.ts";
 import { inject } from "../../webhooks/inject/inject.ts";
-import { deploymentReadiness, type IstioGateway, renderIstioGateway, serviceAddresses } from "./istio-gateway.ts";
+import { serviceAddresses } from "./gateway-status.ts";
+import { deploymentReadiness, type IstioGateway, renderIstioGateway } from "./istio-gateway.ts";
 
 const gateway = (spec: IstioGateway["spec"] = {}, name = "istio-ingressgateway"): IstioGateway => ({
   apiVersion: "operator.rigger.dev/v1alpha1",

@@ -9,14 +9,15 @@
 // revision it resolves to in an annotation: moving a tag changes the pod template, so the
 // Deployment rolls — one pod at a time, never below the wanted count (maxUnavailable 0).
 // Pure: resource and resolved revision in, objects and status out.
+import { MANAGED_BY } from "../install/configmaps.ts";
 import type { KubeObject } from "../runtime/apply.ts";
 import type { Condition } from "../runtime/conditions.ts";
+import type { Address } from "./gateway-status.ts";
 
 export const GATEWAY_LABEL = "operator.rigger.dev/gateway";
 export const REVISION_ANNOTATION = "operator.rigger.dev/revision";
 /** ClusterRole (manifests/install.yaml) with the gateway's one rule: get/watch/list secrets. */
 export const GATEWAY_SECRETS_ROLE = "rigger-gateway-secrets";
-const MANAGED_BY = { "app.kubernetes.io/managed-by": "rigger" };
 
 export interface ServicePort {
   name: string;
@@ -81,6 +82,10 @@ export function autoscaled(gateway: IstioGateway): boolean {
   return gateway.spec.autoscaling?.enabled ?? true;
 }
 
+export function disruptionBudgeted(gateway: IstioGateway): boolean {
+  return gateway.spec.podDisruptionBudget?.enabled ?? true;
+}
+
 /**
  * Everything the gateway needs. `revision` is the IstioRevision its reference resolves to
  * now; objects to delete (HPA or PDB turned off) are the caller's business.
@@ -89,8 +94,8 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
   const { name, namespace = "" } = gateway.metadata;
   const spec = gateway.spec;
   const selector = selectorLabels(gateway);
-  const labels = { ...selector, [GATEWAY_LABEL]: name, ...MANAGED_BY };
-  const meta = (kind: string) => ({ name, namespace, labels: kind === "Deployment" ? { ...labels } : labels });
+  // The controller adds the owner reference and GATEWAY_LABEL (ownedBy).
+  const meta = () => ({ name, namespace, labels: { ...selector, ...MANAGED_BY } });
   // As the chart labels them, ambient opt-out included (a gateway is its own proxy).
   const podLabels: Record<string, string> = {
     "istio.io/dataplane-mode": "none",
@@ -102,11 +107,11 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
   };
   const ports = spec.service?.ports?.length ? spec.service.ports : DEFAULT_PORTS;
   const objects: KubeObject[] = [
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta("ServiceAccount") },
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta() },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",
-      metadata: meta("RoleBinding"),
+      metadata: meta(),
       // The gateway reads the TLS secrets its Gateway servers name (credentialName), in this namespace only.
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GATEWAY_SECRETS_ROLE },
       subjects: [{ kind: "ServiceAccount", name, namespace }],
@@ -114,7 +119,7 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
     {
       apiVersion: "apps/v1",
       kind: "Deployment",
-      metadata: meta("Deployment"),
+      metadata: meta(),
       spec: {
         ...(autoscaled(gateway) ? {} : { replicas: spec.replicas ?? 1 }),
         selector: { matchLabels: selector },
@@ -153,7 +158,7 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
     {
       apiVersion: "v1",
       kind: "Service",
-      metadata: { ...meta("Service"), ...(spec.service?.annotations ? { annotations: spec.service.annotations } : {}) },
+      metadata: { ...meta(), ...(spec.service?.annotations ? { annotations: spec.service.annotations } : {}) },
       spec: {
         type: serviceType(gateway),
         selector,
@@ -173,7 +178,7 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
     objects.push({
       apiVersion: "autoscaling/v2",
       kind: "HorizontalPodAutoscaler",
-      metadata: meta("HorizontalPodAutoscaler"),
+      metadata: meta(),
       spec: {
         scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
         minReplicas: a.minReplicas ?? 1,
@@ -190,11 +195,11 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
       },
     } as KubeObject);
   }
-  if (spec.podDisruptionBudget?.enabled ?? true) {
+  if (disruptionBudgeted(gateway)) {
     objects.push({
       apiVersion: "policy/v1",
       kind: "PodDisruptionBudget",
-      metadata: meta("PodDisruptionBudget"),
+      metadata: meta(),
       spec: { minAvailable: spec.podDisruptionBudget?.minAvailable ?? 1, selector: { matchLabels: selector } },
     } as KubeObject);
   }
@@ -205,25 +210,6 @@ interface DeploymentState {
   metadata: { generation?: number };
   spec?: { replicas?: number };
   status?: { observedGeneration?: number; replicas?: number; updatedReplicas?: number; availableReplicas?: number };
-}
-
-interface ServiceState {
-  metadata: { name: string; namespace?: string };
-  spec?: { type?: string };
-  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
-}
-
-export type Address = { type: "IPAddress" | "Hostname"; value: string };
-
-/** Load balancer addresses, else the Service's cluster hostname. */
-export function serviceAddresses(service: ServiceState, clusterDomain = "cluster.local"): Address[] {
-  const out: Address[] = [];
-  for (const i of service.status?.loadBalancer?.ingress ?? []) {
-    if (i.ip) out.push({ type: "IPAddress", value: i.ip });
-    else if (i.hostname) out.push({ type: "Hostname", value: i.hostname });
-  }
-  if (out.length > 0) return out;
-  return [{ type: "Hostname", value: `${service.metadata.name}.${service.metadata.namespace}.svc.${clusterDomain}` }];
 }
 
 /**

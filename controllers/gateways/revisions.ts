@@ -7,14 +7,12 @@ import { parseMeshConfig } from "../../webhooks/inject/config.ts";
 import { proxyImage } from "../../webhooks/inject/inject.ts";
 import { proxyConfigJson } from "../../webhooks/inject/sidecar-template.ts";
 import { meshConfigMap, revisionValues } from "../install/configmaps.ts";
-import { GROUP_VERSION, type IstioRevision } from "../install/istio.ts";
+import { type IstioRevision, REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
+import { istiodName } from "../install/revision.ts";
 import type { IstioRevisionTag } from "../revisions/tag-controller.ts";
 import { getOrUndefined } from "../runtime/apply.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import type { GatewaySettings } from "./kube-gateway.ts";
-
-export const TAGS_PATH = `/apis/${GROUP_VERSION}/istiorevisiontags`;
-export const REVISIONS_PATH = `/apis/${GROUP_VERSION}/istiorevisions`;
 
 export interface GatewayRevision {
   revision: IstioRevision;
@@ -51,7 +49,7 @@ export function controlPlaneOf(revision: IstioRevision): GatewaySettings {
   return {
     proxyImage: proxyImage(values, mesh.defaultConfig, {}),
     istioNamespace: revision.spec.namespace,
-    istiodService: name === "default" ? "istiod" : `istiod-${name}`,
+    istiodService: istiodName(name),
     revision: name,
     trustDomain: mesh.trustDomain || g.trustDomain || "cluster.local",
     proxyConfigJson: proxyConfigJson(mesh.defaultConfig),

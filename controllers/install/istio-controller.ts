@@ -11,22 +11,21 @@ import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import {
   desiredRevision,
-  GROUP_VERSION,
   ISTIO_LABEL,
+  ISTIOS_PATH,
   type Istio,
   type IstioRevision,
   type IstioStatus,
   inactiveRevisions,
   istioStatus,
+  REVISIONS_PATH,
+  TAGS_PATH,
 } from "./istio.ts";
-
-const ISTIOS = `/apis/${GROUP_VERSION}/istios`;
-const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
 
 export function istioController({ client, events }: { client: RawClient; events: EventRecorder }): Controller {
   const known = new Set<string>();
   const reconcile = async (name: string) => {
-    const istio = await getOrUndefined<Istio>(client, `${ISTIOS}/${name}`);
+    const istio = await getOrUndefined<Istio>(client, `${ISTIOS_PATH}/${name}`);
     if (!istio || istio.metadata.deletionTimestamp) {
       known.delete(name);
       return undefined;
@@ -43,13 +42,13 @@ export function istioController({ client, events }: { client: RawClient; events:
       error = (err as Error).message;
     }
     const revisions = await client.get<{ items: IstioRevision[] }>(
-      `${REVISIONS}?labelSelector=${encodeURIComponent(`${ISTIO_LABEL}=${name}`)}`,
+      `${REVISIONS_PATH}?labelSelector=${encodeURIComponent(`${ISTIO_LABEL}=${name}`)}`,
     );
     const now = new Date();
     // Prune unused inactive revisions after the grace period (garbage collection takes their objects).
     const inactive = inactiveRevisions(istio, revisions.items, now);
     for (const r of inactive.filter((i) => i.prune)) {
-      await client.delete(`${REVISIONS}/${r.name}`).catch(() => undefined);
+      await client.delete(`${REVISIONS_PATH}/${r.name}`).catch(() => undefined);
       await events.record(istio, "Normal", "RevisionPruned", `IstioRevision ${r.name}: ${r.message}`);
     }
     const remaining = revisions.items.filter((r) => !inactive.some((i) => i.prune && i.name === r.metadata.name));
@@ -95,12 +94,12 @@ export function istioController({ client, events }: { client: RawClient; events:
     name: "istio",
     reconcile,
     watches: [
-      { path: ISTIOS, map: (key) => [key] },
+      { path: ISTIOS_PATH, map: (key) => [key] },
       // updateWorkloads reacts to tags moving and namespaces relabelled.
-      { path: `/apis/${GROUP_VERSION}/istiorevisiontags`, map: () => [...known] },
+      { path: TAGS_PATH, map: () => [...known] },
       { path: "/api/v1/namespaces", map: () => [...known] },
       {
-        path: REVISIONS,
+        path: REVISIONS_PATH,
         labelSelector: ISTIO_LABEL,
         map: (_key, object) => {
           const owner = object?.metadata?.labels?.[ISTIO_LABEL];

@@ -7,10 +7,14 @@ import { deepMerge } from "../../webhooks/inject/config.ts";
 import type { MigrationSpec, MigrationStatus } from "../revisions/workload-migration.ts";
 import type { KubeObject, OwnerReference } from "../runtime/apply.ts";
 import { type Condition, condition, setCondition } from "../runtime/conditions.ts";
+import { MANAGED_BY } from "./configmaps.ts";
 
 export const GROUP_VERSION = "operator.rigger.dev/v1alpha1";
 export const ISTIO_LABEL = "operator.rigger.dev/istio";
-export const MANAGED_BY = { "app.kubernetes.io/managed-by": "rigger" };
+/** The operator API's collections, for reads and watches. */
+export const ISTIOS_PATH = `/apis/${GROUP_VERSION}/istios`;
+export const REVISIONS_PATH = `/apis/${GROUP_VERSION}/istiorevisions`;
+export const TAGS_PATH = `/apis/${GROUP_VERSION}/istiorevisiontags`;
 
 export interface IstioSpec {
   version?: string;

@@ -20,8 +20,8 @@ import { type Condition, condition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
-import type { RevisionSpec } from "./configmaps.ts";
-import { GROUP_VERSION, type IstioRevision, MANAGED_BY, ownerReference } from "./istio.ts";
+import { MANAGED_BY, type RevisionSpec } from "./configmaps.ts";
+import { type IstioRevision, ownerReference, REVISIONS_PATH, TAGS_PATH } from "./istio.ts";
 import type { LocalControlPlanes } from "./local-control-planes.ts";
 import { keepFailurePolicy, ownedBy } from "./ownership.ts";
 import { renderRevision } from "./render.ts";
@@ -29,7 +29,6 @@ import { istiodName } from "./revision.ts";
 import { revisionStatus } from "./revision-status.ts";
 
 export const REVISION_LABEL = "operator.rigger.dev/revision";
-const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
 
 /** Where the revision's objects are watched (all carry the revision label). */
 const OWNED = [
@@ -146,7 +145,7 @@ export function revisionController(options: RevisionControllerOptions): Controll
   };
 
   const reconcile = async (name: string) => {
-    const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${name}`);
+    const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS_PATH}/${name}`);
     if (!revision || revision.metadata.deletionTimestamp) {
       known.delete(name);
       await local?.stop(name);
@@ -197,13 +196,13 @@ export function revisionController(options: RevisionControllerOptions): Controll
     name: "istiorevision",
     reconcile,
     watches: [
-      { path: REVISIONS, map: (key) => [key] },
+      { path: REVISIONS_PATH, map: (key) => [key] },
       ...OWNED.map((path) => ({ path, labelSelector: REVISION_LABEL, map: byLabel })),
       // Namespace labels decide InUse.
       { path: "/api/v1/namespaces", map: () => [...known] },
       // A `default` tag changes what the default revision renders; tags pointing at a revision keep it in use.
       {
-        path: `/apis/${GROUP_VERSION}/istiorevisiontags`,
+        path: TAGS_PATH,
         map: (key, object, deleted) => {
           const target = (object as { status?: { istioRevision?: string } } | undefined)?.status?.istioRevision;
           if (deleted) tags.delete(key);

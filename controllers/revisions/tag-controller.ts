@@ -7,7 +7,7 @@
 import type { AdmissionregistrationV1WebhookClientConfig } from "@kubernetes/client-node";
 import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import { validatorConfigurationName } from "../../webhooks/validate/webhook-configuration.ts";
-import { GROUP_VERSION, type Istio, type IstioRevision } from "../install/istio.ts";
+import { ISTIOS_PATH, type Istio, type IstioRevision, REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
 import { keepFailurePolicy, ownedBy } from "../install/ownership.ts";
 import { usageCondition } from "../install/revision-status.ts";
 import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
@@ -18,8 +18,6 @@ import { renderTag } from "./tags.ts";
 import { namespacesUsing, type PodUsage } from "./usage.ts";
 
 export const TAG_LABEL = "operator.rigger.dev/tag";
-const TAGS = `/apis/${GROUP_VERSION}/istiorevisiontags`;
-const REVISIONS = `/apis/${GROUP_VERSION}/istiorevisions`;
 const ADMISSION = "/apis/admissionregistration.k8s.io/v1";
 
 export interface IstioRevisionTag extends KubeObject {
@@ -36,12 +34,12 @@ async function resolveTarget(client: RawClient, tag: IstioRevisionTag): Promise<
   const ref = tag.spec.targetRef;
   let revisionName = ref.name;
   if (ref.kind === "Istio") {
-    const istio = await getOrUndefined<Istio>(client, `/apis/${GROUP_VERSION}/istios/${ref.name}`);
+    const istio = await getOrUndefined<Istio>(client, `${ISTIOS_PATH}/${ref.name}`);
     if (!istio) return `Istio ${ref.name} does not exist`;
     if (!istio.status?.activeRevisionName) return `Istio ${ref.name} has no active revision yet`;
     revisionName = istio.status.activeRevisionName;
   }
-  const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${revisionName}`);
+  const revision = await getOrUndefined<IstioRevision>(client, `${REVISIONS_PATH}/${revisionName}`);
   return revision ?? `IstioRevision ${revisionName} does not exist`;
 }
 
@@ -77,7 +75,7 @@ export function tagController({ client, pods }: { client: RawClient; pods?: PodU
   const known = new Set<string>();
 
   const reconcile = async (name: string) => {
-    const tag = await getOrUndefined<IstioRevisionTag>(client, `${TAGS}/${name}`);
+    const tag = await getOrUndefined<IstioRevisionTag>(client, `${TAGS_PATH}/${name}`);
     if (!tag || tag.metadata.deletionTimestamp) {
       known.delete(name);
       return undefined;
@@ -97,7 +95,7 @@ export function tagController({ client, pods }: { client: RawClient; pods?: PodU
     } else {
       revision = target;
       // A tag named like an existing revision: the older object keeps the name.
-      const twin = await getOrUndefined<IstioRevision>(client, `${REVISIONS}/${name}`);
+      const twin = await getOrUndefined<IstioRevision>(client, `${REVISIONS_PATH}/${name}`);
       const twinOlder =
         twin && Date.parse(twin.metadata.creationTimestamp ?? "") <= Date.parse(tag.metadata.creationTimestamp ?? "");
       if (twinOlder) {
@@ -198,9 +196,9 @@ export function tagController({ client, pods }: { client: RawClient; pods?: PodU
     name: "istiorevisiontag",
     reconcile,
     watches: [
-      { path: TAGS, map: (key) => [key] },
-      { path: REVISIONS, map: all },
-      { path: `/apis/${GROUP_VERSION}/istios`, map: all },
+      { path: TAGS_PATH, map: (key) => [key] },
+      { path: REVISIONS_PATH, map: all },
+      { path: ISTIOS_PATH, map: all },
       { path: "/api/v1/namespaces", map: all },
       ...[`${ADMISSION}/mutatingwebhookconfigurations`, `${ADMISSION}/validatingwebhookconfigurations`, "/api/v1/services"].map(
         (path) => ({

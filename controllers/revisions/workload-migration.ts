@@ -4,7 +4,7 @@
 // is ready (and the configured delay has passed); a batch not ready within 5 minutes pauses the
 // migration, and the Istio's status says which workload it waits for. Level-based: every
 // reconcile recomputes what is stale from the pods themselves.
-import { GROUP_VERSION } from "../install/istio.ts";
+import { TAGS_PATH } from "../install/istio.ts";
 import type { KubeObject } from "../runtime/apply.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { namespaceReference } from "./usage.ts";
@@ -68,11 +68,7 @@ const pathOf = (kind: string, namespace: string, name: string) =>
 /** Kind/namespace/name of the workloads whose unfinished pods were injected by another revision than `revisions` want. */
 async function staleWorkloads(client: RawClient, revisions: Set<string>): Promise<string[]> {
   const tags = new Map(
-    (
-      await client.get<{ items: { metadata: { name: string }; status?: { istioRevision?: string } }[] }>(
-        `/apis/${GROUP_VERSION}/istiorevisiontags`,
-      )
-    ).items
+    (await client.get<{ items: { metadata: { name: string }; status?: { istioRevision?: string } }[] }>(TAGS_PATH)).items
       .filter((t) => t.status?.istioRevision)
       .map((t) => [t.metadata.name, t.status?.istioRevision ?? ""]),
   );

@@ -116,6 +116,12 @@ export async function getOrUndefined<T>(client: RawClient, path: string): Promis
   }
 }
 
+/** Whether `live` already is `desired` (which carries its hash annotation): nothing to apply. */
+function isCurrent(desired: KubeObject, live: KubeObject | undefined): live is KubeObject {
+  const hash = desired.metadata.annotations?.[HASH_ANNOTATION];
+  return Boolean(live && hash && live.metadata.annotations?.[HASH_ANNOTATION] === hash && contains(live, desired));
+}
+
 /**
  * Server-side applies `desired` (which carries its hash annotation) unless `live` already has
  * it. Returns the live object and whether a write was made.
@@ -125,9 +131,7 @@ export async function applyIfChanged(
   desired: KubeObject,
   live: KubeObject | undefined,
 ): Promise<{ object: KubeObject; wrote: boolean }> {
-  const hash = desired.metadata.annotations?.[HASH_ANNOTATION];
-  if (live && hash && live.metadata.annotations?.[HASH_ANNOTATION] === hash && contains(live, desired))
-    return { object: live, wrote: false };
+  if (isCurrent(desired, live)) return { object: live, wrote: false };
   const object = await client.apply<KubeObject>(objectPath(desired), desired, FIELD_MANAGER);
   return { object, wrote: true };
 }
@@ -139,14 +143,10 @@ export async function applyIfChanged(
  * returned for the owner's status. Other errors throw, so the reconcile is retried.
  */
 export async function applyAll(client: RawClient, objects: KubeObject[]): Promise<string | undefined> {
-  const changed: { desired: KubeObject; live: KubeObject | undefined }[] = [];
-  for (const desired of objects) {
-    const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
-    const hash = desired.metadata.annotations?.[HASH_ANNOTATION];
-    if (!(live && hash && live.metadata.annotations?.[HASH_ANNOTATION] === hash && contains(live, desired)))
-      changed.push({ desired, live });
-  }
-  for (const { desired } of changed) {
+  const changed: KubeObject[] = [];
+  for (const desired of objects)
+    if (!isCurrent(desired, await getOrUndefined<KubeObject>(client, objectPath(desired)))) changed.push(desired);
+  for (const desired of changed) {
     try {
       await client.apply(objectPath(desired), desired, FIELD_MANAGER, { dryRun: true });
     } catch (err) {
@@ -159,7 +159,7 @@ export async function applyAll(client: RawClient, objects: KubeObject[]): Promis
       throw err;
     }
   }
-  for (const { desired, live } of changed) await applyIfChanged(client, desired, live);
+  for (const desired of changed) await client.apply(objectPath(desired), desired, FIELD_MANAGER);
   return undefined;
 }
 

@@ -8,7 +8,7 @@ import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import {
   appContainerNames,
   omitZero,
-  PROXY,
+  proxyContainerBase,
   proxyEnv,
   proxyVolumeMounts,
   type TemplateInput,
@@ -59,24 +59,7 @@ export function renderGatewayTemplate(input: TemplateInput): V1Pod {
 function proxyContainer(input: TemplateInput, annotation: (name: string, fallback: unknown) => string): V1Container {
   const { values } = input;
   const proxy = values.global.proxy;
-  const imageOverride = annotation("sidecar.istio.io/proxyImage", proxy.image);
-  const args = [
-    "proxy",
-    "router",
-    "--domain",
-    `$(POD_NAMESPACE).svc.${proxy.clusterDomain}`,
-    `--proxyLogLevel=${annotation("sidecar.istio.io/logLevel", proxy.logLevel)}`,
-    `--proxyComponentLogLevel=${annotation("sidecar.istio.io/componentLogLevel", proxy.componentLogLevel)}`,
-    `--log_output_level=${annotation("sidecar.istio.io/agentLogLevel", values.global.logging.level)}`,
-  ];
-  if (values.global.sts.servicePort) args.push(`--stsPort=${values.global.sts.servicePort}`);
-  if (values.global.logAsJson) args.push("--log_as_json");
-  const container: V1Container = {
-    name: PROXY,
-    image: imageOverride.includes("/") ? imageOverride : input.proxyImage,
-    ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
-    args,
-  };
+  const container = proxyContainerBase(input, annotation, "router");
   if (proxy.lifecycle && Object.keys(proxy.lifecycle).length > 0) {
     container.lifecycle = structuredClone(proxy.lifecycle) as V1Container["lifecycle"];
   }

@@ -201,27 +201,10 @@ function proxyContainer(
   const tproxy = mode === "TPROXY";
   const capNetBindService = annotation("sidecar.istio.io/capNetBindService", proxy.capNetBindService) === "true";
   const statusPort = annotation("status.sidecar.istio.io/port", proxy.statusPort);
-  const imageOverride = annotation("sidecar.istio.io/proxyImage", proxy.image);
 
-  const container: V1Container = {
-    name: PROXY,
-    image: imageOverride.includes("/") ? imageOverride : input.proxyImage,
-    ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
-    args: [
-      "proxy",
-      "sidecar",
-      "--domain",
-      `$(POD_NAMESPACE).svc.${proxy.clusterDomain}`,
-      `--proxyLogLevel=${annotation("sidecar.istio.io/logLevel", proxy.logLevel)}`,
-      `--proxyComponentLogLevel=${annotation("sidecar.istio.io/componentLogLevel", proxy.componentLogLevel)}`,
-      `--log_output_level=${annotation("sidecar.istio.io/agentLogLevel", values.global.logging.level)}`,
-    ],
-  };
+  const container = proxyContainerBase(input, annotation, "sidecar");
   if (native) container.restartPolicy = "Always";
-  const args = container.args ?? [];
-  if (values.global.sts.servicePort) args.push(`--stsPort=${values.global.sts.servicePort}`);
-  if (values.global.logAsJson) args.push("--log_as_json");
-  if (proxy.outlierLogPath) args.push(`--outlierLogPath=${proxy.outlierLogPath}`);
+  if (proxy.outlierLogPath) container.args?.push(`--outlierLogPath=${proxy.outlierLogPath}`);
 
   const hold = (proxyConfig.holdApplicationUntilProxyStarts === true || proxy.holdApplicationUntilProxyStarts) && !native;
   if (proxy.lifecycle && Object.keys(proxy.lifecycle).length > 0) {
@@ -280,6 +263,34 @@ function proxyContainer(
   container.resources = resources(input);
   container.volumeMounts = proxyVolumeMounts(input, existing);
   return container;
+}
+
+/** istio-proxy's name, image, metrics port and agent arguments, as both templates start it. */
+export function proxyContainerBase(
+  input: TemplateInput,
+  annotation: (name: string, fallback: unknown) => string,
+  mode: "sidecar" | "router",
+): V1Container {
+  const { values } = input;
+  const proxy = values.global.proxy;
+  const imageOverride = annotation("sidecar.istio.io/proxyImage", proxy.image);
+  const args = [
+    "proxy",
+    mode,
+    "--domain",
+    `$(POD_NAMESPACE).svc.${proxy.clusterDomain}`,
+    `--proxyLogLevel=${annotation("sidecar.istio.io/logLevel", proxy.logLevel)}`,
+    `--proxyComponentLogLevel=${annotation("sidecar.istio.io/componentLogLevel", proxy.componentLogLevel)}`,
+    `--log_output_level=${annotation("sidecar.istio.io/agentLogLevel", values.global.logging.level)}`,
+  ];
+  if (values.global.sts.servicePort) args.push(`--stsPort=${values.global.sts.servicePort}`);
+  if (values.global.logAsJson) args.push("--log_as_json");
+  return {
+    name: PROXY,
+    image: imageOverride.includes("/") ? imageOverride : input.proxyImage,
+    ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
+    args,
+  };
 }
 
 /**
