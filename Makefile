@@ -43,11 +43,21 @@ node_modules/.installed: package-lock.json $(NODE)
 install: node_modules/.installed ## install Node (if needed) and the npm dependencies
 
 .PHONY: cluster-build
-cluster-build: ## build the cluster (Kubernetes, etcd, kwok), upstream istiod/istioctl and its Go CA client from source (cached)
+cluster-build: $(NODE) ## build the cluster (Kubernetes, etcd, containerd, CoreDNS, kwok), upstream Istio's programs, Envoy and the images (cached)
 	@bash e2e/cluster/build.sh all
+	@node images/build.ts all
+
+.PHONY: image
+image: $(NODE) ## build the rigger:<version> image as an OCI archive (.cache/images/rigger.tar)
+	@node images/build.ts rigger
+
+.PHONY: images
+images: $(NODE) ## build every image the local cluster imports (rigger, proxyv2, echo app, pause) from cached binaries
+	@bash e2e/cluster/build.sh all
+	@node images/build.ts all
 
 .PHONY: cluster-up
-cluster-up: install cluster-build ## start the local cluster on 127.0.0.1 (reuses a running one)
+cluster-up: install cluster-build ## start the local cluster: control plane on 127.0.0.1, a real node and a KWOK node (reuses a running one)
 	@$(CLUSTER) up
 
 .PHONY: cluster-down
@@ -60,8 +70,12 @@ cluster-status: install ## show the local cluster's processes and node
 	@$(CLUSTER) status
 
 .PHONY: demo
-demo: cluster-up ## run Rigger on a local cluster: install manifest, operator, an Istio, an injected demo app, gateways
+demo: cluster-up ## run Rigger in pods on the local cluster's real node: install manifest, operator, an Istio, an injected app, gateways
 	@node e2e/cluster/demo.ts run
+
+.PHONY: demo-local
+demo-local: cluster-up ## the development loop: the operator and istiod as local processes, pods on the KWOK node
+	@node e2e/cluster/demo.ts run --local
 
 .PHONY: lint
 lint: install ## biome: lint and formatting
@@ -127,6 +141,14 @@ bench-signing: install ## certificate signing rate in one process: WebCrypto (EC
 .PHONY: golden-inject
 golden-inject: install ## refresh injection golden files from upstream istioctl kube-inject (review the diff like code)
 	node webhooks/inject/testdata/refresh.ts
+
+.PHONY: fuzz
+fuzz: install ## longer fuzz run: 20,000 inputs per property, a fresh seed (printed; replay with FUZZ_SEED=...)
+	FUZZ_RUNS=$${FUZZ_RUNS:-20000} node_modules/.bin/vitest run --project unit webhooks/fuzz.test.ts
+
+.PHONY: golden-quantity
+golden-quantity: ## refresh webhooks/inject/testdata/quantities.golden from k8s.io/apimachinery (Go)
+	cd webhooks/inject/testdata/kube-quantity && go run . < ../quantities.txt > ../quantities.golden
 
 .PHONY: clean
 clean: ## remove node_modules and the local cluster's state (keeps built binaries)

@@ -12,6 +12,9 @@ test("parses KEY=VALUE lines and ignores comments", () => {
     "KWOK_VERSION=0.7.0",
     "NODE_VERSION=24.0.0",
     "GATEWAY_API_VERSION=1.3.0",
+    "CONTAINERD_VERSION=2.2.9",
+    "COREDNS_VERSION=1.14.6",
+    "ENVOY_VERSION=1.36.4",
   ].join("\n");
   expect(parseVersionsEnv(text)).toEqual({
     istio: "1.2.3",
@@ -21,6 +24,9 @@ test("parses KEY=VALUE lines and ignores comments", () => {
     kwok: "0.7.0",
     node: "24.0.0",
     gatewayApi: "1.3.0",
+    containerd: "2.2.9",
+    coredns: "1.14.6",
+    envoy: "1.36.4",
   });
 });
 
@@ -30,8 +36,8 @@ test("names the missing key", () => {
   );
 });
 
-test("the checked-in versions.env pins Kubernetes 1.33 or newer", () => {
+test("the checked-in versions.env pins a Kubernetes in upstream support (1.35 or newer)", () => {
   const [major, minor] = versions.kubernetes.split(".").map(Number);
   expect(major).toBe(1);
-  expect(minor).toBeGreaterThanOrEqual(33);
+  expect(minor).toBeGreaterThanOrEqual(35);
 });

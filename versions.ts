@@ -10,6 +10,9 @@ export interface Versions {
   kwok: string;
   node: string;
   gatewayApi: string;
+  containerd: string;
+  coredns: string;
+  envoy: string;
 }
 
 const KEYS: Record<keyof Versions, string> = {
@@ -20,6 +23,9 @@ const KEYS: Record<keyof Versions, string> = {
   kwok: "KWOK_VERSION",
   node: "NODE_VERSION",
   gatewayApi: "GATEWAY_API_VERSION",
+  containerd: "CONTAINERD_VERSION",
+  coredns: "COREDNS_VERSION",
+  envoy: "ENVOY_VERSION",
 };
 
 export function parseVersionsEnv(text: string): Versions {
@@ -41,6 +47,9 @@ export function parseVersionsEnv(text: string): Versions {
     kwok: read(KEYS.kwok),
     node: read(KEYS.node),
     gatewayApi: read(KEYS.gatewayApi),
+    containerd: read(KEYS.containerd),
+    coredns: read(KEYS.coredns),
+    envoy: read(KEYS.envoy),
   };
 }
 

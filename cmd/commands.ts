@@ -1,13 +1,9 @@
 // The table of `rigger` subcommands. Each entry's run() gets the arguments after
-// its name and returns the process exit code.
+// its name and returns the process exit code. A command's module is imported only
+// when that command runs, so `rigger inject` does not load the operator's client.
 
 import packageJson from "../package.json" with { type: "json" };
 import { versions } from "../versions.ts";
-import { runInject } from "./inject.ts";
-import { runIstiod } from "./istiod.ts";
-import { runOperator } from "./operator.ts";
-import { runTag } from "./tag.ts";
-import { runValidate } from "./validate.ts";
 
 export interface Command {
   name: string;
@@ -16,15 +12,31 @@ export interface Command {
 }
 
 export const commands: Command[] = [
-  { name: "inject", summary: "inject the Istio sidecar into manifests offline (like istioctl kube-inject)", run: runInject },
-  { name: "istiod", summary: "run the control plane: the injection and validation webhooks over HTTPS", run: runIstiod },
+  {
+    name: "inject",
+    summary: "inject the Istio sidecar into manifests offline (like istioctl kube-inject)",
+    run: async (args) => (await import("./inject.ts")).runInject(args),
+  },
+  {
+    name: "istiod",
+    summary: "run the control plane: the injection and validation webhooks over HTTPS",
+    run: async (args) => (await import("./istiod.ts")).runIstiod(args),
+  },
   {
     name: "operator",
     summary: "run the operator: Istio and IstioRevision resources become running control planes",
-    run: runOperator,
+    run: async (args) => (await import("./operator.ts")).runOperator(args),
   },
-  { name: "tag", summary: "list revision tags, their revisions and the namespaces using them", run: runTag },
-  { name: "validate", summary: "validate Istio config files offline (like istioctl validate)", run: runValidate },
+  {
+    name: "tag",
+    summary: "list revision tags, their revisions and the namespaces using them",
+    run: async (args) => (await import("./tag.ts")).runTag(args),
+  },
+  {
+    name: "validate",
+    summary: "validate Istio config files offline (like istioctl validate)",
+    run: async (args) => (await import("./validate.ts")).runValidate(args),
+  },
   {
     name: "version",
     summary: "print Rigger's version and the Istio release it is compatible with",

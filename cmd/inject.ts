@@ -1,7 +1,6 @@
 // `rigger inject -f FILE`: offline sidecar injection of manifests, like istioctl kube-inject.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments, stringify } from "yaml";
 import { InjectionError, type InjectionSettings } from "../webhooks/inject/inject.ts";
 import { defaultSettings, settingsFromCluster, settingsFromFiles } from "../webhooks/inject/settings.ts";
@@ -44,6 +43,7 @@ export async function runInject(args: string[]): Promise<number> {
   let settings: InjectionSettings;
   if (values["injection-config"]) settings = settingsFromFiles(values["injection-config"], values["mesh-config"], options);
   else if (values.kubeconfig) {
+    const { KubeConfig } = await import("@kubernetes/client-node");
     const kc = new KubeConfig();
     kc.loadFromFile(values.kubeconfig);
     settings = await settingsFromCluster(kc, values.namespace, options);

@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { gatewayPath, ISTIOS_PATH, REVISIONS_PATH, TAGS_PATH } from "../api/operator.ts";
 import { loopbackServingCertificate } from "../pki/certificates.ts";
 import { gatewayApiController } from "./gateways/gateway-api-controller.ts";
 import { istioGatewayController } from "./gateways/istio-gateway-controller.ts";
@@ -15,10 +16,12 @@ import { LocalControlPlanes } from "./install/local-control-planes.ts";
 import { revisionController } from "./install/revision-controller.ts";
 import { tagController } from "./revisions/tag-controller.ts";
 import { PodUsage } from "./revisions/usage.ts";
+import { cachedReads, SharedCache } from "./runtime/cache.ts";
 import { ControllerRunner, controllerMetrics } from "./runtime/controller.ts";
 import { EventRecorder } from "./runtime/events.ts";
 import { LeaderElector } from "./runtime/leader-election.ts";
-import { rawClient, withWriteCounter } from "./runtime/raw-client.ts";
+import { rawClient, withRequestCounter } from "./runtime/raw-client.ts";
+import { withErrorStatus } from "./runtime/reconcile.ts";
 
 export interface OperatorOptions {
   kc: KubeConfig;
@@ -59,13 +62,31 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
     labelNames: ["name"],
     registers: [registry],
   });
-  const client = withWriteCounter(rawClient(options.kc), (verb) => writes.inc({ verb }));
-  const events = new EventRecorder(client, "rigger-operator");
+  const requests = new Counter({
+    name: "rigger_operator_api_requests_total",
+    help: "Requests (reads and writes, not watches) the operator sent to the Kubernetes API, by verb.",
+    labelNames: ["verb"],
+    registers: [registry],
+  });
+  new Gauge({
+    name: "rigger_operator_watch_streams",
+    help: "List-watch streams this process keeps open.",
+    registers: [registry],
+    collect() {
+      this.set(cache?.streams ?? 0);
+    },
+  });
+  const apiClient = withRequestCounter(rawClient(options.kc), (verb) => {
+    requests.inc({ verb });
+    if (verb !== "get") writes.inc({ verb });
+  });
+  const events = new EventRecorder(apiClient, "rigger-operator");
   const identity = options.identity ?? `${hostname()}-${process.pid}`;
   const leaseName = options.leaseName ?? "rigger-operator";
   const leaseSeconds = options.leaseDurationSeconds ?? 15;
 
   let runner: ControllerRunner | undefined;
+  let cache: SharedCache | undefined;
   let pods: PodUsage | undefined;
   let local: LocalControlPlanes | undefined;
   let synced = false;
@@ -80,24 +101,37 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
           log: (message, fields) => log.info(fields ?? {}, message),
         })
       : undefined;
+    // One cache per term of leadership: every watch shared, reconcilers read from its stores.
+    cache = new SharedCache(options.kc, (spec, err) =>
+      log[spec.optional ? "debug" : "warn"]({ watch: spec.path, error: err.message }, "watch failed; resuming"),
+    );
+    const client = cachedReads(apiClient, cache);
     // A pod that starts or stops referring to a revision or tag changes that one's InUse.
-    pods = new PodUsage(options.kc, (ref) => {
+    pods = new PodUsage(cache, (ref) => {
       runner?.enqueue("istiorevision", ref);
       runner?.enqueue("istiorevisiontag", ref);
     });
     runner = new ControllerRunner(
-      options.kc,
+      cache,
       [
-        istioController({ client, events }),
-        revisionController({ client, events, image: options.image, local, pods }),
-        tagController({ client, pods }),
-        istioGatewayController({ client, events }),
+        // A failed reconcile shows on its object's status (withErrorStatus), not only in the log.
+        withErrorStatus(istioController({ client, events }), client, (key) => `${ISTIOS_PATH}/${key}`),
+        withErrorStatus(
+          revisionController({ client, events, image: options.image, local, pods }),
+          client,
+          (key) => `${REVISIONS_PATH}/${key}`,
+        ),
+        withErrorStatus(tagController({ client, pods }), client, (key) => `${TAGS_PATH}/${key}`),
+        withErrorStatus(istioGatewayController({ client, events }), client, (key) => {
+          const [namespace = "", name = ""] = key.split("/");
+          return gatewayPath(namespace, name);
+        }),
         gatewayApiController({ client }),
       ],
       metrics,
       log,
     );
-    await Promise.all([runner.start(), pods.start()]);
+    await runner.start(); // starts the cache, pods included
     synced = true;
     log.info("controllers started; caches synced");
   };
@@ -107,6 +141,8 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
     runner = undefined;
     pods?.stop();
     pods = undefined;
+    cache?.stop();
+    cache = undefined;
     await local?.stopAll();
     local = undefined;
   };
@@ -126,10 +162,19 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
         .then(startControllers)
         .catch((err: Error) => log.error({ error: err.message }, "controllers did not start"));
     },
-    onStoppedLeading: () => {
-      log.warn({ identity }, "lost leadership; stopping controllers");
+    onStoppedLeading: (why) => {
       leader.set({ name: leaseName }, 0);
-      transition = transition.then(stopControllers);
+      if (why === "stopped") {
+        transition = transition.then(stopControllers);
+        return;
+      }
+      // Lost (not renewed within the deadline): another candidate may lead in a moment. Stop
+      // reconciling now and exit, as client-go's controllers do; the kubelet starts a fresh
+      // candidate, with empty caches and no half-finished work.
+      log.error({ identity }, "lost leadership (lease not renewed within the renew deadline); stopping and exiting");
+      runner?.stop();
+      cache?.stop();
+      transition = transition.then(stopControllers).finally(() => process.exit(1));
     },
   });
   elector.start();

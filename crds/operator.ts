@@ -2,12 +2,10 @@
 // (cluster-scoped) and IstioGateway (namespaced: a gateway lives where its traffic does). This module is the source of truth; `make crds` writes
 // crds/operator.gen.yaml from it. OpenAPI and CEL rules give clear messages at kubectl
 // apply, before any controller sees the object.
+import { GROUP, VERSION } from "../api/operator.ts";
 import { versions } from "../versions.ts";
 
 type Schema = Record<string, unknown>;
-
-const GROUP = "operator.rigger.dev";
-const VERSION = "v1alpha1";
 
 const str = (description: string, extra: Schema = {}): Schema => ({ type: "string", description, ...extra });
 const int = (description: string, extra: Schema = {}): Schema => ({ type: "integer", format: "int32", description, ...extra });

@@ -154,3 +154,130 @@ describe("Watcher", () => {
     }
   });
 });
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of the apiserver that can go silent: freeze() stops
+ * forwarding on every open connection (both ends stay open, nothing is closed or reset);
+ * connections made afterwards are forwarded again.
+ */
+async function freezableProxy(target: URL) {
+  const { createServer, connect } = await import("node:net");
+  const open: { client: import("node:net").Socket; upstream: import("node:net").Socket }[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+    open.push({ client, upstream });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  return {
+    port,
+    connections: () => open.length,
+    freeze() {
+      for (const { client, upstream } of open.splice(0)) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+        // Held open, silent, until the test ends.
+        frozen.push(client, upstream);
+      }
+    },
+    close() {
+      for (const s of [...frozen, ...open.flatMap((c) => [c.client, c.upstream])]) s.destroy();
+      server.close();
+    },
+  };
+}
+const frozen: import("node:net").Socket[] = [];
+
+test("a watch whose connection goes silent is noticed and re-established within 60 s", async () => {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("no cluster");
+  const proxy = await freezableProxy(new URL(cluster.server));
+  const viaProxy = new KubeConfig();
+  viaProxy.loadFromString(kc.exportConfig());
+  viaProxy.clusters = viaProxy.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${proxy.port}` }));
+  const namespace = uniqueName("silent");
+  await client.create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+  const base = `/api/v1/namespaces/${namespace}/configmaps`;
+  const seen = new Map<string, number>();
+  const errors: string[] = [];
+  // Production settings: the watch's own timeout (40-50 s) decides when silence means a dead connection.
+  const watcher = new Watcher({
+    kc: viaProxy,
+    path: base,
+    onKey: (key) => seen.set(key, Date.now()),
+    onError: (err) => errors.push(err.message),
+  });
+  try {
+    await watcher.start();
+    await new Promise((r) => setTimeout(r, 500));
+    proxy.freeze();
+    const frozenAt = Date.now();
+    await client.create(base, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "after-freeze", namespace } });
+    const at = await waitFor(
+      "the watcher to see the ConfigMap created after the freeze",
+      async () => seen.get(`${namespace}/after-freeze`),
+      {
+        timeoutMs: 90_000,
+      },
+    );
+    expect(at - frozenAt).toBeLessThan(60_000);
+    expect(errors.join("\n")).toMatch(/nothing received for \d+ s/);
+  } finally {
+    watcher.stop();
+    proxy.close();
+    await client.delete(`/api/v1/namespaces/${namespace}`);
+  }
+}, 120_000);
+
+test("the shared cache: one stream per collection and selector, reads answered from its store", async () => {
+  const { SharedCache, cachedReads } = await import("../controllers/runtime/cache.ts");
+  const namespace = uniqueName("cache");
+  await client.create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+  const base = `/api/v1/namespaces/${namespace}/configmaps`;
+  await client.create(base, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a", namespace }, data: { v: "1" } });
+  const cache = new SharedCache(kc);
+  const seen: string[] = [];
+  const first = cache.informer({ path: "/api/v1/configmaps" });
+  first.subscribe((key) => seen.push(key));
+  const second = cache.informer({ path: "/api/v1/configmaps" });
+  const selected = cache.informer({ path: "/api/v1/configmaps", labelSelector: "app=x" });
+  let requests = 0;
+  const counting = {
+    ...client,
+    get: <T>(path: string, accept?: string) => {
+      requests++;
+      return client.get<T>(path, accept);
+    },
+  };
+  const reads = cachedReads(counting, cache);
+  try {
+    expect(second).toBe(first);
+    await cache.start();
+    expect(cache.streams).toBe(2); // the unselected and the selected one
+    expect(seen).toContain(`${namespace}/a`);
+    const got = await reads.get<{ data: { v: string } }>(`${base}/a`);
+    expect(got.data.v).toBe("1");
+    got.data.v = "changed"; // a copy: the store is not changed through it
+    expect((await reads.get<{ data: { v: string } }>(`${base}/a`)).data.v).toBe("1");
+    await expect(reads.get(`${base}/missing`)).rejects.toMatchObject({ status: 404 });
+    expect(requests).toBe(0);
+    // Not a single object (a list with a selector): to the apiserver.
+    await reads.get(`${base}?labelSelector=app%3Dx`);
+    expect(requests).toBe(1);
+    // A write shows up in the store once its watch event arrives.
+    await client.replace(`${base}/a`, { ...(await client.get<object>(`${base}/a`)), data: { v: "2" } });
+    await waitFor("the cache to see the update", async () =>
+      (await reads.get<{ data: { v: string } }>(`${base}/a`)).data.v === "2" ? true : undefined,
+    );
+    expect(selected.size).toBe(0);
+  } finally {
+    cache.stop();
+    await client.delete(`/api/v1/namespaces/${namespace}`);
+  }
+});

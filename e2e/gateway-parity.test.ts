@@ -162,30 +162,46 @@ spec:
 `,
   );
   const path = `/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/gateways/edge`;
-  const upstreamStatus = (
-    await waitFor(
-      `upstream istiod to count the HTTPRoute on listener http (log: ${upstream?.log})`,
-      async () => {
-        const g = await client.get<Json>(path);
-        return g.status?.listeners?.find((l: Json) => l.name === "http")?.attachedRoutes === 1 ? g : undefined;
-      },
-      { timeoutMs: 60_000 },
-    )
-  ).status;
-  const gateway = await client.get<Json>(path);
-  const service = await client.get<ServiceState>(`/api/v1/namespaces/${upstreamNs}/services/edge-istio`);
-  const route = await client.get<Json>(`/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/httproutes/shop`);
-  const programmed = programmedStatus(service, gateway.spec.listeners);
   const words = (c: Json) => ({ type: c.type, status: c.status, reason: c.reason, message: c.message });
-  expect([{ type: "Accepted", status: "True", reason: "Accepted", message: "Resource accepted" }, programmed.condition]).toEqual(
-    upstreamStatus.conditions.map(words),
+  // Both sides read the same objects at one moment: upstream's status as it stands, and Rigger's
+  // computed from the Gateway, its Service and the route. Upstream writes its status in more than
+  // one update, so this waits (bounded) until it has settled on the answer Rigger gives; the
+  // assertions below then show any difference that remains.
+  const read = async () => {
+    const gateway = await client.get<Json>(path);
+    const service = await client.get<ServiceState>(`/api/v1/namespaces/${upstreamNs}/services/edge-istio`);
+    const route = await client.get<Json>(`/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/httproutes/shop`);
+    const programmed = programmedStatus(service, gateway.spec.listeners);
+    const ours = listenerStatuses({ name: "edge", namespace: upstreamNs }, gateway.spec.listeners, [
+      { ...route, kind: "HTTPRoute" },
+    ]);
+    const upstreamStatus = gateway.status ?? {};
+    const expected = {
+      conditions: [{ type: "Accepted", status: "True", reason: "Accepted", message: "Resource accepted" }, programmed.condition],
+      listeners: ours.map((l) => ({ ...l, conditions: l.conditions.map(words) })),
+    };
+    const actual = {
+      conditions: (upstreamStatus.conditions ?? []).map(words),
+      listeners: (upstreamStatus.listeners ?? []).map((l: Json) => ({ ...l, conditions: l.conditions.map(words) })),
+    };
+    return { upstreamStatus, programmed, expected, actual };
+  };
+  await waitFor(
+    `upstream istiod to count the HTTPRoute on listener http (log: ${upstream?.log})`,
+    async () => {
+      const g = await client.get<Json>(path);
+      return g.status?.listeners?.find((l: Json) => l.name === "http")?.attachedRoutes === 1 ? g : undefined;
+    },
+    { timeoutMs: 60_000 },
   );
-  const ours = listenerStatuses({ name: "edge", namespace: upstreamNs }, gateway.spec.listeners, [
-    { ...route, kind: "HTTPRoute" },
-  ]);
-  expect(ours.map((l) => ({ ...l, conditions: l.conditions.map(words) }))).toEqual(
-    upstreamStatus.listeners.map((l: Json) => ({ ...l, conditions: l.conditions.map(words) })),
-  );
+  let seen = await read();
+  for (let i = 0; i < 40 && JSON.stringify(seen.actual) !== JSON.stringify(seen.expected); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    seen = await read();
+  }
+  const { upstreamStatus, programmed } = seen;
+  expect(seen.expected.conditions).toEqual(seen.actual.conditions);
+  expect(seen.expected.listeners).toEqual(seen.actual.listeners);
   // Intended: upstream leaves status.addresses empty while the load balancer is pending; Rigger
   // reports the Service's cluster hostname meanwhile (what the gateway is reachable at in-cluster).
   expect(upstreamStatus.addresses ?? []).toEqual([]);

@@ -111,7 +111,8 @@ describe("workload certificates", () => {
     try {
       const csr = await csrPem();
       await expectGrpcError(ca.createCertificate(csr, undefined), grpc.status.UNAUTHENTICATED, /no authorization/);
-      await expectGrpcError(ca.createCertificate(csr, "not-a-jwt"), grpc.status.UNAUTHENTICATED, /not accepted/);
+      // Not shaped like a JWT: refused without a TokenReview.
+      await expectGrpcError(ca.createCertificate(csr, "not-a-jwt"), grpc.status.UNAUTHENTICATED, /the token is not a JWT/);
       const wrongAudience = await serviceAccountToken(client, appNs, "web", "https://kubernetes.default.svc.cluster.local");
       await expectGrpcError(ca.createCertificate(csr, wrongAudience), grpc.status.UNAUTHENTICATED, /not accepted|audience/);
       const token = await serviceAccountToken(client, appNs, "web");

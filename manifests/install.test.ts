@@ -22,7 +22,7 @@ describe("the install manifest", () => {
   const file = fileURLToPath(new URL("./install.yaml", import.meta.url));
   const docs = parseAllDocuments(readFileSync(file, "utf8")).map((d) => d.toJS() as { kind: string; metadata: { name: string } });
 
-  test("holds the CRDs, then the operator's namespace, identity, RBAC and Deployment", () => {
+  test("holds the CRDs, then the operator's namespace, identity, RBAC, guard policies and Deployment", () => {
     const crds = docs.filter((d) => d.kind === "CustomResourceDefinition").map((d) => d.metadata.name);
     expect(crds).toContain("istios.operator.rigger.dev");
     expect(crds).toContain("virtualservices.networking.istio.io");
@@ -32,6 +32,10 @@ describe("the install manifest", () => {
       "ServiceAccount/rigger-operator",
       "ClusterRole/rigger-operator",
       "ClusterRole/rigger-gateway-secrets",
+      "ValidatingAdmissionPolicy/rigger-operator-bindings",
+      "ValidatingAdmissionPolicyBinding/rigger-operator-bindings",
+      "ValidatingAdmissionPolicy/rigger-operator-webhooks",
+      "ValidatingAdmissionPolicyBinding/rigger-operator-webhooks",
       "ClusterRoleBinding/rigger-operator",
       "Role/rigger-operator-leader-election",
       "RoleBinding/rigger-operator-leader-election",

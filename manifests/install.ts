@@ -97,6 +97,65 @@ export function operatorClusterRole(): object {
   };
 }
 
+const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${NAME}`;
+
+/**
+ * What RBAC cannot say, said by ValidatingAdmissionPolicies that apply to the operator's own
+ * requests. RBAC cannot restrict what a created binding names (create is not scoped by
+ * resourceNames) nor what a webhook configuration intercepts, so without these the operator
+ * could bind itself to rigger-gateway-secrets (read every Secret) or register a webhook that
+ * is sent every Secret written. The operator cannot change these policies (it has no rights
+ * on validatingadmissionpolicies).
+ */
+export function operatorGuardPolicies(): object[] {
+  const policy = (name: string, resources: string[], group: string, validations: object[]) => [
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name, labels },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [group], apiVersions: ["*"], operations: ["CREATE", "UPDATE"], resources }],
+        },
+        matchConditions: [{ name: "by-the-operator", expression: `request.userInfo.username == '${OPERATOR_USER}'` }],
+        validations,
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name, labels },
+      spec: { policyName: name, validationActions: ["Deny"] },
+    },
+  ];
+  return [
+    ...policy("rigger-operator-bindings", ["rolebindings", "clusterrolebindings"], "rbac.authorization.k8s.io", [
+      {
+        expression: `object.roleRef.name != '${GATEWAY_SECRETS_ROLE}' || (request.kind.kind == 'RoleBinding' && has(object.subjects) && object.subjects.all(s, s.kind == 'ServiceAccount' && has(s.namespace) && s.namespace == request.namespace && s.namespace != '${OPERATOR_NAMESPACE}'))`,
+        message: `the operator may bind ${GATEWAY_SECRETS_ROLE} only in a RoleBinding to ServiceAccounts of that RoleBinding's namespace (a gateway's), never cluster-wide and never in ${OPERATOR_NAMESPACE}`,
+      },
+    ]),
+    ...policy(
+      "rigger-operator-webhooks",
+      ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
+      "admissionregistration.k8s.io",
+      [
+        {
+          expression:
+            "request.kind.kind != 'MutatingWebhookConfiguration' || !has(object.webhooks) || object.webhooks.all(w, !has(w.rules) || w.rules.all(r, r.apiGroups.all(g, g == '') && r.resources.all(x, x == 'pods')))",
+          message: "the operator's mutating webhooks may intercept pods only (sidecar injection)",
+        },
+        {
+          expression:
+            "request.kind.kind != 'ValidatingWebhookConfiguration' || !has(object.webhooks) || object.webhooks.all(w, !has(w.rules) || w.rules.all(r, r.apiGroups.all(g, g.endsWith('.istio.io'))))",
+          message: "the operator's validating webhooks may intercept Istio config (*.istio.io) only",
+        },
+      ],
+    ),
+  ];
+}
+
 export function operatorObjects(image = `rigger:${packageJson.version}`): object[] {
   const meta = (name: string) => ({ name, namespace: OPERATOR_NAMESPACE, labels });
   return [
@@ -104,6 +163,7 @@ export function operatorObjects(image = `rigger:${packageJson.version}`): object
     { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(NAME) },
     operatorClusterRole(),
     gatewaySecretsClusterRole(),
+    ...operatorGuardPolicies(),
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRoleBinding",

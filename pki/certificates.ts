@@ -3,7 +3,7 @@
 // every Kubernetes component and Envoy accepts it; RSA 2048/4096 CAs are available for meshes
 // that require them. Signing runs on Node's native WebCrypto.
 import "reflect-metadata"; // @peculiar/x509 uses tsyringe, which needs this polyfill loaded first
-import { createPrivateKey, randomBytes, webcrypto } from "node:crypto";
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, webcrypto } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -237,6 +237,30 @@ export interface WorkloadCertificateRequest {
  * CSR (after checking its signature); subject and SANs come from the caller, so a CSR cannot
  * ask for someone else's identity. Subject is empty, so the SAN extension is critical.
  */
+/**
+ * The key policy for workload certificates: ECDSA on P-256 or P-384, or RSA of 2048 to 8192
+ * bits (what Istio's proxies generate is ECDSA P-256 or RSA 2048). A problem, or undefined.
+ */
+export function workloadKeyProblem(spki: ArrayBuffer): string | undefined {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  } catch {
+    return "the CSR's public key cannot be read";
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  if (key.asymmetricKeyType === "ec") {
+    if (details.namedCurve === "prime256v1" || details.namedCurve === "secp384r1") return undefined;
+    return `ECDSA keys must use P-256 or P-384, not ${details.namedCurve ?? "an unnamed curve"}`;
+  }
+  if (key.asymmetricKeyType === "rsa") {
+    const bits = details.modulusLength ?? 0;
+    if (bits >= 2048 && bits <= 8192) return undefined;
+    return `RSA keys must have 2048 to 8192 bits, not ${bits}`;
+  }
+  return `key type ${key.asymmetricKeyType ?? "unknown"} is not accepted: use ECDSA (P-256, P-384) or RSA (2048 bits or more)`;
+}
+
 export async function signCertificateRequest(ca: CertificateAuthority, request: WorkloadCertificateRequest): Promise<string> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
@@ -244,14 +268,19 @@ export async function signCertificateRequest(ca: CertificateAuthority, request: 
   } catch {
     throw new CsrError("the CSR is not a PEM-encoded PKCS#10 certificate request");
   }
+  // The key is checked before the signature: verifying costs grow with the key, and this bounds it.
+  const keyProblem = workloadKeyProblem(csr.publicKey.rawData);
+  if (keyProblem) throw new CsrError(keyProblem);
   if (!(await csr.verify().catch(() => false))) throw new CsrError("the CSR's signature does not verify");
   const notBefore = new Date(Date.now() - 60_000);
+  // Never past the signer's own expiry: a chain is only as valid as its shortest link.
+  const notAfter = new Date(Math.min(Date.now() + request.validSeconds * 1000, ca.certificate.notAfter.getTime()));
   const certificate = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: [],
     issuer: ca.certificate.subject,
     notBefore,
-    notAfter: new Date(Date.now() + request.validSeconds * 1000),
+    notAfter,
     publicKey: csr.publicKey,
     signingKey: ca.privateKey,
     signingAlgorithm: algorithmParams(ca.algorithm).sign,

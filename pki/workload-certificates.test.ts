@@ -1,5 +1,5 @@
 import "reflect-metadata";
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createPrivateKey, webcrypto, X509Certificate } from "node:crypto";
 import * as x509 from "@peculiar/x509";
 import { describe, expect, test } from "vitest";
 import {
@@ -78,5 +78,61 @@ describe("workload certificates from CSRs", () => {
     await expect(
       loadCertificateAuthority(ca.certPem, privateKey.export({ type: "pkcs8", format: "pem" }).toString()),
     ).rejects.toThrow("ECDSA P-256 or RSA is supported");
+  });
+});
+
+describe("the key policy and lifetimes", () => {
+  const csrWith = async (algorithm: object, signing: object) => {
+    const keys = (await webcrypto.subtle.generateKey(algorithm as never, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: "CN=x", keys, signingAlgorithm: signing });
+    return csr.toString("pem");
+  };
+  const request = { uris: ["spiffe://cluster.local/ns/a/sa/b"], validSeconds: 3600 };
+
+  test.each([
+    [
+      "ECDSA P-521",
+      { name: "ECDSA", namedCurve: "P-521" },
+      { name: "ECDSA", hash: "SHA-512" },
+      "ECDSA keys must use P-256 or P-384, not secp521r1",
+    ],
+    [
+      "RSA 1024",
+      { name: "RSASSA-PKCS1-v1_5", modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+      { name: "RSASSA-PKCS1-v1_5" },
+      "RSA keys must have 2048 to 8192 bits, not 1024",
+    ],
+    ["Ed25519", { name: "Ed25519" }, { name: "Ed25519" }, "key type ed25519 is not accepted"],
+  ])("a %s key is refused, named", async (_, algorithm, signing, message) => {
+    const ca = await createCertificateAuthority("mesh", 1);
+    const csrPem = await csrWith(algorithm, signing);
+    await expect(signCertificateRequest(ca, { ...request, csrPem })).rejects.toThrow(message);
+  });
+
+  test("ECDSA P-384 and RSA 3072 keys are accepted", async () => {
+    const ca = await createCertificateAuthority("mesh", 1);
+    for (const [algorithm, signing] of [
+      [
+        { name: "ECDSA", namedCurve: "P-384" },
+        { name: "ECDSA", hash: "SHA-384" },
+      ],
+      [
+        { name: "RSASSA-PKCS1-v1_5", modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+        { name: "RSASSA-PKCS1-v1_5" },
+      ],
+    ] as [object, object][]) {
+      const csrPem = await csrWith(algorithm, signing);
+      expect(await signCertificateRequest(ca, { ...request, csrPem })).toContain("BEGIN CERTIFICATE");
+    }
+  });
+
+  test("a certificate never outlives its signer", async () => {
+    const ca = await createCertificateAuthority("mesh", 1); // the CA expires in a day
+    const pem = await signCertificateRequest(ca, {
+      ...request,
+      validSeconds: 90 * 24 * 3600,
+      csrPem: await csrFor("spiffe://x"),
+    });
+    expect(new X509Certificate(pem).validTo).toBe(new X509Certificate(ca.certPem).validTo);
   });
 });

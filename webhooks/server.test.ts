@@ -3,6 +3,7 @@
 import type { X509Certificate } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
@@ -187,4 +188,105 @@ describe("POST /validate", () => {
     expect(metrics).toMatch(/^galley_validation_failed\{kind="VirtualService",reason="invalid_config"\} [1-9]/m);
     expect(metrics).toContain("galley_validation_duration_seconds_bucket");
   });
+});
+
+describe("under abuse: idle and slow connections, too many requests", () => {
+  let tight: AdmissionServer;
+  const limits = {
+    handshakeTimeoutMs: 1_000,
+    headersTimeoutMs: 2_000,
+    requestTimeoutMs: 3_000,
+    idleTimeoutMs: 5_000,
+    maxInFlight: 4,
+  };
+  beforeAll(async () => {
+    tight = await startAdmissionServer({
+      host: "127.0.0.1",
+      port: 0,
+      tls: { certFile, keyFile },
+      injection: () => defaultSettings(),
+      logLevel: "silent",
+      limits,
+    });
+  });
+  afterAll(() => tight.close());
+
+  const inject = () =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port: tight.port,
+          path: "/inject",
+          method: "POST",
+          ca,
+          agent: false,
+          headers: { "content-type": "application/json" },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify(review));
+    });
+
+  /** A connection that sends `start` after the TLS handshake (if `tls`) and then nothing; resolves when it closes. */
+  const hanging = (tls: boolean, start: string) =>
+    new Promise<number>((resolve) => {
+      const opened = Date.now();
+      const socket = tls
+        ? connect({ host: "127.0.0.1", port: tight.port, ca }, () => socket.write(start))
+        : createConnection({ host: "127.0.0.1", port: tight.port });
+      socket.on("error", () => {});
+      socket.on("close", () => resolve(Date.now() - opened));
+    });
+
+  test("1,000 idle and half-sent connections neither stop injection nor stay open", async () => {
+    // Half never start TLS; half finish it and send part of a request's headers.
+    const idle = Array.from({ length: 1000 }, (_, i) =>
+      hanging(i % 2 === 1, "POST /inject HTTP/1.1\r\nHost: istiod\r\nContent-Type: application/json\r\n"),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const statuses = await Promise.all(Array.from({ length: 20 }, inject));
+    expect(statuses).toEqual(Array(20).fill(200));
+    // The server drops them on its handshake and header clocks (1 s and 2 s here), not the client.
+    const lifetimes = await Promise.all(idle);
+    expect(Math.max(...lifetimes)).toBeLessThan(limits.headersTimeoutMs + 3_000);
+  }, 60_000);
+
+  test("a request whose body never finishes is cut at the request timeout", async () => {
+    const socket = connect({ host: "127.0.0.1", port: tight.port, ca });
+    let answer = "";
+    socket.on("data", (chunk) => {
+      answer += chunk;
+    });
+    const started = Date.now();
+    await new Promise((r) => socket.once("secureConnect", r));
+    socket.write("POST /inject HTTP/1.1\r\nHost: istiod\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
+    await new Promise((r) => socket.once("close", r));
+    expect(answer).toMatch(/^HTTP\/1.1 408/);
+    expect(Date.now() - started).toBeLessThan(limits.requestTimeoutMs + 2_500);
+  }, 20_000);
+
+  test("past maxInFlight admission requests get 429, and are served again once those finish", async () => {
+    const held = await Promise.all(
+      Array.from({ length: limits.maxInFlight }, async () => {
+        const socket = connect({ host: "127.0.0.1", port: tight.port, ca });
+        await new Promise((r) => socket.once("secureConnect", r));
+        const body = JSON.stringify(review);
+        socket.write(
+          `POST /inject HTTP/1.1\r\nHost: istiod\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+        );
+        return { socket, body };
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await inject()).toBe(429);
+    for (const { socket, body } of held) socket.end(body);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await inject()).toBe(200);
+    expect((await call("GET", "/healthz")).status).toBe(200);
+  }, 20_000);
 });

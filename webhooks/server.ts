@@ -1,8 +1,11 @@
 // The admission server: fastify over HTTPS. POST /inject (and /inject/<k>/<v>…) runs the
-// injection webhook, POST /validate the validation webhook; /ready and /metrics serve
-// probes and Prometheus. The serving
+// injection webhook, POST /validate the validation webhook; /healthz, /ready and /metrics
+// serve probes and Prometheus. Timeouts and an in-flight bound (ServerLimits) keep slow or
+// idle clients from holding it. The serving
 // certificate is re-read from its files when they change, without a restart.
 import { readFileSync, statSync } from "node:fs";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyRequest, LogController } from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
 import type { InjectionSettings } from "./inject/inject.ts";
@@ -25,7 +28,30 @@ export interface AdmissionServerOptions {
   logLevel?: string;
   /** Largest accepted request body. An AdmissionReview carries at most two objects of ~1.5 MiB. */
   bodyLimitBytes?: number;
+  /** Connection limits; each has a default sized for the apiserver as the only real caller. */
+  limits?: Partial<ServerLimits>;
 }
+
+export interface ServerLimits {
+  /** A TLS handshake not finished by then is dropped (Node's default: 120 s). */
+  handshakeTimeoutMs: number;
+  /** Request headers not complete by then: the connection is dropped (Node's default: 60 s). */
+  headersTimeoutMs: number;
+  /** A whole request not received by then gets 408 (the apiserver gives a webhook at most 30 s). */
+  requestTimeoutMs: number;
+  /** A connection with no bytes either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** Admission requests in progress at once; more get 429 and the apiserver's failure policy. */
+  maxInFlight: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  handshakeTimeoutMs: 5_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  maxInFlight: 64,
+};
 
 export interface AdmissionServer {
   app: FastifyInstance;
@@ -87,18 +113,51 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   collectDefaultMetrics({ register: registry });
   const metrics = injectionMetrics(registry);
   const validation = validationMetrics(registry);
+  const metricsInFlightRefused = new Counter({
+    name: "rigger_admission_refused_total",
+    help: "Admission requests refused with 429 because too many were in progress.",
+    registers: [registry],
+  });
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const app = Fastify({
-    https:
-      "certFile" in options.tls
+    https: {
+      ...("certFile" in options.tls
         ? { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) }
-        : { cert: options.tls.certPem, key: options.tls.keyPem },
+        : { cert: options.tls.certPem, key: options.tls.keyPem }),
+      handshakeTimeout: limits.handshakeTimeoutMs,
+    },
     bodyLimit: options.bodyLimitBytes ?? 6 * 1024 * 1024,
+    connectionTimeout: limits.idleTimeoutMs,
     logger: { level: options.logLevel ?? "info", redact: ["req.headers.authorization"] },
     // A line per admission request would cost more than the injection itself; outcomes are logged instead.
     logController: new LogController({ disableRequestLogging: true }),
   });
   // Only application/json is an AdmissionReview; anything else gets 415 from fastify.
   app.removeContentTypeParser("text/plain");
+
+  enforceDeadlines(app.server as unknown as Server, limits);
+
+  // Bounded concurrency: admission requests past maxInFlight are refused before their body is read.
+  // The requests counted against the bound; a response or an abort releases one (once).
+  const inFlight = new Set<FastifyRequest>();
+  const admission = (url: string) => url.startsWith("/inject") || url.startsWith("/validate");
+  app.addHook("onRequest", async (req, reply) => {
+    if (!admission(req.url)) return;
+    if (inFlight.size >= limits.maxInFlight) {
+      metricsInFlightRefused.inc();
+      return reply
+        .code(429)
+        .header("retry-after", "1")
+        .send({ message: `more than ${limits.maxInFlight} admission requests in progress` });
+    }
+    inFlight.add(req);
+  });
+  app.addHook("onResponse", async (req) => {
+    inFlight.delete(req);
+  });
+  app.addHook("onRequestAbort", async (req) => {
+    inFlight.delete(req);
+  });
 
   const handleInject = async (req: FastifyRequest) => {
     metrics.requests.inc();
@@ -145,6 +204,8 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   };
   app.post("/validate", handleValidate);
   app.post("/validate/", handleValidate);
+  // Liveness: any answer means the event loop is turning (what a stalled istiod would fail).
+  app.get("/healthz", async () => "ok\n");
   app.get("/ready", async (_req, reply) => {
     if (options.ready && !options.ready()) return reply.code(503).send("not ready\n");
     return "ok\n";
@@ -179,6 +240,40 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
       await app.close();
     },
   };
+}
+
+/**
+ * Slow clients (slowloris) are dropped on two clocks of our own: a connection must deliver a
+ * request's headers within headersTimeoutMs of connecting or of its previous response, and the
+ * whole request must be answered within requestTimeoutMs (408, then the connection closes).
+ * Node has such clocks too, but its https server did not apply them to connections that sent
+ * part of their headers and then stopped (seen with Node 24), so they are kept here, explicitly.
+ */
+function enforceDeadlines(server: Server, limits: ServerLimits): void {
+  const headerTimers = new WeakMap<Socket, NodeJS.Timeout>();
+  const awaitHeaders = (socket: Socket) => {
+    clearTimeout(headerTimers.get(socket));
+    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    timer.unref();
+    headerTimers.set(socket, timer);
+  };
+  server.on("secureConnection", (socket: Socket) => {
+    socket.once("close", () => clearTimeout(headerTimers.get(socket)));
+    awaitHeaders(socket);
+  });
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    clearTimeout(headerTimers.get(socket));
+    const timer = setTimeout(() => {
+      if (!res.headersSent) res.writeHead(408, { connection: "close", "content-type": "text/plain" }).end("request timeout\n");
+      socket.destroySoon();
+    }, limits.requestTimeoutMs);
+    timer.unref();
+    res.once("close", () => {
+      clearTimeout(timer);
+      if (!socket.destroyed) awaitHeaders(socket);
+    });
+  });
 }
 
 /**

@@ -6,8 +6,8 @@
 // Service's cluster hostname). The Gateway API is optional: the watches on it start whenever
 // its CRDs appear, without holding up the other controllers.
 
+import { REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
 import { MANAGED_BY } from "../install/configmaps.ts";
-import { REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
 import { applyAll, applyIfChanged, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";

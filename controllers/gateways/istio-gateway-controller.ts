@@ -3,7 +3,16 @@
 // them), removes the HPA or PDB when turned off, and reports the resolved revision, the
 // Deployment's readiness and the Service's addresses. A tag move re-renders the Deployment
 // with the new revision in its pod template, which rolls it a pod at a time.
-import { GROUP_VERSION, REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
+
+import {
+  GATEWAY_LABEL,
+  GATEWAYS_PATH,
+  gatewayPath,
+  type IstioGateway,
+  type IstioGatewayStatus,
+  REVISIONS_PATH,
+  TAGS_PATH,
+} from "../../api/operator.ts";
 import { ownedBy } from "../install/ownership.ts";
 import { applyAll, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { type Condition, setCondition } from "../runtime/conditions.ts";
@@ -11,29 +20,20 @@ import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { type ServiceState, serviceAddresses } from "./gateway-status.ts";
-import {
-  autoscaled,
-  deploymentReadiness,
-  disruptionBudgeted,
-  GATEWAY_LABEL,
-  type IstioGateway,
-  type IstioGatewayStatus,
-  renderIstioGateway,
-} from "./istio-gateway.ts";
+import { autoscaled, deploymentReadiness, disruptionBudgeted, renderIstioGateway } from "./istio-gateway.ts";
 import { resolveGatewayRevision } from "./revisions.ts";
 
-const GATEWAYS = `/apis/${GROUP_VERSION}/istiogateways`;
-
-function gatewayPath(key: string): string {
-  const [namespace, name] = key.split("/");
-  return `/apis/${GROUP_VERSION}/namespaces/${namespace}/istiogateways/${name}`;
+/** The IstioGateway at a queue key, namespace/name. */
+function keyPath(key: string): string {
+  const [namespace = "", name = ""] = key.split("/");
+  return gatewayPath(namespace, name);
 }
 
 export function istioGatewayController({ client, events }: { client: RawClient; events?: EventRecorder }): Controller {
   const known = new Set<string>();
 
   const reconcile = async (key: string) => {
-    const gateway = await getOrUndefined<IstioGateway>(client, gatewayPath(key));
+    const gateway = await getOrUndefined<IstioGateway>(client, keyPath(key));
     if (!gateway || gateway.metadata.deletionTimestamp) {
       known.delete(key);
       return undefined;
@@ -131,7 +131,7 @@ export function istioGatewayController({ client, events }: { client: RawClient; 
     name: "istiogateway",
     reconcile,
     watches: [
-      { path: GATEWAYS, map: (key) => [key] },
+      { path: GATEWAYS_PATH, map: (key) => [key] },
       { path: TAGS_PATH, map: all },
       { path: REVISIONS_PATH, map: all },
       { path: "/apis/apps/v1/deployments", labelSelector: GATEWAY_LABEL, map: owned },

@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, test } from "vitest";
+import type { IstioGateway } from "../../api/operator.ts";
 import { parseInjectorConfig, parseMeshConfig, parseValues } from "../../webhooks/inject/config.ts";
 import { inject } from "../../webhooks/inject/inject.ts";
 import { serviceAddresses } from "./gateway-status.ts";
-import { deploymentReadiness, type IstioGateway, renderIstioGateway } from "./istio-gateway.ts";
+import { deploymentReadiness, renderIstioGateway } from "./istio-gateway.ts";
 
 const gateway = (spec: IstioGateway["spec"] = {}, name = "istio-ingressgateway"): IstioGateway => ({
   apiVersion: "operator.rigger.dev/v1alpha1",

@@ -9,55 +9,13 @@
 // revision it resolves to in an annotation: moving a tag changes the pod template, so the
 // Deployment rolls — one pod at a time, never below the wanted count (maxUnavailable 0).
 // Pure: resource and resolved revision in, objects and status out.
+
+import { type IstioGateway, REVISION_ANNOTATION, type ServicePort } from "../../api/operator.ts";
 import { MANAGED_BY } from "../install/configmaps.ts";
 import type { KubeObject } from "../runtime/apply.ts";
-import type { Condition } from "../runtime/conditions.ts";
-import type { Address } from "./gateway-status.ts";
 
-export const GATEWAY_LABEL = "operator.rigger.dev/gateway";
-export const REVISION_ANNOTATION = "operator.rigger.dev/revision";
 /** ClusterRole (manifests/install.yaml) with the gateway's one rule: get/watch/list secrets. */
 export const GATEWAY_SECRETS_ROLE = "rigger-gateway-secrets";
-
-export interface ServicePort {
-  name: string;
-  port: number;
-  targetPort?: number;
-  protocol?: "TCP" | "UDP";
-}
-
-export interface IstioGatewaySpec {
-  type?: "ingress" | "egress";
-  revision?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  replicas?: number;
-  autoscaling?: { enabled?: boolean; minReplicas?: number; maxReplicas?: number; targetCPUUtilizationPercentage?: number };
-  podDisruptionBudget?: { enabled?: boolean; minAvailable?: number };
-  service?: {
-    type?: "LoadBalancer" | "ClusterIP" | "NodePort";
-    ports?: ServicePort[];
-    annotations?: Record<string, string>;
-    loadBalancerIP?: string;
-    externalTrafficPolicy?: "Cluster" | "Local";
-  };
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-}
-
-export interface IstioGatewayStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  state?: string;
-  revision?: string;
-  replicas?: number;
-  readyReplicas?: number;
-  addresses?: Address[];
-}
-
-export interface IstioGateway extends KubeObject {
-  spec: IstioGatewaySpec;
-  status?: IstioGatewayStatus;
-}
 
 export const DEFAULT_PORTS: ServicePort[] = [
   { name: "status-port", port: 15021 },

@@ -3,13 +3,12 @@
 // the default revision, which is what the `default` tag points at, else the revision named
 // `default`. Both gateway controllers use this one rule.
 
+import { type IstioRevision, type IstioRevisionTag, REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
 import { parseMeshConfig } from "../../webhooks/inject/config.ts";
 import { proxyImage } from "../../webhooks/inject/inject.ts";
 import { proxyConfigJson } from "../../webhooks/inject/sidecar-template.ts";
 import { meshConfigMap, revisionValues } from "../install/configmaps.ts";
-import { type IstioRevision, REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
 import { istiodName } from "../install/revision.ts";
-import type { IstioRevisionTag } from "../revisions/tag-controller.ts";
 import { getOrUndefined } from "../runtime/apply.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import type { GatewaySettings } from "./kube-gateway.ts";

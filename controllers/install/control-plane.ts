@@ -69,6 +69,14 @@ export function deployment(
                 periodSeconds: 3,
                 timeoutSeconds: 5,
               },
+              // Restarts an istiod whose event loop has stalled: /healthz answers from that loop.
+              livenessProbe: {
+                httpGet: { path: "/healthz", port: 15017, scheme: "HTTPS" },
+                initialDelaySeconds: 10,
+                periodSeconds: 10,
+                timeoutSeconds: 5,
+                failureThreshold: 3,
+              },
               env: [
                 { name: "REVISION", value: revisionLabel(spec) },
                 { name: "POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },

@@ -3,24 +3,22 @@
 // it and, through it, everything the revision created. Status: the active revision's
 // Reconciled and Ready, and counts over the Istio's revisions.
 
+import {
+  ISTIO_LABEL,
+  ISTIOS_PATH,
+  type Istio,
+  type IstioRevision,
+  type IstioStatus,
+  REVISIONS_PATH,
+  TAGS_PATH,
+} from "../../api/operator.ts";
 import { migrateWorkloads } from "../revisions/workload-migration.ts";
 import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
 import { setCondition } from "../runtime/conditions.ts";
 import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
-import {
-  desiredRevision,
-  ISTIO_LABEL,
-  ISTIOS_PATH,
-  type Istio,
-  type IstioRevision,
-  type IstioStatus,
-  inactiveRevisions,
-  istioStatus,
-  REVISIONS_PATH,
-  TAGS_PATH,
-} from "./istio.ts";
+import { desiredRevision, inactiveRevisions, istioStatus } from "./istio.ts";
 
 export function istioController({ client, events }: { client: RawClient; events: EventRecorder }): Controller {
   const known = new Set<string>();

@@ -1,15 +1,8 @@
 import { describe, expect, test } from "vitest";
+import type { Istio, IstioRevision } from "../../api/operator.ts";
 import { versions } from "../../versions.ts";
 import type { Condition } from "../runtime/conditions.ts";
-import {
-  activeRevisionName,
-  desiredRevision,
-  type Istio,
-  type IstioRevision,
-  inactiveRevisions,
-  istioStatus,
-  profileValues,
-} from "./istio.ts";
+import { activeRevisionName, desiredRevision, inactiveRevisions, istioStatus, profileValues } from "./istio.ts";
 
 const istio = (spec: Istio["spec"] = {}, name = "default"): Istio => ({
   apiVersion: "operator.rigger.dev/v1alpha1",

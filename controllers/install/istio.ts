@@ -2,51 +2,19 @@
 // and what its status says given the revisions that exist.
 //   InPlace:       one revision named like the Istio ("default" → istiod, istio-injection=enabled)
 //   RevisionBased: one per version, <name>-<version with dashes>, older ones kept for pruning
+
+import {
+  GROUP_VERSION,
+  ISTIO_LABEL,
+  type Istio,
+  type IstioRevision,
+  type IstioStatus,
+  ownerReference,
+} from "../../api/operator.ts";
 import { versions } from "../../versions.ts";
 import { deepMerge } from "../../webhooks/inject/config.ts";
-import type { MigrationSpec, MigrationStatus } from "../revisions/workload-migration.ts";
-import type { KubeObject, OwnerReference } from "../runtime/apply.ts";
-import { type Condition, condition, setCondition } from "../runtime/conditions.ts";
+import { condition, setCondition } from "../runtime/conditions.ts";
 import { MANAGED_BY } from "./configmaps.ts";
-
-export const GROUP_VERSION = "operator.rigger.dev/v1alpha1";
-export const ISTIO_LABEL = "operator.rigger.dev/istio";
-/** The operator API's collections, for reads and watches. */
-export const ISTIOS_PATH = `/apis/${GROUP_VERSION}/istios`;
-export const REVISIONS_PATH = `/apis/${GROUP_VERSION}/istiorevisions`;
-export const TAGS_PATH = `/apis/${GROUP_VERSION}/istiorevisiontags`;
-
-export interface IstioSpec {
-  version?: string;
-  namespace?: string;
-  profile?: string;
-  values?: Record<string, unknown>;
-  updateStrategy?: {
-    type?: "InPlace" | "RevisionBased";
-    inactiveRevisionDeletionGracePeriodSeconds?: number;
-    updateWorkloads?: MigrationSpec;
-  };
-}
-
-export interface Istio extends KubeObject {
-  spec: IstioSpec;
-  status?: IstioStatus;
-}
-
-export interface IstioRevision extends KubeObject {
-  spec: { version?: string; namespace: string; values?: Record<string, unknown> };
-  status?: { observedGeneration?: number; conditions?: Condition[]; state?: string };
-}
-
-export interface IstioStatus {
-  observedGeneration?: number;
-  conditions?: Condition[];
-  state?: string;
-  activeRevisionName?: string;
-  revisions?: { total: number; ready: number; inUse: number };
-  inactiveRevisions?: { name: string; message: string; pruneAt?: string }[];
-  workloadMigration?: MigrationStatus;
-}
 
 /** Values a profile starts from; the user's values are merged over them. */
 export function profileValues(profile: string | undefined): Record<string, unknown> {
@@ -70,17 +38,6 @@ export function activeRevisionName(istio: Istio): string {
   if (istio.spec.updateStrategy?.type !== "RevisionBased") return istio.metadata.name;
   const version = istio.spec.version || versions.istio;
   return `${istio.metadata.name}-v${version.replaceAll(".", "-")}`;
-}
-
-export function ownerReference(owner: KubeObject): OwnerReference {
-  return {
-    apiVersion: owner.apiVersion,
-    kind: owner.kind,
-    name: owner.metadata.name,
-    uid: owner.metadata.uid ?? "",
-    controller: true,
-    blockOwnerDeletion: true,
-  };
 }
 
 /** The IstioRevision an Istio wants now. */

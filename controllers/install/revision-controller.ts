@@ -4,6 +4,7 @@
 // revision costs reads only. Fields the control plane owns are left to it: caBundle (never
 // rendered) and the validators' failurePolicy (kept as the live object has it).
 
+import { type IstioRevision, ownerReference, REVISION_LABEL, REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
 import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import type { PodUsage } from "../revisions/usage.ts";
 import { namespacesUsing } from "../revisions/usage.ts";
@@ -21,14 +22,11 @@ import type { Controller } from "../runtime/controller.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { MANAGED_BY, type RevisionSpec } from "./configmaps.ts";
-import { type IstioRevision, ownerReference, REVISIONS_PATH, TAGS_PATH } from "./istio.ts";
 import type { LocalControlPlanes } from "./local-control-planes.ts";
 import { keepFailurePolicy, ownedBy } from "./ownership.ts";
 import { renderRevision } from "./render.ts";
 import { istiodName } from "./revision.ts";
 import { revisionStatus } from "./revision-status.ts";
-
-export const REVISION_LABEL = "operator.rigger.dev/revision";
 
 /** Where the revision's objects are watched (all carry the revision label). */
 const OWNED = [

@@ -5,9 +5,17 @@
 // and carry istio.io/rev=<target> so that control plane keeps their caBundle and failurePolicy.
 
 import type { AdmissionregistrationV1WebhookClientConfig } from "@kubernetes/client-node";
+import {
+  ISTIOS_PATH,
+  type Istio,
+  type IstioRevision,
+  type IstioRevisionTag,
+  REVISIONS_PATH,
+  TAG_LABEL,
+  TAGS_PATH,
+} from "../../api/operator.ts";
 import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import { validatorConfigurationName } from "../../webhooks/validate/webhook-configuration.ts";
-import { ISTIOS_PATH, type Istio, type IstioRevision, REVISIONS_PATH, TAGS_PATH } from "../install/istio.ts";
 import { keepFailurePolicy, ownedBy } from "../install/ownership.ts";
 import { usageCondition } from "../install/revision-status.ts";
 import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
@@ -17,13 +25,7 @@ import type { RawClient } from "../runtime/raw-client.ts";
 import { renderTag } from "./tags.ts";
 import { namespacesUsing, type PodUsage } from "./usage.ts";
 
-export const TAG_LABEL = "operator.rigger.dev/tag";
 const ADMISSION = "/apis/admissionregistration.k8s.io/v1";
-
-export interface IstioRevisionTag extends KubeObject {
-  spec: { targetRef: { kind: "Istio" | "IstioRevision"; name: string } };
-  status?: { conditions?: Condition[]; istioRevision?: string; istiodNamespace?: string; state?: string };
-}
 
 interface WebhookConfiguration extends KubeObject {
   webhooks?: { clientConfig?: AdmissionregistrationV1WebhookClientConfig }[];

@@ -4,9 +4,10 @@
 //   - the revision that injected it (annotation istio.io/rev, written at injection), else
 //   - its istio.io/rev label (a revision or a tag), or sidecar.istio.io/inject=true → default;
 //   - nothing when labelled sidecar.istio.io/inject=false (istiod's own pods are).
-// Only the pod's key and that one name are kept per pod.
-import type { KubeConfig } from "@kubernetes/client-node";
-import { type WatchedObject, Watcher } from "../runtime/watcher.ts";
+// Only the pod's key and that one name are kept per pod here; the shared cache's store keeps
+// the pod's labels and that one annotation. The watch is the shared cache's, retried like all.
+import type { Informer, InformerSpec, SharedCache } from "../runtime/cache.ts";
+import type { WatchedObject } from "../runtime/watcher.ts";
 
 interface PodMetadata {
   labels?: Record<string, string>;
@@ -44,45 +45,54 @@ export function podReference(metadata: PodMetadata | undefined): string | undefi
   return undefined;
 }
 
+/** The pod informer's spec: pods not finished, metadata only, and of that only what podReference reads. */
+export const POD_USAGE_INFORMER: InformerSpec = {
+  path: "/api/v1/pods",
+  fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+  metadataOnly: true,
+  transform: (object) => {
+    const { labels, annotations } = (object as WatchedObject & { metadata?: PodMetadata }).metadata ?? {};
+    const rev = annotations?.["istio.io/rev"];
+    return { metadata: { labels, ...(rev ? { annotations: { "istio.io/rev": rev } } : {}) } };
+  },
+};
+
 export class PodUsage {
   private readonly byPod = new Map<string, string>();
   private readonly byRef = new Map<string, Set<string>>();
-  private readonly watcher: Watcher;
+  private readonly informer: Informer;
+  private readonly unsubscribe: () => void;
 
-  /** `onChange(ref)` runs when the set of pods referring to `ref` changes. */
-  constructor(kc: KubeConfig, onChange: (ref: string) => void) {
-    this.watcher = new Watcher({
-      kc,
-      path: "/api/v1/pods",
-      fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
-      metadataOnly: true,
-      onKey: (key, object, deleted) => {
-        const before = this.byPod.get(key);
-        const after = deleted ? undefined : podReference((object as WatchedObject & { metadata?: PodMetadata })?.metadata);
-        if (before === after) return;
-        if (before) {
-          this.byRef.get(before)?.delete(key);
-          if (this.byRef.get(before)?.size === 0) this.byRef.delete(before);
-          this.byPod.delete(key);
-          onChange(before);
-        }
-        if (after) {
-          this.byPod.set(key, after);
-          const set = this.byRef.get(after) ?? new Set<string>();
-          set.add(key);
-          this.byRef.set(after, set);
-          onChange(after);
-        }
-      },
+  /** `onChange(ref)` runs when the set of pods referring to `ref` changes. The cache starts the watch (and retries it). */
+  constructor(cache: SharedCache, onChange: (ref: string) => void) {
+    this.informer = cache.informer(POD_USAGE_INFORMER);
+    this.unsubscribe = this.informer.subscribe((key, object, deleted) => {
+      const before = this.byPod.get(key);
+      const after = deleted ? undefined : podReference((object as WatchedObject & { metadata?: PodMetadata })?.metadata);
+      if (before === after) return;
+      if (before) {
+        this.byRef.get(before)?.delete(key);
+        if (this.byRef.get(before)?.size === 0) this.byRef.delete(before);
+        this.byPod.delete(key);
+        onChange(before);
+      }
+      if (after) {
+        this.byPod.set(key, after);
+        const set = this.byRef.get(after) ?? new Set<string>();
+        set.add(key);
+        this.byRef.set(after, set);
+        onChange(after);
+      }
     });
   }
 
+  /** Resolves once the pods have been listed (the cache retries a failed list until it works). */
   start(): Promise<void> {
-    return this.watcher.start();
+    return this.informer.start();
   }
 
   stop(): void {
-    this.watcher.stop();
+    this.unsubscribe();
   }
 
   /** Pods (namespace/name) referring to `ref`, sorted. */

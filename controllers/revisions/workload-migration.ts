@@ -4,7 +4,8 @@
 // is ready (and the configured delay has passed); a batch not ready within 5 minutes pauses the
 // migration, and the Istio's status says which workload it waits for. Level-based: every
 // reconcile recomputes what is stale from the pods themselves.
-import { TAGS_PATH } from "../install/istio.ts";
+
+import { type MigrationSpec, type MigrationStatus, TAGS_PATH } from "../../api/operator.ts";
 import type { KubeObject } from "../runtime/apply.ts";
 import type { RawClient } from "../runtime/raw-client.ts";
 import { namespaceReference } from "./usage.ts";
@@ -12,22 +13,6 @@ import { namespaceReference } from "./usage.ts";
 export const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 const FIELD_MANAGER = "rigger-workload-migration";
 const PAUSE_AFTER_MS = 5 * 60 * 1000;
-
-export interface MigrationSpec {
-  enabled?: boolean;
-  batchSize?: number;
-  delayBetweenBatches?: string;
-}
-
-export interface MigrationStatus {
-  state: "Idle" | "InProgress" | "Paused" | "Complete";
-  message: string;
-  restarted: number;
-  remaining: number;
-  batch?: string[];
-  batchStartedAt?: string;
-  lastBatchReadyAt?: string;
-}
 
 interface Pod extends KubeObject {
   status?: { phase?: string };

@@ -3,11 +3,11 @@
 // maps to its IstioRevision), and a level-based reconcile(key). The runner gives each
 // controller a work queue, feeds it from supervised watchers, and records
 // controller-runtime's metrics (same names, so existing dashboards work).
-import type { KubeConfig } from "@kubernetes/client-node";
 import type pino from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { SharedCache } from "./cache.ts";
 import { type Outcome, WorkQueue } from "./queue.ts";
-import { type WatchedObject, Watcher } from "./watcher.ts";
+import type { WatchedObject } from "./watcher.ts";
 
 export interface Watch {
   /** Collection path, e.g. /apis/apps/v1/deployments. */
@@ -66,32 +66,34 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
   };
 }
 
-/** Runs controllers: queues, watchers and workers, until stop(). */
+/**
+ * Runs controllers: queues, subscriptions to the shared cache's informers, and workers, until
+ * stop(). Two controllers watching the same collection and selector share one stream.
+ */
 export class ControllerRunner {
   private readonly queues = new Map<string, WorkQueue>();
-  private readonly watchers: Watcher[] = [];
-  private readonly kc: KubeConfig;
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly cache: SharedCache;
   private readonly controllers: Controller[];
   private readonly metrics: ControllerMetrics;
   private readonly log: pino.Logger;
   private depthTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(kc: KubeConfig, controllers: Controller[], metrics: ControllerMetrics, log: pino.Logger) {
-    this.kc = kc;
+  constructor(cache: SharedCache, controllers: Controller[], metrics: ControllerMetrics, log: pino.Logger) {
+    this.cache = cache;
     this.controllers = controllers;
     this.metrics = metrics;
     this.log = log;
   }
 
   /**
-   * Starts every controller: first every watch lists (keys pile up, coalesced, in the queues),
-   * then the workers start, so no reconcile runs on a partial view (a revision rendered before
-   * the tags were known). Resolves once that has happened.
+   * Starts every controller: first every required informer lists (keys pile up, coalesced, in
+   * the queues), then the workers start, so no reconcile runs on a partial view (a revision
+   * rendered before the tags were known). Resolves once that has happened.
    */
   async start(): Promise<void> {
     const workers: (() => void)[] = [];
-    const background: Watcher[] = [];
     for (const controller of this.controllers) {
       const queue = new WorkQueue({ baseDelayMs: 100, maxDelayMs: 60_000 });
       this.queues.set(controller.name, queue);
@@ -117,41 +119,25 @@ export class ControllerRunner {
           ),
       );
       for (const watch of controller.watches) {
-        const watcher = new Watcher({
-          kc: this.kc,
+        const informer = this.cache.informer({
           path: watch.path,
           labelSelector: watch.labelSelector,
           fieldSelector: watch.fieldSelector,
-          onKey: (key, object, deleted) => {
-            for (const k of watch.map(key, object, deleted)) queue.add(k);
-          },
-          onError: (err) => this.log.warn({ watch: watch.path, error: err.message }, "watch failed; resuming"),
+          optional: watch.optional,
         });
-        this.watchers.push(watcher);
-        if (watch.optional) background.push(watcher);
+        this.unsubscribe.push(
+          informer.subscribe((key, object, deleted) => {
+            for (const k of watch.map(key, object, deleted)) queue.add(k);
+          }),
+        );
       }
     }
     this.depthTimer = setInterval(() => {
       for (const [name, queue] of this.queues) this.metrics.depth.set({ name }, queue.depth);
     }, 1000);
     this.depthTimer.unref();
-    for (const w of background) void this.startWatcher(w, true);
-    await Promise.all(this.watchers.filter((w) => !background.includes(w)).map((w) => this.startWatcher(w)));
+    await this.cache.start();
     if (!this.stopped) for (const start of workers) start();
-  }
-
-  /** The first list may fail (apiserver restarting, CRDs not yet installed): retry until it works. */
-  private async startWatcher(watcher: Watcher, optional = false): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        await watcher.start();
-        return;
-      } catch (err) {
-        if (attempt % 10 === 0)
-          this.log[optional ? "debug" : "warn"]({ error: (err as Error).message }, "initial list failed; retrying");
-        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
-      }
-    }
   }
 
   /** Queues a key for a controller (for causes outside the API, like a local process exiting). */
@@ -162,9 +148,8 @@ export class ControllerRunner {
   stop(): void {
     this.stopped = true;
     if (this.depthTimer) clearInterval(this.depthTimer);
-    for (const w of this.watchers) w.stop();
+    for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
     for (const q of this.queues.values()) q.shutdown();
-    this.watchers.length = 0;
     this.queues.clear();
   }
 }

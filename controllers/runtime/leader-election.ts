@@ -1,8 +1,10 @@
 // Leader election on a coordination.k8s.io/v1 Lease, with client-go's rules: the holder
-// renews every retry period; another candidate takes the lease only once it has gone
-// unrenewed for the lease duration; every write carries the resourceVersion it read, so
-// two candidates never both win; a leader that cannot renew within the renew deadline
-// steps down; stopping releases the lease so a successor need not wait.
+// renews every retry period; another candidate takes the lease only once it has seen the
+// record unchanged for the lease duration, timed by this process's own clock from when it
+// last saw the record change (never by the holder's renewTime, so skewed clocks cannot make
+// two leaders); every write carries the resourceVersion it read, so two candidates never both
+// win; each attempt is cut off at the renew deadline, and a leader that has not renewed by
+// then steps down at once, even while a call hangs; stopping releases the lease.
 import { ApiError, microTime, type RawClient } from "./raw-client.ts";
 
 export interface LeaderElectionOptions {
@@ -14,7 +16,8 @@ export interface LeaderElectionOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   onStartedLeading: () => void;
-  onStoppedLeading: () => void;
+  /** "lost": the renew deadline passed (the caller should stop and exit); "stopped": stop() was called. */
+  onStoppedLeading: (why: "lost" | "stopped") => void;
 }
 
 interface Lease {
@@ -37,6 +40,8 @@ export class LeaderElector {
   private lastRenew = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The lease record as last read, and when (this process's clock) it was first seen so. */
+  private observed: { record: string; at: number } | undefined;
 
   constructor(options: LeaderElectionOptions) {
     this.options = { leaseDurationSeconds: 15, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...options };
@@ -55,7 +60,7 @@ export class LeaderElector {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (!this.leading) return;
-    this.stepDown();
+    this.stepDown("stopped");
     try {
       const lease = await this.options.client.get<Lease>(this.path());
       if (lease.spec.holderIdentity === this.options.identity) {
@@ -74,7 +79,9 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    const acquired = await this.tryAcquireOrRenew().catch(() => false);
+    // A leader's attempt may run only until its renew deadline; a candidate's for as long.
+    const deadline = (this.leading ? this.lastRenew : Date.now()) + this.options.renewDeadlineMs;
+    const acquired = await withDeadline(this.tryAcquireOrRenew(), deadline - Date.now()).catch(() => false);
     if (this.stopped) return;
     if (acquired) {
       this.lastRenew = Date.now();
@@ -82,17 +89,17 @@ export class LeaderElector {
         this.leading = true;
         this.options.onStartedLeading();
       }
-    } else if (this.leading && Date.now() - this.lastRenew > this.options.renewDeadlineMs) {
-      this.stepDown();
+    } else if (this.leading && Date.now() >= deadline) {
+      this.stepDown("lost");
     }
     this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs);
     this.timer.unref();
   }
 
-  private stepDown(): void {
+  private stepDown(why: "lost" | "stopped"): void {
     if (!this.leading) return;
     this.leading = false;
-    this.options.onStoppedLeading();
+    this.options.onStoppedLeading(why);
   }
 
   /** True when this candidate holds the lease after the attempt. */
@@ -114,10 +121,12 @@ export class LeaderElector {
       return true;
     }
     const holder = lease.spec.holderIdentity ?? "";
+    const record = JSON.stringify(lease.spec);
+    if (this.observed?.record !== record) this.observed = { record, at: Date.now() };
     if (holder !== identity) {
-      const renewed = lease.spec.renewTime ? Date.parse(lease.spec.renewTime) : 0;
       const duration = (lease.spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-      if (holder !== "" && renewed + duration > Date.now()) return false; // held, and not expired
+      // Held, and seen to change within the lease duration (by our clock): not expired.
+      if (holder !== "" && this.observed.at + duration > Date.now()) return false;
       lease.spec.leaseTransitions = (lease.spec.leaseTransitions ?? 0) + 1;
       lease.spec.acquireTime = now;
     }
@@ -128,4 +137,15 @@ export class LeaderElector {
     await client.replace(this.path(), lease);
     return true;
   }
+}
+
+/** `promise`, or false once `ms` have passed (the call itself is left to finish or fail). */
+function withDeadline(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  if (ms <= 0) return Promise.resolve(false);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

@@ -26,6 +26,9 @@ export interface RawClient {
   delete(path: string): Promise<void>;
 }
 
+/** How long a call may go without a byte from the apiserver (the apiserver's own limit is 60 s). */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 export function rawClient(kc: KubeConfig): RawClient {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
@@ -71,6 +74,10 @@ export function rawClient(kc: KubeConfig): RawClient {
           reject(new ApiError(status, reason, `${method} ${path}: ${status} ${reason}: ${message}`));
         });
       });
+      // A call that goes silent (a hung apiserver, a dead proxy) fails instead of waiting forever.
+      req.setTimeout(REQUEST_TIMEOUT_MS, () =>
+        req.destroy(new Error(`${method} ${path}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)),
+      );
       req.on("error", reject);
       req.end(payload);
     });
@@ -98,24 +105,27 @@ export function microTime(date: Date): string {
   return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
 }
 
-/** `client`, calling `onWrite(verb)` before every create, replace, apply and delete (for metrics). */
-export function withWriteCounter(client: RawClient, onWrite: (verb: string) => void): RawClient {
+/** `client`, calling `onRequest(verb)` before every call (for metrics): get, create, update, apply, apply-dry-run, delete. */
+export function withRequestCounter(client: RawClient, onRequest: (verb: string) => void): RawClient {
   return {
-    get: (path, accept) => client.get(path, accept),
+    get: (path, accept) => {
+      onRequest("get");
+      return client.get(path, accept);
+    },
     create: (path, body) => {
-      onWrite("create");
+      onRequest("create");
       return client.create(path, body);
     },
     replace: (path, body) => {
-      onWrite("update");
+      onRequest("update");
       return client.replace(path, body);
     },
     apply: (path, body, fieldManager, options) => {
-      onWrite(options?.dryRun ? "apply-dry-run" : "apply");
+      onRequest(options?.dryRun ? "apply-dry-run" : "apply");
       return client.apply(path, body, fieldManager, options);
     },
     delete: (path) => {
-      onWrite("delete");
+      onRequest("delete");
       return client.delete(path);
     },
   };

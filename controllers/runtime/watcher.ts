@@ -1,7 +1,10 @@
 // List-then-watch that feeds object keys to a work queue and keeps going on its own:
 // - a watch the server closes (its timeout) resumes from the last resourceVersion seen;
 // - "410 Gone" (history compacted) relists, and objects that vanished meanwhile are reported;
-// - any other failure retries with exponential backoff;
+// - any other failure retries with exponential backoff, the first list included (start()
+//   resolves only once a list has succeeded);
+// - a watch that goes silent (no byte, not even the apiserver's bookmark, for the watch's
+//   timeout plus 5 s: a dead proxy, a half-open connection) is dropped and re-established;
 // - a periodic resync relists and hands every key over again (level-based reconcilers
 //   catch up on anything a watch could have missed).
 // Only keys (namespace/name) leave the watcher: reconcilers read state themselves.
@@ -24,7 +27,7 @@ export interface WatcherOptions {
   labelSelector?: string;
   /** e.g. metadata.name=cacerts: lets RBAC scope list/watch to named objects. */
   fieldSelector?: string;
-  /** How long the server keeps one watch open before the watcher resumes it. */
+  /** How long the server keeps one watch open before the watcher resumes it (bookmarks come 2 s before). */
   watchTimeoutSeconds?: number;
   resyncIntervalMs?: number;
   onError?: (err: Error) => void;
@@ -57,13 +60,23 @@ export class Watcher {
   lists = 0;
 
   constructor(options: WatcherOptions) {
-    this.options = { watchTimeoutSeconds: 300, resyncIntervalMs: 10 * 60 * 1000, ...options };
+    // 40-50 s: short enough that a silent connection is noticed within a minute, spread so watches do not renew together.
+    this.options = { watchTimeoutSeconds: 40 + Math.floor(Math.random() * 11), resyncIntervalMs: 10 * 60 * 1000, ...options };
     this.client = rawClient(options.kc);
   }
 
   /** Lists once (resolving when the initial keys are handed over), then watches until stop(). */
   async start(): Promise<void> {
-    await this.list();
+    for (let failures = 0; ; failures++) {
+      if (this.stopped) return;
+      try {
+        await this.list();
+        break;
+      } catch (err) {
+        this.options.onError?.(err as Error);
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 200 * 2 ** failures)));
+      }
+    }
     void this.loop();
     this.resyncTimer = setInterval(
       () => void this.list().catch((err: Error) => this.options.onError?.(err)),
@@ -169,6 +182,10 @@ export class Watcher {
         res.on("error", reject);
       });
       this.abort = () => req.destroy();
+      const silentMs = (this.options.watchTimeoutSeconds + 5) * 1000;
+      req.setTimeout(silentMs, () =>
+        req.destroy(new Error(`watch ${this.options.path}: nothing received for ${silentMs / 1000} s`)),
+      );
       req.on("error", (err) => (this.stopped ? resolve("closed") : reject(err)));
       req.end();
     });

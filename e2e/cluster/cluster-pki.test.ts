@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import { kubeconfigYaml, writeClusterPki } from "./cluster-pki.ts";
 
 test("every cluster certificate chains to the generated CA, with the identity its component needs", async () => {
-  const paths = await writeClusterPki(mkdtempSync(join(tmpdir(), "rigger-pki-")));
+  const paths = await writeClusterPki(mkdtempSync(join(tmpdir(), "rigger-pki-")), { name: "node-a", ip: "10.1.2.3" });
   const ca = new X509Certificate(readFileSync(paths.ca.cert));
   const load = (p: { cert: string }) => new X509Certificate(readFileSync(p.cert));
 
@@ -16,6 +16,8 @@ test("every cluster certificate chains to the generated CA, with the identity it
     [paths.controllerManager, "CN=system:kube-controller-manager"],
     [paths.scheduler, "CN=system:kube-scheduler"],
     [paths.etcdClient, "CN=kube-apiserver-etcd-client"],
+    [paths.kubelet, "O=system:nodes\nCN=system:node:node-a"], // what the Node authorizer reads
+    [paths.kubeProxy, "CN=system:kube-proxy"], // bound to system:node-proxier by bootstrap RBAC
   ];
   for (const [pair, subject] of expected) {
     const cert = load(pair);
@@ -26,6 +28,8 @@ test("every cluster certificate chains to the generated CA, with the identity it
   expect(apiserver.checkIP("127.0.0.1")).toBe("127.0.0.1");
   expect(apiserver.checkIP("10.96.0.1")).toBe("10.96.0.1"); // the `kubernetes` Service's ClusterIP
   expect(apiserver.checkHost("kubernetes.default.svc")).toBe("kubernetes.default.svc");
+  expect(apiserver.checkIP("10.1.2.3")).toBe("10.1.2.3"); // the node's address, the `kubernetes` endpoint
+  expect(load(paths.kubeletServing).checkIP("10.1.2.3")).toBe("10.1.2.3");
   // Private keys are readable by the owner only.
   expect(statSync(paths.ca.key).mode & 0o077).toBe(0);
   expect(statSync(paths.serviceAccount.key).mode & 0o077).toBe(0);

@@ -21,6 +21,13 @@ export function pkiPaths(dir: string) {
     scheduler: pair("scheduler"),
     schedulerServing: pair("scheduler-serving"),
     serviceAccount: { key: join(dir, "sa.key"), pub: join(dir, "sa.pub") },
+    // The real node: kubelet (client and serving), kube-proxy, CoreDNS, and the apiserver's
+    // client certificate for kubelets (logs, exec).
+    kubelet: pair("kubelet"),
+    kubeletServing: pair("kubelet-serving"),
+    kubeProxy: pair("kube-proxy"),
+    coredns: pair("coredns"),
+    apiserverKubeletClient: pair("apiserver-kubelet-client"),
   };
 }
 
@@ -31,7 +38,7 @@ export type PkiPaths = ReturnType<typeof pkiPaths>;
  * follow Kubernetes' bootstrap RBAC (system:kube-controller-manager, system:kube-scheduler),
  * so only the admin is in system:masters.
  */
-export async function writeClusterPki(dir: string): Promise<PkiPaths> {
+export async function writeClusterPki(dir: string, node: { name: string; ip: string }): Promise<PkiPaths> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const paths = pkiPaths(dir);
   const ca = await createCertificateAuthority("rigger-local-cluster-ca", VALID_DAYS);
@@ -45,7 +52,7 @@ export async function writeClusterPki(dir: string): Promise<PkiPaths> {
   await issue(paths.apiserver, {
     commonName: "kube-apiserver",
     dnsNames: ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"],
-    ipAddresses: ["127.0.0.1", "10.96.0.1"],
+    ipAddresses: ["127.0.0.1", "10.96.0.1", node.ip],
     usages: ["server"],
     validDays: VALID_DAYS,
   });
@@ -63,6 +70,30 @@ export async function writeClusterPki(dir: string): Promise<PkiPaths> {
     validDays: VALID_DAYS,
   });
   await issue(paths.schedulerServing, { commonName: "kube-scheduler", ...loopback, usages: ["server"], validDays: VALID_DAYS });
+
+  // Names as Kubernetes' bootstrap RBAC expects them: the Node authorizer for the kubelet,
+  // system:node-proxier for kube-proxy. CoreDNS and the apiserver's kubelet client get
+  // ClusterRoleBindings from the cluster set-up (real-node.ts).
+  await issue(paths.kubelet, {
+    commonName: `system:node:${node.name}`,
+    organizations: ["system:nodes"],
+    usages: ["client"],
+    validDays: VALID_DAYS,
+  });
+  await issue(paths.kubeletServing, {
+    commonName: `system:node:${node.name}`,
+    dnsNames: [node.name],
+    ipAddresses: [node.ip],
+    usages: ["server"],
+    validDays: VALID_DAYS,
+  });
+  await issue(paths.kubeProxy, { commonName: "system:kube-proxy", usages: ["client"], validDays: VALID_DAYS });
+  await issue(paths.coredns, { commonName: "rigger:coredns", usages: ["client"], validDays: VALID_DAYS });
+  await issue(paths.apiserverKubeletClient, {
+    commonName: "kube-apiserver-kubelet-client",
+    usages: ["client"],
+    validDays: VALID_DAYS,
+  });
 
   const sa = await createSigningKeyPair();
   writeFileSync(paths.serviceAccount.key, sa.privateKeyPem, { mode: 0o600 });

@@ -1,14 +1,19 @@
-// `make demo`: Rigger on the local cluster, step by step, each step saying what it waits for.
-//   node e2e/cluster/demo.ts run    (after `make cluster-up`)
-//   node e2e/cluster/demo.ts stop   stops the demo's operator (its istiod children follow it)
-// The operator runs detached in --local mode, tracked by PID in .cache/demo/processes.json,
-// logging to .cache/demo/operator.log; each revision's istiod logs beside it.
+// `make demo`: Rigger on the local cluster, step by step, each step saying what it waits for
+// and how long it took.
+//   node e2e/cluster/demo.ts run           in pods on the real node (after `make cluster-up`):
+//                                          the operator and istiod from the rigger image
+//   node e2e/cluster/demo.ts run --local   the development loop: the operator runs detached in
+//                                          --local mode (tracked in .cache/demo/processes.json,
+//                                          logging to .cache/demo/operator.log, each revision's
+//                                          istiod beside it), pods on the KWOK node
+//   node e2e/cluster/demo.ts stop          stops the local-mode operator (its istiod processes follow it)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { binaries, KUBECONFIG, ROOT } from "./local-cluster.ts";
+import { versions } from "../../versions.ts";
+import { binaries, KUBECONFIG, LOCAL_ISTIO_VALUES, ROOT, runOnRealNode } from "./local-cluster.ts";
 import { isOurs, readTracked, sleep, startTracked, stopAll } from "./processes.ts";
 
 const DEMO_DIR = join(ROOT, ".cache/demo");
@@ -86,7 +91,78 @@ interface Step {
   run: () => Promise<string | undefined> | string | undefined;
 }
 
-const steps: Step[] = [
+const POD_COLUMNS =
+  "custom-columns=POD:.metadata.name,NODE:.spec.nodeName,INIT:.spec.initContainers[*].name,CONTAINERS:.spec.containers[*].name,READY:.status.containerStatuses[*].ready,STATUS:.status.phase";
+
+/** The in-pod flow: what a user runs, with the operator and istiod in pods on the real node. */
+const podSteps: Step[] = [
+  {
+    what: "install Rigger: kubectl apply -f manifests/install.yaml (image rigger:0.1.0, imported into the node)",
+    waitsFor: "the CRDs Established and the rigger-operator Deployment (2 pods) rolled out",
+    run: () => {
+      runOnRealNode("rigger-system");
+      kubectl(["apply", "-f", join(ROOT, "manifests/install.yaml")]);
+      kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"]);
+      kubectl(["-n", "rigger-system", "rollout", "status", "deployment/rigger-operator", "--timeout=180s"]);
+      const holder = kubectl(["-n", "rigger-system", "get", "lease", "rigger-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
+      return `${kubectl(["-n", "rigger-system", "get", "pods", "-o", POD_COLUMNS]).trimEnd()}
+leader: ${holder || "(electing)"}`;
+    },
+  },
+  {
+    what: `apply the sample Istio (manifests/samples/istio.yaml) with the local cluster's values: hub localhost/istio (the proxyv2:${versions.istio} built here), CLOUD_PLATFORM none`,
+    waitsFor: "kubectl wait --for=condition=Ready istio/default (istiod's pod Ready)",
+    run: () => {
+      runOnRealNode("istio-system");
+      kubectl(["apply", "-f", join(ROOT, "manifests/samples/istio.yaml")]);
+      kubectl(["patch", "istio", "default", "--type=merge", "-p", JSON.stringify({ spec: { values: LOCAL_ISTIO_VALUES } })]);
+      kubectl(["wait", "--for=condition=Ready", "--timeout=180s", "istio/default"]);
+      return `${kubectl(["get", "istio,istiorevision"]).trimEnd()}
+${kubectl(["-n", "istio-system", "get", "pods", "-o", POD_COLUMNS]).trimEnd()}
+${kubectl([
+  "get",
+  "mutatingwebhookconfiguration",
+  "istio-sidecar-injector",
+  "-o",
+  "jsonpath=webhooks call Service {.webhooks[0].clientConfig.service.namespace}/{.webhooks[0].clientConfig.service.name}:{.webhooks[0].clientConfig.service.port}",
+])}`;
+    },
+  },
+  {
+    what: "label namespace demo istio-injection=enabled and deploy Istio's echo app (manifests/samples/echo-app.yaml)",
+    waitsFor: "the pod's istio-init to finish and istio-proxy to run",
+    run: async () => {
+      runOnRealNode("demo");
+      kubectl(["label", "namespace", "demo", "istio-injection=enabled", "--overwrite"]);
+      kubectl(["apply", "-f", join(ROOT, "manifests/samples/echo-app.yaml")]);
+      const running = "jsonpath={.items[0].status.containerStatuses[?(@.name=='istio-proxy')].state.running.startedAt}";
+      for (let i = 0; i < 240 && !kubectl(["-n", "demo", "get", "pods", "-l", "app=echo", "-o", running]).trim(); i++)
+        await sleep(500);
+      if (!kubectl(["-n", "demo", "get", "pods", "-l", "app=echo", "-o", running]).trim()) {
+        throw new StepError(`istio-proxy did not start:\n${kubectl(["-n", "demo", "describe", "pods", "-l", "app=echo"])}`);
+      }
+      const init = kubectl([
+        "-n",
+        "demo",
+        "get",
+        "pods",
+        "-l",
+        "app=echo",
+        "-o",
+        "jsonpath=istio-init: {.items[0].status.initContainerStatuses[0].state.terminated.reason} (exit {.items[0].status.initContainerStatuses[0].state.terminated.exitCode})",
+      ]);
+      const agent = kubectl(["-n", "demo", "logs", "deploy/echo", "-c", "istio-proxy"])
+        .split("\n")
+        .filter((l) => /workload certificate|Envoy command|XDS/.test(l))
+        .slice(0, 4)
+        .join("\n");
+      return `${kubectl(["-n", "demo", "get", "pods", "-o", POD_COLUMNS]).trimEnd()}\n${init}\nistio-proxy log (istiod serves no xDS yet, so Envoy stays unready):\n${agent}`;
+    },
+  },
+];
+
+/** The --local flow: the operator and istiod as processes on this machine, pods on the KWOK node. */
+const localSteps: Step[] = [
   {
     what: "install Rigger: kubectl apply -f manifests/install.yaml",
     waitsFor: "the CRDs to be Established",
@@ -144,6 +220,10 @@ const steps: Step[] = [
         "custom-columns=POD:.metadata.name,INIT:.spec.initContainers[*].name,CONTAINERS:.spec.containers[*].name,REVISION:.metadata.annotations.istio\\.io/rev,STATUS:.status.phase",
       ]).trimEnd(),
   },
+];
+
+/** Both flows end with gateways (their pods on the KWOK node: with no xDS yet they would not become ready) and validation. */
+const commonSteps: Step[] = [
   {
     what: "deploy an ingress gateway: kubectl apply -f manifests/samples/ingress-gateway.yaml",
     waitsFor: "kubectl -n istio-ingress wait --for=condition=Ready istiogateway/istio-ingressgateway",
@@ -205,21 +285,28 @@ const steps: Step[] = [
   },
 ];
 
-async function run(): Promise<number> {
+async function run(local: boolean): Promise<number> {
+  const steps = [...(local ? localSteps : podSteps), ...commonSteps];
+  const t0 = Date.now();
   for (const [index, step] of steps.entries()) {
     const label = `step ${index + 1}/${steps.length}`;
     console.log(`==> ${label}: ${step.what}${step.waitsFor === "nothing" ? "" : ` (waits for ${step.waitsFor})`}`);
+    const started = Date.now();
     try {
       const output = await step.run();
       if (output) console.log(output.replace(/^/gm, "    "));
+      console.log(`    (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (err) {
       console.error(`\ndemo failed at ${label} (${step.what}):\n  ${(err as Error).message.replace(/\n/g, "\n  ")}`);
       console.error(
-        `logs: operator ${OPERATOR_LOG}; istiod ${join(DEMO_DIR, "istiod-default.log")}; cluster .cache/cluster/logs/`,
+        local
+          ? `logs: operator ${OPERATOR_LOG}; istiod ${join(DEMO_DIR, "istiod-default.log")}; cluster .cache/cluster/logs/`
+          : "logs: kubectl -n rigger-system logs deploy/rigger-operator; kubectl -n istio-system logs deploy/istiod; cluster .cache/cluster/logs/ (kubelet.log, containerd.log)",
       );
       return 1;
     }
   }
+  console.log(`\nall ${steps.length} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const kubectlPath = binaries.kubectl;
   console.log(`
 Rigger is running. Try it:
@@ -229,11 +316,13 @@ Rigger is running. Try it:
   kubectl -n istio-system get deploy,svc,cm            # what the operator created
   kubectl get mutatingwebhookconfigurations,validatingwebhookconfigurations
   kubectl -n istio-ingress get istiogateway,gateway,deploy,svc   # gateways and what they own
-  kubectl -n demo delete pod -l app=httpbin            # a new pod is injected again
+  kubectl -n demo delete pod -l app=${local ? "httpbin" : "echo"}${local ? "  " : "     "}          # a new pod is injected again${
+    local ? "" : "\n  kubectl -n demo logs deploy/echo -c istio-proxy      # pilot-agent and Envoy, in a real container"
+  }
   kubectl apply -f manifests/samples/bad-virtualservice.yaml   # invalid Istio config is denied
   ${process.execPath} cmd/rigger.ts inject --kubeconfig $KUBECONFIG -f manifests/samples/demo-app.yaml
-Logs: operator ${OPERATOR_LOG}, istiod ${join(DEMO_DIR, "istiod-default.log")}
-Stop everything: make cluster-down   (the operator, its istiod processes and the cluster)`);
+Logs: ${local ? `operator ${OPERATOR_LOG}, istiod ${join(DEMO_DIR, "istiod-default.log")}` : "kubectl -n rigger-system logs deploy/rigger-operator; kubectl -n istio-system logs deploy/istiod"}
+Stop everything: make cluster-down   (the operator, istiod, every pod and the cluster)`);
   return 0;
 }
 
@@ -243,13 +332,13 @@ export async function stopDemoOperator(): Promise<string[]> {
 }
 
 async function main(command: string | undefined): Promise<number> {
-  if (command === "run") return run();
+  if (command === "run") return run(process.argv.includes("--local"));
   if (command === "stop") {
     const stopped = await stopDemoOperator();
     if (stopped.length > 0) console.log(`stopped ${stopped.join(", ")}`);
     return 0;
   }
-  console.error("usage: node e2e/cluster/demo.ts run|stop");
+  console.error("usage: node e2e/cluster/demo.ts run [--local] | stop");
   return 2;
 }
 

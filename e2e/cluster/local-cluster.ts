@@ -1,15 +1,47 @@
-// A real Kubernetes on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler built from source (see build.sh), and KWOK faking one node so pods
-// are scheduled and become Running and Ready without a kubelet or container runtime.
+// A real Kubernetes on one machine: etcd, kube-apiserver, kube-controller-manager and
+// kube-scheduler built from source (see build.sh); a real node (real-node.ts: containerd, runc,
+// kubelet, kube-proxy, CoreDNS) whose pods run on a bridge that never reaches the uplink
+// (network.ts); and KWOK faking a second node, where pods become Running and Ready without
+// running, for tests that want many of them. Pods go to the KWOK node unless their namespace
+// asks for the real one (PodNodeSelector: scheduler.alpha.kubernetes.io/node-selector).
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { archivePath, assertImagesCurrent, recipes } from "../../images/build.ts";
 import { versions } from "../../versions.ts";
 import { kubeconfigYaml, type PkiPaths, pkiPaths, writeClusterPki } from "./cluster-pki.ts";
-import { forgetTracked, isOurs, readTracked, sleep, startTracked, stopAll } from "./processes.ts";
+import {
+  droppedPackets,
+  KWOK_POD_CIDR,
+  NetworkError,
+  NODE_IP,
+  networkLeftovers,
+  removeKubernetesChains,
+  SERVICE_CIDR,
+  setUpNetwork,
+  tearDownNetwork,
+} from "./network.ts";
+import { findProcesses, forgetTracked, isOurs, readTracked, sleep, startTracked, stopAll, stopNamed } from "./processes.ts";
+import {
+  ctr,
+  killAllContainers,
+  kubeletArgs,
+  mountsUnder,
+  NODE_PORTS,
+  NODE_SELECTOR_ANNOTATION,
+  nodeImages,
+  nodePaths,
+  nodeRbac,
+  REAL_NODE_NAME,
+  REAL_NODE_SELECTOR,
+  removeContainerdRunLeftovers,
+  removeKubeletCgroups,
+  unmountAll,
+  writeNodeConfig,
+} from "./real-node.ts";
 
 export const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CACHE = join(ROOT, ".cache");
@@ -17,6 +49,7 @@ export const CLUSTER_DIR = join(CACHE, "cluster");
 /** The admin kubeconfig: a fixed, git-ignored path. */
 export const KUBECONFIG = join(CLUSTER_DIR, "admin.kubeconfig");
 const STATE_FILE = join(CLUSTER_DIR, "processes.json");
+const NETWORK_STATE = join(CACHE, "network-state.json");
 const LOG_DIR = join(CLUSTER_DIR, "logs");
 
 /** Every port the cluster listens on, all on 127.0.0.1. Chosen away from the components' defaults. */
@@ -29,8 +62,8 @@ export const PORTS = {
 } as const;
 
 const NODE_NAME = "kwok-node-0";
-const SERVICE_CIDR = "10.96.0.0/16";
-const POD_CIDR = "10.244.0.1/16";
+
+const NODE = nodePaths(CLUSTER_DIR);
 
 export const binaries = {
   etcd: join(CACHE, "bin", `etcd-v${versions.etcd}`, "etcd"),
@@ -39,18 +72,32 @@ export const binaries = {
   kubeScheduler: join(CACHE, "bin", `kubernetes-v${versions.kubernetes}`, "kube-scheduler"),
   kubectl: join(CACHE, "bin", `kubernetes-v${versions.kubernetes}`, "kubectl"),
   kwok: join(CACHE, "bin", `kwok-v${versions.kwok}`, "kwok"),
+  kubelet: join(CACHE, "bin", `kubernetes-v${versions.kubernetes}`, "kubelet"),
+  kubeProxy: join(CACHE, "bin", `kubernetes-v${versions.kubernetes}`, "kube-proxy"),
+  containerd: join(CACHE, "bin", `containerd-v${versions.containerd}`, "containerd"),
+  containerdShim: join(CACHE, "bin", `containerd-v${versions.containerd}`, "containerd-shim-runc-v2"),
+  ctr: join(CACHE, "bin", `containerd-v${versions.containerd}`, "ctr"),
+  coredns: join(CACHE, "bin", `coredns-v${versions.coredns}`, "coredns"),
   /** Not a binary: the Gateway API's standard CRDs, taken from its Go module by build.sh. */
   gatewayApiCrds: join(CACHE, "bin", `gateway-api-v${versions.gatewayApi}`, "standard-install.yaml"),
 };
 
 export class ClusterError extends Error {}
 
-/** Runs build.sh, which builds whatever binary is missing and returns at once when all are cached. */
+/**
+ * Runs build.sh, which builds whatever binary is missing and returns at once when all are
+ * cached, then images/build.ts, which rebuilds an image archive only when its inputs changed.
+ */
 export function buildBinaries(): void {
   try {
     execFileSync("bash", [join(ROOT, "e2e/cluster/build.sh"), "all"], { stdio: ["ignore", "inherit", "inherit"] });
   } catch {
     throw new ClusterError("building the cluster binaries failed (the build printed why above)");
+  }
+  try {
+    execFileSync(process.execPath, [join(ROOT, "images/build.ts"), "all"], { stdio: ["ignore", "inherit", "inherit"] });
+  } catch {
+    throw new ClusterError("building the images failed (the build printed why above)");
   }
 }
 
@@ -65,19 +112,28 @@ export async function up(log: (line: string) => void = console.log): Promise<UpR
   for (const [name, path] of Object.entries(binaries)) {
     if (!existsSync(path)) throw new ClusterError(`${name} is not built (${path} is missing); run: make cluster-build`);
   }
+  assertImagesCurrent();
   const running = readTracked(STATE_FILE);
   if (running.length > 0 && running.every(isOurs) && (await apiserverReady())) {
+    importImages(log);
     log(`cluster already running; kubeconfig: ${KUBECONFIG}`);
     return { kubeconfig: KUBECONFIG, started: false };
   }
   // Leftovers of a crashed run: stop what is still ours and start clean.
-  await stopAll(STATE_FILE);
+  await tearDown();
   await assertPortsFree();
   rmSync(CLUSTER_DIR, { recursive: true, force: true });
   mkdirSync(LOG_DIR, { recursive: true });
 
   const t0 = Date.now();
-  const pki = await writeClusterPki(join(CLUSTER_DIR, "pki"));
+  const steps: string[] = [];
+  const step = (name: string, since: number) => steps.push(`${name} ${((Date.now() - since) / 1000).toFixed(1)}s`);
+  try {
+    setUpNetwork(NETWORK_STATE, [PORTS.apiserver]);
+  } catch (err) {
+    throw new ClusterError(err instanceof NetworkError ? err.message : String(err));
+  }
+  const pki = await writeClusterPki(join(CLUSTER_DIR, "pki"), { name: REAL_NODE_NAME, ip: NODE_IP });
   const caPem = readFileSync(pki.ca.cert, "utf8");
   const server = `https://127.0.0.1:${PORTS.apiserver}`;
   const kubeconfigFor = (pair: { cert: string; key: string }, user: string, file: string) => {
@@ -89,35 +145,151 @@ export async function up(log: (line: string) => void = console.log): Promise<UpR
   kubeconfigFor(pki.admin, "admin", "admin.kubeconfig");
   const cmKubeconfig = kubeconfigFor(pki.controllerManager, "system:kube-controller-manager", "controller-manager.kubeconfig");
   const schedKubeconfig = kubeconfigFor(pki.scheduler, "system:kube-scheduler", "scheduler.kubeconfig");
+  const kubeletKubeconfig = kubeconfigFor(pki.kubelet, `system:node:${REAL_NODE_NAME}`, "kubelet.kubeconfig");
+  const kubeProxyKubeconfig = kubeconfigFor(pki.kubeProxy, "system:kube-proxy", "kube-proxy.kubeconfig");
+  const corednsKubeconfig = kubeconfigFor(pki.coredns, "rigger:coredns", "coredns.kubeconfig");
+  writeAdmissionConfig();
+  writeNodeConfig(
+    NODE,
+    { ca: pki.ca.cert, servingCert: pki.kubeletServing.cert, servingKey: pki.kubeletServing.key },
+    { kubeProxy: kubeProxyKubeconfig, coredns: corednsKubeconfig },
+  );
 
   try {
+    let t = Date.now();
     start("etcd", binaries.etcd, etcdArgs(pki));
     await waitFor("etcd", () => healthy(`https://127.0.0.1:${PORTS.etcdClient}/health`, pki, pki.etcdClient), 30_000);
     start("kube-apiserver", binaries.kubeApiserver, apiserverArgs(pki));
     await waitFor("kube-apiserver", apiserverReady, 90_000);
+    step("control plane", t);
+    t = Date.now();
     start("kube-controller-manager", binaries.kubeControllerManager, controllerManagerArgs(pki, cmKubeconfig));
     start("kube-scheduler", binaries.kubeScheduler, schedulerArgs(pki, schedKubeconfig));
     start("kwok", binaries.kwok, kwokArgs());
+    // containerd finds its runc shim on PATH; runc and the CNI plugins are Debian's.
+    const nodePath = `${dirname(binaries.containerd)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+    start("containerd", binaries.containerd, ["--config", NODE.containerdConfig], { ...process.env, PATH: nodePath });
     await waitFor("kube-controller-manager", () => healthy(`https://127.0.0.1:${PORTS.controllerManager}/healthz`, pki), 60_000);
     await waitFor("kube-scheduler", () => healthy(`https://127.0.0.1:${PORTS.scheduler}/healthz`, pki), 60_000);
     kubectl(["apply", "-f", "-"], JSON.stringify(fakeNode()));
-    await waitFor("kwok", nodeReady, 60_000);
+    await waitFor("kwok", () => nodeReady(NODE_NAME), 60_000);
+    step("KWOK node", t);
+    t = Date.now();
+    await waitFor("containerd", () => Promise.resolve(existsSync(NODE.containerdSocket)), 30_000);
+    importImages(log);
+    step("images imported", t);
+    t = Date.now();
+    kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: nodeRbac() }));
+    start("kubelet", binaries.kubelet, kubeletArgs(NODE, kubeletKubeconfig), { ...process.env, PATH: nodePath });
+    start("kube-proxy", binaries.kubeProxy, [`--config=${NODE.kubeProxyConfig}`], { ...process.env, PATH: nodePath });
+    start("coredns", binaries.coredns, ["-conf", NODE.corefile]);
+    await waitFor("kubelet", () => nodeReady(REAL_NODE_NAME), 90_000);
+    await waitFor("kube-proxy", () => healthy200(`http://127.0.0.1:${NODE_PORTS.kubeProxyHealthz}/healthz`), 60_000);
+    await waitFor("coredns", () => healthy200(`http://127.0.0.1:${NODE_PORTS.corednsReady}/ready`), 60_000);
+    step("real node", t);
   } catch (err) {
-    await stopAll(STATE_FILE);
+    await tearDown();
     throw err;
   }
   log(
-    `cluster up in ${((Date.now() - t0) / 1000).toFixed(1)}s: Kubernetes v${versions.kubernetes}, etcd v${versions.etcd}, kwok v${versions.kwok}`,
+    `cluster up in ${((Date.now() - t0) / 1000).toFixed(1)}s (${steps.join(", ")}): Kubernetes v${versions.kubernetes}, ` +
+      `etcd v${versions.etcd}, containerd v${versions.containerd}, CoreDNS v${versions.coredns}, kwok v${versions.kwok}; ` +
+      `nodes ${REAL_NODE_NAME} (real, pods on ${NODE_IP}/24) and ${NODE_NAME} (KWOK, the default)`,
   );
   log(`kubeconfig: ${KUBECONFIG}`);
   return { kubeconfig: KUBECONFIG, started: true };
 }
 
-/** Stops every process this harness started and removes the cluster's state. */
+/**
+ * Stops every process this harness started and removes what the real node made: containers,
+ * mounts, network namespaces, veths, cgroups, kube-proxy's rules, the bridge, routes and guard.
+ * Fails listing anything left behind, and when a packet ever tried to leave the machine.
+ */
 export async function down(log: (line: string) => void = console.log): Promise<void> {
-  const stopped = await stopAll(STATE_FILE);
+  const dropped = droppedPackets();
+  const { stopped, left } = await tearDown();
   rmSync(join(CLUSTER_DIR, "etcd"), { recursive: true, force: true });
   log(stopped.length > 0 ? `stopped ${stopped.join(", ")}` : "no cluster process was running");
+  if (left.length > 0) throw new ClusterError(`left behind after cluster-down:\n  ${left.join("\n  ")}`);
+  if (dropped > 0) throw new ClusterError(`the network guard dropped ${dropped} packet(s) that tried to leave the machine`);
+  log("nothing left behind: no process, mount, network namespace, veth, bridge, route or iptables rule of the cluster");
+}
+
+/** Tears the cluster down; returns what it stopped and what is still there. */
+async function tearDown(): Promise<{ stopped: string[]; left: string[] }> {
+  // kubelet first, so no new pod starts; then the containers (containerd still up), so their
+  // shims exit and their mounts can go; then everything else.
+  const stopped = await stopNamed(STATE_FILE, "kubelet");
+  killAllContainers(binaries.ctr, NODE);
+  stopped.push(...(await stopAll(STATE_FILE)));
+  // Whatever the node's runtime left running: shims, and processes in the node's pod cgroups.
+  for (const pid of [...processesRunning(binaries.containerdShim), ...podProcesses()]) {
+    try {
+      process.kill(pid, "SIGKILL");
+      stopped.push(`pid ${pid} (${readFileSync(`/proc/${pid}/comm`, "utf8").trim()})`);
+    } catch {}
+  }
+  for (let i = 0; i < 50 && podProcesses().length > 0; i++) await sleep(100);
+  if (existsSync(binaries.kubeProxy) && existsSync(NETWORK_STATE)) {
+    try {
+      execFileSync(binaries.kubeProxy, ["--cleanup"], { stdio: "ignore" });
+    } catch {}
+  }
+  removeKubernetesChains();
+  unmountAll(CLUSTER_DIR);
+  removeContainerdRunLeftovers();
+  const cgroupsLeft = removeKubeletCgroups();
+  tearDownNetwork(NETWORK_STATE);
+  rmSync(NETWORK_STATE, { force: true });
+  const left = [
+    ...mountsUnder(CLUSTER_DIR).map((m) => `mount ${m}`),
+    ...processesRunning(binaries.containerdShim).map((pid) => `process ${pid} (containerd-shim-runc-v2)`),
+    ...podProcesses().map((pid) => `process ${pid} in a pod cgroup`),
+    ...cgroupsLeft.map((c) => `cgroup ${c}`),
+    ...networkLeftovers(),
+  ];
+  const netns = join(NODE.containerdState, "netns");
+  if (existsSync(netns)) {
+    for (const name of readdirSync(netns)) left.push(`network namespace ${join(netns, name)}`);
+  }
+  return { stopped, left };
+}
+
+/** PIDs of processes in the real node's pod cgroups (kubelet puts every pod under /kubepods). */
+function podProcesses(): number[] {
+  return findProcesses((pid) => /^\d+:[^:]*:\/kubepods(\/|$)/m.test(readFileSync(`/proc/${pid}/cgroup`, "utf8")));
+}
+
+/** PIDs of running processes whose executable is `binary`. */
+function processesRunning(binary: string): number[] {
+  return findProcesses((pid) => readlinkSync(`/proc/${pid}/exe`) === binary);
+}
+
+/**
+ * Imports every image archive into the node's containerd unless it already holds that exact
+ * manifest; fails naming an image whose archive is missing.
+ */
+export function importImages(log: (line: string) => void = console.log): void {
+  const held = nodeImages(binaries.ctr, NODE);
+  for (const recipe of recipes) {
+    const archive = archivePath(recipe);
+    if (!existsSync(archive)) throw new ClusterError(`image ${recipe.name} is not built (${archive}); run: make images`);
+    const index = JSON.parse(execFileSync("tar", ["-xOf", archive, "./index.json"], { encoding: "utf8" })) as {
+      manifests: { digest: string }[];
+    };
+    const digest = index.manifests[0]?.digest;
+    if (held.get(recipe.name) === digest) continue;
+    const t = Date.now();
+    try {
+      ctr(binaries.ctr, NODE, ["images", "import", archive]);
+    } catch (err) {
+      throw new ClusterError(`importing ${recipe.name} from ${archive} failed: ${(err as { stderr?: string }).stderr ?? err}`);
+    }
+    if (nodeImages(binaries.ctr, NODE).get(recipe.name) !== digest) {
+      throw new ClusterError(`after importing ${archive}, the node has no image ${recipe.name} at ${digest}`);
+    }
+    log(`imported ${recipe.name} (${((Date.now() - t) / 1000).toFixed(1)}s)`);
+  }
 }
 
 /**
@@ -162,8 +334,52 @@ export function kubectl(args: string[], input?: string): string {
   });
 }
 
-function start(name: string, binary: string, args: string[]): void {
-  startTracked(STATE_FILE, name, binary, args, join(LOG_DIR, `${name}.log`));
+/**
+ * What an Istio on this cluster's real node needs besides the sample: injection pointed at the
+ * proxyv2 built here, and no cloud-platform probing by pilot-agent (it would dial the cloud
+ * metadata address 169.254.169.254, which the network guard drops and counts).
+ */
+export const LOCAL_ISTIO_VALUES = {
+  global: { hub: "localhost/istio" },
+  meshConfig: { defaultConfig: { proxyMetadata: { CLOUD_PLATFORM: "none" } } },
+};
+
+/**
+ * Creates `namespace` if missing and annotates it so its pods run on the real node. Annotated,
+ * not applied: a later `kubectl apply` of the same Namespace (install.yaml has rigger-system)
+ * keeps an annotation its last-applied configuration never had.
+ */
+export function runOnRealNode(namespace: string): void {
+  try {
+    kubectl(["create", "namespace", namespace]);
+  } catch (err) {
+    if (!String((err as { stderr?: string }).stderr).includes("AlreadyExists")) throw err;
+  }
+  kubectl(["annotate", "namespace", namespace, `${NODE_SELECTOR_ANNOTATION}=${REAL_NODE_SELECTOR}`, "--overwrite"]);
+}
+
+function start(name: string, binary: string, args: string[], env?: NodeJS.ProcessEnv): void {
+  startTracked(STATE_FILE, name, binary, args, join(LOG_DIR, `${name}.log`), env);
+}
+
+/**
+ * Pods go to the KWOK node unless their namespace names another selector: the existing suites
+ * create thousands of pods that must not run, and the real-node flow annotates its namespaces.
+ */
+function writeAdmissionConfig(): void {
+  writeFileSync(
+    join(CLUSTER_DIR, "admission.yaml"),
+    `apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: PodNodeSelector
+    path: ${join(CLUSTER_DIR, "pod-node-selector.yaml")}
+`,
+  );
+  writeFileSync(
+    join(CLUSTER_DIR, "pod-node-selector.yaml"),
+    "podNodeSelectorPluginConfig:\n  clusterDefaultNodeSelector: type=kwok\n",
+  );
 }
 
 function etcdArgs(pki: PkiPaths): string[] {
@@ -197,11 +413,11 @@ function apiserverArgs(pki: PkiPaths): string[] {
     `--etcd-cafile=${pki.ca.cert}`,
     `--etcd-certfile=${pki.etcdClient.cert}`,
     `--etcd-keyfile=${pki.etcdClient.key}`,
-    "--bind-address=127.0.0.1",
-    "--advertise-address=127.0.0.1",
+    // Every address, so pods reach it at the node's address (the `kubernetes` Service's
+    // endpoint); network.ts drops it on any interface but loopback and the cluster's bridge.
+    "--bind-address=0.0.0.0",
+    `--advertise-address=${NODE_IP}`,
     `--secure-port=${PORTS.apiserver}`,
-    // The endpoint reconciler refuses a loopback advertise address.
-    "--endpoint-reconciler-type=none",
     `--cert-dir=${pki.dir}`,
     `--tls-cert-file=${pki.apiserver.cert}`,
     `--tls-private-key-file=${pki.apiserver.key}`,
@@ -211,6 +427,12 @@ function apiserverArgs(pki: PkiPaths): string[] {
     `--service-account-signing-key-file=${pki.serviceAccount.key}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--authorization-mode=Node,RBAC",
+    `--enable-admission-plugins=PodNodeSelector`,
+    `--admission-control-config-file=${join(CLUSTER_DIR, "admission.yaml")}`,
+    `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
+    `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
+    `--kubelet-certificate-authority=${pki.ca.cert}`,
+    "--kubelet-preferred-address-types=InternalIP",
     "--allow-privileged=true",
     "--profiling=false",
   ];
@@ -254,7 +476,7 @@ function kwokArgs(): string[] {
     `--kubeconfig=${KUBECONFIG}`,
     "--manage-all-nodes=false",
     "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-    `--cidr=${POD_CIDR}`,
+    `--cidr=${KWOK_POD_CIDR}`,
     // The fake node's address is loopback, so nothing that follows it leaves the machine.
     "--node-ip=127.0.0.1",
     "--node-lease-duration-seconds=40",
@@ -285,7 +507,10 @@ function fakeNode(): object {
 }
 
 async function assertPortsFree(): Promise<void> {
-  for (const [component, port] of Object.entries(PORTS)) {
+  // The node's own listeners on 127.0.0.1 too (kubelet's, CoreDNS's and kube-proxy's health ports);
+  // the kubelet and DNS ports live on the bridge address, which does not exist until we make it.
+  const loopbackNodePorts = Object.entries(NODE_PORTS).filter(([name]) => name !== "kubelet");
+  for (const [component, port] of [...Object.entries(PORTS), ...loopbackNodePorts]) {
     const free = await new Promise<boolean>((done) => {
       const probe = createServer();
       probe.once("error", () => done(false));
@@ -306,9 +531,9 @@ async function apiserverReady(): Promise<boolean> {
   return healthy(`https://127.0.0.1:${PORTS.apiserver}/readyz`, pki, pki.admin);
 }
 
-function nodeReady(): Promise<boolean> {
+function nodeReady(name: string): Promise<boolean> {
   try {
-    const out = kubectl(["get", "node", NODE_NAME, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]);
+    const out = kubectl(["get", "node", name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}"]);
     return Promise.resolve(out.trim() === "True");
   } catch {
     return Promise.resolve(false);
@@ -335,6 +560,13 @@ function healthy(url: string, pki: PkiPaths, client?: { cert: string; key: strin
     req.on("timeout", () => req.destroy());
     req.end();
   });
+}
+
+/** GET a plain-HTTP health endpoint on 127.0.0.1; true on 200. */
+function healthy200(url: string): Promise<boolean> {
+  return fetch(url, { signal: AbortSignal.timeout(2000) })
+    .then((res) => res.status === 200)
+    .catch(() => false);
 }
 
 async function waitFor(component: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -2,7 +2,7 @@
 // A process is only ever signalled when /proc says it still runs the binary we
 // started, so a recycled PID that belongs to someone else is never touched.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 
 export interface TrackedProcess {
   name: string;
@@ -21,10 +21,17 @@ function writeTracked(stateFile: string, processes: TrackedProcess[]): void {
 }
 
 /** Starts a detached process (it outlives the caller) with its output in `log`, and records it. */
-export function startTracked(stateFile: string, name: string, binary: string, args: string[], log: string): TrackedProcess {
+export function startTracked(
+  stateFile: string,
+  name: string,
+  binary: string,
+  args: string[],
+  log: string,
+  env: NodeJS.ProcessEnv = process.env,
+): TrackedProcess {
   const fd = openSync(log, "a");
   try {
-    const child = spawn(binary, args, { detached: true, stdio: ["ignore", fd, fd] });
+    const child = spawn(binary, args, { detached: true, stdio: ["ignore", fd, fd], env });
     if (child.pid === undefined) throw new Error(`could not start ${name} (${binary}); see ${log}`);
     child.unref();
     const tracked = { name, pid: child.pid, binary, log };
@@ -57,16 +64,43 @@ export async function stopAll(stateFile: string, graceMs = 10_000): Promise<stri
   const stopped: string[] = [];
   // Reverse start order: clients before the servers they talk to.
   for (const tracked of readTracked(stateFile).reverse()) {
-    if (!isOurs(tracked)) continue;
-    process.kill(tracked.pid, "SIGTERM");
-    const deadline = Date.now() + graceMs;
-    while (isOurs(tracked) && Date.now() < deadline) await sleep(50);
-    if (isOurs(tracked)) process.kill(tracked.pid, "SIGKILL");
-    while (isOurs(tracked)) await sleep(20);
-    stopped.push(`${tracked.name} (pid ${tracked.pid})`);
+    if (await stopProcess(tracked, graceMs)) stopped.push(`${tracked.name} (pid ${tracked.pid})`);
   }
   rmSync(stateFile, { force: true });
   return stopped;
+}
+
+/** Stops the tracked processes named `name` now (before the rest), and forgets them. */
+export async function stopNamed(stateFile: string, name: string, graceMs = 10_000): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const tracked of readTracked(stateFile).filter((p) => p.name === name)) {
+    if (await stopProcess(tracked, graceMs)) stopped.push(`${tracked.name} (pid ${tracked.pid})`);
+    forgetTracked(stateFile, tracked.pid);
+  }
+  return stopped;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; false when it was not running (or not ours). */
+async function stopProcess(tracked: TrackedProcess, graceMs: number): Promise<boolean> {
+  if (!isOurs(tracked)) return false;
+  process.kill(tracked.pid, "SIGTERM");
+  const deadline = Date.now() + graceMs;
+  while (isOurs(tracked) && Date.now() < deadline) await sleep(50);
+  if (isOurs(tracked)) process.kill(tracked.pid, "SIGKILL");
+  while (isOurs(tracked)) await sleep(20);
+  return true;
+}
+
+/** PIDs of running processes for which `test(pid)` holds; a process that exits mid-scan is skipped. */
+export function findProcesses(test: (pid: number) => boolean): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (test(Number(entry))) pids.push(Number(entry));
+    } catch {}
+  }
+  return pids;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -28,7 +28,8 @@ export async function serviceAccountToken(
 }
 
 export interface CaClient {
-  createCertificate(csr: string, token: string | undefined, validitySeconds?: number): Promise<string[]>;
+  /** `deadlineMs`: the call's gRPC deadline (none when absent). */
+  createCertificate(csr: string, token: string | undefined, validitySeconds?: number, deadlineMs?: number): Promise<string[]>;
   close(): void;
 }
 
@@ -43,15 +44,17 @@ export function caClient(address: string, rootPem: string, serverName = "istiod.
     CreateCertificate(
       request: object,
       metadata: grpc.Metadata,
+      options: grpc.CallOptions,
       callback: (err: grpc.ServiceError | null, response?: { cert_chain: string[] }) => void,
     ): void;
   };
   return {
-    createCertificate: (csr, token, validitySeconds = 0) =>
+    createCertificate: (csr, token, validitySeconds = 0, deadlineMs) =>
       new Promise((resolve, reject) => {
         const metadata = new grpc.Metadata();
         if (token !== undefined) metadata.set("authorization", `Bearer ${token}`);
-        client.CreateCertificate({ csr, validity_duration: validitySeconds }, metadata, (err, response) =>
+        const options = deadlineMs ? { deadline: Date.now() + deadlineMs } : {};
+        client.CreateCertificate({ csr, validity_duration: validitySeconds }, metadata, options, (err, response) =>
           err ? reject(err) : resolve(response?.cert_chain ?? []),
         );
       }),

@@ -36,6 +36,11 @@ export default async function setup(project: TestProject): Promise<(() => Promis
  */
 async function removeDemo(): Promise<void> {
   const stopped = await stopDemoOperator();
+  // The in-pod demo: the operator's Deployment (from manifests/install.yaml) on the real node.
+  if (kubectl(["-n", "rigger-system", "get", "deployment", "-o", "name", "--ignore-not-found"]).includes("rigger-operator")) {
+    kubectl(["-n", "rigger-system", "delete", "deployment", "rigger-operator", "--wait=true", "--timeout=60s"]);
+    stopped.push("the rigger-operator Deployment");
+  }
   if (stopped.length === 0) return;
   console.log(`e2e: stopped the demo (${stopped.join(", ")}) and deleted its Istio resources; run make demo again afterwards`);
   kubectl(["delete", "istiogateways.operator.rigger.dev", "--all", "-A", "--ignore-not-found", "--wait=false"]);

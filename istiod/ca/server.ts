@@ -8,7 +8,7 @@ import type pino from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { RawClient } from "../../controllers/runtime/raw-client.ts";
 import { CsrError } from "../../pki/certificates.ts";
-import { AuthenticationError, authenticate, bearerToken } from "./authenticate.ts";
+import { AuthenticationError, authenticate, bearerToken, TokenReviewer } from "./authenticate.ts";
 import type { MeshCa } from "./mesh-ca.ts";
 
 const PROTO = fileURLToPath(new URL("./ca.proto", import.meta.url));
@@ -25,8 +25,10 @@ export interface CaServerOptions {
   maxTtlSeconds?: number;
   registry: Registry;
   log: pino.Logger;
-  /** Requests authenticated and signed at once; the rest wait in order (default 8). */
+  /** TokenReviews, and signings, at once; the rest wait in order (default 8 each). */
   maxConcurrentRequests?: number;
+  /** Requests waiting for a TokenReview, and for signing; past this RESOURCE_EXHAUSTED (default 500 each). */
+  maxQueuedRequests?: number;
 }
 
 export interface CaServer {
@@ -81,6 +83,11 @@ function caMetrics(registry: Registry) {
       "error_type",
     ]),
     success: counter("citadel_server_success_cert_issuance_count", "The number of certificates issuances that have succeeded."),
+    refused: counter(
+      "rigger_ca_requests_refused_total",
+      "Requests not served: queue full, or the caller gave up while waiting.",
+      ["reason"],
+    ),
     rootExpiry: new Gauge({
       name: "citadel_server_root_cert_expiry_timestamp",
       help: "The unix timestamp, in seconds, when Citadel root cert will expire.",
@@ -89,28 +96,59 @@ function caMetrics(registry: Registry) {
   };
 }
 
+/** The queue is full: the caller should retry later (RESOURCE_EXHAUSTED). */
+export class QueueFullError extends Error {}
+/** The caller gave up (cancelled, or its deadline passed) while waiting: the work is not done. */
+export class AbandonedError extends Error {}
+
 /**
- * At most `limit` requests in TokenReview and signing at once, the rest waiting in arrival
- * order: more concurrency only queues inside the apiserver and the threadpool, where order is
- * lost and the slowest requests wait longest.
+ * At most `limit` pieces of work at once, the rest waiting in arrival order, at most
+ * `maxWaiting` of them: more concurrency only queues inside the apiserver and the threadpool,
+ * where order is lost and the slowest requests wait longest, and an unbounded queue is memory
+ * an attacker controls. A waiter whose caller gives up leaves the queue at once.
  */
 export class FifoLimiter {
   private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { go: () => void; drop: (err: Error) => void }[] = [];
   private readonly limit: number;
+  private readonly maxWaiting: number;
 
-  constructor(limit: number) {
+  constructor(limit: number, maxWaiting = Number.POSITIVE_INFINITY) {
     this.limit = limit;
+    this.maxWaiting = maxWaiting;
   }
 
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** Runs `work` in turn. `caller`, when given, is watched for giving up ('cancelled'). */
+  async run<T>(
+    work: () => Promise<T>,
+    caller?: { cancelled: boolean; once(event: "cancelled", f: () => void): unknown },
+  ): Promise<T> {
+    if (caller?.cancelled) throw new AbandonedError("the caller gave up before its turn");
+    if (this.active >= this.limit) {
+      if (this.waiting.length >= this.maxWaiting) throw new QueueFullError(`${this.waiting.length} requests are already waiting`);
+      await new Promise<void>((go, drop) => {
+        const entry = { go, drop };
+        this.waiting.push(entry);
+        caller?.once("cancelled", () => {
+          const at = this.waiting.indexOf(entry);
+          if (at >= 0) {
+            this.waiting.splice(at, 1);
+            drop(new AbandonedError("the caller gave up while waiting"));
+          }
+        });
+      });
+    }
     this.active++;
     try {
+      if (caller?.cancelled) throw new AbandonedError("the caller gave up before its turn");
       return await work();
     } finally {
       this.active--;
-      this.waiting.shift()?.();
+      this.waiting.shift()?.go();
     }
   }
 }
@@ -131,22 +169,32 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
   updateRootExpiry();
   options.ca.onChange(updateRootExpiry);
 
+  // Two queues: TokenReviews (only for tokens not answered from the cache) and signing, so a
+  // flood of unknown tokens cannot hold up callers whose tokens are already known.
+  const reviewQueue = new FifoLimiter(options.maxConcurrentRequests ?? 8, options.maxQueuedRequests ?? 500);
+  const signQueue = new FifoLimiter(options.maxConcurrentRequests ?? 8, options.maxQueuedRequests ?? 500);
+  const reviewer = new TokenReviewer((token) => authenticate(options.client, token));
+
+  const identify = async (call: grpc.ServerUnaryCall<CertificateRequest, unknown>): Promise<string> => {
+    try {
+      const token = bearerToken(call.metadata.get("authorization")[0]?.toString());
+      const caller = reviewer.cached(token) ?? (await reviewQueue.run(() => reviewer.authenticate(token), call));
+      return `spiffe://${options.trustDomain()}/ns/${caller.namespace}/sa/${caller.serviceAccount}`;
+    } catch (err) {
+      if (err instanceof QueueFullError || err instanceof AbandonedError) throw err;
+      metrics.authFailure.inc();
+      const reason = err instanceof AuthenticationError ? err.message : "the token could not be reviewed";
+      options.log.debug({ peer: call.getPeer(), reason }, "certificate request not authenticated");
+      throw status(grpc.status.UNAUTHENTICATED, `request authenticate failure: ${reason}`);
+    }
+  };
+
   const createCertificate = async (
     call: grpc.ServerUnaryCall<CertificateRequest, unknown>,
   ): Promise<{ cert_chain: string[] }> => {
     metrics.csr.inc();
     const t0 = performance.now();
-    let spiffeId: string;
-    try {
-      const token = bearerToken(call.metadata.get("authorization")[0]?.toString());
-      const caller = await authenticate(options.client, token);
-      spiffeId = `spiffe://${options.trustDomain()}/ns/${caller.namespace}/sa/${caller.serviceAccount}`;
-    } catch (err) {
-      metrics.authFailure.inc();
-      const reason = err instanceof AuthenticationError ? err.message : "the token could not be reviewed";
-      options.log.info({ peer: call.getPeer(), reason }, "certificate request not authenticated");
-      throw status(grpc.status.UNAUTHENTICATED, `request authenticate failure: ${reason}`);
-    }
+    const spiffeId = await identify(call);
     const requested = Number(call.request.validity_duration ?? 0);
     if (requested > maxTtl) {
       metrics.signError.inc({ error_type: "ttl_error" });
@@ -155,7 +203,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     const ttl = requested > 0 ? requested : defaultTtl;
     const t1 = performance.now();
     try {
-      const chain = await options.ca.sign(call.request.csr ?? "", spiffeId, ttl);
+      const chain = await signQueue.run(() => options.ca.sign(call.request.csr ?? "", spiffeId, ttl), call);
       metrics.success.inc();
       const ms = (n: number) => Number(n.toFixed(2));
       options.log.debug(
@@ -164,6 +212,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
       );
       return { cert_chain: chain };
     } catch (err) {
+      if (err instanceof QueueFullError || err instanceof AbandonedError) throw err;
       if (err instanceof CsrError) {
         metrics.csrParsingError.inc();
         throw status(grpc.status.INVALID_ARGUMENT, `CSR parsing error: ${err.message}`);
@@ -174,16 +223,28 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     }
   };
 
-  const limiter = new FifoLimiter(options.maxConcurrentRequests ?? 8);
-  const server = new grpc.Server();
+  const server = new grpc.Server({
+    // A CSR is about 1 KiB: nothing a caller sends needs grpc-js's default 4 MiB.
+    "grpc.max_receive_message_length": 64 * 1024,
+    // Streams a single connection may have open: past it the client is refused, not buffered.
+    "grpc.max_concurrent_streams": 256,
+  });
   server.addService(proto.istio.v1.auth.IstioCertificateService.service, {
     CreateCertificate: (call: grpc.ServerUnaryCall<CertificateRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      limiter
-        .run(() => createCertificate(call))
-        .then(
-          (response) => callback(null, response),
-          (err: grpc.ServiceError) => callback(err),
-        );
+      createCertificate(call).then(
+        (response) => callback(null, response),
+        (err: Error) => {
+          if (err instanceof QueueFullError) {
+            metrics.refused.inc({ reason: "queue_full" });
+            return callback(status(grpc.status.RESOURCE_EXHAUSTED, `the CA is busy (${err.message}); retry later`));
+          }
+          if (err instanceof AbandonedError) {
+            metrics.refused.inc({ reason: "abandoned" });
+            return callback(status(grpc.status.CANCELLED, err.message));
+          }
+          callback(err as grpc.ServiceError);
+        },
+      );
     },
   });
   const provider = new ServingCertificateProvider(options.tls.certPem, options.tls.keyPem);

@@ -1,7 +1,12 @@
 // Validation of the pod annotations that steer injection. A bad value rejects the
 // pod with a message naming the annotation and the value, in upstream's wording.
 import { isIP } from "node:net";
-import { parseQuantity } from "./quantity.ts";
+import { MAX_QUANTITY_LENGTH, parseQuantity, type Quantity } from "./quantity.ts";
+
+/** Largest value of an Istio annotation (any key with "istio.io/") the injector reads; Kubernetes allows 256 KiB in all. */
+export const MAX_ANNOTATION_VALUE_BYTES = 32 * 1024;
+/** How much of a bad value a message repeats. */
+const QUOTED_VALUE_CHARS = 120;
 
 type Check = (value: string) => string | undefined;
 
@@ -44,14 +49,42 @@ const bool: Check = (value) =>
     ? undefined
     : `parsing "${value}": invalid syntax`;
 
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Whether 0 ≤ q ≤ 2^63-1, without expanding the exponent. */
+function fitsInt64(q: Quantity): boolean {
+  if (q.unscaled <= 0n) return q.unscaled === 0n;
+  if (q.unscaled === 0n || q.exponent <= 0) return q.unscaled <= INT64_MAX * 10n ** BigInt(Math.max(0, -q.exponent));
+  return q.exponent <= 19 && q.unscaled * 10n ** BigInt(q.exponent) <= INT64_MAX;
+}
+
 const quantity: Check = (value) => {
   if ([...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return "value contains control characters";
-  return parseQuantity(value)
-    ? undefined
-    : "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+  if (value.length > MAX_QUANTITY_LENGTH) return `quantities are at most ${MAX_QUANTITY_LENGTH} characters long`;
+  const q = parseQuantity(value);
+  if (!q) return "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+  // Beyond upstream, which passes such values on: a proxy's CPU or memory must be a number the kubelet can hold.
+  if (!fitsInt64(q)) return `quantity out of range: must be between 0 and ${INT64_MAX}`;
+  return undefined;
+};
+
+/** A JSON object whose values are objects: sidecar.istio.io/userVolume and userVolumeMount. */
+const jsonObjectOfObjects: Check = (value) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    return `not JSON: ${(err as Error).message}`;
+  }
+  const isObject = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(parsed)) return "expected a JSON object of name: definition";
+  const bad = Object.entries(parsed as object).find(([, v]) => !isObject(v));
+  return bad ? `the entry '${bad[0]}' is not an object` : undefined;
 };
 
 const CHECKS: Record<string, Check> = {
+  "sidecar.istio.io/userVolume": jsonObjectOfObjects,
+  "sidecar.istio.io/userVolumeMount": jsonObjectOfObjects,
   "sidecar.istio.io/interceptionMode": (v) =>
     ["REDIRECT", "TPROXY", "NONE"].includes(v) ? undefined : `interceptionMode invalid, use REDIRECT,TPROXY,NONE: ${v}`,
   "status.sidecar.istio.io/port": (v) => {
@@ -84,10 +117,21 @@ const CHECKS: Record<string, Check> = {
 export function annotationProblems(annotations: Record<string, string>): string[] {
   const problems: string[] = [];
   for (const name of Object.keys(annotations).sort()) {
-    const check = CHECKS[name];
     const value = annotations[name] ?? "";
-    const problem = check?.(value);
-    if (problem) problems.push(`invalid value '${value}' for annotation '${name}': ${problem}`);
+    if (value.length > MAX_ANNOTATION_VALUE_BYTES && name.includes("istio.io/")) {
+      const bytes = Buffer.byteLength(value);
+      if (bytes > MAX_ANNOTATION_VALUE_BYTES) {
+        problems.push(`value of annotation '${name}' is ${bytes} bytes long; at most ${MAX_ANNOTATION_VALUE_BYTES} are accepted`);
+        continue;
+      }
+    }
+    const problem = CHECKS[name]?.(value);
+    if (problem) problems.push(`invalid value '${quoted(value)}' for annotation '${name}': ${problem}`);
   }
   return problems;
+}
+
+/** A value as messages repeat it: cut short when long. */
+export function quoted(value: string): string {
+  return value.length > QUOTED_VALUE_CHARS ? `${value.slice(0, QUOTED_VALUE_CHARS)}… (${value.length} characters)` : value;
 }

@@ -61,3 +61,34 @@ describe.each(["classic", "native"] as const)("%s sidecars", (mode) => {
     expect(run().map((d) => normalize(d))).toEqual(expected);
   });
 });
+
+test("every golden file belongs to an input, and every input has its goldens in both modes", () => {
+  const files = readdirSync(cases);
+  const inputSet = new Set(inputs);
+  for (const file of files.filter((f) => !inputSet.has(f))) {
+    const input = file.replace(/\.(classic|native)\.(injected\.yaml|error\.txt)$/, ".yaml");
+    expect(input !== file && inputSet.has(input), `${file} has no input ${input}: remove it or restore the input`).toBe(true);
+  }
+  for (const input of inputs) {
+    for (const mode of ["classic", "native"]) {
+      const base = join(cases, input.replace(/\.yaml$/, `.${mode}`));
+      expect(existsSync(`${base}.injected.yaml`) || existsSync(`${base}.error.txt`), `${input} has no ${mode} golden`).toBe(true);
+    }
+  }
+});
+
+test("every intended difference still changes upstream's output (a stale entry fails)", () => {
+  for (const entry of intended) {
+    for (const mode of entry.mode ? [entry.mode] : (["classic", "native"] as const)) {
+      const golden = join(cases, entry.case.replace(/\.yaml$/, `.${mode}.injected.yaml`));
+      expect(existsSync(golden), `${entry.case} (${mode}) has a golden`).toBe(true);
+      const doc = documents(golden)[entry.document];
+      expect(doc, `${entry.case} document ${entry.document} exists`).toBeDefined();
+      const changed = structuredClone(doc);
+      applyIntendedDifferences(changed, [entry]);
+      expect(normalize(changed), `${entry.case} #${entry.document} (${mode}): the entry changes nothing; drop it`).not.toEqual(
+        normalize(doc),
+      );
+    }
+  }
+});

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { V1Pod } from "@kubernetes/client-node";
+import fastJsonPatch, { type Operation } from "fast-json-patch";
 import { describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { parseInjectorConfig, parseMeshConfig, parseValues } from "./config.ts";
@@ -79,7 +80,7 @@ describe("webhook-only settings", () => {
       ISTIO_META_CLUSTER_ID: "east",
       ISTIO_META_NETWORK: "net/1",
     });
-    const result = inject({ pod, proxyEnvs: proxyEnvsFromPath("/inject/cluster/east/net/n1") }, settings());
+    const result = inject({ pod, proxyEnvs: { ISTIO_META_CLUSTER_ID: "east", ISTIO_META_NETWORK: "n1" } }, settings());
     if (result.kind !== "injected") throw new Error("not injected");
     const env = result.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.env ?? [];
     expect(env.slice(-2)).toEqual([
@@ -155,5 +156,75 @@ describe("reviewInjection", () => {
     ["no uid", { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: {} }],
   ])("%s is invalid", (_, body) => {
     expect(reviewInjection(body, "/inject", settings()).outcome).toBe("invalid");
+  });
+});
+
+describe("malformed input is denied by name, never a crash", () => {
+  const review = (object: unknown, path = "/inject") =>
+    reviewInjection(
+      { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "u1", namespace: "ns", object } },
+      path,
+      settings(),
+    );
+  const basePod = { kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "app", image: "app" }] } };
+  const denial = (outcome: ReturnType<typeof review>) => (outcome.outcome === "denied" ? outcome.message : outcome.outcome);
+
+  test("a proxyCPU of 1e99999999 is denied at once (under 10 ms, best of three), naming the annotation", () => {
+    const pod = { ...basePod, metadata: { name: "p", annotations: { "sidecar.istio.io/proxyCPU": "1e99999999" } } };
+    const best = Math.min(
+      ...[0, 1, 2].map(() => {
+        const started = performance.now();
+        review(pod);
+        return performance.now() - started;
+      }),
+    );
+    expect(best).toBeLessThan(10);
+    expect(denial(review(pod))).toBe(
+      "injection of pod ns/p failed: invalid value '1e99999999' for annotation 'sidecar.istio.io/proxyCPU': quantity out of range: must be between 0 and 9223372036854775807",
+    );
+  });
+
+  test.each([
+    [{ ...basePod, spec: { containers: "app" } }, "pod.spec.containers: expected a list, got a string"],
+    [
+      { ...basePod, metadata: { name: "p", annotations: { a: 5 } } },
+      "pod.metadata.annotations.a: expected a string, got a number",
+    ],
+    [{ ...basePod, metadata: { name: 7 } }, "pod.metadata.name: expected a string, got a number"],
+    [{ ...basePod, spec: { containers: [null] } }, "pod.spec.containers[0]: expected an object, got null"],
+    [
+      { ...basePod, spec: { containers: [{ name: "a", ports: [{ containerPort: "80" }] }] } },
+      "pod.spec.containers[0].ports[0].containerPort: expected a number, got a string",
+    ],
+    [{ ...basePod, spec: [] }, "pod.spec: expected an object, got a list"],
+  ])("%j is denied: %s", (pod, message) => {
+    expect(denial(review(pod))).toContain(message);
+  });
+
+  test("nulls are read as absent: containers: null injects, and the patch applies to the pod as sent", () => {
+    const pod = {
+      ...basePod,
+      metadata: { name: "p", labels: null, annotations: null },
+      spec: { containers: null, initContainers: null },
+    };
+    const outcome = review(pod);
+    if (outcome.outcome !== "injected") throw new Error(`not injected: ${JSON.stringify(outcome)}`);
+    const patched = fastJsonPatch.applyPatch(structuredClone(pod), outcome.patch as Operation[], true)
+      .newDocument as unknown as V1Pod;
+    expect(patched.spec?.containers.map((c) => c.name)).toEqual(["istio-proxy"]);
+    expect(patched.metadata?.labels?.["security.istio.io/tlsMode"]).toBe("istio");
+  });
+
+  test("a huge annotation value is refused by its size, not parsed", () => {
+    const big = "x: ".padEnd(40 * 1024, "y");
+    const pod = { ...basePod, metadata: { name: "p", annotations: { "proxy.istio.io/config": big } } };
+    expect(denial(review(pod))).toContain(
+      "value of annotation 'proxy.istio.io/config' is 40960 bytes long; at most 32768 are accepted",
+    );
+  });
+
+  test("a path that is not valid percent-encoding is a 4xx, named", () => {
+    const outcome = review(basePod, "/inject/cluster/%E0");
+    expect(outcome).toEqual({ outcome: "invalid", message: "webhook path /inject/cluster/%E0 is not valid percent-encoding" });
   });
 });

@@ -8,11 +8,12 @@
 // Prometheus merge, probe rewrite, status annotation, container order).
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import { parse as parseYaml } from "yaml";
-import { annotationProblems } from "./annotations.ts";
+import { annotationProblems, MAX_ANNOTATION_VALUE_BYTES, quoted } from "./annotations.ts";
 import { deepMerge, type InjectorConfig, isPlainObject, type MeshConfig, type ProxyConfig, type Values } from "./config.ts";
 import { injectionRequired } from "./gate.ts";
 import { renderGatewayTemplate } from "./gateway-template.ts";
 import { strategicMergePod } from "./merge.ts";
+import { podShapeProblem, withoutNulls } from "./pod-shape.ts";
 import { dumpAppProbers, rewriteAppProbes } from "./probes.ts";
 import { INIT, PROXY, renderSidecarTemplate, type TemplateInput, VALIDATION } from "./sidecar-template.ts";
 
@@ -54,10 +55,13 @@ const TEMPLATES: Record<string, (input: TemplateInput) => V1Pod> = {
 };
 
 export function inject(request: InjectRequest, settings: InjectionSettings): InjectResult {
-  const pod = structuredClone(withoutManagedFields(request.pod));
+  const shape = podShapeProblem(request.pod);
+  if (shape) throw new InjectionError(shape);
+  const pod = withoutNulls(withoutManagedFields(request.pod));
   pod.metadata ??= {};
   if (!pod.metadata.namespace && request.namespace) pod.metadata.namespace = request.namespace;
   pod.spec ??= { containers: [] };
+  pod.spec.containers ??= []; // required by the apiserver, but a direct caller may leave it out
 
   // Offline injection always uses policy "enabled" without selectors, as istioctl kube-inject does.
   const gateConfig = request.offline
@@ -118,17 +122,18 @@ export function inject(request: InjectRequest, settings: InjectionSettings): Inj
 /** The mesh's default proxy config with the pod's proxy.istio.io/config on top. Problems are appended. */
 function proxyConfigFor(mesh: MeshConfig, annotations: Record<string, string>, problems: string[]): ProxyConfig {
   const text = annotations["proxy.istio.io/config"];
-  if (text === undefined) return mesh.defaultConfig;
+  // Too long: annotationProblems() has said so already.
+  if (text === undefined || text.length > MAX_ANNOTATION_VALUE_BYTES) return mesh.defaultConfig;
   let overlay: unknown;
   try {
     overlay = parseYaml(text);
   } catch (err) {
-    problems.push(`invalid value '${text}' for annotation 'proxy.istio.io/config': ${(err as Error).message}`);
+    problems.push(`invalid value '${quoted(text)}' for annotation 'proxy.istio.io/config': ${(err as Error).message}`);
     return mesh.defaultConfig;
   }
   if (overlay === null || overlay === undefined) return mesh.defaultConfig;
   if (!isPlainObject(overlay)) {
-    problems.push(`invalid value '${text}' for annotation 'proxy.istio.io/config': not a ProxyConfig object`);
+    problems.push(`invalid value '${quoted(text)}' for annotation 'proxy.istio.io/config': not a ProxyConfig object`);
     return mesh.defaultConfig;
   }
   return deepMerge(mesh.defaultConfig, overlay) as ProxyConfig;
@@ -225,8 +230,9 @@ interface StatusNames {
 function parseStatus(text: string | undefined): StatusNames | undefined {
   if (text === undefined) return undefined;
   try {
-    const parsed = JSON.parse(text) as { containers?: string[] | null; initContainers?: string[] | null };
-    return { containers: parsed.containers ?? [], initContainers: parsed.initContainers ?? [] };
+    const parsed = JSON.parse(text) as { containers?: unknown; initContainers?: unknown } | null;
+    const names = (v: unknown) => (Array.isArray(v) ? v.filter((n): n is string => typeof n === "string") : []);
+    return { containers: names(parsed?.containers), initContainers: names(parsed?.initContainers) };
   } catch {
     return undefined;
   }
@@ -251,12 +257,20 @@ function stripEarlierInjection(pod: V1Pod, mesh: MeshConfig): V1Pod {
 function readOverrides(pod: V1Pod): { containers: V1Container[]; initContainers: V1Container[] } {
   const text = pod.metadata?.annotations?.[OVERRIDES];
   if (text === undefined) return { containers: [], initContainers: [] };
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(text) as { containers?: V1Container[]; initContainers?: V1Container[] };
-    return { containers: parsed.containers ?? [], initContainers: parsed.initContainers ?? [] };
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new InjectionError(`invalid value for annotation '${OVERRIDES}': ${(err as Error).message}`);
   }
+  const shape = podShapeProblem({ spec: parsed });
+  if (shape || !isPlainObject(parsed)) {
+    throw new InjectionError(
+      `invalid value for annotation '${OVERRIDES}': ${shape?.replace("pod.spec", "overrides") ?? "not an object"}`,
+    );
+  }
+  const overrides = withoutNulls(parsed) as { containers?: V1Container[]; initContainers?: V1Container[] };
+  return { containers: overrides.containers ?? [], initContainers: overrides.initContainers ?? [] };
 }
 
 /** Puts user-defined istio containers recorded at the first injection back, so re-injection sees them. */
@@ -421,7 +435,7 @@ function mergeProbersEnv(proxy: V1Container, probers: string, previouslyInjected
     env.push({ name, value: probers });
     return;
   }
-  const merged = { ...JSON.parse(probers), ...JSON.parse(existing.value ?? "{}") } as Record<string, unknown>;
+  const merged = { ...JSON.parse(probers), ...jsonObject(existing.value) } as Record<string, unknown>;
   existing.value = JSON.stringify(
     Object.fromEntries(
       Object.keys(merged)
@@ -555,4 +569,14 @@ function hasContainer(list: V1Container[] | undefined, name: string): boolean {
 
 function trimSuffix(text: string, suffix: string): string {
   return text.endsWith(suffix) ? text.slice(0, -suffix.length) : text;
+}
+
+/** The JSON object in `text`, or {} when it is not one (a hand-edited earlier injection). */
+function jsonObject(text: string | undefined): Record<string, unknown> {
+  try {
+    const parsed = JSON.parse(text ?? "{}");
+    return isPlainObject(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
 }

@@ -5,7 +5,7 @@
 // - built-in defaults of the pinned release.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import {
   defaultInjectorConfig,
   defaultMeshConfig,
@@ -48,6 +48,8 @@ export async function settingsFromCluster(
   namespace: string,
   options: SettingsOptions = {},
 ): Promise<InjectionSettings> {
+  // Imported here so offline users (rigger inject without --kubeconfig) skip loading the client.
+  const { CoreV1Api } = await import("@kubernetes/client-node");
   const core = kc.makeApiClient(CoreV1Api);
   const suffix = options.revision && options.revision !== "default" ? `-${options.revision}` : "";
   const injectorName = `istio-sidecar-injector${suffix}`;

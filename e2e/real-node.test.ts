@@ -1,0 +1,369 @@
+// The path a user takes, all in pods on the local cluster's real node (containerd + runc):
+// install manifest with the locally built rigger image → operator pods Running, one leader →
+// the sample Istio → istiod Running and Ready behind its Service, webhooks called by the
+// apiserver through that Service → an injected echo app whose istio-init really ran
+// istio-iptables in the pod's network namespace and whose istio-proxy runs pilot-agent and
+// Envoy, with a workload certificate from Rigger's CA for the pod's ServiceAccount.
+//
+// What is not true yet, and asserted as such: Rigger's istiod serves no xDS, so Envoy gets no
+// listeners and the injected pod is not Ready (its readiness needs a first CDS and LDS update).
+import { execFileSync, spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { versions } from "../versions.ts";
+import { binaries, CLUSTER_DIR, LOCAL_ISTIO_VALUES, runOnRealNode } from "./cluster/local-cluster.ts";
+import { droppedPackets } from "./cluster/network.ts";
+import { findProcesses } from "./cluster/processes.ts";
+import { nodePaths, REAL_NODE_NAME } from "./cluster/real-node.ts";
+import { reportMeasurements, waitFor } from "./support/kube.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OPERATOR_NS = "rigger-system";
+const CONTROL_PLANE_NS = "istio-system";
+const APP_NS = "echo";
+const measured: Record<string, string> = {};
+const local = inject("localCluster");
+
+function kubectl(args: string[], input?: string): string {
+  const res = spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], {
+    input,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (res.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || res.error}`);
+  return res.stdout;
+}
+
+function json<T>(args: string[]): T {
+  return JSON.parse(kubectl([...args, "-o", "json"])) as T;
+}
+
+interface Pod {
+  metadata: { name: string; uid: string; annotations?: Record<string, string> };
+  spec: {
+    nodeName?: string;
+    serviceAccountName?: string;
+    initContainers?: { name: string; args?: string[]; restartPolicy?: string }[];
+    containers: { name: string; livenessProbe?: { httpGet?: object } }[];
+  };
+  status: {
+    phase?: string;
+    conditions?: { type: string; status: string }[];
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
+  };
+}
+
+interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  restartCount?: number;
+  containerID?: string;
+  state?: {
+    running?: object;
+    terminated?: { exitCode: number; reason?: string };
+    waiting?: { reason?: string; message?: string };
+  };
+}
+
+function podsOf(namespace: string, selector: string): Pod[] {
+  return json<{ items: Pod[] }>(["-n", namespace, "get", "pods", "-l", selector]).items;
+}
+
+const isReady = (pod: Pod) => pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+/** Why a pod is not running yet: the kubelet's events and the waiting reasons, for failure messages. */
+function whyNot(namespace: string, pod: Pod | undefined): string {
+  if (!pod) return "no pod";
+  const waiting = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])]
+    .filter((c) => c.state?.waiting)
+    .map((c) => `${c.name}: ${c.state?.waiting?.reason} ${c.state?.waiting?.message ?? ""}`);
+  let events = "";
+  try {
+    events = kubectl(["-n", namespace, "get", "events", "--field-selector", `involvedObject.name=${pod.metadata.name}`]);
+  } catch {}
+  return `${pod.metadata.name} ${pod.status.phase}; ${waiting.join("; ")}\n${events}`;
+}
+
+/** Waits until `selector` has `count` pods matching `ok`; the error shows what the kubelet said. */
+async function waitForPods(namespace: string, selector: string, count: number, ok: (p: Pod) => boolean, what: string) {
+  let last: Pod[] = [];
+  try {
+    return await waitFor(
+      what,
+      async () => {
+        last = podsOf(namespace, selector);
+        const good = last.filter(ok);
+        return good.length >= count ? good : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 500 },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${last.map((p) => whyNot(namespace, p)).join("\n")}`);
+  }
+}
+
+/** The host PID of a running container (its init process), from containerd. */
+function containerPid(containerID: string | undefined): number {
+  const id = containerID?.replace(/^containerd:\/\//, "");
+  if (!id) throw new Error("container has no ID yet");
+  const out = execFileSync(binaries.ctr, ["--address", nodePaths(CLUSTER_DIR).containerdSocket, "-n", "k8s.io", "tasks", "ls"], {
+    encoding: "utf8",
+  });
+  const line = out.split("\n").find((l) => l.startsWith(id));
+  const pid = Number(line?.trim().split(/\s+/)[1]);
+  if (!pid) throw new Error(`containerd has no task for ${id}`);
+  return pid;
+}
+
+/** Children of a host PID, by their command name. */
+function childCommands(pid: number): string[] {
+  const stat = (p: number) => readFileSync(`/proc/${p}/stat`, "utf8");
+  const parentOf = (p: number) =>
+    Number(
+      stat(p)
+        .slice(stat(p).lastIndexOf(")") + 2)
+        .split(" ")[1],
+    );
+  return findProcesses((p) => parentOf(p) === pid).map((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim());
+}
+
+function cleanUp(): void {
+  const run = (args: string[]) =>
+    spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], { encoding: "utf8" });
+  run(["delete", "namespace", APP_NS, "--ignore-not-found", "--wait=false"]);
+  run(["delete", "istios.operator.rigger.dev", "default", "--ignore-not-found", "--wait=true", "--timeout=90s"]);
+  // The operator in its pods would reconcile the other suites' Istio resources: it goes, and so
+  // does its namespace, which runOnRealNode() sent to the real node: another suite applying
+  // install.yaml would otherwise start a real operator there, beside its own.
+  run(["-n", OPERATOR_NS, "delete", "deployment", "rigger-operator", "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+  for (const ns of [OPERATOR_NS, CONTROL_PLANE_NS]) run(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
+  for (const ns of [OPERATOR_NS, CONTROL_PLANE_NS]) run(["wait", "--for=delete", `namespace/${ns}`, "--timeout=90s"]);
+}
+
+describe.runIf(local)("on the local cluster's real node", () => {
+  beforeAll(() => cleanUp(), 200_000);
+  afterAll(() => {
+    reportMeasurements("real node", measured);
+    cleanUp();
+  }, 200_000);
+
+  test("the node is a real kubelet on containerd, with the images imported", () => {
+    const node = json<{ status: { nodeInfo: { containerRuntimeVersion: string; kubeletVersion: string } } }>([
+      "get",
+      "node",
+      REAL_NODE_NAME,
+    ]);
+    expect(node.status.nodeInfo.containerRuntimeVersion).toBe(`containerd://${versions.containerd}`);
+    expect(node.status.nodeInfo.kubeletVersion).toBe(`v${versions.kubernetes}`);
+    const images = execFileSync(
+      binaries.ctr,
+      ["--address", nodePaths(CLUSTER_DIR).containerdSocket, "-n", "k8s.io", "images", "ls", "-q"],
+      {
+        encoding: "utf8",
+      },
+    );
+    for (const name of [
+      "docker.io/library/rigger:0.1.0",
+      `localhost/istio/proxyv2:${versions.istio}`,
+      `localhost/istio/app:${versions.istio}`,
+    ]) {
+      expect(images).toContain(name);
+    }
+  });
+
+  test("install manifest → operator pods Running on the real node, one leader", async () => {
+    runOnRealNode(OPERATOR_NS);
+    const t0 = Date.now();
+    kubectl(["apply", "-f", join(ROOT, "manifests/install.yaml")]);
+    const pods = await waitForPods(OPERATOR_NS, "app.kubernetes.io/name=rigger-operator", 2, isReady, "2 ready operator pods");
+    measured["install.yaml applied → 2 operator pods Ready"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    for (const pod of pods) expect(pod.spec.nodeName).toBe(REAL_NODE_NAME);
+    const holder = await waitFor("the operator's Lease to have a holder", async () => {
+      const lease = json<{ spec: { holderIdentity?: string } }>(["-n", OPERATOR_NS, "get", "lease", "rigger-operator"]);
+      return lease.spec.holderIdentity || undefined;
+    });
+    const leaders = pods.filter((p) => holder.startsWith(`${p.metadata.name}-`));
+    expect(leaders).toHaveLength(1);
+  });
+
+  test("the sample Istio → istiod Running and Ready behind its Service; webhooks call that Service", async () => {
+    runOnRealNode(CONTROL_PLANE_NS);
+    const t0 = Date.now();
+    // The sample, then the local cluster's values: the proxyv2 built here (values.global.hub).
+    kubectl(["apply", "-f", join(ROOT, "manifests/samples/istio.yaml")]);
+    kubectl(["patch", "istio", "default", "--type=merge", "-p", JSON.stringify({ spec: { values: LOCAL_ISTIO_VALUES } })]);
+    kubectl(["wait", "--for=condition=Ready", "--timeout=150s", "istio/default"]);
+    measured["Istio applied → Ready (istiod pod Ready)"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    const [istiod] = await waitForPods(CONTROL_PLANE_NS, "app=istiod", 1, isReady, "a ready istiod pod");
+    expect(istiod?.spec.nodeName).toBe(REAL_NODE_NAME);
+    const endpoints = json<{ items: { endpoints: { addresses: string[]; conditions: { ready: boolean } }[] }[] }>([
+      "-n",
+      CONTROL_PLANE_NS,
+      "get",
+      "endpointslices",
+      "-l",
+      "kubernetes.io/service-name=istiod",
+    ]);
+    const ready = endpoints.items.flatMap((s) => s.endpoints).filter((e) => e.conditions.ready);
+    expect(ready.length).toBeGreaterThanOrEqual(1);
+    const mwc = json<{
+      webhooks: { clientConfig: { service?: { name: string; namespace: string }; url?: string; caBundle?: string } }[];
+    }>(["get", "mutatingwebhookconfiguration", "istio-sidecar-injector"]);
+    for (const webhook of mwc.webhooks) {
+      expect(webhook.clientConfig.url).toBeUndefined();
+      expect(webhook.clientConfig.service).toMatchObject({ name: "istiod", namespace: CONTROL_PLANE_NS });
+      expect(webhook.clientConfig.caBundle).toBeTruthy();
+    }
+  });
+
+  let appPod: Pod | undefined;
+
+  test("an echo app in an injected namespace: injected through the Service-called webhook, istio-init ran, istio-proxy runs", async () => {
+    runOnRealNode(APP_NS);
+    kubectl(["label", "namespace", APP_NS, "istio-injection=enabled", "--overwrite"]);
+    const t0 = Date.now();
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "echo", namespace: APP_NS },
+        spec: {
+          selector: { matchLabels: { app: "echo" } },
+          template: {
+            metadata: {
+              labels: { app: "echo" },
+              // The agent also writes the certificate it got to the pod's istio-envoy volume,
+              // so this test can read it from the node.
+              annotations: { "proxy.istio.io/config": '{"proxyMetadata":{"OUTPUT_CERTS":"/etc/istio/proxy"}}' },
+            },
+            spec: {
+              containers: [
+                {
+                  name: "echo",
+                  image: `localhost/istio/app:${versions.istio}`,
+                  imagePullPolicy: "IfNotPresent",
+                  args: ["--port=8080", "--grpc=7070", "--tcp=9090"],
+                  ports: [{ containerPort: 8080 }],
+                },
+              ],
+            },
+          },
+        },
+      }),
+    );
+    const started = (p: Pod) => p.status.containerStatuses?.find((c) => c.name === "istio-proxy")?.state?.running !== undefined;
+    const [pod] = await waitForPods(APP_NS, "app=echo", 1, started, "the echo pod's istio-proxy running");
+    measured["echo Deployment applied → istio-proxy running"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    appPod = pod;
+    expect(pod?.spec.nodeName).toBe(REAL_NODE_NAME);
+    expect(pod?.metadata.annotations?.["istio.io/rev"]).toBe("default");
+    expect(pod?.spec.initContainers?.map((c) => c.name)).toContain("istio-init");
+    expect(pod?.spec.containers.map((c) => c.name)).toEqual(["echo", "istio-proxy"]);
+
+    // istio-init ran to completion.
+    const init = pod?.status.initContainerStatuses?.find((c) => c.name === "istio-init");
+    expect(init?.state?.terminated?.exitCode).toBe(0);
+    // ... and left Istio's chains in the pod's network namespace (read from the node).
+    const app = pod?.status.containerStatuses?.find((c) => c.name === "echo");
+    const rules = execFileSync("nsenter", ["-t", String(containerPid(app?.containerID)), "-n", "iptables-save", "-t", "nat"], {
+      encoding: "utf8",
+    });
+    for (const chain of ["ISTIO_INBOUND", "ISTIO_IN_REDIRECT", "ISTIO_OUTPUT", "ISTIO_REDIRECT"]) {
+      expect(rules).toContain(`:${chain} `);
+    }
+    expect(rules).toMatch(/-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/);
+    expect(rules).toMatch(/-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006/);
+
+    // istio-proxy: pilot-agent is the container's first process, Envoy its child.
+    const proxy = pod?.status.containerStatuses?.find((c) => c.name === "istio-proxy");
+    const agentPid = containerPid(proxy?.containerID);
+    expect(readFileSync(`/proc/${agentPid}/comm`, "utf8").trim()).toBe("pilot-agent");
+    const children = await waitFor("Envoy started by pilot-agent", async () => {
+      const names = childCommands(agentPid);
+      return names.includes("envoy") ? names : undefined;
+    });
+    expect(children).toContain("envoy");
+  });
+
+  test("pilot-agent got a workload certificate from Rigger's CA for the pod's ServiceAccount", async () => {
+    const pod = appPod;
+    if (!pod) throw new Error("no echo pod (the previous test failed)");
+    const certDir = join(
+      nodePaths(CLUSTER_DIR).kubeletRoot,
+      "pods",
+      pod.metadata.uid,
+      "volumes",
+      "kubernetes.io~empty-dir",
+      "istio-envoy",
+    );
+    const chainPem = await waitFor("the agent's cert-chain.pem", async () => {
+      const file = join(certDir, "cert-chain.pem");
+      return existsSync(file) && readFileSync(file, "utf8").includes("END CERTIFICATE") ? readFileSync(file, "utf8") : undefined;
+    });
+    const leaf = new X509Certificate(chainPem);
+    const sa = pod.spec.serviceAccountName ?? "default";
+    expect(leaf.subjectAltName).toBe(`URI:spiffe://cluster.local/ns/${APP_NS}/sa/${sa}`);
+    const rootPem = json<{ data: { "root-cert.pem": string } }>(["-n", APP_NS, "get", "configmap", "istio-ca-root-cert"]).data[
+      "root-cert.pem"
+    ];
+    const root = new X509Certificate(rootPem);
+    // The chain verifies against the root every namespace gets: leaf (→ intermediates) → root.
+    const chain = chainPem
+      .split(/(?<=-----END CERTIFICATE-----)\s*/)
+      .filter((p) => p.includes("BEGIN"))
+      .map((p) => new X509Certificate(p));
+    for (let i = 0; i + 1 < chain.length; i++) expect(chain[i]?.verify(chain[i + 1]?.publicKey ?? root.publicKey)).toBe(true);
+    expect(chain.at(-1)?.verify(root.publicKey)).toBe(true);
+    expect(leaf.validToDate.getTime()).toBeGreaterThan(Date.now());
+  });
+
+  test("not yet: Envoy has no configuration (istiod serves no xDS), so the injected pod is not Ready", async () => {
+    const pod = appPod;
+    if (!pod) throw new Error("no echo pod (the previous test failed)");
+    const now = json<Pod>(["-n", APP_NS, "get", "pod", pod.metadata.name]);
+    expect(now.status.containerStatuses?.find((c) => c.name === "echo")?.ready).toBe(true);
+    expect(now.status.containerStatuses?.find((c) => c.name === "istio-proxy")?.ready).toBe(false);
+    expect(isReady(now)).toBe(false);
+    const logs = kubectl(["-n", APP_NS, "logs", pod.metadata.name, "-c", "istio-proxy"]);
+    // pilot-agent started Envoy and asked istiod for configuration.
+    expect(logs).toMatch(/Envoy command|starting Envoy|Starting proxy agent/i);
+  });
+
+  test("an image that was not imported fails to pull at once, on this machine, and says why", async () => {
+    const image = "docker.io/library/not-imported:1.0";
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "missing-image", namespace: APP_NS, labels: { app: "missing-image" } },
+        spec: { containers: [{ name: "app", image }] },
+      }),
+    );
+    const message = await waitFor("the kubelet's pull failure", async () => {
+      const [pod] = podsOf(APP_NS, "app=missing-image");
+      const waiting = pod?.status.containerStatuses?.find((c) => c.name === "app")?.state?.waiting;
+      return waiting?.reason === "ErrImagePull" || waiting?.reason === "ImagePullBackOff" ? whyNot(APP_NS, pod) : undefined;
+    });
+    expect(message).toContain(image);
+    // The registry containerd was told to use for every host: a closed port on loopback.
+    expect(message).toContain("127.0.0.1:9");
+  });
+
+  test("istiod's liveness probe (/healthz over HTTPS) answered the kubelet throughout: no restart", () => {
+    const [istiod] = podsOf(CONTROL_PLANE_NS, "app=istiod");
+    const discovery = istiod?.spec.containers.find((c) => c.name === "discovery");
+    expect(discovery?.livenessProbe?.httpGet).toMatchObject({ path: "/healthz", port: 15017, scheme: "HTTPS" });
+    // initialDelay 10 s, period 10 s, 3 failures: a probe that failed for this file's minutes would have restarted it.
+    expect(istiod?.status.containerStatuses?.find((c) => c.name === "discovery")?.restartCount).toBe(0);
+  });
+
+  test("no packet left the machine", () => {
+    expect(droppedPackets()).toBe(0);
+  });
+});
