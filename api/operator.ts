@@ -4,8 +4,8 @@
 // IstioGateway). crds/operator.ts builds the CRDs' schemas for these kinds, and
 // api/operator.test.ts fails when a schema and its type name different fields.
 import type { Address } from "../controllers/gateways/gateway-status.ts";
-import type { KubeObject, OwnerReference } from "../controllers/runtime/apply.ts";
-import type { Condition } from "../controllers/runtime/conditions.ts";
+import type { KubeObject, OwnerReference } from "../kube/apply.ts";
+import type { Condition } from "../kube/conditions.ts";
 
 export const GROUP = "operator.rigger.dev";
 export const VERSION = "v1alpha1";

@@ -3,9 +3,9 @@
 // has a fixed duration; only the servers started here are stopped.
 import { Agent, request } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
-import { type RawClient, rawClient } from "../controllers/runtime/raw-client.ts";
 import { buildBinaries, down, KUBECONFIG, kubectl, up } from "../e2e/cluster/local-cluster.ts";
 import { startIstiodPair } from "../e2e/support/upstream-istiod.ts";
+import { type RawClient, rawClient } from "../kube/raw-client.ts";
 
 export const SATURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 5);

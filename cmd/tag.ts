@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { namespacesUsing } from "../controllers/revisions/usage.ts";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
+import { rawClient } from "../kube/raw-client.ts";
 
 export const usage = `usage: rigger tag list [--kubeconfig FILE]
 

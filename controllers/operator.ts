@@ -8,6 +8,12 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { gatewayPath, ISTIOS_PATH, REVISIONS_PATH, TAGS_PATH } from "../api/operator.ts";
+import { cachedReads, SharedCache } from "../kube/cache.ts";
+import { ControllerRunner, controllerMetrics } from "../kube/controller.ts";
+import { EventRecorder } from "../kube/events.ts";
+import { LeaderElector } from "../kube/leader-election.ts";
+import { rawClient, withRequestCounter } from "../kube/raw-client.ts";
+import { withErrorStatus } from "../kube/reconcile.ts";
 import { loopbackServingCertificate } from "../pki/certificates.ts";
 import { gatewayApiController } from "./gateways/gateway-api-controller.ts";
 import { istioGatewayController } from "./gateways/istio-gateway-controller.ts";
@@ -16,12 +22,6 @@ import { LocalControlPlanes } from "./install/local-control-planes.ts";
 import { revisionController } from "./install/revision-controller.ts";
 import { tagController } from "./revisions/tag-controller.ts";
 import { PodUsage } from "./revisions/usage.ts";
-import { cachedReads, SharedCache } from "./runtime/cache.ts";
-import { ControllerRunner, controllerMetrics } from "./runtime/controller.ts";
-import { EventRecorder } from "./runtime/events.ts";
-import { LeaderElector } from "./runtime/leader-election.ts";
-import { rawClient, withRequestCounter } from "./runtime/raw-client.ts";
-import { withErrorStatus } from "./runtime/reconcile.ts";
 
 export interface OperatorOptions {
   kc: KubeConfig;

@@ -3,10 +3,10 @@
 // the lease to expire and then takes over.
 import { KubeConfig } from "@kubernetes/client-node";
 import { describe, expect, inject, test } from "vitest";
-import { LeaderElector } from "../controllers/runtime/leader-election.ts";
-import { WorkQueue } from "../controllers/runtime/queue.ts";
-import { microTime, rawClient } from "../controllers/runtime/raw-client.ts";
-import { Watcher } from "../controllers/runtime/watcher.ts";
+import { LeaderElector } from "../kube/leader-election.ts";
+import { WorkQueue } from "../kube/queue.ts";
+import { microTime, rawClient } from "../kube/raw-client.ts";
+import { Watcher } from "../kube/watcher.ts";
 import { uniqueName, waitFor } from "./support/kube.ts";
 
 const kc = new KubeConfig();
@@ -236,7 +236,7 @@ test("a watch whose connection goes silent is noticed and re-established within 
 }, 120_000);
 
 test("the shared cache: one stream per collection and selector, reads answered from its store", async () => {
-  const { SharedCache, cachedReads } = await import("../controllers/runtime/cache.ts");
+  const { SharedCache, cachedReads } = await import("../kube/cache.ts");
   const namespace = uniqueName("cache");
   await client.create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   const base = `/api/v1/namespaces/${namespace}/configmaps`;

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
+import { rawClient } from "../kube/raw-client.ts";
 import { caClient, csrPem, serviceAccountToken } from "./support/ca-client.ts";
 import { type ClusterIstiod, startClusterIstiod } from "./support/cluster-istiod.ts";
 import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";

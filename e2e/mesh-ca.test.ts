@@ -11,7 +11,7 @@ import { connect as tlsConnect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
+import { rawClient } from "../kube/raw-client.ts";
 import { createCertificateAuthority, issueCertificate, signIntermediate } from "../pki/certificates.ts";
 import { versions } from "../versions.ts";
 import { CLUSTER_DIR } from "./cluster/local-cluster.ts";

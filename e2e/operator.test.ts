@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, inject, test } from "vitest";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
+import { rawClient } from "../kube/raw-client.ts";
 import { binaries, restartApiserver } from "./cluster/local-cluster.ts";
 import { kubeClients, reportMeasurements, uniqueName, waitFor } from "./support/kube.ts";
 import { type RunningOperator, startOperatorProcess, tailOf } from "./support/operator.ts";

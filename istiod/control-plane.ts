@@ -9,11 +9,11 @@
 //      and, when the CA changes, a new serving certificate, caBundle and root copies.
 import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
-import { rawClient } from "../controllers/runtime/raw-client.ts";
-import { Watcher } from "../controllers/runtime/watcher.ts";
+import { cachedReads, SharedCache } from "../kube/cache.ts";
+import { rawClient } from "../kube/raw-client.ts";
 import type { KeyAlgorithm, PemPair } from "../pki/certificates.ts";
 import type { InjectionSettings } from "../webhooks/inject/inject.ts";
-import { settingsFromCluster, settingsFromFiles } from "../webhooks/inject/settings.ts";
+import { settingsConfigMapNames, settingsFromConfigMaps, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
@@ -72,7 +72,12 @@ async function retry<T>(what: string, log: pino.Logger, attempt: () => Promise<T
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log = pino({ level: options.logLevel, base: { revision: options.revision || "default" } });
-  const client = rawClient(options.kc);
+  // One informer cache for everything istiod watches (its ConfigMaps, the CA Secrets, webhook
+  // configurations, namespaces); single-object GETs are answered from it when it can.
+  const cache = new SharedCache(options.kc, (spec, err) =>
+    log.warn({ path: spec.path, error: err.message }, "watch failed; retrying"),
+  );
+  const client = cachedReads(rawClient(options.kc), cache);
   const revisionLabel = options.revision || "default";
   const names: ServingNames = { namespace: options.namespace, revision: options.revision, extra: options.extraSans, tags: [] };
   const validDays = options.servingCertValidDays ?? 30;
@@ -80,7 +85,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const mark = (step: string) => log.debug({ step, seconds: Number(process.uptime().toFixed(2)) }, "startup");
   mark("modules loaded");
   const ca = new MeshCa({
-    kc: options.kc,
+    cache,
     client,
     namespace: options.namespace,
     algorithm: options.caKeyAlgorithm ?? "ECDSA-P256",
@@ -99,12 +104,34 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   mark("certificate issued");
 
   const settingsOptions = { revision: options.revision, nativeSidecars: options.nativeSidecars };
-  const load = () =>
-    options.injectionConfigDir
-      ? Promise.resolve(settingsFromFiles(options.injectionConfigDir, options.meshConfigFile, settingsOptions))
-      : settingsFromCluster(options.kc, options.namespace, settingsOptions);
+  const configMapNames = settingsConfigMapNames(options.revision);
+  const configMaps = cache.informer({ path: `/api/v1/namespaces/${options.namespace}/configmaps` });
+  const load = async () => {
+    if (options.injectionConfigDir) return settingsFromFiles(options.injectionConfigDir, options.meshConfigFile, settingsOptions);
+    await configMaps.start();
+    const read = (name: string) =>
+      configMaps.get(`${options.namespace}/${name}`) as { data?: Record<string, string> } | undefined;
+    return settingsFromConfigMaps(options.namespace, read(configMapNames.injector), read(configMapNames.mesh), settingsOptions);
+  };
   let settings: InjectionSettings = await retry("reading the injection ConfigMaps", log, load);
   mark("settings loaded");
+  const followed = new Set([configMapNames.injector, configMapNames.mesh].map((name) => `${options.namespace}/${name}`));
+  // Subscribed right after the first load (no await between): the replay of what the store holds
+  // is skipped, and every later change reloads.
+  let replaying = true;
+  const stopFollowing = configMaps.subscribe((key) => {
+    if (replaying) return;
+    if (!followed.has(key) || options.injectionConfigDir) return;
+    load().then(
+      (next) => {
+        settings = next;
+        log.info({ configMap: key }, "injection settings reloaded");
+      },
+      (err: Error) =>
+        log.error({ configMap: key, error: err.message }, "injection settings not reloaded; keeping the last good ones"),
+    );
+  });
+  replaying = false;
 
   const server = await startAdmissionServer({
     host: options.host,
@@ -113,26 +140,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     injection: () => settings,
     logLevel: options.logLevel,
   });
-
-  const suffix = options.revision && options.revision !== "default" ? `-${options.revision}` : "";
-  const followed = new Set([`${options.namespace}/istio-sidecar-injector${suffix}`, `${options.namespace}/istio${suffix}`]);
-  const configWatcher = new Watcher({
-    kc: options.kc,
-    path: `/api/v1/namespaces/${options.namespace}/configmaps`,
-    onKey: (key) => {
-      if (!followed.has(key) || options.injectionConfigDir) return;
-      load().then(
-        (next) => {
-          settings = next;
-          log.info({ configMap: key }, "injection settings reloaded");
-        },
-        (err: Error) =>
-          log.error({ configMap: key, error: err.message }, "injection settings not reloaded; keeping the last good ones"),
-      );
-    },
-    onError: (err) => log.warn({ error: err.message }, "ConfigMap watch failed; retrying"),
-  });
-  await retry("watching ConfigMaps", log, () => configWatcher.start());
 
   let proven = false;
   let caServer: CaServer | undefined;
@@ -150,7 +157,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
 
   const patcher = new WebhookPatcher({
-    kc: options.kc,
+    cache,
     client,
     revisionLabel,
     caPem: () => ca.rootPem,
@@ -210,7 +217,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     registry: server.registry,
     log,
   });
-  const roots = new RootDistribution({ kc: options.kc, client, rootPem: () => ca.rootPem, log });
+  const roots = new RootDistribution({ cache, client, rootPem: () => ca.rootPem, log });
   await retry("distributing istio-ca-root-cert", log, () => roots.start());
   ca.onChange(() => {
     roots.resyncAll();
@@ -236,7 +243,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       roots.stop();
       await caServer.close();
       clearInterval(renew);
-      configWatcher.stop();
+      stopFollowing();
+      cache.stop();
       patcher.stop();
       await server.close();
     },

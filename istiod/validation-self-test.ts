@@ -1,7 +1,7 @@
 // Proves the validating webhook is wired end to end before it may fail closed: a server-side
 // dry-run create of a Gateway that is schema-valid but semantically wrong must come back
 // denied by an admission webhook. Dry run: nothing is stored, nothing else sees it.
-import { ApiError, type RawClient } from "../controllers/runtime/raw-client.ts";
+import { ApiError, type RawClient } from "../kube/raw-client.ts";
 
 export type SelfTestOutcome = "denied" | "admitted" | "no-gateway-crd";
 

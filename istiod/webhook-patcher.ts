@@ -5,10 +5,10 @@
 //   validating webhooks' failurePolicy becomes Fail. Until then it stays Ignore, so a
 //   control plane that is not serving yet never blocks anyone's config.
 // The operator renders these objects and leaves exactly these two fields to us.
-import type { KubeConfig } from "@kubernetes/client-node";
-import { WorkQueue } from "../controllers/runtime/queue.ts";
-import { ApiError, type RawClient } from "../controllers/runtime/raw-client.ts";
-import { Watcher } from "../controllers/runtime/watcher.ts";
+
+import type { Informer, SharedCache } from "../kube/cache.ts";
+import { WorkQueue } from "../kube/queue.ts";
+import { ApiError, type RawClient } from "../kube/raw-client.ts";
 
 const BASE = "/apis/admissionregistration.k8s.io/v1";
 type Kind = "mutatingwebhookconfigurations" | "validatingwebhookconfigurations";
@@ -19,7 +19,7 @@ interface WebhookConfiguration {
 }
 
 export interface WebhookPatcherOptions {
-  kc: KubeConfig;
+  cache: SharedCache;
   client: RawClient;
   /** The revision's label value: its name, or "default". */
   revisionLabel: string;
@@ -56,7 +56,8 @@ export function patchedConfiguration(
 
 export class WebhookPatcher {
   private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 10_000 });
-  private readonly watchers: Watcher[];
+  private readonly informers: Informer[];
+  private readonly unsubscribe: (() => void)[];
   private readonly seen = new Set<string>();
   /** Writes made, for tests and metrics. */
   patches = 0;
@@ -65,20 +66,18 @@ export class WebhookPatcher {
 
   constructor(options: WebhookPatcherOptions) {
     this.options = options;
-    this.watchers = (["mutatingwebhookconfigurations", "validatingwebhookconfigurations"] as const).map(
-      (kind) =>
-        new Watcher({
-          kc: options.kc,
-          path: `${BASE}/${kind}`,
-          labelSelector: `istio.io/rev=${options.revisionLabel}`,
-          onKey: (name, object, deleted) => {
-            this.seen.add(`${kind}/${name}`);
-            this.queue.add(`${kind}/${name}`);
-            if (kind === "mutatingwebhookconfigurations")
-              this.trackTag(name, deleted ? undefined : object?.metadata?.labels?.["istio.io/tag"]);
-          },
-          onError: (err) => options.log("webhook watch failed; retrying", { error: err.message }),
-        }),
+    const kinds = ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"] as const;
+    this.informers = kinds.map((kind) =>
+      options.cache.informer({ path: `${BASE}/${kind}`, labelSelector: `istio.io/rev=${options.revisionLabel}` }),
+    );
+    this.unsubscribe = this.informers.map((informer, i) =>
+      informer.subscribe((name, object, deleted) => {
+        const kind = kinds[i] as Kind;
+        this.seen.add(`${kind}/${name}`);
+        this.queue.add(`${kind}/${name}`);
+        if (kind === "mutatingwebhookconfigurations")
+          this.trackTag(name, deleted ? undefined : object?.metadata?.labels?.["istio.io/tag"]);
+      }),
     );
   }
 
@@ -88,7 +87,7 @@ export class WebhookPatcher {
       1,
       (key, err) => this.options.log("webhook patch failed; retrying", { key, error: (err as Error).message }),
     );
-    await Promise.all(this.watchers.map((w) => w.start()));
+    await Promise.all(this.informers.map((informer) => informer.start()));
   }
 
   /** Revision tags pointing at this revision (from their injectors' istio.io/tag label), by configuration name. */
@@ -112,7 +111,7 @@ export class WebhookPatcher {
   }
 
   stop(): void {
-    for (const w of this.watchers) w.stop();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.queue.shutdown();
   }
 

@@ -7,11 +7,11 @@
 // its CRDs appear, without holding up the other controllers.
 
 import { REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
+import { applyAll, applyIfChanged, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../../kube/apply.ts";
+import { type Condition, setCondition } from "../../kube/conditions.ts";
+import type { Controller } from "../../kube/controller.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { MANAGED_BY } from "../install/configmaps.ts";
-import { applyAll, applyIfChanged, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
-import { type Condition, setCondition } from "../runtime/conditions.ts";
-import type { Controller } from "../runtime/controller.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
 import {
   type Listener,
   type ListenerStatus,

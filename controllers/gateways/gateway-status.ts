@@ -2,7 +2,7 @@
 // Gateway API Gateway's status as upstream istiod words it: Programmed (AddressNotAssigned while
 // a load balancer is pending) and per listener its supported route kinds, attached routes and
 // Accepted/Conflicted/Programmed/ResolvedRefs. Pure: Service and routes in, status parts out.
-import type { Condition } from "../runtime/conditions.ts";
+import type { Condition } from "../../kube/conditions.ts";
 
 const GROUP = "gateway.networking.k8s.io";
 

@@ -2,7 +2,7 @@
 // becomes, what it writes when its revision does not exist, and nothing when converged.
 import { describe, expect, test } from "vitest";
 import { gatewayPath, REVISIONS_PATH } from "../../api/operator.ts";
-import { RecordingClient } from "../runtime/recording-client.ts";
+import { RecordingClient } from "../../kube/recording-client.ts";
 import { istioGatewayController } from "./istio-gateway-controller.ts";
 
 function cluster(revision: string, revisionExists: boolean) {

@@ -13,12 +13,12 @@ import {
   REVISIONS_PATH,
   TAGS_PATH,
 } from "../../api/operator.ts";
+import { applyAll, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../../kube/apply.ts";
+import { type Condition, setCondition } from "../../kube/conditions.ts";
+import type { Controller } from "../../kube/controller.ts";
+import type { EventRecorder } from "../../kube/events.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { ownedBy } from "../install/ownership.ts";
-import { applyAll, getOrUndefined, type KubeObject, withRenderedHash, writeStatus } from "../runtime/apply.ts";
-import { type Condition, setCondition } from "../runtime/conditions.ts";
-import type { Controller } from "../runtime/controller.ts";
-import type { EventRecorder } from "../runtime/events.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
 import { type ServiceState, serviceAddresses } from "./gateway-status.ts";
 import { autoscaled, deploymentReadiness, disruptionBudgeted, renderIstioGateway } from "./istio-gateway.ts";
 import { resolveGatewayRevision } from "./revisions.ts";

@@ -11,8 +11,8 @@
 // Pure: resource and resolved revision in, objects and status out.
 
 import { type IstioGateway, REVISION_ANNOTATION, type ServicePort } from "../../api/operator.ts";
+import type { KubeObject } from "../../kube/apply.ts";
 import { MANAGED_BY } from "../install/configmaps.ts";
-import type { KubeObject } from "../runtime/apply.ts";
 
 /** ClusterRole (manifests/install.yaml) with the gateway's one rule: get/watch/list secrets. */
 export const GATEWAY_SECRETS_ROLE = "rigger-gateway-secrets";

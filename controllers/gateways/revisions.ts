@@ -4,13 +4,13 @@
 // `default`. Both gateway controllers use this one rule.
 
 import { type IstioRevision, type IstioRevisionTag, REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
+import { getOrUndefined } from "../../kube/apply.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { parseMeshConfig } from "../../webhooks/inject/config.ts";
 import { proxyImage } from "../../webhooks/inject/inject.ts";
 import { proxyConfigJson } from "../../webhooks/inject/sidecar-template.ts";
 import { meshConfigMap, revisionValues } from "../install/configmaps.ts";
 import { istiodName } from "../install/revision.ts";
-import { getOrUndefined } from "../runtime/apply.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
 import type { GatewaySettings } from "./kube-gateway.ts";
 
 export interface GatewayRevision {

@@ -2,8 +2,8 @@
 // IstioRevision (with an Event saying so) and a status; run again, it writes nothing.
 import { expect, test } from "vitest";
 import { ISTIOS_PATH, REVISIONS_PATH } from "../../api/operator.ts";
-import { EventRecorder } from "../runtime/events.ts";
-import { RecordingClient } from "../runtime/recording-client.ts";
+import { EventRecorder } from "../../kube/events.ts";
+import { RecordingClient } from "../../kube/recording-client.ts";
 import { istioController } from "./istio-controller.ts";
 
 test("an InPlace Istio: its revision, an Event, its status; nothing when converged", async () => {

@@ -12,12 +12,12 @@ import {
   REVISIONS_PATH,
   TAGS_PATH,
 } from "../../api/operator.ts";
+import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../../kube/apply.ts";
+import { setCondition } from "../../kube/conditions.ts";
+import type { Controller } from "../../kube/controller.ts";
+import type { EventRecorder } from "../../kube/events.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { migrateWorkloads } from "../revisions/workload-migration.ts";
-import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
-import { setCondition } from "../runtime/conditions.ts";
-import type { Controller } from "../runtime/controller.ts";
-import type { EventRecorder } from "../runtime/events.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
 import { desiredRevision, inactiveRevisions, istioStatus } from "./istio.ts";
 
 export function istioController({ client, events }: { client: RawClient; events: EventRecorder }): Controller {

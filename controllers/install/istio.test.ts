@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import type { Istio, IstioRevision } from "../../api/operator.ts";
+import type { Condition } from "../../kube/conditions.ts";
 import { versions } from "../../versions.ts";
-import type { Condition } from "../runtime/conditions.ts";
 import { activeRevisionName, desiredRevision, inactiveRevisions, istioStatus, profileValues } from "./istio.ts";
 
 const istio = (spec: Istio["spec"] = {}, name = "default"): Istio => ({

@@ -11,9 +11,9 @@ import {
   type IstioStatus,
   ownerReference,
 } from "../../api/operator.ts";
+import { condition, setCondition } from "../../kube/conditions.ts";
 import { versions } from "../../versions.ts";
 import { deepMerge } from "../../webhooks/inject/config.ts";
-import { condition, setCondition } from "../runtime/conditions.ts";
 import { MANAGED_BY } from "./configmaps.ts";
 
 /** Values a profile starts from; the user's values are merged over them. */

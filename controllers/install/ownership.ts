@@ -1,7 +1,7 @@
 // How the operator marks what it creates, and which fields it leaves to the control plane.
 
 import { ownerReference } from "../../api/operator.ts";
-import type { KubeObject } from "../runtime/apply.ts";
+import type { KubeObject } from "../../kube/apply.ts";
 
 interface WebhookConfiguration extends KubeObject {
   webhooks?: { name: string; failurePolicy?: string }[];

@@ -5,9 +5,6 @@
 // rendered) and the validators' failurePolicy (kept as the live object has it).
 
 import { type IstioRevision, ownerReference, REVISION_LABEL, REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
-import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
-import type { PodUsage } from "../revisions/usage.ts";
-import { namespacesUsing } from "../revisions/usage.ts";
 import {
   applyIfChanged,
   FIELD_MANAGER,
@@ -16,11 +13,14 @@ import {
   objectPath,
   withRenderedHash,
   writeStatus,
-} from "../runtime/apply.ts";
-import { type Condition, condition } from "../runtime/conditions.ts";
-import type { Controller } from "../runtime/controller.ts";
-import type { EventRecorder } from "../runtime/events.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
+} from "../../kube/apply.ts";
+import { type Condition, condition } from "../../kube/conditions.ts";
+import type { Controller } from "../../kube/controller.ts";
+import type { EventRecorder } from "../../kube/events.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
+import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
+import type { PodUsage } from "../revisions/usage.ts";
+import { namespacesUsing } from "../revisions/usage.ts";
 import { MANAGED_BY, type RevisionSpec } from "./configmaps.ts";
 import type { LocalControlPlanes } from "./local-control-planes.ts";
 import { keepFailurePolicy, ownedBy } from "./ownership.ts";

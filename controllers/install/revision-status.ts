@@ -3,7 +3,7 @@
 //   Ready       the istiod Deployment's pods are ready, and a local control plane serves
 //   InUse       namespaces point at the revision (istio.io/rev, or istio-injection=enabled
 //               for the default revision); the first few are named in the message
-import { type Condition, condition, setCondition } from "../runtime/conditions.ts";
+import { type Condition, condition, setCondition } from "../../kube/conditions.ts";
 
 export interface RevisionObservation {
   generation?: number;

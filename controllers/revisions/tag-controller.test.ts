@@ -3,9 +3,9 @@
 // nothing (a converged tag is left alone).
 import { describe, expect, test } from "vitest";
 import { REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
+import { RecordingClient } from "../../kube/recording-client.ts";
 import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import { validatorConfigurationName } from "../../webhooks/validate/webhook-configuration.ts";
-import { RecordingClient } from "../runtime/recording-client.ts";
 import { tagController } from "./tag-controller.ts";
 
 const ADMISSION = "/apis/admissionregistration.k8s.io/v1";

@@ -14,14 +14,14 @@ import {
   TAG_LABEL,
   TAGS_PATH,
 } from "../../api/operator.ts";
+import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../../kube/apply.ts";
+import { type Condition, setCondition } from "../../kube/conditions.ts";
+import type { Controller } from "../../kube/controller.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import { validatorConfigurationName } from "../../webhooks/validate/webhook-configuration.ts";
 import { keepFailurePolicy, ownedBy } from "../install/ownership.ts";
 import { usageCondition } from "../install/revision-status.ts";
-import { applyIfChanged, getOrUndefined, type KubeObject, objectPath, withRenderedHash, writeStatus } from "../runtime/apply.ts";
-import { type Condition, setCondition } from "../runtime/conditions.ts";
-import type { Controller } from "../runtime/controller.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
 import { renderTag } from "./tags.ts";
 import { namespacesUsing, type PodUsage } from "./usage.ts";
 

@@ -6,8 +6,8 @@
 //   - nothing when labelled sidecar.istio.io/inject=false (istiod's own pods are).
 // Only the pod's key and that one name are kept per pod here; the shared cache's store keeps
 // the pod's labels and that one annotation. The watch is the shared cache's, retried like all.
-import type { Informer, InformerSpec, SharedCache } from "../runtime/cache.ts";
-import type { WatchedObject } from "../runtime/watcher.ts";
+import type { Informer, InformerSpec, SharedCache } from "../../kube/cache.ts";
+import type { WatchedObject } from "../../kube/watcher.ts";
 
 interface PodMetadata {
   labels?: Record<string, string>;

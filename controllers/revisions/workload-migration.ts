@@ -6,8 +6,8 @@
 // reconcile recomputes what is stale from the pods themselves.
 
 import { type MigrationSpec, type MigrationStatus, TAGS_PATH } from "../../api/operator.ts";
-import type { KubeObject } from "../runtime/apply.ts";
-import type { RawClient } from "../runtime/raw-client.ts";
+import type { KubeObject } from "../../kube/apply.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { namespaceReference } from "./usage.ts";
 
 export const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";

@@ -4,7 +4,7 @@ import "reflect-metadata";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import type { RawClient } from "../../controllers/runtime/raw-client.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { createCertificateRequest } from "../../pki/certificates.ts";
 
 const PROTO = fileURLToPath(new URL("../../istiod/ca/ca.proto", import.meta.url));

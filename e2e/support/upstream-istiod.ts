@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { ApiError, rawClient } from "../../controllers/runtime/raw-client.ts";
+import { ApiError, rawClient } from "../../kube/raw-client.ts";
 import { loopbackServingCertificate } from "../../pki/certificates.ts";
 import { versions } from "../../versions.ts";
 import { freePort, httpsStatus, stopChild, waitUntilServing } from "./child.ts";

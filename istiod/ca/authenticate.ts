@@ -8,7 +8,7 @@
 // apiserver. A flood of garbage therefore costs the apiserver nothing, and a proxy renewing
 // with the token it used a minute ago is answered from memory.
 import { createHash } from "node:crypto";
-import type { RawClient } from "../../controllers/runtime/raw-client.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 
 export const CA_AUDIENCE = "istio-ca";
 

@@ -4,7 +4,7 @@
 //   2. else the self-signed root in Secret `istio-ca-secret` (ca-cert.pem, ca-key.pem), created
 //      when absent; two replicas racing to create it end up with the same one (409 → re-read).
 import { X509Certificate } from "node:crypto";
-import { ApiError, type RawClient } from "../../controllers/runtime/raw-client.ts";
+import { ApiError, type RawClient } from "../../kube/raw-client.ts";
 import {
   type CertificateAuthority,
   createCertificateAuthority,

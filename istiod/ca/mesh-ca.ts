@@ -2,10 +2,9 @@
 // (a changed cacerts or istio-ca-secret is reloaded; a self-signed root in its grace period
 // is re-signed with the same key), and the signing of workload certificates.
 import { X509Certificate } from "node:crypto";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type pino from "pino";
-import { ApiError, type RawClient } from "../../controllers/runtime/raw-client.ts";
-import { Watcher } from "../../controllers/runtime/watcher.ts";
+import type { SharedCache } from "../../kube/cache.ts";
+import { ApiError, type RawClient } from "../../kube/raw-client.ts";
 import { type KeyAlgorithm, resignCertificateAuthority, signCertificateRequest } from "../../pki/certificates.ts";
 import {
   inGracePeriod,
@@ -18,7 +17,8 @@ import {
 } from "./key-cert-bundle.ts";
 
 export interface MeshCaOptions {
-  kc: KubeConfig;
+  /** istiod's informer cache: the CA Secrets are watched through it. */
+  cache: SharedCache;
   client: RawClient;
   namespace: string;
   algorithm: KeyAlgorithm;
@@ -33,7 +33,7 @@ export class MeshCa {
   private current: KeyCertBundle | undefined;
   private readonly listeners: (() => void)[] = [];
   private readonly options: MeshCaOptions;
-  private watchers: Watcher[] = [];
+  private unsubscribe: (() => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: MeshCaOptions) {
@@ -59,26 +59,25 @@ export class MeshCa {
     this.options.log.info({ source: this.current.source, root: fingerprint(this.current.rootPem) }, "mesh CA loaded");
     // One watch per Secret name, so RBAC can grant exactly these two.
     let listed = false;
-    this.watchers = [PLUGGED_SECRET, SELF_SIGNED_SECRET].map(
-      (name) =>
-        new Watcher({
-          kc: this.options.kc,
-          path: `/api/v1/namespaces/${this.options.namespace}/secrets`,
-          fieldSelector: `metadata.name=${name}`,
-          onKey: () => {
-            if (listed) void this.reload();
-          },
-          onError: (err) => this.options.log.warn({ error: err.message }, "CA Secret watch failed; retrying"),
-        }),
+    const informers = [PLUGGED_SECRET, SELF_SIGNED_SECRET].map((name) =>
+      this.options.cache.informer({
+        path: `/api/v1/namespaces/${this.options.namespace}/secrets`,
+        fieldSelector: `metadata.name=${name}`,
+      }),
     );
-    for (const w of this.watchers) await w.start();
+    this.unsubscribe = informers.map((informer) =>
+      informer.subscribe(() => {
+        if (listed) void this.reload();
+      }),
+    );
+    for (const informer of informers) await informer.start();
     listed = true;
     const interval = this.options.rootCheckIntervalMs ?? 60 * 60 * 1000;
     if (interval > 0) this.scheduleRootCheck(interval);
   }
 
   stop(): void {
-    for (const w of this.watchers) w.stop();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     if (this.timer) clearTimeout(this.timer);
   }
 

@@ -2,11 +2,11 @@
 // the mesh CA: created for new namespaces, repaired when edited or deleted, rewritten when the
 // root changes. Skips the namespaces upstream skips (kube-public, kube-node-lease,
 // local-path-storage) and namespaces being deleted.
-import type { KubeConfig } from "@kubernetes/client-node";
 import type pino from "pino";
-import { WorkQueue } from "../../controllers/runtime/queue.ts";
-import { ApiError, type RawClient } from "../../controllers/runtime/raw-client.ts";
-import { type WatchedObject, Watcher } from "../../controllers/runtime/watcher.ts";
+import type { Informer, SharedCache } from "../../kube/cache.ts";
+import { WorkQueue } from "../../kube/queue.ts";
+import { ApiError, type RawClient } from "../../kube/raw-client.ts";
+import type { WatchedObject } from "../../kube/watcher.ts";
 
 export const ROOT_CONFIGMAP = "istio-ca-root-cert";
 export const SKIPPED_NAMESPACES = new Set(["kube-public", "kube-node-lease", "local-path-storage"]);
@@ -24,7 +24,7 @@ export function rootConfigMap(namespace: string, rootPem: string): ConfigMap {
 }
 
 export interface RootDistributionOptions {
-  kc: KubeConfig;
+  cache: SharedCache;
   client: RawClient;
   rootPem: () => string;
   log: pino.Logger;
@@ -32,7 +32,8 @@ export interface RootDistributionOptions {
 
 export class RootDistribution {
   private readonly queue = new WorkQueue({ baseDelayMs: 200, maxDelayMs: 30_000 });
-  private readonly watchers: Watcher[];
+  private readonly informers: Informer[];
+  private readonly unsubscribe: (() => void)[];
   private readonly namespaces = new Set<string>();
   private readonly options: RootDistributionOptions;
   /** ConfigMaps written, for tests and metrics. */
@@ -40,30 +41,22 @@ export class RootDistribution {
 
   constructor(options: RootDistributionOptions) {
     this.options = options;
-    this.watchers = [
-      new Watcher({
-        kc: options.kc,
-        path: "/api/v1/namespaces",
-        onKey: (name, object) => {
-          const terminating = (object as WatchedObject & { status?: { phase?: string } })?.status?.phase === "Terminating";
-          if (!object || terminating || SKIPPED_NAMESPACES.has(name)) {
-            this.namespaces.delete(name);
-            return;
-          }
-          this.namespaces.add(name);
-          this.queue.add(name);
-        },
-        onError: (err) => options.log.warn({ error: err.message }, "namespace watch failed; retrying"),
+    const namespaces = options.cache.informer({ path: "/api/v1/namespaces" });
+    const rootConfigMaps = options.cache.informer({ path: "/api/v1/configmaps", labelSelector: "istio.io/config=true" });
+    this.informers = [namespaces, rootConfigMaps];
+    this.unsubscribe = [
+      namespaces.subscribe((name, object) => {
+        const terminating = (object as WatchedObject & { status?: { phase?: string } })?.status?.phase === "Terminating";
+        if (!object || terminating || SKIPPED_NAMESPACES.has(name)) {
+          this.namespaces.delete(name);
+          return;
+        }
+        this.namespaces.add(name);
+        this.queue.add(name);
       }),
-      new Watcher({
-        kc: options.kc,
-        path: "/api/v1/configmaps",
-        labelSelector: "istio.io/config=true",
-        onKey: (key) => {
-          const [namespace, name] = key.split("/");
-          if (name === ROOT_CONFIGMAP && namespace && this.namespaces.has(namespace)) this.queue.add(namespace);
-        },
-        onError: (err) => options.log.warn({ error: err.message }, "root ConfigMap watch failed; retrying"),
+      rootConfigMaps.subscribe((key) => {
+        const [namespace, name] = key.split("/");
+        if (name === ROOT_CONFIGMAP && namespace && this.namespaces.has(namespace)) this.queue.add(namespace);
       }),
     ];
   }
@@ -75,7 +68,7 @@ export class RootDistribution {
       (namespace, err) =>
         this.options.log.warn({ namespace, error: (err as Error).message }, "root ConfigMap not written; retrying"),
     );
-    for (const w of this.watchers) await w.start();
+    for (const informer of this.informers) await informer.start();
   }
 
   /** After the root changed: rewrite every namespace's copy. */
@@ -84,7 +77,7 @@ export class RootDistribution {
   }
 
   stop(): void {
-    for (const w of this.watchers) w.stop();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
     this.queue.shutdown();
   }
 

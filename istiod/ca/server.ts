@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import type pino from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { RawClient } from "../../controllers/runtime/raw-client.ts";
+import type { RawClient } from "../../kube/raw-client.ts";
 import { CsrError } from "../../pki/certificates.ts";
 import { AuthenticationError, authenticate, bearerToken, TokenReviewer } from "./authenticate.ts";
 import type { MeshCa } from "./mesh-ca.ts";

@@ -42,23 +42,45 @@ export function settingsFromFiles(dir: string, meshFile: string | undefined, opt
   return withSources(config, values, mesh, options);
 }
 
-/** Reads the ConfigMaps the control plane of `revision` uses in `namespace`. */
+/** The ConfigMaps holding a revision's settings: istio-sidecar-injector[-<rev>] and istio[-<rev>]. */
+export function settingsConfigMapNames(revision: string | undefined): { injector: string; mesh: string } {
+  const suffix = revision && revision !== "default" ? `-${revision}` : "";
+  return { injector: `istio-sidecar-injector${suffix}`, mesh: `istio${suffix}` };
+}
+
+interface ConfigMapData {
+  data?: Record<string, string>;
+}
+
+/** Settings from those ConfigMaps' contents, however they were read (a cache, an API call). */
+export function settingsFromConfigMaps(
+  namespace: string,
+  injector: ConfigMapData | undefined,
+  mesh: ConfigMapData | undefined,
+  options: SettingsOptions = {},
+): InjectionSettings {
+  const names = settingsConfigMapNames(options.revision);
+  if (!injector) throw new Error(`ConfigMap ${namespace}/${names.injector} not found: is the control plane installed?`);
+  return withSources(injector.data?.config, injector.data?.values, mesh?.data?.mesh, options);
+}
+
+/** Reads the ConfigMaps the control plane of `revision` uses in `namespace` (one API call each). */
 export async function settingsFromCluster(
   kc: KubeConfig,
   namespace: string,
   options: SettingsOptions = {},
 ): Promise<InjectionSettings> {
-  // Imported here so offline users (rigger inject without --kubeconfig) skip loading the client.
-  const { CoreV1Api } = await import("@kubernetes/client-node");
-  const core = kc.makeApiClient(CoreV1Api);
-  const suffix = options.revision && options.revision !== "default" ? `-${options.revision}` : "";
-  const injectorName = `istio-sidecar-injector${suffix}`;
-  const injector = await core.readNamespacedConfigMap({ name: injectorName, namespace }).catch((err: { code?: number }) => {
-    if (err.code === 404) throw new Error(`ConfigMap ${namespace}/${injectorName} not found: is the control plane installed?`);
-    throw err;
-  });
-  const mesh = await core.readNamespacedConfigMap({ name: `istio${suffix}`, namespace }).catch(() => undefined);
-  return withSources(injector.data?.config, injector.data?.values, mesh?.data?.mesh, options);
+  // Imported here so offline users (rigger inject without --kubeconfig) skip loading it.
+  const { ApiError, rawClient } = await import("../../kube/raw-client.ts");
+  const client = rawClient(kc);
+  const names = settingsConfigMapNames(options.revision);
+  const read = (name: string) =>
+    client.get<ConfigMapData>(`/api/v1/namespaces/${namespace}/configmaps/${name}`).catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    });
+  const [injector, mesh] = await Promise.all([read(names.injector), read(names.mesh)]);
+  return settingsFromConfigMaps(namespace, injector, mesh, options);
 }
 
 function withSources(

@@ -1,6 +1,6 @@
 // The reconcile wrapper, by its writes: a failing reconcile leaves its reason on the status.
 import { describe, expect, test } from "vitest";
-import { TAGS_PATH } from "../../api/operator.ts";
+import { TAGS_PATH } from "../api/operator.ts";
 import type { Controller } from "./controller.ts";
 import { ApiError } from "./raw-client.ts";
 import { TerminalError, withErrorStatus } from "./reconcile.ts";
