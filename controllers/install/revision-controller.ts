@@ -6,7 +6,7 @@
 
 import { type IstioRevision, ownerReference, REVISION_LABEL, REVISIONS_PATH, TAGS_PATH } from "../../api/operator.ts";
 import {
-  applyIfChanged,
+  applyAll,
   FIELD_MANAGER,
   getOrUndefined,
   type KubeObject,
@@ -18,6 +18,7 @@ import { type Condition, condition } from "../../kube/conditions.ts";
 import type { Controller } from "../../kube/controller.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import type { RawClient } from "../../kube/raw-client.ts";
+import { errorReason, TerminalError } from "../../kube/reconcile.ts";
 import { injectorConfigurationName } from "../../webhooks/inject/webhook-configuration.ts";
 import type { PodUsage } from "../revisions/usage.ts";
 import { namespacesUsing } from "../revisions/usage.ts";
@@ -90,7 +91,7 @@ export function revisionController(options: RevisionControllerOptions): Controll
     }
   };
 
-  const applyAll = async (revision: IstioRevision): Promise<{ logFile?: string; serving?: boolean }> => {
+  const applyRevision = async (revision: IstioRevision): Promise<{ logFile?: string; serving?: boolean }> => {
     const name = revision.metadata.name;
     const values = revision.spec.values as RevisionSpec["values"];
     const spec: RevisionSpec = { name, namespace: revision.spec.namespace, version: revision.spec.version, values };
@@ -120,11 +121,14 @@ export function revisionController(options: RevisionControllerOptions): Controll
       externalUrl,
       image: options.image,
     });
+    const desired: KubeObject[] = [];
     for (const obj of rendered) {
-      const desired = withRenderedHash(ownedBy(obj as KubeObject, revision, REVISION_LABEL));
-      const live = await getOrUndefined<KubeObject>(client, objectPath(desired));
-      await applyIfChanged(client, keepFailurePolicy(desired, live), live);
+      const object = withRenderedHash(ownedBy(obj as KubeObject, revision, REVISION_LABEL));
+      desired.push(keepFailurePolicy(object, await getOrUndefined<KubeObject>(client, objectPath(object))));
     }
+    // All or nothing: values the apiserver refuses (a bad quantity, a bad port) leave every object as it was.
+    const refused = await applyAll(client, desired);
+    if (refused) throw new TerminalError("Invalid", refused);
     await pruneWebhookConfigurations(rendered, name);
     return localState ?? {};
   };
@@ -151,10 +155,12 @@ export function revisionController(options: RevisionControllerOptions): Controll
     }
     known.add(name);
     let error: string | undefined;
+    let failure: unknown;
     let localState: { logFile?: string; serving?: boolean } = {};
     try {
-      localState = await applyAll(revision);
+      localState = await applyRevision(revision);
     } catch (err) {
+      failure = err;
       error = (err as Error).message;
     }
     const deployment = await getOrUndefined<{ status?: { replicas?: number; readyReplicas?: number } }>(
@@ -167,6 +173,7 @@ export function revisionController(options: RevisionControllerOptions): Controll
         generation: revision.metadata.generation,
         previous: revision.status?.conditions,
         error,
+        errorReason: failure === undefined ? undefined : errorReason(failure),
         deployment: deployment && { name: istiodName(name), ...deployment.status },
         local: local ? { serving: localState.serving ?? false, logFile: localState.logFile ?? "" } : undefined,
         tagsUsing: tagsPointingAt(name),
@@ -181,7 +188,8 @@ export function revisionController(options: RevisionControllerOptions): Controll
     const outcome = await writeStatus(client, revision, revision.status, status);
     if (outcome === "gone") return undefined; // deleted meanwhile: the next event says so
     if (outcome === "written") await recordTransitions(events, revision, revision.status?.conditions, status.conditions);
-    if (error) throw new Error(error);
+    // Input the apiserver refused waits for its owner to change it; anything else is retried.
+    if (failure !== undefined && !(failure instanceof TerminalError)) throw failure;
     return undefined;
   };
 

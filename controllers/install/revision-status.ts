@@ -1,5 +1,5 @@
 // An IstioRevision's status from what the reconciler observed. Pure, table-tested.
-//   Reconciled  every object applied (False: ReconcileError with the error)
+//   Reconciled  every object applied (False: the error's reason, e.g. Invalid or ReconcileError)
 //   Ready       the istiod Deployment's pods are ready, and a local control plane serves
 //   InUse       namespaces point at the revision (istio.io/rev, or istio-injection=enabled
 //               for the default revision); the first few are named in the message
@@ -10,6 +10,8 @@ export interface RevisionObservation {
   previous?: Condition[];
   /** Set when applying failed. */
   error?: string;
+  /** The condition reason for `error` (default ReconcileError; Invalid when the apiserver refused the input). */
+  errorReason?: string;
   deployment?: { name: string; replicas?: number; readyReplicas?: number };
   /** Local mode: whether the revision's istiod process serves, and where it logs. */
   local?: { serving: boolean; logFile: string };
@@ -27,7 +29,7 @@ export interface RevisionStatus {
 }
 
 function readiness(o: RevisionObservation): Omit<Condition, "type"> {
-  if (o.error) return { status: "False", reason: "ReconcileError", message: "objects could not be applied" };
+  if (o.error) return { status: "False", reason: o.errorReason ?? "ReconcileError", message: "objects could not be applied" };
   const d = o.deployment;
   if (!d) return { status: "False", reason: "IstiodNotReady", message: "the istiod Deployment does not exist yet" };
   const replicas = d.replicas ?? 0;
@@ -67,7 +69,7 @@ export function revisionStatus(o: RevisionObservation, now: Date): RevisionStatu
   let conditions = setCondition(
     o.previous,
     o.error
-      ? { type: "Reconciled", status: "False", reason: "ReconcileError", message: o.error }
+      ? { type: "Reconciled", status: "False", reason: o.errorReason ?? "ReconcileError", message: o.error }
       : { type: "Reconciled", status: "True", reason: "Reconciled", message: "every object of the revision is applied" },
     now,
   );
@@ -81,6 +83,10 @@ export function revisionStatus(o: RevisionObservation, now: Date): RevisionStatu
   return {
     observedGeneration: o.generation,
     conditions,
-    state: o.error ? "ReconcileError" : ready?.status === "True" ? "Healthy" : (ready?.reason ?? "Reconciling"),
+    state: o.error
+      ? (o.errorReason ?? "ReconcileError")
+      : ready?.status === "True"
+        ? "Healthy"
+        : (ready?.reason ?? "Reconciling"),
   };
 }
