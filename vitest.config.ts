@@ -7,7 +7,10 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["{api,cmd,controllers,istiod,manifests,webhooks,crds,pki,images,e2e/cluster}/**/*.test.ts", "*.test.ts"],
+          include: [
+            "{api,cmd,controllers,istiod,kube,manifests,webhooks,crds,pki,images,xds,e2e/cluster}/**/*.test.ts",
+            "*.test.ts",
+          ],
           exclude: ["e2e/*.test.ts", "node_modules/**"],
           // The CLI tests spawn `node`; on a loaded CI machine one spawn took over a second.
           testTimeout: 20_000,
