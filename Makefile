@@ -150,6 +150,10 @@ fuzz: install ## longer fuzz run: 20,000 inputs per property, a fresh seed (prin
 golden-quantity: ## refresh webhooks/inject/testdata/quantities.golden from k8s.io/apimachinery (Go)
 	cd webhooks/inject/testdata/kube-quantity && go run . < ../quantities.txt > ../quantities.golden
 
+.PHONY: envoy-types
+envoy-types: install ## regenerate xds/envoy/third_party/ (TypeScript Envoy messages) from the pinned Istio's Envoy API (Go + buf + ts-proto)
+	bash xds/envoy-api/generate.sh
+
 .PHONY: clean
 clean: ## remove node_modules and the local cluster's state (keeps built binaries)
 	@$(CLUSTER) down 2>/dev/null || true

@@ -196,22 +196,30 @@ build_istio() {
 }
 
 
-# rigger-ca-interop (e2e/ca-interop/main.go): upstream's Go CA client, built in the pinned
-# release's module graph (the istio build's wrapper module). Keyed by the source's hash.
-build_ca_interop() {
-  local v=$ISTIO_VERSION src="$ROOT/e2e/ca-interop/main.go"
-  local out="$CACHE/bin/ca-interop-$v-$(sha256sum "$src" | cut -c1-12)"
-  if [ -x "$out/rigger-ca-interop" ]; then return; fi
+# A Go program of ours built in the pinned release's module graph (the istio build's wrapper
+# module), keyed by its source's hash: build_in_istio_module NAME SOURCE TAGS WHAT.
+#   ca-interop (e2e/ca-interop/main.go): upstream's Go CA client;
+#   xds-oracle (xds/parity/upstream/main.go): upstream's xDS generators in-process (pilot/test/
+#     xds), the parity oracle for Rigger's; without the disable_pgv tag, as the harness validates
+#     what it generates, and after a tidy (it needs modules pilot-discovery does not: fake
+#     clients, bufconn).
+build_in_istio_module() {
+  local name=$1 src=$2 tags=$3 what=$4 v=$ISTIO_VERSION
+  local out="$CACHE/bin/$name-$v-$(sha256sum "$src" | cut -c1-12)"
+  if [ -x "$out/rigger-$name" ]; then return; fi
   require_go
   local w="$CACHE/build/istio-$v"
   [ -f "$w/go.mod" ] || { rm -rf "$CACHE/bin/istio-$v"; build_istio; }
-  : >"$LOGS/build-ca-interop.log"
-  say "ca-interop: building upstream's Go CA client test program (log: $LOGS/build-ca-interop.log)"
-  mkdir -p "$w/cainterop" && cp "$src" "$w/cainterop/main.go" && cd "$w"
+  : >"$LOGS/build-$name.log"
+  say "$name: building $what (log: $LOGS/build-$name.log)"
+  mkdir -p "$w/${name//-/}" && cp "$src" "$w/${name//-/}/main.go" && cd "$w"
+  timed "$name" "go mod tidy" go mod tidy -e
   mkdir -p "$out.tmp"
-  timed ca-interop "compile" go build -p 2 -trimpath -tags vtprotobuf,disable_pgv -o "$out.tmp/rigger-ca-interop" ./cainterop
+  timed "$name" "compile" go build -p 2 -trimpath -tags "$tags" -o "$out.tmp/rigger-$name" "./${name//-/}"
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
+build_ca_interop() { build_in_istio_module ca-interop "$ROOT/e2e/ca-interop/main.go" vtprotobuf,disable_pgv "upstream's Go CA client test program"; }
+build_xds_oracle() { build_in_istio_module xds-oracle "$ROOT/xds/parity/upstream/main.go" vtprotobuf "upstream's xDS generators as a test program"; }
 
 # The Gateway API CRDs: nothing to build, the module's zip holds them. One YAML file, the
 # standard channel's CRDs concatenated (what upstream's standard-install.yaml release asset is).
@@ -349,7 +357,7 @@ install_debian_packages() {
 }
 
 case "${1:-all}" in
-  all) install_debian_packages; build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop
+  all) install_debian_packages; build_etcd; build_kwok; build_kubernetes; build_istio; build_ca_interop; build_xds_oracle
        fetch_gateway_api; build_containerd; build_coredns; build_pause; fetch_envoy ;;
   debian) install_debian_packages ;;
   containerd) build_containerd ;;
@@ -357,7 +365,7 @@ case "${1:-all}" in
   pause) build_pause ;;
   envoy) fetch_envoy ;;
   gateway-api) fetch_gateway_api ;;
-  istio) build_istio; build_ca_interop ;;
+  istio) build_istio; build_ca_interop; build_xds_oracle ;;
   ca-interop) build_ca_interop ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;

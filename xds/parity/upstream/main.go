@@ -1,0 +1,118 @@
+// The parity oracle: upstream Istio's own xDS generators (the pinned release), run in-process
+// with no cluster through pilot/test/xds.NewFakeDiscoveryServer. It reads one scenario as JSON
+// on stdin (Kubernetes objects and Istio config as YAML, and the proxies to generate for) and
+// writes, for each proxy, the clusters, listeners, routes and endpoints upstream would send it,
+// as protojson (every Any expanded). xds/parity/parity.test.ts feeds the same scenario to
+// Rigger and compares.
+//
+// usage: rigger-xds-oracle < scenario.json > upstream.json
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/test"
+)
+
+type proxySpec struct {
+	Name           string            `json:"name"`
+	Namespace      string            `json:"namespace"`
+	IP             string            `json:"ip"`
+	Labels         map[string]string `json:"labels"`
+	ServiceAccount string            `json:"serviceAccount"`
+	IstioVersion   string            `json:"istioVersion"`
+}
+
+type scenario struct {
+	Kubernetes string      `json:"kubernetes"`
+	Config     string      `json:"config"`
+	Proxies    []proxySpec `json:"proxies"`
+}
+
+type output struct {
+	Clusters  []json.RawMessage `json:"clusters"`
+	Listeners []json.RawMessage `json:"listeners"`
+	Routes    []json.RawMessage `json:"routes"`
+	Endpoints []json.RawMessage `json:"endpoints"`
+}
+
+func marshal[T proto.Message](messages []T) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(messages))
+	for _, m := range messages {
+		b, err := protojson.MarshalOptions{UseProtoNames: false}.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func main() {
+	input, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail(err)
+	}
+	var s scenario
+	if err := json.Unmarshal(input, &s); err != nil {
+		fail(fmt.Errorf("the scenario is not JSON: %v", err))
+	}
+	result := map[string]output{}
+	err = test.Wrap(func(t test.Failer) {
+		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: s.Kubernetes, ConfigString: s.Config})
+		for _, p := range s.Proxies {
+			ns := p.Namespace
+			proxy := fake.SetupProxy(&model.Proxy{
+				Type:            model.SidecarProxy,
+				ID:              p.Name + "." + ns,
+				ConfigNamespace: ns,
+				DNSDomain:       ns + ".svc.cluster.local",
+				IPAddresses:     []string{p.IP},
+				Labels:          p.Labels,
+				Metadata: &model.NodeMetadata{
+					Namespace:      ns,
+					Labels:         p.Labels,
+					ServiceAccount: p.ServiceAccount,
+					IstioVersion:   orDefault(p.IstioVersion, "1.27.9"),
+					ClusterID:      "Kubernetes",
+				},
+			})
+			listeners := fake.Listeners(proxy)
+			result[proxy.ID] = output{
+				Clusters:  marshal(fake.Clusters(proxy)),
+				Listeners: marshal(listeners),
+				Routes:    marshal(fake.RoutesFromListeners(proxy, listeners)),
+				Endpoints: marshal(fake.Endpoints(proxy)),
+			}
+		}
+	})
+	if err != nil {
+		fail(err)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(result); err != nil {
+		fail(err)
+	}
+}
+
+func orDefault(s, def string) string {
+	if strings.TrimSpace(s) == "" {
+		return def
+	}
+	return s
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "rigger-xds-oracle:", err)
+	os.Exit(1)
+}
