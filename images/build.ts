@@ -62,14 +62,15 @@ function putText(dir: string, path: string, text: string): void {
 export function appFiles(): string[] {
   const tracked = execFileSync(
     "git",
-    ["ls-files", "api", "cmd", "controllers", "kube", "crds", "istiod", "pki", "webhooks", "manifests"],
+    ["ls-files", "api", "cmd", "controllers", "kube", "xds", "crds", "istiod", "pki", "webhooks", "manifests"],
     {
       cwd: ROOT,
       encoding: "utf8",
     },
   )
     .split("\n")
-    .filter((f) => f && !f.endsWith(".test.ts") && !f.includes("/testdata/"));
+    // Not the code generators' inputs (xds/envoy-api) nor the parity oracle (xds/parity).
+    .filter((f) => f && !f.endsWith(".test.ts") && !f.includes("/testdata/") && !/^xds\/(envoy-api|parity)\//.test(f));
   return [...tracked, "versions.ts", "versions.env", "package.json", "package-lock.json"];
 }
 

@@ -6,7 +6,9 @@
 //   4. caBundle kept on its webhook configurations, and the validators switched to
 //      failurePolicy Fail once the self-test has seen a bad object denied;
 //   5. the mesh CA: IstioCertificateService over gRPC, istio-ca-root-cert in every namespace,
-//      and, when the CA changes, a new serving certificate, caBundle and root copies.
+//      and, when the CA changes, a new serving certificate, caBundle and root copies;
+//   6. Pilot: xDS (ADS, Delta and state of the world) on the same gRPC port, from Services,
+//      EndpointSlices, Pods and Nodes in the shared cache (xds/).
 import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { cachedReads, SharedCache } from "../kube/cache.ts";
@@ -15,6 +17,8 @@ import type { KeyAlgorithm, PemPair } from "../pki/certificates.ts";
 import type { InjectionSettings } from "../webhooks/inject/inject.ts";
 import { settingsConfigMapNames, settingsFromConfigMaps, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
+import { Discovery } from "../xds/server/discovery.ts";
+import { authenticate, TokenReviewer } from "./ca/authenticate.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
 import { type CaServer, startCaServer } from "./ca/server.ts";
@@ -205,7 +209,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   );
   renew.unref();
 
+  // One token reviewer for the CA and xDS: a proxy's renewal and its xDS stream share a review.
+  const reviewer = new TokenReviewer((token) => authenticate(client, token));
+  const discovery = new Discovery({
+    cache,
+    reviewer,
+    metrics: server.registry,
+    log: log.child({ component: "xds" }),
+    mesh: () => ({ trustDomain: settings.mesh.trustDomain || "cluster.local" }),
+  });
+  await retry("watching Services, EndpointSlices, Pods and Nodes", log, () => discovery.start());
+  mark("service registry loaded");
+
   caServer = await startCaServer({
+    reviewer,
+    services: (grpcServer) => discovery.ads.register(grpcServer),
     host: options.host,
     port: options.grpcPort,
     tls: serving,
@@ -239,6 +257,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     grpcPort: caServer.port,
     close: async () => {
       stopped = true;
+      discovery.stop();
       ca.stop();
       roots.stop();
       await caServer.close();

@@ -1,12 +1,12 @@
 // Who is asking for configuration: the Envoy node a proxy sends in its first request, as
 // pilot-agent fills it in. Node id `<type>~<ip>~<pod>.<namespace>~<namespace>.svc.<domain>`;
 // metadata (a Struct) carries NAMESPACE, SERVICE_ACCOUNT, LABELS, INSTANCE_IPS, ISTIO_VERSION,
-// CLUSTER_ID and the rest (upstream's pkg/model NodeMetadata). Pure: a node in, a Proxy or a
+// CLUSTER_ID and the rest (upstream's pkg/model NodeMetadata). Pure: a node in, a MeshProxy or a
 // NodeError saying what is wrong out.
 
 export type ProxyType = "sidecar" | "router";
 
-export interface Proxy {
+export interface MeshProxy {
   type: ProxyType;
   /** `<pod>.<namespace>`, what upstream calls the proxy's ID and istioctl shows. */
   id: string;
@@ -46,7 +46,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : "");
 /** Largest node id and metadata accepted (pilot-agent sends a few KiB). */
 const MAX_NODE_ID = 1024;
 
-export function parseNode(node: EnvoyNode | undefined): Proxy {
+export function parseNode(node: EnvoyNode | undefined): MeshProxy {
   if (!node?.id) throw new NodeError("the first request carries no node id");
   if (node.id.length > MAX_NODE_ID) throw new NodeError(`the node id is longer than ${MAX_NODE_ID} characters`);
   const parts = node.id.split("~");
@@ -88,7 +88,7 @@ export function parseNode(node: EnvoyNode | undefined): Proxy {
  * checkConnectionIdentity): its namespace and ServiceAccount must be the ones the node claims.
  * Returns why not, or undefined.
  */
-export function identityMismatch(proxy: Proxy, caller: { namespace: string; serviceAccount: string }): string | undefined {
+export function identityMismatch(proxy: MeshProxy, caller: { namespace: string; serviceAccount: string }): string | undefined {
   if (proxy.namespace && proxy.namespace !== caller.namespace)
     return `the node says namespace ${proxy.namespace}, its credentials are of namespace ${caller.namespace}`;
   if (proxy.serviceAccount && proxy.serviceAccount !== caller.serviceAccount)

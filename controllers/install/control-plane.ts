@@ -143,6 +143,9 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
       // istio-ca-root-cert in every namespace.
       { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+      // Service discovery for xDS: Services, their endpoints, the pods behind them and their nodes' localities.
+      { apiGroups: [""], resources: ["services", "pods", "nodes"], verbs: ["list", "watch"] },
+      { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },
       {
         apiGroups: [group],

@@ -29,7 +29,14 @@ export interface CaServerOptions {
   maxConcurrentRequests?: number;
   /** Requests waiting for a TokenReview, and for signing; past this RESOURCE_EXHAUSTED (default 500 each). */
   maxQueuedRequests?: number;
+  /** Token reviews, shared with the other services on this port (made here when absent). */
+  reviewer?: TokenReviewer;
+  /** Other services served on the same TLS port (xDS), registered before it binds. */
+  services?: (server: grpc.Server) => void;
 }
+
+/** Largest CSR accepted (a PEM CSR is about 1 KiB). */
+const MAX_CSR_BYTES = 64 * 1024;
 
 export interface CaServer {
   port: number;
@@ -173,7 +180,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
   // flood of unknown tokens cannot hold up callers whose tokens are already known.
   const reviewQueue = new FifoLimiter(options.maxConcurrentRequests ?? 8, options.maxQueuedRequests ?? 500);
   const signQueue = new FifoLimiter(options.maxConcurrentRequests ?? 8, options.maxQueuedRequests ?? 500);
-  const reviewer = new TokenReviewer((token) => authenticate(options.client, token));
+  const reviewer = options.reviewer ?? new TokenReviewer((token) => authenticate(options.client, token));
 
   const identify = async (call: grpc.ServerUnaryCall<CertificateRequest, unknown>): Promise<string> => {
     try {
@@ -193,6 +200,8 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     call: grpc.ServerUnaryCall<CertificateRequest, unknown>,
   ): Promise<{ cert_chain: string[] }> => {
     metrics.csr.inc();
+    if ((call.request.csr ?? "").length > MAX_CSR_BYTES)
+      throw status(grpc.status.INVALID_ARGUMENT, `the CSR is larger than ${MAX_CSR_BYTES} bytes`);
     const t0 = performance.now();
     const spiffeId = await identify(call);
     const requested = Number(call.request.validity_duration ?? 0);
@@ -224,8 +233,9 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
   };
 
   const server = new grpc.Server({
-    // A CSR is about 1 KiB: nothing a caller sends needs grpc-js's default 4 MiB.
-    "grpc.max_receive_message_length": 64 * 1024,
+    // A CSR is about 1 KiB (checked above); xDS requests carry a proxy's node and, on
+    // reconnect, the names and versions it holds: grpc-js's default 4 MiB when xDS is served.
+    "grpc.max_receive_message_length": options.services ? 4 * 1024 * 1024 : MAX_CSR_BYTES,
     // Streams a single connection may have open: past it the client is refused, not buffered.
     "grpc.max_concurrent_streams": 256,
   });
@@ -247,6 +257,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
       );
     },
   });
+  options.services?.(server);
   const provider = new ServingCertificateProvider(options.tls.certPem, options.tls.keyPem);
   // grpc-js 1.14 passes this function's first two arguments to the credentials in swapped
   // order (identity first): the identity provider goes first, no CA provider.

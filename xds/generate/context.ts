@@ -1,0 +1,65 @@
+// What every generator reads: one snapshot of the mesh (the registry and mesh settings) taken
+// for a push, and the proxy asking. Generators are pure functions of these.
+import type { MeshProxy } from "../proxy.ts";
+import type { MeshService, Registry, ServicePort } from "../registry/registry.ts";
+import { servicesSelecting } from "../registry/registry.ts";
+
+export interface MeshSettings {
+  /** MeshConfig connectTimeout (upstream default 10 s). */
+  connectTimeoutSeconds: number;
+  trustDomain: string;
+  /** outboundTrafficPolicy: ALLOW_ANY (default) sends unknown destinations through; REGISTRY_ONLY drops them. */
+  outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+  /** Envoy's inbound listener port (15006) and outbound (15001). */
+  inboundPort: number;
+  outboundPort: number;
+}
+
+export const DEFAULT_MESH: MeshSettings = {
+  connectTimeoutSeconds: 10,
+  trustDomain: "cluster.local",
+  outboundTrafficPolicy: "ALLOW_ANY",
+  inboundPort: 15006,
+  outboundPort: 15001,
+};
+
+export interface PushContext {
+  registry: Registry;
+  mesh: MeshSettings;
+  /** Increases with every full push: part of cache keys. */
+  version: number;
+}
+
+/** The Services a proxy's workload belongs to (selected by their selectors), for its inbound side. */
+export function serviceTargets(push: PushContext, proxy: MeshProxy): MeshService[] {
+  return servicesSelecting(push.registry, proxy.namespace, proxy.labels);
+}
+
+/**
+ * The ports the proxy's workload serves for its Services (an endpoint's port: the Service's
+ * targetPort), sorted, each with the Service port it serves; UDP left out.
+ */
+export function inboundPorts(push: PushContext, proxy: MeshProxy): [number, ServicePort][] {
+  const ports = new Map<number, ServicePort>();
+  for (const service of serviceTargets(push, proxy))
+    for (const ep of push.registry.endpoints.get(service.hostname) ?? [])
+      if (proxy.ipAddresses.includes(ep.address)) {
+        const port = service.ports.find((p) => p.name === ep.servicePortName);
+        if (port && port.protocol !== "UDP" && !ports.has(ep.port)) ports.set(ep.port, port);
+      }
+  return [...ports].sort(([a], [b]) => a - b);
+}
+
+/** `outbound|<port>|<subset>|<hostname>` and `inbound|<port>||`, upstream's cluster names. */
+export function outboundClusterName(port: number, hostname: string, subset = ""): string {
+  return `outbound|${port}|${subset}|${hostname}`;
+}
+
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}
+
+export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
+export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
+export const INBOUND_PASSTHROUGH_CLUSTER = "InboundPassthroughCluster";
+export const SDS_CLUSTER = "sds-grpc";

@@ -1,0 +1,64 @@
+// EDS: the endpoints of one outbound cluster (`outbound|<port>||<host>`), grouped by locality,
+// each with the metadata auto mTLS matches on (envoy.transport_socket_match tlsMode) and the
+// workload it belongs to (istio.workload, what Istio's telemetry reads).
+import type { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint.ts";
+import type { LocalityLbEndpoints } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint_components.ts";
+import type { MeshEndpoint } from "../registry/registry.ts";
+import type { PushContext } from "./context.ts";
+
+/** `outbound|<port>|<subset>|<host>` split, or undefined for another kind of name. */
+export function parseClusterName(
+  name: string,
+): { direction: string; port: number; subset: string; hostname: string } | undefined {
+  const parts = name.split("|");
+  if (parts.length !== 4) return undefined;
+  const [direction = "", port = "", subset = "", hostname = ""] = parts;
+  const number = Number(port);
+  if (!Number.isInteger(number) || number <= 0 || number > 65535) return undefined;
+  return { direction, port: number, subset, hostname };
+}
+
+function workloadName(ep: MeshEndpoint): string {
+  const canonical = ep.labels["service.istio.io/canonical-name"] ?? ep.labels.app ?? ep.podName ?? "";
+  const revision = ep.labels["service.istio.io/canonical-revision"] ?? ep.labels.version ?? "latest";
+  return `${ep.podName ?? ""};${ep.namespace};${canonical};${revision};Kubernetes`;
+}
+
+/** The load assignment for an outbound cluster; undefined when the name is no cluster of a known Service. */
+export function clusterLoadAssignment(push: PushContext, clusterName: string): ClusterLoadAssignment | undefined {
+  const parsed = parseClusterName(clusterName);
+  if (parsed?.direction !== "outbound") return undefined;
+  const service = push.registry.byHostname.get(parsed.hostname);
+  const port = service?.ports.find((p) => p.port === parsed.port);
+  if (!service || !port) return { clusterName, endpoints: [] };
+  const groups = new Map<string, LocalityLbEndpoints>();
+  for (const ep of push.registry.endpoints.get(service.hostname) ?? []) {
+    if (ep.servicePortName !== port.name) continue;
+    const key = `${ep.locality.region}/${ep.locality.zone}/${ep.locality.subzone}`;
+    let group = groups.get(key);
+    if (!group) {
+      group = {
+        locality: {
+          region: ep.locality.region || undefined,
+          zone: ep.locality.zone || undefined,
+          subZone: ep.locality.subzone || undefined,
+        },
+        lbEndpoints: [],
+        loadBalancingWeight: 0,
+      };
+      groups.set(key, group);
+    }
+    group.lbEndpoints?.push({
+      endpoint: { address: { socketAddress: { address: ep.address, portValue: ep.port } } },
+      metadata: {
+        filterMetadata: {
+          "envoy.transport_socket_match": ep.tlsMode === "istio" ? { tlsMode: "istio" } : {},
+          istio: { workload: workloadName(ep) },
+        },
+      },
+      loadBalancingWeight: 1,
+    });
+    group.loadBalancingWeight = (group.loadBalancingWeight ?? 0) + 1;
+  }
+  return { clusterName, endpoints: [...groups.keys()].sort().map((k) => groups.get(k) as LocalityLbEndpoints) };
+}

@@ -1,0 +1,92 @@
+// Which generator answers which xDS type for a sidecar, and the encoded-resource cache: a
+// resource that does not depend on the proxy asking (an outbound cluster, a load assignment,
+// a route configuration for a namespace) is encoded once per push and shared by every proxy,
+// as upstream's XdsCache does. Each resource's version is a hash of its bytes.
+import { createHash } from "node:crypto";
+import { Cluster } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
+import { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint.ts";
+import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
+import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
+import { type MessageCodec, pack, TypeUrl } from "../envoy/types.ts";
+import type { MeshProxy } from "../proxy.ts";
+import type { Generate, Resource } from "../server/stream.ts";
+import { sidecarClusters } from "./clusters.ts";
+import type { PushContext } from "./context.ts";
+import { clusterLoadAssignment } from "./endpoints.ts";
+import { sidecarListeners } from "./listeners.ts";
+import { routeConfiguration } from "./routes.ts";
+
+function resource<T>(type: MessageCodec<T>, name: string, message: T): Resource {
+  const any = pack(type, message);
+  return {
+    name,
+    version: createHash("sha256")
+      .update(any.value ?? new Uint8Array())
+      .digest("base64url")
+      .slice(0, 16),
+    resource: any,
+  };
+}
+
+/** Encoded resources of one push, shared between proxies; replaced when the push changes. */
+export class ResourceCache {
+  private version = -1;
+  private readonly entries = new Map<string, Resource>();
+  hits = 0;
+  misses = 0;
+
+  get(push: PushContext, key: string, build: () => Resource | undefined): Resource | undefined {
+    if (push.version !== this.version) {
+      this.entries.clear();
+      this.version = push.version;
+    }
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
+    const built = build();
+    if (built) this.entries.set(key, built);
+    return built;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {
+  return (typeUrl, subscription) => {
+    const push = current();
+    switch (typeUrl) {
+      case TypeUrl.cluster:
+        return sidecarClusters(push, proxy).map((c) => {
+          const name = c.name ?? "";
+          // Outbound clusters are the same for every proxy; inbound ones are the proxy's own.
+          if (!name.startsWith("outbound|")) return resource(Cluster, name, c);
+          return cache.get(push, `cds/${name}`, () => resource(Cluster, name, c)) as Resource;
+        });
+      case TypeUrl.listener:
+        return sidecarListeners(push, proxy).map((l) => resource(Listener, l.name ?? "", l));
+      case TypeUrl.route:
+        return [...subscription.names].flatMap((name) => {
+          const built = cache.get(push, `rds/${proxy.namespace}/${name}`, () => {
+            const config = routeConfiguration(push, proxy, name);
+            return config && resource(RouteConfiguration, name, config);
+          });
+          return built ? [built] : [];
+        });
+      case TypeUrl.endpoint:
+        return [...subscription.names].flatMap((name) => {
+          const built = cache.get(push, `eds/${name}`, () => {
+            const assignment = clusterLoadAssignment(push, name);
+            return assignment && resource(ClusterLoadAssignment, name, assignment);
+          });
+          return built ? [built] : [];
+        });
+      default:
+        return undefined;
+    }
+  };
+}

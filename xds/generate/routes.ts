@@ -1,0 +1,81 @@
+// RDS for a sidecar: route configuration `<port>` for each outbound HTTP listener, a virtual
+// host per Service with an HTTP (or sniffed) port of that number, answering to every name the
+// Service goes by from the proxy's namespace (the short forms only in its own namespace), and,
+// under ALLOW_ANY, a catch-all host that passes unknown names through.
+import type { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
+import type { VirtualHost } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
+import { PreviousHostsPredicate } from "../envoy/third_party/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.ts";
+import { pack } from "../envoy/types.ts";
+import type { MeshProxy } from "../proxy.ts";
+import { isHttp, isSniffed } from "../registry/protocol.ts";
+import type { MeshService } from "../registry/registry.ts";
+import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
+
+/** The names a Service answers to on `port`, from a proxy in `namespace`. */
+export function serviceDomains(service: MeshService, port: number, namespace: string, domainSuffix: string): string[] {
+  const names = [service.hostname];
+  if (service.namespace === namespace) {
+    names.push(service.name, `${service.name}.${service.namespace}`, `${service.name}.${service.namespace}.svc`);
+    const cluster = domainSuffix.split(".")[0];
+    if (cluster && cluster !== domainSuffix) names.push(`${service.name}.${service.namespace}.svc.${cluster}`);
+  } else {
+    names.push(`${service.name}.${service.namespace}`, `${service.name}.${service.namespace}.svc`);
+  }
+  if (service.clusterIp) names.push(service.clusterIp);
+  return names.flatMap((n) => [n, `${n}:${port}`]);
+}
+
+function virtualHost(push: PushContext, service: MeshService, port: number, namespace: string): VirtualHost {
+  const cluster = outboundClusterName(port, service.hostname);
+  return {
+    name: `${service.hostname}:${port}`,
+    domains: serviceDomains(service, port, namespace, push.registry.domainSuffix),
+    routes: [
+      {
+        name: "default",
+        match: { prefix: "/" },
+        route: {
+          cluster,
+          timeout: { seconds: 0 },
+          retryPolicy: {
+            retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+            numRetries: 2,
+            retryHostPredicate: [
+              { name: "envoy.retry_host_predicates.previous_hosts", typedConfig: pack(PreviousHostsPredicate, {}) },
+            ],
+            hostSelectionRetryMaxAttempts: 5,
+            retriableStatusCodes: [503],
+          },
+          maxGrpcTimeout: { seconds: 0 },
+        },
+        decorator: { operation: `${service.hostname}:${port}/*` },
+      },
+    ],
+    includeRequestAttemptCount: true,
+  };
+}
+
+export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: string): RouteConfiguration | undefined {
+  const port = Number(name);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+  const hosts: VirtualHost[] = [];
+  for (const service of push.registry.services) {
+    if (service.externalName) continue;
+    if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
+      hosts.push(virtualHost(push, service, port, proxy.namespace));
+  }
+  const fallback = push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  hosts.push({
+    name: push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? "allow_any" : "block_all",
+    domains: ["*"],
+    routes: [
+      {
+        name: push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? "allow_any" : "block_all",
+        match: { prefix: "/" },
+        route: { cluster: fallback, timeout: { seconds: 0 }, maxGrpcTimeout: { seconds: 0 } },
+      },
+    ],
+    includeRequestAttemptCount: true,
+  });
+  return { name, virtualHosts: hosts, validateClusters: false, ignorePortInHostMatching: true };
+}

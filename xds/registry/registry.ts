@@ -1,0 +1,228 @@
+// The service registry the generators read: Kubernetes Services, EndpointSlices, Pods and
+// Nodes (as the shared informer cache holds them) turned into mesh services and endpoints.
+// Pure: objects in, a Registry out, so generators and tests need no cluster.
+//
+// - A Service is `<name>.<namespace>.svc.<domain>` with its ports (protocol inferred as
+//   upstream does), cluster IP (none for headless Services) and selector.
+// - Its endpoints come from its EndpointSlices: one per ready address and slice port, with the
+//   pod's labels, ServiceAccount and Istio TLS mode (label security.istio.io/tlsMode, set on
+//   injected pods), and a locality from the node's topology labels.
+import { type Protocol, servicePortProtocol } from "./protocol.ts";
+
+export interface ServicePort {
+  name: string;
+  port: number;
+  protocol: Protocol;
+}
+
+export interface MeshService {
+  hostname: string;
+  name: string;
+  namespace: string;
+  /** Cluster IP, or undefined for a headless Service (clusterIP None). */
+  clusterIp?: string;
+  ports: ServicePort[];
+  selector: Record<string, string>;
+  labels: Record<string, string>;
+  /** Kubernetes ExternalName Services: the name they alias. */
+  externalName?: string;
+}
+
+export interface Locality {
+  region: string;
+  zone: string;
+  subzone: string;
+}
+
+export interface MeshEndpoint {
+  address: string;
+  /** The port the endpoint serves for `servicePortName` (the slice's port). */
+  port: number;
+  servicePortName: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  /** "istio" when the workload has a sidecar to terminate mutual TLS. */
+  tlsMode: "istio" | "disabled";
+  locality: Locality;
+  podName?: string;
+  namespace: string;
+  ready: boolean;
+}
+
+export interface Registry {
+  /** Every Service, sorted by hostname. */
+  services: MeshService[];
+  byHostname: Map<string, MeshService>;
+  /** Endpoints of each Service by hostname. */
+  endpoints: Map<string, MeshEndpoint[]>;
+  /** Pods by IP: who a proxy is, and which Services select it. */
+  podsByIp: Map<string, PodInfo>;
+  domainSuffix: string;
+}
+
+export interface PodInfo {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  nodeName?: string;
+}
+
+interface Meta {
+  name?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  deletionTimestamp?: string;
+}
+
+export interface KubeService {
+  metadata?: Meta;
+  spec?: {
+    type?: string;
+    clusterIP?: string;
+    externalName?: string;
+    selector?: Record<string, string>;
+    ports?: { name?: string; port?: number; protocol?: string; appProtocol?: string }[];
+  };
+}
+
+export interface KubeEndpointSlice {
+  metadata?: Meta;
+  addressType?: string;
+  endpoints?: {
+    addresses?: string[];
+    conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+    targetRef?: { kind?: string; name?: string; namespace?: string };
+    nodeName?: string;
+    zone?: string;
+  }[];
+  ports?: { name?: string; port?: number; protocol?: string }[];
+}
+
+export interface KubePod {
+  metadata?: Meta;
+  spec?: { serviceAccountName?: string; nodeName?: string; hostNetwork?: boolean };
+  status?: { podIP?: string; podIPs?: { ip?: string }[]; phase?: string };
+}
+
+export interface KubeNode {
+  metadata?: Meta;
+}
+
+export interface RegistryInput {
+  services: KubeService[];
+  endpointSlices: KubeEndpointSlice[];
+  pods: KubePod[];
+  nodes?: KubeNode[];
+  domainSuffix?: string;
+}
+
+const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
+
+function localityOf(node: KubeNode | undefined, zone: string | undefined): Locality {
+  const labels = node?.metadata?.labels ?? {};
+  return {
+    region: labels["topology.kubernetes.io/region"] ?? "",
+    zone: zone ?? labels["topology.kubernetes.io/zone"] ?? "",
+    subzone: labels["topology.istio.io/subzone"] ?? "",
+  };
+}
+
+export function buildRegistry(input: RegistryInput): Registry {
+  const domainSuffix = input.domainSuffix ?? "cluster.local";
+  const services: MeshService[] = [];
+  for (const svc of input.services) {
+    const name = svc.metadata?.name;
+    const namespace = svc.metadata?.namespace;
+    if (!name || !namespace) continue;
+    const spec = svc.spec ?? {};
+    const headless = spec.clusterIP === "None";
+    services.push({
+      hostname: `${name}.${namespace}.svc.${domainSuffix}`,
+      name,
+      namespace,
+      clusterIp: headless || !spec.clusterIP ? undefined : spec.clusterIP,
+      ports: (spec.ports ?? [])
+        .filter((p) => typeof p.port === "number")
+        .map((p) => ({
+          name: p.name ?? "",
+          port: p.port as number,
+          protocol: servicePortProtocol({ ...p, port: p.port as number }),
+        })),
+      selector: spec.selector ?? {},
+      labels: svc.metadata?.labels ?? {},
+      externalName: spec.type === "ExternalName" ? spec.externalName : undefined,
+    });
+  }
+  services.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
+  const byHostname = new Map(services.map((s) => [s.hostname, s]));
+
+  const podsByName = new Map<string, PodInfo>();
+  const podsByIp = new Map<string, PodInfo>();
+  for (const pod of input.pods) {
+    const meta = pod.metadata ?? {};
+    if (!meta.name || !meta.namespace) continue;
+    const info: PodInfo = {
+      name: meta.name,
+      namespace: meta.namespace,
+      labels: meta.labels ?? {},
+      serviceAccount: pod.spec?.serviceAccountName ?? "default",
+      nodeName: pod.spec?.nodeName,
+    };
+    podsByName.set(`${meta.namespace}/${meta.name}`, info);
+    if (pod.spec?.hostNetwork) continue;
+    for (const ip of [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)]) if (ip) podsByIp.set(ip, info);
+  }
+  const nodes = new Map((input.nodes ?? []).map((n) => [n.metadata?.name ?? "", n]));
+
+  const endpoints = new Map<string, MeshEndpoint[]>();
+  for (const slice of input.endpointSlices) {
+    const serviceName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    const namespace = slice.metadata?.namespace;
+    if (!serviceName || !namespace || (slice.addressType && slice.addressType === "FQDN")) continue;
+    const hostname = `${serviceName}.${namespace}.svc.${domainSuffix}`;
+    if (!byHostname.has(hostname)) continue;
+    const list = endpoints.get(hostname) ?? [];
+    for (const ep of slice.endpoints ?? []) {
+      // Ready, or serving while terminating? Upstream sends ready endpoints (and, with
+      // PERSISTENT_SESSION_LABEL, terminating ones): only ready ones here.
+      const ready = ep.conditions?.ready !== false;
+      if (!ready) continue;
+      const pod =
+        ep.targetRef?.kind === "Pod" ? podsByName.get(`${ep.targetRef.namespace ?? namespace}/${ep.targetRef.name}`) : undefined;
+      const labels = pod?.labels ?? {};
+      for (const address of ep.addresses ?? []) {
+        for (const port of slice.ports ?? []) {
+          if (typeof port.port !== "number" || port.protocol === "SCTP") continue;
+          list.push({
+            address,
+            port: port.port,
+            servicePortName: port.name ?? "",
+            labels,
+            serviceAccount: pod?.serviceAccount ?? "",
+            tlsMode: labels[TLS_MODE_LABEL] === "istio" ? "istio" : "disabled",
+            locality: localityOf(nodes.get(ep.nodeName ?? pod?.nodeName ?? ""), ep.zone),
+            podName: pod?.name,
+            namespace,
+            ready,
+          });
+        }
+      }
+    }
+    endpoints.set(hostname, list);
+  }
+  for (const list of endpoints.values())
+    list.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
+  return { services, byHostname, endpoints, podsByIp, domainSuffix };
+}
+
+/** The Services whose selector matches a pod's labels in its namespace (its "service targets"). */
+export function servicesSelecting(registry: Registry, namespace: string, labels: Record<string, string>): MeshService[] {
+  return registry.services.filter(
+    (s) =>
+      s.namespace === namespace &&
+      Object.keys(s.selector).length > 0 &&
+      Object.entries(s.selector).every(([k, v]) => labels[k] === v),
+  );
+}

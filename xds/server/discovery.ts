@@ -1,0 +1,133 @@
+// istiod's Pilot role, put together: the Kubernetes objects xDS needs, watched through
+// istiod's shared informer cache (Services, EndpointSlices, Pods reduced to what the registry
+// reads, Nodes' labels); a change starts a debounced push (upstream's PILOT_DEBOUNCE_AFTER
+// 100 ms of quiet, PILOT_DEBOUNCE_MAX 10 s at most) that rebuilds the registry into a new
+// PushContext and sends every proxy what changed; and the ADS server those proxies talk to.
+import type pino from "pino";
+import type { Registry as Metrics } from "prom-client";
+import type { TokenReviewer } from "../../istiod/ca/authenticate.ts";
+import type { Informer, SharedCache } from "../../kube/cache.ts";
+import type { WatchedObject } from "../../kube/watcher.ts";
+import { TypeUrl } from "../envoy/types.ts";
+import { DEFAULT_MESH, type MeshSettings, type PushContext } from "../generate/context.ts";
+import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
+import { buildRegistry, type KubeEndpointSlice, type KubeNode, type KubePod, type KubeService } from "../registry/registry.ts";
+import { AdsServer, type NackReport } from "./ads.ts";
+
+export interface DiscoveryOptions {
+  cache: SharedCache;
+  reviewer: TokenReviewer;
+  metrics: Metrics;
+  log: pino.Logger;
+  mesh?: () => Partial<MeshSettings>;
+  debounceAfterMs?: number;
+  debounceMaxMs?: number;
+  onNack?: (report: NackReport) => void;
+}
+
+/** What the registry reads of a pod; the rest is not kept in memory. */
+function slimPod(object: WatchedObject): WatchedObject {
+  const pod = object as KubePod;
+  return {
+    metadata: { name: pod.metadata?.name, namespace: pod.metadata?.namespace, labels: pod.metadata?.labels },
+    spec: { serviceAccountName: pod.spec?.serviceAccountName, nodeName: pod.spec?.nodeName, hostNetwork: pod.spec?.hostNetwork },
+    status: { podIP: pod.status?.podIP, podIPs: pod.status?.podIPs, phase: pod.status?.phase },
+  } as WatchedObject;
+}
+
+function slimNode(object: WatchedObject): WatchedObject {
+  return { metadata: { name: object.metadata?.name, labels: object.metadata?.labels } } as WatchedObject;
+}
+
+export class Discovery {
+  readonly ads: AdsServer;
+  private readonly options: DiscoveryOptions;
+  private readonly informers: { services: Informer; slices: Informer; pods: Informer; nodes: Informer };
+  private readonly resources = new ResourceCache();
+  private current: PushContext;
+  private version = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private firstChangeAt = 0;
+  private pendingFull = false;
+  private unsubscribe: (() => void)[] = [];
+  /** Pushes done (for tests and /debug). */
+  pushes = 0;
+
+  constructor(options: DiscoveryOptions) {
+    this.options = options;
+    const cache = options.cache;
+    this.informers = {
+      services: cache.informer({ path: "/api/v1/services" }),
+      slices: cache.informer({ path: "/apis/discovery.k8s.io/v1/endpointslices" }),
+      pods: cache.informer({ path: "/api/v1/pods", transform: slimPod }),
+      nodes: cache.informer({ path: "/api/v1/nodes", metadataOnly: true, transform: slimNode }),
+    };
+    this.current = this.snapshot();
+    this.ads = new AdsServer({
+      reviewer: options.reviewer,
+      registry: options.metrics,
+      log: options.log,
+      onNack: options.onNack,
+      generatorFor: (proxy) => sidecarGenerator(proxy, () => this.current, this.resources),
+    });
+  }
+
+  /** Lists everything once (the first push has the whole mesh), then follows changes. */
+  async start(): Promise<void> {
+    const { services, slices, pods, nodes } = this.informers;
+    await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
+    this.current = this.snapshot();
+    this.unsubscribe = [
+      services.subscribe(() => this.changed(true)),
+      slices.subscribe(() => this.changed(false)),
+      pods.subscribe(() => this.changed(true)),
+      nodes.subscribe(() => this.changed(false)),
+    ];
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe) u();
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** The PushContext proxies are generated from now. */
+  pushContext(): PushContext {
+    return this.current;
+  }
+
+  private snapshot(): PushContext {
+    const { services, slices, pods, nodes } = this.informers;
+    return {
+      version: ++this.version,
+      mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
+      registry: buildRegistry({
+        services: services.list() as KubeService[],
+        endpointSlices: slices.list() as KubeEndpointSlice[],
+        pods: pods.list() as KubePod[],
+        nodes: nodes.list() as KubeNode[],
+      }),
+    };
+  }
+
+  /** Debounces: pushes after `debounceAfterMs` without a change, or `debounceMaxMs` after the first. */
+  changed(full: boolean): void {
+    const after = this.options.debounceAfterMs ?? 100;
+    const max = this.options.debounceMaxMs ?? 10_000;
+    const now = performance.now();
+    if (!this.timer) this.firstChangeAt = now;
+    this.pendingFull ||= full;
+    if (this.timer) clearTimeout(this.timer);
+    const wait = Math.max(0, Math.min(after, this.firstChangeAt + max - now));
+    this.timer = setTimeout(() => this.push(), wait);
+  }
+
+  private push(): void {
+    this.timer = undefined;
+    const full = this.pendingFull;
+    this.pendingFull = false;
+    this.current = this.snapshot();
+    this.pushes++;
+    // Endpoint-only changes: load assignments, and clusters (their mTLS identities follow the endpoints).
+    this.ads.push(full ? undefined : new Set([TypeUrl.endpoint, TypeUrl.cluster]));
+  }
+}
