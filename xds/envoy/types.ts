@@ -1,6 +1,10 @@
-// Envoy's xDS type URLs, packing into Any, and JSON with every Any unpacked (what config
-// dumps show and parity tests compare). The messages themselves are generated (third_party/, by
+// Envoy's xDS type URLs, packing into Any, and proto3 JSON with every Any unpacked (what
+// config dumps show and parity tests compare). The messages themselves are generated (third_party/, by
 // `make envoy-types` from the pinned Istio's Envoy API; see ../envoy-api/).
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { createFileRegistry, type FileRegistry, fromBinary, toJson as protoToJson } from "@bufbuild/protobuf";
+import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Any } from "./third_party/google/protobuf/any.ts";
 import { messageTypeRegistry } from "./third_party/typeRegistry.ts";
 
@@ -34,29 +38,31 @@ export function codecOf(typeUrl: string): MessageCodec<unknown> | undefined {
 }
 
 /**
- * Proto3 JSON of `message` with every Any unpacked to `{"@type": url, ...fields}` (an Any of a
- * type not generated here is left as its base64 value).
+ * The Envoy API's descriptors (descriptors.binpb, written with the generated types): protobuf-es
+ * reads them to write canonical proto3 JSON (what Go's protojson writes and istioctl reads back:
+ * durations as "10s", 64-bit integers as strings, every Any expanded with its "@type").
  */
+let descriptors: FileRegistry | undefined;
+function registry(): FileRegistry {
+  descriptors ??= createFileRegistry(
+    fromBinary(FileDescriptorSetSchema, readFileSync(fileURLToPath(new URL("./descriptors.binpb", import.meta.url)))),
+  );
+  return descriptors;
+}
+
+/** Proto3 JSON of a message (its bytes read back through the descriptors). */
 export function toJson<T>(type: MessageCodec<T>, message: T): unknown {
-  return unpackAnys(type.toJSON(message));
+  return bytesToJson(type.$type, type.encode(message).finish());
 }
 
-/** The JSON of an encoded Any. */
+/** Proto3 JSON of an Any. */
 export function anyToJson(any: Any): unknown {
-  return unpackAnys(Any.toJSON(any));
+  return bytesToJson(Any.$type, Any.encode(any).finish());
 }
 
-function unpackAnys(json: unknown): unknown {
-  if (Array.isArray(json)) return json.map(unpackAnys);
-  if (json === null || typeof json !== "object") return json;
-  const object = json as Record<string, unknown>;
-  if (typeof object.typeUrl === "string" && Object.keys(object).every((k) => k === "typeUrl" || k === "value")) {
-    const codec = codecOf(object.typeUrl);
-    if (codec) {
-      const bytes = Buffer.from(typeof object.value === "string" ? object.value : "", "base64");
-      const inner = unpackAnys(codec.toJSON(codec.decode(bytes))) as Record<string, unknown>;
-      return { "@type": object.typeUrl, ...inner };
-    }
-  }
-  return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, unpackAnys(v)]));
+function bytesToJson(typeName: string, bytes: Uint8Array): unknown {
+  const files = registry();
+  const schema = files.getMessage(typeName);
+  if (!schema) throw new Error(`no descriptor for ${typeName}: add its file to xds/envoy-api/roots.txt`);
+  return protoToJson(schema, fromBinary(schema, bytes), { registry: files });
 }

@@ -1,0 +1,107 @@
+// Parity scenarios (scenarios/*.yaml): Kubernetes objects and Istio config as YAML, and the
+// proxies to generate for. rigger() runs Rigger's generators on one; the oracle program
+// (upstream/main.go) runs upstream's on the same; normalize() makes the two comparable.
+import { readFileSync } from "node:fs";
+import { parse, parseAllDocuments } from "yaml";
+import { Cluster } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
+import { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint.ts";
+import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
+import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
+import { toJson } from "../envoy/types.ts";
+import { sidecarClusters } from "../generate/clusters.ts";
+import { DEFAULT_MESH, type PushContext } from "../generate/context.ts";
+import { clusterLoadAssignment } from "../generate/endpoints.ts";
+import { sidecarListeners } from "../generate/listeners.ts";
+import { routeConfiguration } from "../generate/routes.ts";
+import { parseNode } from "../proxy.ts";
+import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
+
+export interface ProxySpec {
+  name: string;
+  namespace: string;
+  ip: string;
+  serviceAccount: string;
+  labels: Record<string, string>;
+  istioVersion?: string;
+}
+
+export interface Scenario {
+  proxies: ProxySpec[];
+  config: string;
+  kubernetes: string;
+}
+
+/** What one proxy is sent, each resource as proto3 JSON with every Any unpacked. */
+export interface ProxyConfig {
+  clusters: Record<string, unknown>[];
+  listeners: Record<string, unknown>[];
+  routes: Record<string, unknown>[];
+  endpoints: Record<string, unknown>[];
+}
+
+export function readScenario(path: string): Scenario {
+  return parse(readFileSync(path, "utf8")) as Scenario;
+}
+
+export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
+  const objects = parseAllDocuments(scenario.kubernetes)
+    .map((d) => d.toJSON() as { kind?: string })
+    .filter(Boolean);
+  const push: PushContext = {
+    version: 1,
+    mesh: DEFAULT_MESH,
+    registry: buildRegistry({
+      services: objects.filter((o) => o.kind === "Service") as KubeService[],
+      endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],
+      pods: objects.filter((o) => o.kind === "Pod") as KubePod[],
+    }),
+  };
+  const out: Record<string, ProxyConfig> = {};
+  for (const spec of scenario.proxies) {
+    const proxy = parseNode({
+      id: `sidecar~${spec.ip}~${spec.name}.${spec.namespace}~${spec.namespace}.svc.cluster.local`,
+      metadata: {
+        NAMESPACE: spec.namespace,
+        SERVICE_ACCOUNT: spec.serviceAccount,
+        LABELS: spec.labels,
+        ISTIO_VERSION: spec.istioVersion ?? "1.27.9",
+        CLUSTER_ID: "Kubernetes",
+      },
+    });
+    const clusters = sidecarClusters(push, proxy);
+    const listeners = sidecarListeners(push, proxy);
+    const routeNames = new Set<string>();
+    const json = JSON.stringify(listeners.map((l) => toJson(Listener, l)));
+    for (const match of json.matchAll(/"routeConfigName":"([^"]+)"/g)) if (match[1]) routeNames.add(match[1]);
+    out[proxy.id] = {
+      clusters: clusters.map((c) => toJson(Cluster, c) as Record<string, unknown>),
+      listeners: listeners.map((l) => toJson(Listener, l) as Record<string, unknown>),
+      routes: [...routeNames]
+        .flatMap((name) => {
+          const r = routeConfiguration(push, proxy, name);
+          return r ? [r] : [];
+        })
+        .map((r) => toJson(RouteConfiguration, r) as Record<string, unknown>),
+      endpoints: clusters
+        .filter((c) => c.edsClusterConfig)
+        .flatMap((c) => {
+          const a = clusterLoadAssignment(push, c.name ?? "");
+          return a ? [a] : [];
+        })
+        .map((a) => toJson(ClusterLoadAssignment, a) as Record<string, unknown>),
+    };
+  }
+  return out;
+}
+
+/** Sorted by name, versions dropped: the form both sides are compared in. */
+export function normalize(config: ProxyConfig): ProxyConfig {
+  const byName = (key: string) => (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    String(a[key] ?? "").localeCompare(String(b[key] ?? ""));
+  return {
+    clusters: [...config.clusters].sort(byName("name")),
+    listeners: [...config.listeners].sort(byName("name")),
+    routes: [...config.routes].sort(byName("name")),
+    endpoints: [...config.endpoints].sort(byName("clusterName")),
+  };
+}
