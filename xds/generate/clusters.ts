@@ -12,6 +12,7 @@ import {
 import type { TransportSocket } from "../envoy/third_party/envoy/config/core/v3/base.ts";
 import { ApiVersion, type ConfigSource } from "../envoy/third_party/envoy/config/core/v3/config_source.ts";
 import { RawBuffer } from "../envoy/third_party/envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.ts";
+import { SubjectAltNameMatcher_SanType } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/common.ts";
 import type { SdsSecretConfig } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
 import { UpstreamTlsContext } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/tls.ts";
 import { HttpProtocolOptions } from "../envoy/third_party/envoy/extensions/upstreams/http/v3/http_protocol_options.ts";
@@ -64,7 +65,10 @@ function istioMutualTls(sni: string, push: PushContext, serviceAccounts: string[
         tlsCertificateSdsSecretConfigs: [sdsSecret("default")],
         combinedValidationContext: {
           defaultValidationContext: {
-            matchSubjectAltNames: serviceAccounts.map((sa) => ({ exact: `spiffe://${td}/ns/${sa}` })),
+            matchTypedSubjectAltNames: serviceAccounts.map((sa) => ({
+              sanType: SubjectAltNameMatcher_SanType.URI,
+              matcher: { exact: `spiffe://${td}/ns/${sa}` },
+            })),
           },
           validationContextSdsSecretConfig: sdsSecret("ROOTCA"),
         },
