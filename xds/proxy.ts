@@ -27,7 +27,21 @@ export interface MeshProxy {
   metadata: Record<string, unknown>;
   /** Envoy extensions the proxy's Envoy build has (node.extensions names): what it can be sent. */
   extensions: Set<string>;
+  /**
+   * Whether its Envoy is Istio's build (proxyv2), with Istio's own filters (metadata exchange,
+   * istio.stats, the ALPN override): it lists one of them, or lists no extensions at all (older
+   * clients, upstream's assumption). A plain Envoy lists its extensions and none of Istio's.
+   */
+  istioFilters: boolean;
 }
+
+const ISTIO_EXTENSIONS = [
+  "istio.stats",
+  "istio.metadata_exchange",
+  "envoy.filters.network.metadata_exchange",
+  "envoy.filters.http.peer_metadata",
+  "istio.alpn",
+];
 
 export class NodeError extends Error {}
 
@@ -63,6 +77,7 @@ export function parseNode(node: EnvoyNode | undefined): MeshProxy {
   if (ipAddresses.length === 0)
     throw new NodeError(`node id ${JSON.stringify(node.id)}: no valid IP address in the id or INSTANCE_IPS`);
   const namespace = str(metadata.NAMESPACE) || (dnsDomain.split(".").length > 1 ? (dnsDomain.split(".")[0] ?? "") : "");
+  const extensions = new Set((node.extensions ?? []).map((e) => e.name ?? "").filter(Boolean));
   const labels: Record<string, string> = {};
   if (metadata.LABELS && typeof metadata.LABELS === "object")
     for (const [k, v] of Object.entries(metadata.LABELS as Record<string, unknown>)) if (typeof v === "string") labels[k] = v;
@@ -79,7 +94,8 @@ export function parseNode(node: EnvoyNode | undefined): MeshProxy {
     clusterId: str(metadata.CLUSTER_ID) || "Kubernetes",
     podName: str(metadata.NAME) || (id.includes(".") ? id.slice(0, id.lastIndexOf(".")) : id),
     metadata,
-    extensions: new Set((node.extensions ?? []).map((e) => e.name ?? "").filter(Boolean)),
+    extensions,
+    istioFilters: extensions.size === 0 || ISTIO_EXTENSIONS.some((e) => extensions.has(e)),
   };
 }
 

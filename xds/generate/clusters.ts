@@ -16,6 +16,7 @@ import { SubjectAltNameMatcher_SanType } from "../envoy/third_party/envoy/extens
 import type { SdsSecretConfig } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
 import { UpstreamTlsContext } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/tls.ts";
 import { HttpProtocolOptions } from "../envoy/third_party/envoy/extensions/upstreams/http/v3/http_protocol_options.ts";
+import { TypedStruct } from "../envoy/third_party/udpa/type/v1/typed_struct.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import { isHttp2, isSniffed } from "../registry/protocol.ts";
@@ -29,6 +30,7 @@ import {
   PASSTHROUGH_CLUSTER,
   type PushContext,
   SDS_CLUSTER,
+  serviceTargets,
 } from "./context.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -79,48 +81,62 @@ function istioMutualTls(sni: string, push: PushContext, serviceAccounts: string[
   };
 }
 
+/** HTTP/2 to gRPC and HTTP2 ports; whatever the client spoke to sniffed ones; HTTP/1 otherwise. */
 function protocolOptions(port: ServicePort): Cluster["typedExtensionProtocolOptions"] {
-  const common = { commonHttpProtocolOptions: { idleTimeout: { seconds: 3600 } } };
   if (isHttp2(port.protocol))
-    return {
-      [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, {
-        ...common,
-        explicitHttpConfig: { http2ProtocolOptions: { maxConcurrentStreams: 1073741824 } },
-      }),
-    };
+    return { [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, { explicitHttpConfig: { http2ProtocolOptions: {} } }) };
   if (isSniffed(port.protocol))
     return {
       [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, {
-        ...common,
-        useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: { maxConcurrentStreams: 1073741824 } },
+        useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
       }),
     };
   return undefined;
 }
 
+/**
+ * Istio's metadata exchange on upstream connections (its Envoy's filter, configured through a
+ * TypedStruct): only for proxies running Istio's Envoy.
+ */
+function metadataExchange(proxy: MeshProxy): Cluster["filters"] {
+  if (!proxy.istioFilters) return undefined;
+  return [
+    {
+      name: "istio.metadata_exchange",
+      typedConfig: pack(TypedStruct, {
+        typeUrl: "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange",
+        value: { enable_discovery: true, protocol: "istio-peer-exchange" },
+      }),
+    },
+  ];
+}
+
+/** `<name>;`: upstream's delimited stats prefix, so stats tag extraction can split the name off. */
+const statName = (name: string) => `${name};`;
+
 const circuitBreakers = {
   thresholds: [{ maxConnections: MAX, maxPendingRequests: MAX, maxRequests: MAX, maxRetries: MAX, trackRemaining: true }],
 };
 
-function outboundCluster(push: PushContext, service: MeshService, port: ServicePort): Cluster {
+const serviceRef = (s: MeshService) => ({ host: s.hostname, name: s.name, namespace: s.namespace });
+
+/** Inbound and passthrough traffic leaves from 127.0.0.6, which iptables does not send back to Envoy. */
+const INBOUND_BIND = { sourceAddress: { address: "127.0.0.6", portValue: 0 } };
+
+function outboundCluster(push: PushContext, proxy: MeshProxy, service: MeshService, port: ServicePort): Cluster {
   const name = outboundClusterName(port.port, service.hostname);
   const headless = service.clusterIp === undefined;
   const cluster: Cluster = {
     name,
+    altStatName: statName(name),
     type: headless ? Cluster_DiscoveryType.ORIGINAL_DST : Cluster_DiscoveryType.EDS,
     connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
     lbPolicy: headless ? Cluster_LbPolicy.CLUSTER_PROVIDED : Cluster_LbPolicy.LEAST_REQUEST,
     circuitBreakers,
     commonLbConfig: {},
-    metadata: {
-      filterMetadata: {
-        istio: {
-          services: [{ host: service.hostname, name: service.name, namespace: service.namespace }],
-          default_original_port: port.port,
-        },
-      },
-    },
+    metadata: { filterMetadata: { istio: { services: [serviceRef(service)] } } },
     typedExtensionProtocolOptions: protocolOptions(port),
+    filters: metadataExchange(proxy),
   };
   if (!headless) {
     cluster.edsClusterConfig = { edsConfig: ADS_CONFIG, serviceName: name };
@@ -147,16 +163,40 @@ function serviceAccountsOf(push: PushContext, service: MeshService): string[] {
   return [...accounts].sort();
 }
 
+function inboundCluster(push: PushContext, proxy: MeshProxy, targetPort: number, port: ServicePort): Cluster {
+  const name = inboundClusterName(targetPort);
+  const services = serviceTargets(push, proxy).filter((s) =>
+    (push.registry.endpoints.get(s.hostname) ?? []).some(
+      (ep) => ep.port === targetPort && proxy.ipAddresses.includes(ep.address),
+    ),
+  );
+  return {
+    name,
+    altStatName: statName(name),
+    type: Cluster_DiscoveryType.ORIGINAL_DST,
+    connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
+    lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
+    circuitBreakers,
+    // The one host is the workload itself: never cleaned up.
+    cleanupInterval: { seconds: 9223372035 },
+    upstreamBindConfig: INBOUND_BIND,
+    commonLbConfig: {},
+    typedExtensionProtocolOptions: protocolOptions(port),
+    metadata: { filterMetadata: { istio: { services: services.map(serviceRef) } } },
+  };
+}
+
 function passthrough(push: PushContext, name: string): Cluster {
   return {
     name,
+    altStatName: statName(PASSTHROUGH_CLUSTER),
     type: Cluster_DiscoveryType.ORIGINAL_DST,
     connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
     lbPolicy: Cluster_LbPolicy.CLUSTER_PROVIDED,
     circuitBreakers,
     typedExtensionProtocolOptions: {
       [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, {
-        commonHttpProtocolOptions: { idleTimeout: { seconds: 3600 } },
+        commonHttpProtocolOptions: { idleTimeout: { seconds: 300 } },
         useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
       }),
     },
@@ -167,24 +207,19 @@ export function sidecarClusters(push: PushContext, proxy: MeshProxy): Cluster[] 
   const clusters: Cluster[] = [];
   for (const service of push.registry.services) {
     if (service.externalName) continue;
-    for (const port of service.ports) if (port.protocol !== "UDP") clusters.push(outboundCluster(push, service, port));
+    for (const port of service.ports) if (port.protocol !== "UDP") clusters.push(outboundCluster(push, proxy, service, port));
   }
   // Inbound: one per port the proxy's Services send to it (the endpoint's port).
-  for (const [targetPort, port] of inboundPorts(push, proxy)) {
-    clusters.push({
-      ...passthrough(push, inboundClusterName(targetPort)),
-      typedExtensionProtocolOptions: protocolOptions(port),
-      upstreamBindConfig: { sourceAddress: { address: "127.0.0.6", portValue: 0 } },
-      metadata: { filterMetadata: { istio: { services: [] } } },
-    });
-  }
+  for (const [targetPort, port] of inboundPorts(push, proxy)) clusters.push(inboundCluster(push, proxy, targetPort, port));
   clusters.push(
-    { name: BLACKHOLE_CLUSTER, type: Cluster_DiscoveryType.STATIC, connectTimeout: { seconds: push.mesh.connectTimeoutSeconds } },
-    passthrough(push, PASSTHROUGH_CLUSTER),
     {
-      ...passthrough(push, INBOUND_PASSTHROUGH_CLUSTER),
-      upstreamBindConfig: { sourceAddress: { address: "127.0.0.6", portValue: 0 } },
+      name: BLACKHOLE_CLUSTER,
+      altStatName: statName(BLACKHOLE_CLUSTER),
+      type: Cluster_DiscoveryType.STATIC,
+      connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
     },
+    { ...passthrough(push, PASSTHROUGH_CLUSTER), filters: metadataExchange(proxy) },
+    { ...passthrough(push, INBOUND_PASSTHROUGH_CLUSTER), upstreamBindConfig: INBOUND_BIND },
   );
   return clusters;
 }

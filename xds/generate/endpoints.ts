@@ -1,6 +1,8 @@
 // EDS: the endpoints of one outbound cluster (`outbound|<port>||<host>`), grouped by locality,
 // each with the metadata auto mTLS matches on (envoy.transport_socket_match tlsMode) and the
 // workload it belongs to (istio.workload, what Istio's telemetry reads).
+
+import { HealthStatus } from "../envoy/third_party/envoy/config/core/v3/health_check.ts";
 import type { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint.ts";
 import type { LocalityLbEndpoints } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint_components.ts";
 import type { MeshEndpoint } from "../registry/registry.ts";
@@ -20,7 +22,7 @@ export function parseClusterName(
 
 function workloadName(ep: MeshEndpoint): string {
   const canonical = ep.labels["service.istio.io/canonical-name"] ?? ep.labels.app ?? ep.podName ?? "";
-  const revision = ep.labels["service.istio.io/canonical-revision"] ?? ep.labels.version ?? "latest";
+  const revision = ep.labels["service.istio.io/canonical-revision"] ?? ep.labels.version ?? "";
   return `${ep.podName ?? ""};${ep.namespace};${canonical};${revision};Kubernetes`;
 }
 
@@ -50,9 +52,10 @@ export function clusterLoadAssignment(push: PushContext, clusterName: string): C
     }
     group.lbEndpoints?.push({
       endpoint: { address: { socketAddress: { address: ep.address, portValue: ep.port } } },
+      healthStatus: HealthStatus.HEALTHY,
       metadata: {
         filterMetadata: {
-          "envoy.transport_socket_match": ep.tlsMode === "istio" ? { tlsMode: "istio" } : {},
+          ...(ep.tlsMode === "istio" ? { "envoy.transport_socket_match": { tlsMode: "istio" } } : {}),
           istio: { workload: workloadName(ep) },
         },
       },

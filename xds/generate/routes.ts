@@ -11,25 +11,20 @@ import { isHttp, isSniffed } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
 
-/** The names a Service answers to on `port`, from a proxy in `namespace`. */
-export function serviceDomains(service: MeshService, port: number, namespace: string, domainSuffix: string): string[] {
-  const names = [service.hostname];
-  if (service.namespace === namespace) {
-    names.push(service.name, `${service.name}.${service.namespace}`, `${service.name}.${service.namespace}.svc`);
-    const cluster = domainSuffix.split(".")[0];
-    if (cluster && cluster !== domainSuffix) names.push(`${service.name}.${service.namespace}.svc.${cluster}`);
-  } else {
-    names.push(`${service.name}.${service.namespace}`, `${service.name}.${service.namespace}.svc`);
-  }
+/** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
+export function serviceDomains(service: MeshService, namespace: string): string[] {
+  const names = [service.hostname, `${service.hostname}.`];
+  if (service.namespace === namespace) names.push(service.name);
+  names.push(`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`);
   if (service.clusterIp) names.push(service.clusterIp);
-  return names.flatMap((n) => [n, `${n}:${port}`]);
+  return names;
 }
 
-function virtualHost(push: PushContext, service: MeshService, port: number, namespace: string): VirtualHost {
+function virtualHost(_push: PushContext, service: MeshService, port: number, namespace: string): VirtualHost {
   const cluster = outboundClusterName(port, service.hostname);
   return {
     name: `${service.hostname}:${port}`,
-    domains: serviceDomains(service, port, namespace, push.registry.domainSuffix),
+    domains: serviceDomains(service, namespace),
     routes: [
       {
         name: "default",
@@ -44,7 +39,6 @@ function virtualHost(push: PushContext, service: MeshService, port: number, name
               { name: "envoy.retry_host_predicates.previous_hosts", typedConfig: pack(PreviousHostsPredicate, {}) },
             ],
             hostSelectionRetryMaxAttempts: 5,
-            retriableStatusCodes: [503],
           },
           maxGrpcTimeout: { seconds: 0 },
         },
@@ -77,5 +71,11 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
     ],
     includeRequestAttemptCount: true,
   });
-  return { name, virtualHosts: hosts, validateClusters: false, ignorePortInHostMatching: true };
+  return {
+    name,
+    virtualHosts: hosts,
+    validateClusters: false,
+    maxDirectResponseBodySizeBytes: 1048576,
+    ignorePortInHostMatching: true,
+  };
 }

@@ -5,7 +5,7 @@
 // as protojson (every Any expanded). xds/parity/parity.test.ts feeds the same scenario to
 // Rigger and compares.
 //
-// usage: rigger-xds-oracle < scenario.json > upstream.json
+// usage: rigger-xds-oracle OUT.json < scenario.json (Istio's own logging goes to stdout)
 package main
 
 import (
@@ -58,6 +58,9 @@ func marshal[T proto.Message](messages []T) []json.RawMessage {
 }
 
 func main() {
+	if len(os.Args) != 2 {
+		fail(fmt.Errorf("usage: rigger-xds-oracle OUT.json < scenario.json"))
+	}
 	input, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fail(err)
@@ -98,9 +101,11 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(result); err != nil {
+	out, err := json.MarshalIndent(result, "", " ")
+	if err != nil {
+		fail(err)
+	}
+	if err := os.WriteFile(os.Args[1], out, 0o644); err != nil {
 		fail(err)
 	}
 }
