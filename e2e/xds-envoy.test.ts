@@ -48,13 +48,13 @@ let caPem: string;
 const nacks: string[] = [];
 const envoys: ChildProcess[] = [];
 
-function pushContext(): PushContext {
+function pushContext(ports: { inbound: number; outbound: number }): PushContext {
   const scenario = readScenario(join(ROOT, "xds/parity/scenarios/basic.yaml"));
   const objects = parseAllDocuments(scenario.kubernetes).map((d) => d.toJSON() as { kind?: string });
   return {
     version: 1,
-    // Envoy binds its virtual listeners on these: ports nobody else uses here.
-    mesh: { ...DEFAULT_MESH, inboundPort: 0, outboundPort: 0 },
+    // Envoy binds its virtual listeners on these (15006 and 15001 in a pod): free ports here.
+    mesh: { ...DEFAULT_MESH, inboundPort: ports.inbound, outboundPort: ports.outbound },
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],
@@ -66,7 +66,7 @@ function pushContext(): PushContext {
 beforeAll(async () => {
   const tls = await loopbackServingCertificate("istiod");
   caPem = tls.caPem;
-  const push = pushContext();
+  const push = pushContext({ inbound: await freePort(), outbound: await freePort() });
   const cache = new ResourceCache();
   ads = new AdsServer({
     reviewer: new TokenReviewer(async (token) => {
@@ -243,7 +243,9 @@ describe.each([
     const counters = await until(`CDS, LDS, RDS and EDS accepted (Envoy's log: ${log})`, async () => {
       const s = await stats(admin);
       const ok = ["cluster_manager.cds.update_success", "listener_manager.lds.update_success"].every((k) => (s.get(k) ?? 0) >= 1);
-      return ok && (s.get("http.outbound_0.0.0.0_9080.rds.9080.update_success") ?? 0) >= 1 ? s : undefined;
+      // The HTTP connection manager's stat prefix is upstream's delimited one ("outbound_0.0.0.0_9080;").
+      const rds = [...s].find(([k]) => /^http\.outbound_0\.0\.0\.0_9080.*\.rds\.9080\.update_success$/.test(k));
+      return ok && (rds?.[1] ?? 0) >= 1 ? s : undefined;
     });
     for (const [name, value] of counters) if (name.endsWith("update_rejected")) expect(value, name).toBe(0);
     expect(nacks).toEqual([]);
@@ -278,7 +280,7 @@ describe.each([
         "0.0.0.0_9080",
         "0.0.0.0_9090",
         "10.96.0.13_5432",
-        "0.0.0.0_8000",
+        "10.96.0.14_8000",
         "virtualOutbound",
         "virtualInbound",
       ]),

@@ -10,9 +10,16 @@ import {
   type Cluster_TransportSocketMatch,
 } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
 import type { TransportSocket } from "../envoy/third_party/envoy/config/core/v3/base.ts";
-import { ApiVersion, type ConfigSource } from "../envoy/third_party/envoy/config/core/v3/config_source.ts";
+import {
+  ApiConfigSource_ApiType,
+  ApiVersion,
+  type ConfigSource,
+} from "../envoy/third_party/envoy/config/core/v3/config_source.ts";
 import { RawBuffer } from "../envoy/third_party/envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.ts";
-import { SubjectAltNameMatcher_SanType } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/common.ts";
+import {
+  SubjectAltNameMatcher_SanType,
+  TlsParameters_TlsProtocol,
+} from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/common.ts";
 import type { SdsSecretConfig } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
 import { UpstreamTlsContext } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/tls.ts";
 import { HttpProtocolOptions } from "../envoy/third_party/envoy/extensions/upstreams/http/v3/http_protocol_options.ts";
@@ -43,7 +50,7 @@ export function sdsSecret(name: "default" | "ROOTCA"): SdsSecretConfig {
     name,
     sdsConfig: {
       apiConfigSource: {
-        apiType: 2 /* GRPC */,
+        apiType: ApiConfigSource_ApiType.GRPC,
         setNodeOnFirstMessageOnly: true,
         transportApiVersion: ApiVersion.V3,
         grpcServices: [{ envoyGrpc: { clusterName: SDS_CLUSTER } }],
@@ -63,7 +70,10 @@ function istioMutualTls(sni: string, push: PushContext, serviceAccounts: string[
     name: "envoy.transport_sockets.tls",
     typedConfig: pack(UpstreamTlsContext, {
       commonTlsContext: {
-        tlsParams: { tlsMinimumProtocolVersion: 3 /* TLSv1_2 */, tlsMaximumProtocolVersion: 4 /* TLSv1_3 */ },
+        tlsParams: {
+          tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2,
+          tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3,
+        },
         tlsCertificateSdsSecretConfigs: [sdsSecret("default")],
         combinedValidationContext: {
           defaultValidationContext: {

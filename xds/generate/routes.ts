@@ -49,33 +49,43 @@ function virtualHost(_push: PushContext, service: MeshService, port: number, nam
   };
 }
 
+/**
+ * Route configuration `<port>` (every Service with an HTTP port of that number, then the
+ * catch-all) or `<hostname>:<port>` (one Service's sniffed port, whatever Host is asked for).
+ */
 export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: string): RouteConfiguration | undefined {
+  const base = { validateClusters: false, maxDirectResponseBodySizeBytes: 1048576, ignorePortInHostMatching: true };
+  const colon = name.lastIndexOf(":");
+  if (colon > 0) {
+    const service = push.registry.byHostname.get(name.slice(0, colon));
+    const port = Number(name.slice(colon + 1));
+    if (!service?.ports.some((p) => p.port === port && isSniffed(p.protocol))) return undefined;
+    return { name, virtualHosts: [{ ...virtualHost(push, service, port, proxy.namespace), domains: ["*"] }], ...base };
+  }
   const port = Number(name);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
   const hosts: VirtualHost[] = [];
   for (const service of push.registry.services) {
     if (service.externalName) continue;
-    if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
+    if (service.ports.some((p) => p.port === port && isHttp(p.protocol)))
       hosts.push(virtualHost(push, service, port, proxy.namespace));
   }
-  const fallback = push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+  const allowAny = push.mesh.outboundTrafficPolicy === "ALLOW_ANY";
   hosts.push({
-    name: push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? "allow_any" : "block_all",
+    name: allowAny ? "allow_any" : "block_all",
     domains: ["*"],
     routes: [
       {
-        name: push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? "allow_any" : "block_all",
+        name: allowAny ? "allow_any" : "block_all",
         match: { prefix: "/" },
-        route: { cluster: fallback, timeout: { seconds: 0 }, maxGrpcTimeout: { seconds: 0 } },
+        route: {
+          cluster: allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER,
+          timeout: { seconds: 0 },
+          maxGrpcTimeout: { seconds: 0 },
+        },
       },
     ],
     includeRequestAttemptCount: true,
   });
-  return {
-    name,
-    virtualHosts: hosts,
-    validateClusters: false,
-    maxDirectResponseBodySizeBytes: 1048576,
-    ignorePortInHostMatching: true,
-  };
+  return { name, virtualHosts: hosts, ...base };
 }

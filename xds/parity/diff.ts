@@ -13,7 +13,7 @@ export interface Difference {
 
 export interface IntendedDifference {
   scenario: string;
-  /** A path, or a prefix ending in "*": every difference under it. */
+  /** A path; each "*" stands for any run of characters (a name, or everything under a path). */
   path: string;
   reason: string;
 }
@@ -59,5 +59,9 @@ export function readIntended(file: string): IntendedDifference[] {
 
 export function covers(entry: IntendedDifference, scenario: string, d: Difference): boolean {
   if (entry.scenario !== scenario && entry.scenario !== "*") return false;
-  return entry.path.endsWith("*") ? d.path.startsWith(entry.path.slice(0, -1)) : d.path === entry.path;
+  const pattern = entry.path
+    .split("*")
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${pattern}$`).test(d.path);
 }
