@@ -4,9 +4,7 @@
 // apiserver through that Service → an injected echo app whose istio-init really ran
 // istio-iptables in the pod's network namespace and whose istio-proxy runs pilot-agent and
 // Envoy, with a workload certificate from Rigger's CA for the pod's ServiceAccount.
-//
-// What is not true yet, and asserted as such: Rigger's istiod serves no xDS, so Envoy gets no
-// listeners and the injected pod is not Ready (its readiness needs a first CDS and LDS update).
+// Then Rigger's istiod serves that Envoy its configuration over xDS, so the pod becomes Ready.
 import { execFileSync, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -119,6 +117,13 @@ function containerPid(containerID: string | undefined): number {
   return pid;
 }
 
+/** A GET to Envoy's admin port (15000) inside the network namespace of the process `pid`. */
+function envoyAdmin(pid: number, path: string): string {
+  // This very Node, run in that namespace: nothing else needs installing on the node.
+  const script = `fetch("http://127.0.0.1:15000${path}", { signal: AbortSignal.timeout(5000) }).then(r => r.text()).then(t => process.stdout.write(t))`;
+  return execFileSync("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script], { encoding: "utf8" });
+}
+
 /** Children of a host PID, by their command name. */
 function childCommands(pid: number): string[] {
   const stat = (p: number) => readFileSync(`/proc/${p}/stat`, "utf8");
@@ -225,6 +230,22 @@ describe.runIf(local)("on the local cluster's real node", () => {
   test("an echo app in an injected namespace: injected through the Service-called webhook, istio-init ran, istio-proxy runs", async () => {
     runOnRealNode(APP_NS);
     kubectl(["label", "namespace", APP_NS, "istio-injection=enabled", "--overwrite"]);
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "echo", namespace: APP_NS },
+        spec: {
+          selector: { app: "echo" },
+          ports: [
+            { name: "http", port: 80, targetPort: 8080 },
+            { name: "grpc", port: 7070 },
+            { name: "tcp", port: 9090 },
+          ],
+        },
+      }),
+    );
     const t0 = Date.now();
     kubectl(
       ["apply", "-f", "-"],
@@ -322,16 +343,33 @@ describe.runIf(local)("on the local cluster's real node", () => {
     expect(leaf.validToDate.getTime()).toBeGreaterThan(Date.now());
   });
 
-  test("not yet: Envoy has no configuration (istiod serves no xDS), so the injected pod is not Ready", async () => {
+  test("Envoy gets its configuration from Rigger's istiod (xDS): the injected pod becomes Ready, nothing rejected", async () => {
     const pod = appPod;
     if (!pod) throw new Error("no echo pod (the previous test failed)");
-    const now = json<Pod>(["-n", APP_NS, "get", "pod", pod.metadata.name]);
-    expect(now.status.containerStatuses?.find((c) => c.name === "echo")?.ready).toBe(true);
-    expect(now.status.containerStatuses?.find((c) => c.name === "istio-proxy")?.ready).toBe(false);
-    expect(isReady(now)).toBe(false);
-    const logs = kubectl(["-n", APP_NS, "logs", pod.metadata.name, "-c", "istio-proxy"]);
-    // pilot-agent started Envoy and asked istiod for configuration.
-    expect(logs).toMatch(/Envoy command|starting Envoy|Starting proxy agent/i);
+    const t0 = Date.now();
+    const ready = await waitForPods(
+      APP_NS,
+      "app=echo",
+      1,
+      isReady,
+      "the echo pod Ready (istio-proxy's readiness needs CDS and LDS)",
+    );
+    measured["echo pod running → Ready (first xDS push accepted)"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    expect(ready[0]?.status.containerStatuses?.find((c) => c.name === "istio-proxy")?.ready).toBe(true);
+    // Envoy's own counters, read from its admin port inside the pod's network namespace.
+    const proxy = ready[0]?.status.containerStatuses?.find((c) => c.name === "istio-proxy");
+    const stats = envoyAdmin(containerPid(proxy?.containerID), "/stats");
+    const counter = (name: string) => Number(new RegExp(`^${name.replace(/\./g, "\\.")}: (\\d+)$`, "m").exec(stats)?.[1] ?? "-1");
+    expect(counter("cluster_manager.cds.update_success")).toBeGreaterThanOrEqual(1);
+    expect(counter("listener_manager.lds.update_success")).toBeGreaterThanOrEqual(1);
+    expect(counter("cluster_manager.cds.update_rejected")).toBe(0);
+    expect(counter("listener_manager.lds.update_rejected")).toBe(0);
+    // The Service's clusters, with the pod itself as the endpoint (EDS from its EndpointSlice).
+    const clusters = envoyAdmin(containerPid(proxy?.containerID), "/clusters");
+    const ip = json<{ status: { podIP: string } }>(["-n", APP_NS, "get", "pod", pod.metadata.name]).status.podIP;
+    expect(clusters).toContain(`outbound|80||echo.${APP_NS}.svc.cluster.local::${ip}:8080::`);
+    expect(clusters).toContain(`outbound|7070||echo.${APP_NS}.svc.cluster.local::${ip}:7070::`);
+    expect(clusters).toContain(`outbound|9090||echo.${APP_NS}.svc.cluster.local::${ip}:9090::`);
   });
 
   test("an image that was not imported fails to pull at once, on this machine, and says why", async () => {

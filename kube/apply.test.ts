@@ -1,5 +1,7 @@
 import { describe, expect, test } from "vitest";
-import { contains, HASH_ANNOTATION, objectPath, renderedHash, withRenderedHash } from "./apply.ts";
+import { applyAll, contains, HASH_ANNOTATION, objectPath, renderedHash, withRenderedHash } from "./apply.ts";
+import { ApiError } from "./raw-client.ts";
+import { RecordingClient } from "./recording-client.ts";
 
 describe("where objects live", () => {
   test.each([
@@ -47,5 +49,49 @@ describe("skipping writes that change nothing", () => {
     // A list with an extra or a missing element differs.
     expect(contains({ spec: { ports: [{ port: 443 }, { port: 80 }], selector: { app: "istiod" } } }, desired)).toBe(false);
     expect(contains({ spec: {} }, desired)).toBe(false);
+  });
+});
+
+describe("applyAll", () => {
+  const role = withRenderedHash({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: "istiod", namespace: "istio-system" },
+  });
+  const binding = withRenderedHash({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: "istiod", namespace: "istio-system" },
+  });
+  const rolePath = "/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/roles/istiod";
+
+  /** The apiserver's escalation check: a RoleBinding's Role must exist, even for a dry run. */
+  function apiserver() {
+    const client = new RecordingClient();
+    const apply = client.apply.bind(client);
+    client.apply = async <T>(path: string, body: object, manager: string, options?: { dryRun?: boolean }): Promise<T> => {
+      if (path.includes("/rolebindings/") && !client.objects.has(rolePath))
+        throw new ApiError(404, "NotFound", `PATCH ${path}: 404 NotFound: roles.rbac.authorization.k8s.io "istiod" not found`);
+      if ((body as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.bad)
+        throw new ApiError(422, "Invalid", `PATCH ${path}: 422 Invalid: metadata.labels: Invalid value`);
+      return apply<T>(path, body, manager, options);
+    };
+    return client;
+  }
+
+  test("objects that need one created in the same batch (a Role, then its RoleBinding) are applied in order", async () => {
+    const client = apiserver();
+    expect(await applyAll(client, [role, binding])).toBeUndefined();
+    expect(client.writeLines().filter((l) => !l.startsWith("apply-dry-run"))).toEqual([
+      `apply ${rolePath}`,
+      "apply /apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/rolebindings/istiod",
+    ]);
+  });
+
+  test("an invalid object: nothing applied, its message returned", async () => {
+    const client = apiserver();
+    const bad = withRenderedHash({ ...role, metadata: { ...role.metadata, labels: { bad: "x" } } });
+    expect(await applyAll(client, [bad, binding])).toMatch(/^Role istiod: metadata.labels: Invalid value/);
+    expect(client.writeLines().filter((l) => !l.startsWith("apply-dry-run"))).toEqual([]);
   });
 });

@@ -140,7 +140,8 @@ export async function applyIfChanged(
  * Applies `objects` (each carrying its hash annotation) all or nothing: those that changed are
  * first applied as a dry run, and if the apiserver refuses one as invalid (bad input the user
  * can fix: a duplicate port, an unknown Service type) none is applied and its message is
- * returned for the owner's status. Other errors throw, so the reconcile is retried.
+ * returned for the owner's status. A dry run refused because an object it refers to is only
+ * created by this batch (404) is not held against it. Other errors throw (retried).
  */
 export async function applyAll(client: RawClient, objects: KubeObject[]): Promise<string | undefined> {
   const changed: KubeObject[] = [];
@@ -156,6 +157,10 @@ export async function applyAll(client: RawClient, objects: KubeObject[]): Promis
         err instanceof ApiError && err.status === 500 && err.message.includes("failed to create typed patch object");
       if (err instanceof ApiError && (err.status === 422 || err.status === 400 || typedPatch))
         return `${desired.kind} ${desired.metadata.name}: ${(err as Error).message.replace(/^PATCH \S+: \d+ \w+: /, "")}`;
+      // 404: the object needs one that is applied earlier in this same batch (a RoleBinding's
+      // new Role: the apiserver's escalation check reads it), which a dry run did not create.
+      // Its real apply comes after that one's.
+      if (err instanceof ApiError && err.status === 404) continue;
       throw err;
     }
   }
