@@ -28,7 +28,8 @@ import { DEFAULT_MESH, type PushContext } from "../xds/generate/context.ts";
 import { ResourceCache, sidecarGenerator } from "../xds/generate/index.ts";
 import { readScenario } from "../xds/parity/scenario.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../xds/registry/registry.ts";
-import { AdsServer } from "../xds/server/ads.ts";
+import { AdsServer, type Connection } from "../xds/server/ads.ts";
+import { configDump, syncz } from "../xds/server/debug.ts";
 import { type Resource, SotwStream } from "../xds/server/stream.ts";
 import { freePort, stopChild } from "./support/child.ts";
 
@@ -285,6 +286,33 @@ describe.each([
         "virtualInbound",
       ]),
     );
+
+    // istiod's debug views: the proxy is in sync on every type, and the config dump istiod shows
+    // for it holds the clusters, listeners and routes Envoy's own config dump has.
+    const connection = ads.connections().find((c) => c.delta === delta);
+    expect(connection?.proxy.id).toBe("reviews-v1-7f9.default");
+    const [status] = syncz(connection ? [connection] : []);
+    for (const type of ["cds", "lds", "rds", "eds"]) expect(status?.types[type]?.synced, type).toBe(true);
+    const ours = JSON.stringify(configDump(connection as Connection));
+    const envoys = (await (await fetch(`${admin}/config_dump`)).json()) as { configs: Record<string, unknown>[] };
+    const namesIn = (kind: string, field: string, dump: { configs: Record<string, unknown>[] }) =>
+      [
+        ...JSON.stringify(dump.configs.find((c) => String(c["@type"]).endsWith(kind))).matchAll(
+          new RegExp(`"${field}":"([^"]+)"`, "g"),
+        ),
+      ]
+        .map((m) => m[1])
+        .sort();
+    const parsedOurs = JSON.parse(ours) as { configs: Record<string, unknown>[] };
+    for (const [kind, ours_, theirs] of [
+      ["ClustersConfigDump", "altStatName", "alt_stat_name"],
+      ["ListenersConfigDump", "name", "name"],
+    ] as const) {
+      expect(namesIn(kind, ours_, parsedOurs).length, kind).toBeGreaterThan(0);
+      expect(namesIn(kind, ours_, parsedOurs), kind).toEqual(namesIn(kind, theirs, envoys));
+    }
+    const routes = JSON.stringify(parsedOurs.configs.find((c) => String(c["@type"]).endsWith("RoutesConfigDump")));
+    for (const route of ["9080", "9090", "web.default.svc.cluster.local:8000"]) expect(routes).toContain(`"name":"${route}"`);
   }, 60_000);
 });
 

@@ -17,6 +17,7 @@ import type { KeyAlgorithm, PemPair } from "../pki/certificates.ts";
 import type { InjectionSettings } from "../webhooks/inject/inject.ts";
 import { settingsConfigMapNames, settingsFromConfigMaps, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
+import { debugView } from "../xds/server/debug.ts";
 import { Discovery } from "../xds/server/discovery.ts";
 import { authenticate, TokenReviewer } from "./ca/authenticate.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
@@ -118,6 +119,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     return settingsFromConfigMaps(options.namespace, read(configMapNames.injector), read(configMapNames.mesh), settingsOptions);
   };
   let settings: InjectionSettings = await retry("reading the injection ConfigMaps", log, load);
+  let discovery: Discovery | undefined;
   mark("settings loaded");
   const followed = new Set([configMapNames.injector, configMapNames.mesh].map((name) => `${options.namespace}/${name}`));
   // Subscribed right after the first load (no await between): the replay of what the store holds
@@ -143,6 +145,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     tls: { certPem: serving.certPem, keyPem: serving.keyPem },
     injection: () => settings,
     logLevel: options.logLevel,
+    debug: (path, query) => (discovery ? debugView(discovery.ads.connections(), path, query) : undefined),
   });
 
   let proven = false;
@@ -211,19 +214,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   // One token reviewer for the CA and xDS: a proxy's renewal and its xDS stream share a review.
   const reviewer = new TokenReviewer((token) => authenticate(client, token));
-  const discovery = new Discovery({
+  const xds = new Discovery({
     cache,
     reviewer,
     metrics: server.registry,
     log: log.child({ component: "xds" }),
     mesh: () => ({ trustDomain: settings.mesh.trustDomain || "cluster.local" }),
   });
-  await retry("watching Services, EndpointSlices, Pods and Nodes", log, () => discovery.start());
+  await retry("watching Services, EndpointSlices, Pods and Nodes", log, () => xds.start());
+  discovery = xds;
   mark("service registry loaded");
 
   caServer = await startCaServer({
     reviewer,
-    services: (grpcServer) => discovery.ads.register(grpcServer),
+    services: (grpcServer) => xds.ads.register(grpcServer),
     host: options.host,
     port: options.grpcPort,
     tls: serving,
@@ -257,7 +261,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     grpcPort: caServer.port,
     close: async () => {
       stopped = true;
-      discovery.stop();
+      xds.stop();
       ca.stop();
       roots.stop();
       await caServer.close();

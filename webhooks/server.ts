@@ -30,6 +30,8 @@ export interface AdmissionServerOptions {
   bodyLimitBytes?: number;
   /** Connection limits; each has a default sized for the apiserver as the only real caller. */
   limits?: Partial<ServerLimits>;
+  /** GET /debug/*: istiod's debug views (xDS sync status, config dumps); undefined → 404. */
+  debug?: (path: string, query: URLSearchParams) => { status: number; body: unknown } | undefined;
 }
 
 export interface ServerLimits {
@@ -213,6 +215,12 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   app.get("/metrics", async (_req, reply) => {
     reply.header("content-type", registry.contentType);
     return registry.metrics();
+  });
+  app.get("/debug/*", async (req, reply) => {
+    const url = new URL(req.url, "https://istiod");
+    const answer = options.debug?.(url.pathname, url.searchParams);
+    if (!answer) return reply.code(404).send({ error: `no debug view at ${url.pathname}` });
+    return reply.code(answer.status).send(answer.body);
   });
 
   // Load Envoy's types before serving, so the first EnvoyFilter is not the one that pays for it.

@@ -61,6 +61,8 @@ export interface Connection {
   delta: boolean;
   connectedAt: Date;
   stream: SotwStream | DeltaStream;
+  /** What this proxy is generated from (debug endpoints regenerate with it). */
+  generate: Generate;
   peer: string;
 }
 
@@ -281,7 +283,7 @@ export class AdsServer {
       call.write(response);
     };
     const stream = delta ? new DeltaStream(generate, write, events) : new SotwStream(generate, write, events);
-    const connection: Connection = { id, proxy, caller, delta, connectedAt: new Date(), stream, peer: call.getPeer() };
+    const connection: Connection = { id, proxy, caller, delta, connectedAt: new Date(), stream, generate, peer: call.getPeer() };
     this.live.set(id, connection);
     this.metrics.connected.inc({ version: proxy.istioVersion || "unknown" });
     this.options.log.info({ connection: id, delta, version: proxy.istioVersion }, "xDS stream connected");

@@ -50,8 +50,10 @@ const WILDCARD_TYPES = new Set<string>([TypeUrl.cluster, TypeUrl.listener]);
 interface Watch {
   wildcard: boolean;
   names: Set<string>;
-  /** Last nonce sent for this type, and whether the proxy has answered it. */
+  /** Last nonce sent for this type; the last one the proxy acknowledged, or rejected (with its message). */
   nonce?: string;
+  acked?: string;
+  nacked?: { nonce: string; message: string };
   /** SotW: the set version last sent. Delta: what the proxy holds, name → version. */
   sentVersion?: string;
   held: Map<string, string>;
@@ -82,9 +84,21 @@ abstract class Stream<Request, Response> {
     return [...this.watches.keys()];
   }
 
-  /** What the proxy last acknowledged or was sent, per type: for /debug/syncz. */
-  state(): { typeUrl: string; nonce?: string; resources: number; wildcard: boolean }[] {
-    return [...this.watches].map(([typeUrl, w]) => ({ typeUrl, nonce: w.nonce, resources: w.held.size, wildcard: w.wildcard }));
+  /** Per watched type: the last nonce sent, acknowledged and rejected, and how many resources: for /debug/syncz. */
+  state(): { typeUrl: string; sent?: string; acked?: string; nacked?: { nonce: string; message: string }; resources: number }[] {
+    return [...this.watches].map(([typeUrl, w]) => ({
+      typeUrl,
+      sent: w.nonce,
+      acked: w.acked,
+      nacked: w.nacked,
+      resources: w.held.size,
+    }));
+  }
+
+  /** What the proxy subscribes to for a type (undefined when it does not watch it). */
+  subscription(typeUrl: string): Subscription | undefined {
+    const w = this.watches.get(typeUrl);
+    return w && { wildcard: w.wildcard, names: new Set(w.names) };
   }
 
   /** Configuration changed: send each watched type (or only `types`) whatever differs from what the proxy has. */
@@ -110,8 +124,13 @@ abstract class Stream<Request, Response> {
 
   protected ackOrNack(typeUrl: string, watch: Watch, nonce: string, error: { message?: string } | undefined): boolean {
     if (!nonce || nonce !== watch.nonce) return false;
-    if (error) this.events.nacked?.(typeUrl, nonce, error.message ?? "");
-    else this.events.acked?.(typeUrl, nonce);
+    if (error) {
+      watch.nacked = { nonce, message: error.message ?? "" };
+      this.events.nacked?.(typeUrl, nonce, error.message ?? "");
+    } else {
+      watch.acked = nonce;
+      this.events.acked?.(typeUrl, nonce);
+    }
     return true;
   }
 
