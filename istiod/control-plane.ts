@@ -12,6 +12,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { cachedReads, SharedCache } from "../kube/cache.ts";
+import { EventRecorder } from "../kube/events.ts";
 import { rawClient } from "../kube/raw-client.ts";
 import type { KeyAlgorithm, PemPair } from "../pki/certificates.ts";
 import type { InjectionSettings } from "../webhooks/inject/inject.ts";
@@ -19,6 +20,7 @@ import { settingsConfigMapNames, settingsFromConfigMaps, settingsFromFiles } fro
 import { startAdmissionServer } from "../webhooks/server.ts";
 import { debugView } from "../xds/server/debug.ts";
 import { Discovery } from "../xds/server/discovery.ts";
+import { nackEvents } from "../xds/server/nack-events.ts";
 import { authenticate, TokenReviewer } from "./ca/authenticate.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
@@ -214,7 +216,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   // One token reviewer for the CA and xDS: a proxy's renewal and its xDS stream share a review.
   const reviewer = new TokenReviewer((token) => authenticate(client, token));
-  const xds = new Discovery({
+  // A proxy's NACK becomes a Warning Event on its pod (once per pod, type and message).
+  const events = new EventRecorder(client, "istiod");
+  const xds: Discovery = new Discovery({
+    onNack: nackEvents(events, (namespace, name) => xds.podUid(namespace, name)),
     cache,
     reviewer,
     metrics: server.registry,

@@ -71,6 +71,7 @@ export interface PodInfo {
 interface Meta {
   name?: string;
   namespace?: string;
+  uid?: string;
   labels?: Record<string, string>;
   deletionTimestamp?: string;
 }

@@ -29,7 +29,12 @@ export interface DiscoveryOptions {
 function slimPod(object: WatchedObject): WatchedObject {
   const pod = object as KubePod;
   return {
-    metadata: { name: pod.metadata?.name, namespace: pod.metadata?.namespace, labels: pod.metadata?.labels },
+    metadata: {
+      name: pod.metadata?.name,
+      namespace: pod.metadata?.namespace,
+      uid: pod.metadata?.uid,
+      labels: pod.metadata?.labels,
+    },
     spec: { serviceAccountName: pod.spec?.serviceAccountName, nodeName: pod.spec?.nodeName, hostNetwork: pod.spec?.hostNetwork },
     status: { podIP: pod.status?.podIP, podIPs: pod.status?.podIPs, phase: pod.status?.phase },
   } as WatchedObject;
@@ -88,6 +93,11 @@ export class Discovery {
   stop(): void {
     for (const u of this.unsubscribe) u();
     if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** A pod's UID from the pod watch (Events name it). */
+  podUid(namespace: string, name: string): string | undefined {
+    return (this.informers.pods.get(`${namespace}/${name}`)?.metadata as { uid?: string } | undefined)?.uid;
   }
 
   /** The PushContext proxies are generated from now. */
