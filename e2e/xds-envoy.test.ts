@@ -54,6 +54,7 @@ function pushContext(ports: { inbound: number; outbound: number }): PushContext 
   const objects = parseAllDocuments(scenario.kubernetes).map((d) => d.toJSON() as { kind?: string });
   return {
     version: 1,
+    peerAuthentications: [],
     // Envoy binds its virtual listeners on these (15006 and 15001 in a pod): free ports here.
     mesh: { ...DEFAULT_MESH, inboundPort: ports.inbound, outboundPort: ports.outbound },
     registry: buildRegistry({

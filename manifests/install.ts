@@ -68,7 +68,8 @@ export function operatorClusterRole(): object {
       { apiGroups: [""], resources: ["secrets"], resourceNames: ["istio-ca-secret"], verbs: ["update"] },
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
       { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
-      // istiod's service discovery (xDS) reads nodes' localities and EndpointSlices.
+      // istiod's service discovery (xDS) reads nodes' localities, EndpointSlices and mTLS policies.
+      { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       // Gateways read TLS secrets in their own namespace: the operator binds them there to the

@@ -146,6 +146,8 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       // Service discovery for xDS: Services, their endpoints, the pods behind them and their nodes' localities.
       { apiGroups: [""], resources: ["services", "pods", "nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
+      // Istio config the proxies' configuration is built from.
+      { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },

@@ -3,6 +3,7 @@
 import type { MeshProxy } from "../proxy.ts";
 import type { MeshService, Registry, ServicePort } from "../registry/registry.ts";
 import { servicesSelecting } from "../registry/registry.ts";
+import type { PeerAuthentication } from "./peer-authentication.ts";
 
 export interface MeshSettings {
   /** MeshConfig connectTimeout (upstream default 10 s). */
@@ -13,6 +14,8 @@ export interface MeshSettings {
   /** Envoy's inbound listener port (15006) and outbound (15001). */
   inboundPort: number;
   outboundPort: number;
+  /** The mesh's root namespace: mesh-wide policies live there (upstream's rootNamespace). */
+  rootNamespace: string;
 }
 
 export const DEFAULT_MESH: MeshSettings = {
@@ -21,11 +24,14 @@ export const DEFAULT_MESH: MeshSettings = {
   outboundTrafficPolicy: "ALLOW_ANY",
   inboundPort: 15006,
   outboundPort: 15001,
+  rootNamespace: "istio-system",
 };
 
 export interface PushContext {
   registry: Registry;
   mesh: MeshSettings;
+  /** PeerAuthentication objects (security.istio.io), as the cache holds them. */
+  peerAuthentications: PeerAuthentication[];
   /** Increases with every full push: part of cache keys. */
   version: number;
 }

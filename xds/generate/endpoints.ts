@@ -7,6 +7,7 @@ import type { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/en
 import type { LocalityLbEndpoints } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint_components.ts";
 import type { MeshEndpoint } from "../registry/registry.ts";
 import type { PushContext } from "./context.ts";
+import { composeMtls, portMode } from "./peer-authentication.ts";
 
 /** `outbound|<port>|<subset>|<host>` split, or undefined for another kind of name. */
 export function parseClusterName(
@@ -50,12 +51,16 @@ export function clusterLoadAssignment(push: PushContext, clusterName: string): C
       };
       groups.set(key, group);
     }
+    // A destination whose port takes plaintext only (PeerAuthentication DISABLE) is not sent mutual TLS.
+    const istioTls =
+      ep.tlsMode === "istio" &&
+      portMode(composeMtls(push.peerAuthentications, push.mesh.rootNamespace, ep), ep.port) !== "DISABLE";
     group.lbEndpoints?.push({
       endpoint: { address: { socketAddress: { address: ep.address, portValue: ep.port } } },
       healthStatus: HealthStatus.HEALTHY,
       metadata: {
         filterMetadata: {
-          ...(ep.tlsMode === "istio" ? { "envoy.transport_socket_match": { tlsMode: "istio" } } : {}),
+          ...(istioTls ? { "envoy.transport_socket_match": { tlsMode: "istio" } } : {}),
           istio: { workload: workloadName(ep) },
         },
       },

@@ -39,7 +39,7 @@ import { DownstreamTlsContext } from "../envoy/third_party/envoy/extensions/tran
 import { TypedStruct } from "../envoy/third_party/udpa/type/v1/typed_struct.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import { isHttp, isSniffed, type Protocol } from "../registry/protocol.ts";
+import { isHttp, isHttp2, isSniffed, type Protocol } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { ADS_CONFIG, sdsSecret } from "./clusters.ts";
 import {
@@ -52,6 +52,7 @@ import {
   type PushContext,
   serviceTargets,
 } from "./context.ts";
+import { composeMtls, portMode } from "./peer-authentication.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -152,7 +153,7 @@ function tracing(proxy: MeshProxy) {
 function httpConnectionManager(
   proxy: MeshProxy,
   statPrefix: string,
-  routing: { rds: string } | { routeConfig: RouteConfiguration },
+  routing: { rds: string } | { routeConfig: RouteConfiguration; http2ProtocolOptions?: object },
   inbound: boolean,
 ): Filter {
   return {
@@ -181,7 +182,7 @@ function httpConnectionManager(
 }
 
 /** The inbound side's TLS: our certificate, peers of this trust domain verified against the mesh root. */
-function inboundTls(push: PushContext): FilterChain["transportSocket"] {
+function inboundTls(push: PushContext, peerExchange: boolean): FilterChain["transportSocket"] {
   return {
     name: "envoy.transport_sockets.tls",
     typedConfig: pack(DownstreamTlsContext, {
@@ -203,7 +204,7 @@ function inboundTls(push: PushContext): FilterChain["transportSocket"] {
           defaultValidationContext: { matchSubjectAltNames: [{ prefix: `spiffe://${push.mesh.trustDomain}/` }] },
           validationContextSdsSecretConfig: sdsSecret("ROOTCA"),
         },
-        alpnProtocols: ["h2", "http/1.1"],
+        alpnProtocols: peerExchange ? ["istio-peer-exchange", "h2", "http/1.1"] : ["h2", "http/1.1"],
       },
       requireClientCertificate: true,
     }),
@@ -302,13 +303,13 @@ function virtualOutbound(push: PushContext): Listener {
   };
 }
 
-/** An inbound route configuration sending everything to `cluster`. */
-function inboundRoutes(cluster: string, port: number, operation: string): RouteConfiguration {
+/** An inbound route configuration sending everything to `cluster` (gRPC: no retries). */
+function inboundRoutes(cluster: string, vhostPort: number, operation: string, grpc: boolean): RouteConfiguration {
   return {
     name: cluster,
     virtualHosts: [
       {
-        name: `inbound|http|${port}`,
+        name: `inbound|http|${vhostPort}`,
         domains: ["*"],
         routes: [
           {
@@ -317,7 +318,7 @@ function inboundRoutes(cluster: string, port: number, operation: string): RouteC
             route: {
               cluster,
               timeout: { seconds: 0 },
-              retryPolicy: { retryOn: "reset-before-request", numRetries: 2 },
+              ...(grpc ? {} : { retryPolicy: { retryOn: "reset-before-request", numRetries: 2 } }),
               maxStreamDuration: { maxStreamDuration: { seconds: 0 }, grpcTimeoutHeaderMax: { seconds: 0 } },
             },
             decorator: { operation },
@@ -329,15 +330,23 @@ function inboundRoutes(cluster: string, port: number, operation: string): RouteC
   };
 }
 
-/** The chains for one inbound port (or, without a port, the catch-all ones). */
-function inboundChains(
-  push: PushContext,
-  proxy: MeshProxy,
-  target: { port: number; protocol: Protocol; service?: MeshService } | undefined,
-  mode: MtlsMode,
-): FilterChain[] {
+interface InboundTarget {
+  port: number;
+  protocol: Protocol;
+  /** The Service port number the target port serves, and its Service. */
+  servicePort?: number;
+  service?: MeshService;
+}
+
+/**
+ * The chains for one inbound port (or, without a target, the catch-all ones) under `mode`:
+ * STRICT, mutual TLS only (Istio's ALPN not required); PERMISSIVE, mutual TLS when the client
+ * speaks Istio's ALPN and plaintext otherwise; DISABLE, plaintext only.
+ */
+function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarget | undefined, mode: MtlsMode): FilterChain[] {
   const cluster = target ? inboundClusterName(target.port) : INBOUND_PASSTHROUGH_CLUSTER;
   const mx = networkMetadataExchange(proxy);
+  const grpc = target ? isHttp2(target.protocol) : false;
   const http = () =>
     httpConnectionManager(
       proxy,
@@ -345,18 +354,29 @@ function inboundChains(
       {
         routeConfig: inboundRoutes(
           cluster,
-          target?.port ?? 0,
-          target?.service ? `${target.service.hostname}:${target.port}/*` : `:${target?.port ?? 0}/*`,
+          target?.servicePort ?? target?.port ?? 0,
+          target?.service ? `${target.service.hostname}:${target.servicePort ?? target.port}/*` : `:${target?.port ?? 0}/*`,
+          grpc,
         ),
+        ...(grpc ? { http2ProtocolOptions: {} } : {}),
       },
       true,
     );
-  const tls = inboundTls(push);
+  // Under STRICT, a TCP chain's TLS offers Istio's peer-exchange ALPN too (the client need not ask for it).
+  const tls = (tcpStrict: boolean) => inboundTls(push, tcpStrict);
   if (target) {
     const name = `0.0.0.0_${target.port}`;
-    const filters = () => [...mx, isHttp(target.protocol) ? http() : tcpProxy(cluster)];
+    const httpPort = isHttp(target.protocol);
+    const filters = () => [...mx, httpPort ? http() : tcpProxy(cluster)];
     const chains: FilterChain[] = [];
-    if (mode !== "DISABLE")
+    if (mode === "STRICT")
+      chains.push({
+        filterChainMatch: { destinationPort: target.port, transportProtocol: "tls" },
+        filters: filters(),
+        transportSocket: tls(!httpPort),
+        name,
+      });
+    if (mode === "PERMISSIVE")
       chains.push({
         filterChainMatch: {
           destinationPort: target.port,
@@ -364,7 +384,7 @@ function inboundChains(
           applicationProtocols: ["istio", "istio-peer-exchange", ...ISTIO_HTTP_ALPN],
         },
         filters: filters(),
-        transportSocket: tls,
+        transportSocket: tls(false),
         name,
       });
     if (mode !== "STRICT")
@@ -375,7 +395,7 @@ function inboundChains(
       });
     return chains;
   }
-  const catchall: FilterChain[] = [
+  const chains: FilterChain[] = [
     {
       filterChainMatch: { destinationPort: push.mesh.inboundPort },
       filters: [...mx, tcpProxy(BLACKHOLE_CLUSTER)],
@@ -383,27 +403,34 @@ function inboundChains(
     },
   ];
   if (mode !== "DISABLE")
-    catchall.push({
+    chains.push({
       filterChainMatch: { transportProtocol: "tls", applicationProtocols: ISTIO_HTTP_ALPN },
       filters: [...mx, http()],
-      transportSocket: tls,
+      transportSocket: tls(false),
       name: "virtualInbound-catchall-http",
     });
   if (mode !== "STRICT")
-    catchall.push({
+    chains.push({
       filterChainMatch: { transportProtocol: "raw_buffer", applicationProtocols: HTTP_ALPN },
       filters: [...mx, http()],
       name: "virtualInbound-catchall-http",
     });
-  if (mode !== "DISABLE")
-    catchall.push({
+  if (mode === "STRICT")
+    chains.push({
+      filterChainMatch: { transportProtocol: "tls" },
+      filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
+      transportSocket: tls(true),
+      name: "virtualInbound",
+    });
+  if (mode === "PERMISSIVE")
+    chains.push({
       filterChainMatch: { transportProtocol: "tls", applicationProtocols: ISTIO_TCP_ALPN },
       filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
-      transportSocket: tls,
+      transportSocket: tls(false),
       name: "virtualInbound",
     });
   if (mode !== "STRICT")
-    catchall.push(
+    chains.push(
       {
         filterChainMatch: { transportProtocol: "raw_buffer" },
         filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
@@ -416,34 +443,42 @@ function inboundChains(
         name: "virtualInbound",
       },
     );
-  return catchall;
+  return chains;
 }
 
 function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number) => MtlsMode): Listener {
-  const targets = inboundPorts(push, proxy).map(([port, servicePort]) => ({
+  const targets: InboundTarget[] = inboundPorts(push, proxy).map(([port, servicePort]) => ({
     port,
     protocol: servicePort.protocol,
+    servicePort: servicePort.port,
     service: serviceTargets(push, proxy).find((s) => s.ports.includes(servicePort)),
   }));
+  const workloadMode = mode(0);
   const chains: FilterChain[] = [
-    ...inboundChains(push, proxy, undefined, mode(0)),
+    ...inboundChains(push, proxy, undefined, workloadMode),
     ...targets.flatMap((t) => inboundChains(push, proxy, t, mode(t.port))),
   ];
-  // The HTTP inspector runs only where the protocol is not known (ports declared HTTP skip it).
-  const knownHttp = targets.filter((t) => isHttp(t.protocol)).map((t) => t.port);
   const range = (port: number) => ({ destinationPortRange: { start: port, end: port + 1 } });
-  const skipHttpInspector = [...knownHttp, push.mesh.inboundPort].map(range);
+  const anyOf = (ports: number[]) => {
+    const rules = ports.map(range);
+    return rules.length === 1 ? rules[0] : { orMatch: { rules } };
+  };
+  // TLS is never looked for on plaintext-only (DISABLE) ports; HTTP is sniffed only on
+  // plaintext chains whose protocol is not declared (not on HTTP ports, nor STRICT ones).
+  const noTls = [...targets.filter((t) => mode(t.port) === "DISABLE").map((t) => t.port), push.mesh.inboundPort];
+  const noHttp = [
+    ...targets.filter((t) => isHttp(t.protocol) || mode(t.port) === "STRICT").map((t) => t.port),
+    push.mesh.inboundPort,
+  ];
+  const sniffs = workloadMode !== "STRICT" || targets.some((t) => !isHttp(t.protocol) && mode(t.port) !== "STRICT");
   return {
     name: "virtualInbound",
     address: { socketAddress: { address: "0.0.0.0", portValue: push.mesh.inboundPort } },
     filterChains: chains,
     listenerFilters: [
       listenerFilter.originalDst,
-      { ...listenerFilter.tls, filterDisabled: range(push.mesh.inboundPort) },
-      {
-        ...listenerFilter.http,
-        filterDisabled: skipHttpInspector.length === 1 ? skipHttpInspector[0] : { orMatch: { rules: skipHttpInspector } },
-      },
+      { ...listenerFilter.tls, filterDisabled: anyOf(noTls) },
+      ...(sniffs ? [{ ...listenerFilter.http, filterDisabled: anyOf(noHttp) }] : []),
     ],
     listenerFiltersTimeout: { seconds: 0 },
     continueOnListenerFiltersTimeout: true,
@@ -452,11 +487,8 @@ function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number
   };
 }
 
-/** Every listener a sidecar gets; `mode` is the mTLS mode for an inbound port (PeerAuthentication). */
-export function sidecarListeners(
-  push: PushContext,
-  proxy: MeshProxy,
-  mode: (port: number) => MtlsMode = () => "PERMISSIVE",
-): Listener[] {
-  return [...outboundListeners(push, proxy), virtualOutbound(push), virtualInbound(push, proxy, mode)];
+/** Every listener a sidecar gets; inbound chains follow the PeerAuthentications that apply to it. */
+export function sidecarListeners(push: PushContext, proxy: MeshProxy): Listener[] {
+  const mtls = composeMtls(push.peerAuthentications, push.mesh.rootNamespace, proxy);
+  return [...outboundListeners(push, proxy), virtualOutbound(push), virtualInbound(push, proxy, (port) => portMode(mtls, port))];
 }

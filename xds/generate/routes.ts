@@ -14,8 +14,10 @@ import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushC
 /** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
 export function serviceDomains(service: MeshService, namespace: string): string[] {
   const names = [service.hostname, `${service.hostname}.`];
-  if (service.namespace === namespace) names.push(service.name);
-  names.push(`${service.name}.${service.namespace}.svc`, `${service.name}.${service.namespace}`);
+  const short = `${service.name}.${service.namespace}`;
+  // Upstream's order: the bare name first in the Service's own namespace, else name.namespace first.
+  if (service.namespace === namespace) names.push(service.name, `${short}.svc`, short);
+  else names.push(short, `${short}.svc`);
   if (service.clusterIp) names.push(service.clusterIp);
   return names;
 }

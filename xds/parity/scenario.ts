@@ -12,6 +12,7 @@ import { sidecarClusters } from "../generate/clusters.ts";
 import { DEFAULT_MESH, type PushContext } from "../generate/context.ts";
 import { clusterLoadAssignment } from "../generate/endpoints.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
+import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
@@ -47,9 +48,13 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
   const objects = parseAllDocuments(scenario.kubernetes)
     .map((d) => d.toJSON() as { kind?: string })
     .filter(Boolean);
+  const config = parseAllDocuments(scenario.config ?? "")
+    .map((d) => d.toJSON() as { kind?: string } | null)
+    .filter((o): o is { kind?: string } => Boolean(o));
   const push: PushContext = {
     version: 1,
     mesh: DEFAULT_MESH,
+    peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

@@ -11,6 +11,7 @@ import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
 import { DEFAULT_MESH, type MeshSettings, type PushContext } from "../generate/context.ts";
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
+import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubeNode, type KubePod, type KubeService } from "../registry/registry.ts";
 import { AdsServer, type NackReport } from "./ads.ts";
 
@@ -47,7 +48,13 @@ function slimNode(object: WatchedObject): WatchedObject {
 export class Discovery {
   readonly ads: AdsServer;
   private readonly options: DiscoveryOptions;
-  private readonly informers: { services: Informer; slices: Informer; pods: Informer; nodes: Informer };
+  private readonly informers: {
+    services: Informer;
+    slices: Informer;
+    pods: Informer;
+    nodes: Informer;
+    peerAuthentications: Informer;
+  };
   private readonly resources = new ResourceCache();
   private current: PushContext;
   private version = 0;
@@ -66,6 +73,8 @@ export class Discovery {
       slices: cache.informer({ path: "/apis/discovery.k8s.io/v1/endpointslices" }),
       pods: cache.informer({ path: "/api/v1/pods", transform: slimPod }),
       nodes: cache.informer({ path: "/api/v1/nodes", metadataOnly: true, transform: slimNode }),
+      // Istio's CRDs may be installed after istiod starts: optional, picked up when they appear.
+      peerAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/peerauthentications", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -79,7 +88,8 @@ export class Discovery {
 
   /** Lists everything once (the first push has the whole mesh), then follows changes. */
   async start(): Promise<void> {
-    const { services, slices, pods, nodes } = this.informers;
+    const { services, slices, pods, nodes, peerAuthentications } = this.informers;
+    void peerAuthentications.start();
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
@@ -87,6 +97,7 @@ export class Discovery {
       slices.subscribe(() => this.changed(false)),
       pods.subscribe(() => this.changed(true)),
       nodes.subscribe(() => this.changed(false)),
+      peerAuthentications.subscribe(() => this.changed(true)),
     ];
   }
 
@@ -106,10 +117,11 @@ export class Discovery {
   }
 
   private snapshot(): PushContext {
-    const { services, slices, pods, nodes } = this.informers;
+    const { services, slices, pods, nodes, peerAuthentications } = this.informers;
     return {
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
+      peerAuthentications: peerAuthentications.list() as PeerAuthentication[],
       registry: buildRegistry({
         services: services.list() as KubeService[],
         endpointSlices: slices.list() as KubeEndpointSlice[],
