@@ -22,6 +22,10 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OPERATOR_NS = "rigger-system";
 const CONTROL_PLANE_NS = "istio-system";
 const APP_NS = "echo";
+const CLIENT_NS = "client";
+/** Istio's echo client, run on the node inside a pod's network namespace (or the node's own). */
+const ECHO_CLIENT = join(ROOT, ".cache/bin", `istio-${versions.istio}`, "echo-client");
+let clientPid: number | undefined;
 const measured: Record<string, string> = {};
 const local = inject("localCluster");
 
@@ -124,6 +128,25 @@ function envoyAdmin(pid: number, path: string): string {
   return execFileSync("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script], { encoding: "utf8" });
 }
 
+/** Istio's echo client calling `url` from inside the network namespace of `pid` (the node's own when undefined). */
+function echoCall(pid: number | undefined, url: string): string {
+  const command = [ECHO_CLIENT, url, "--timeout", "5s"];
+  const args = pid === undefined ? command : ["-t", String(pid), "-n", ...command];
+  return execFileSync(pid === undefined ? (command[0] ?? "") : "nsenter", pid === undefined ? command.slice(1) : args, {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+}
+
+/** "ok" when the call succeeded, "refused" when the server would not take it. */
+function echoCallStatus(pid: number | undefined, url: string): "ok" | "refused" {
+  try {
+    return /StatusCode=200/.test(echoCall(pid, url)) ? "ok" : "refused";
+  } catch {
+    return "refused";
+  }
+}
+
 /** Children of a host PID, by their command name. */
 function childCommands(pid: number): string[] {
   const stat = (p: number) => readFileSync(`/proc/${p}/stat`, "utf8");
@@ -139,7 +162,7 @@ function childCommands(pid: number): string[] {
 function cleanUp(): void {
   const run = (args: string[]) =>
     spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], { encoding: "utf8" });
-  run(["delete", "namespace", APP_NS, "--ignore-not-found", "--wait=false"]);
+  for (const ns of [APP_NS, CLIENT_NS]) run(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
   run(["delete", "istios.operator.rigger.dev", "default", "--ignore-not-found", "--wait=true", "--timeout=90s"]);
   // The operator in its pods would reconcile the other suites' Istio resources: it goes, and so
   // does its namespace, which runOnRealNode() sent to the real node: another suite applying
@@ -370,6 +393,79 @@ describe.runIf(local)("on the local cluster's real node", () => {
     expect(clusters).toContain(`outbound|80||echo.${APP_NS}.svc.cluster.local::${ip}:8080::`);
     expect(clusters).toContain(`outbound|7070||echo.${APP_NS}.svc.cluster.local::${ip}:7070::`);
     expect(clusters).toContain(`outbound|9090||echo.${APP_NS}.svc.cluster.local::${ip}:9090::`);
+  });
+
+  test("a client pod in another namespace calls echo by its Service over HTTP, gRPC and TCP through both sidecars, with mutual TLS", async () => {
+    runOnRealNode(CLIENT_NS);
+    kubectl(["label", "namespace", CLIENT_NS, "istio-injection=enabled", "--overwrite"]);
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "client", namespace: CLIENT_NS },
+        spec: {
+          selector: { matchLabels: { app: "client" } },
+          template: {
+            metadata: { labels: { app: "client" } },
+            spec: {
+              containers: [
+                {
+                  name: "client",
+                  image: `localhost/istio/app:${versions.istio}`,
+                  imagePullPolicy: "IfNotPresent",
+                  args: ["--port=8080"],
+                },
+              ],
+            },
+          },
+        },
+      }),
+    );
+    const [client] = await waitForPods(CLIENT_NS, "app=client", 1, isReady, "the client pod Ready");
+    clientPid = containerPid(client?.status.containerStatuses?.find((c) => c.name === "client")?.containerID);
+    const vip = json<{ spec: { clusterIP: string } }>(["-n", APP_NS, "get", "service", "echo"]).spec.clusterIP;
+
+    // HTTP: the echo server saw the client's SPIFFE identity in the header its sidecar adds
+    // (x-forwarded-client-cert), which it can only have from a mutual TLS handshake.
+    const http = echoCall(clientPid, `http://${vip}:80/`);
+    expect(http).toMatch(/StatusCode=200/);
+    expect(http).toMatch(/Hostname=echo-/);
+    expect(http).toMatch(new RegExp(`X-Forwarded-Client-Cert:.*URI=spiffe://cluster.local/ns/${CLIENT_NS}/sa/default`, "i"));
+    // gRPC and TCP reach the same pod through the sidecars too.
+    expect(echoCall(clientPid, `grpc://${vip}:7070`)).toMatch(/StatusCode=200/);
+    expect(echoCall(clientPid, `tcp://${vip}:9090`)).toMatch(/Hostname=echo-/);
+
+    // gRPC went through both sidecars with mutual TLS as well (the same header, on the gRPC request).
+    expect(echoCall(clientPid, `grpc://${vip}:7070`)).toMatch(
+      new RegExp(`X-Forwarded-Client-Cert:.*URI=spiffe://cluster.local/ns/${CLIENT_NS}/sa/default`, "i"),
+    );
+  });
+
+  test("PeerAuthentication: STRICT refuses a plaintext client from outside the mesh, PERMISSIVE lets it in; mesh clients work under both", async () => {
+    if (!appPod || !clientPid) throw new Error("no echo or client pod (an earlier test failed)");
+    const podIp = json<{ status: { podIP: string } }>(["-n", APP_NS, "get", "pod", appPod.metadata.name]).status.podIP;
+    const vip = json<{ spec: { clusterIP: string } }>(["-n", APP_NS, "get", "service", "echo"]).spec.clusterIP;
+    // From the node itself: not in the mesh, plaintext, straight to the pod.
+    const outside = () => echoCallStatus(undefined, `http://${podIp}:8080/`);
+    expect(outside()).toBe("ok");
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "security.istio.io/v1",
+        kind: "PeerAuthentication",
+        metadata: { name: "default", namespace: APP_NS },
+        spec: { mtls: { mode: "STRICT" } },
+      }),
+    );
+    const t0 = Date.now();
+    await waitFor("STRICT refusing the plaintext client", async () => (outside() === "refused" ? true : undefined), {
+      timeoutMs: 30_000,
+    });
+    measured["PeerAuthentication STRICT applied → plaintext refused"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    expect(echoCall(clientPid, `http://${vip}:80/`)).toMatch(/StatusCode=200/);
+    kubectl(["-n", APP_NS, "delete", "peerauthentication", "default"]);
+    await waitFor("PERMISSIVE again", async () => (outside() === "ok" ? true : undefined), { timeoutMs: 30_000 });
   });
 
   test("an image that was not imported fails to pull at once, on this machine, and says why", async () => {
