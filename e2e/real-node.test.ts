@@ -128,6 +128,32 @@ function envoyAdmin(pid: number, path: string): string {
   return execFileSync("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script], { encoding: "utf8" });
 }
 
+/** A Deployment of Istio's echo app (`localhost/istio/app`) in an injected namespace. */
+function echoDeployment(name: string, namespace: string, args: string[], annotations?: Record<string, string>): string {
+  return JSON.stringify({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, ...(annotations ? { annotations } : {}) },
+        spec: {
+          containers: [
+            {
+              name,
+              image: `localhost/istio/app:${versions.istio}`,
+              imagePullPolicy: "IfNotPresent",
+              args,
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
+        },
+      },
+    },
+  });
+}
+
 /** Istio's echo client calling `url` from inside the network namespace of `pid` (the node's own when undefined). */
 function echoCall(pid: number | undefined, url: string): string {
   const command = [ECHO_CLIENT, url, "--timeout", "5s"];
@@ -272,32 +298,10 @@ describe.runIf(local)("on the local cluster's real node", () => {
     const t0 = Date.now();
     kubectl(
       ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "echo", namespace: APP_NS },
-        spec: {
-          selector: { matchLabels: { app: "echo" } },
-          template: {
-            metadata: {
-              labels: { app: "echo" },
-              // The agent also writes the certificate it got to the pod's istio-envoy volume,
-              // so this test can read it from the node.
-              annotations: { "proxy.istio.io/config": '{"proxyMetadata":{"OUTPUT_CERTS":"/etc/istio/proxy"}}' },
-            },
-            spec: {
-              containers: [
-                {
-                  name: "echo",
-                  image: `localhost/istio/app:${versions.istio}`,
-                  imagePullPolicy: "IfNotPresent",
-                  args: ["--port=8080", "--grpc=7070", "--tcp=9090"],
-                  ports: [{ containerPort: 8080 }],
-                },
-              ],
-            },
-          },
-        },
+      // The agent also writes the certificate it got to the pod's istio-envoy volume, so this
+      // test can read it from the node.
+      echoDeployment("echo", APP_NS, ["--port=8080", "--grpc=7070", "--tcp=9090"], {
+        "proxy.istio.io/config": '{"proxyMetadata":{"OUTPUT_CERTS":"/etc/istio/proxy"}}',
       }),
     );
     const started = (p: Pod) => p.status.containerStatuses?.find((c) => c.name === "istio-proxy")?.state?.running !== undefined;
@@ -398,30 +402,7 @@ describe.runIf(local)("on the local cluster's real node", () => {
   test("a client pod in another namespace calls echo by its Service over HTTP, gRPC and TCP through both sidecars, with mutual TLS", async () => {
     runOnRealNode(CLIENT_NS);
     kubectl(["label", "namespace", CLIENT_NS, "istio-injection=enabled", "--overwrite"]);
-    kubectl(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "client", namespace: CLIENT_NS },
-        spec: {
-          selector: { matchLabels: { app: "client" } },
-          template: {
-            metadata: { labels: { app: "client" } },
-            spec: {
-              containers: [
-                {
-                  name: "client",
-                  image: `localhost/istio/app:${versions.istio}`,
-                  imagePullPolicy: "IfNotPresent",
-                  args: ["--port=8080"],
-                },
-              ],
-            },
-          },
-        },
-      }),
-    );
+    kubectl(["apply", "-f", "-"], echoDeployment("client", CLIENT_NS, ["--port=8080"]));
     const [client] = await waitForPods(CLIENT_NS, "app=client", 1, isReady, "the client pod Ready");
     clientPid = containerPid(client?.status.containerStatuses?.find((c) => c.name === "client")?.containerID);
     const vip = json<{ spec: { clusterIP: string } }>(["-n", APP_NS, "get", "service", "echo"]).spec.clusterIP;
