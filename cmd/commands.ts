@@ -28,6 +28,16 @@ export const commands: Command[] = [
     run: async (args) => (await import("./operator.ts")).runOperator(args),
   },
   {
+    name: "proxy-config",
+    summary: "show the clusters, listeners, routes or endpoints istiod sends one proxy (like istioctl proxy-config)",
+    run: async (args) => (await import("./proxy.ts")).runProxyCommand("proxy-config", args),
+  },
+  {
+    name: "proxy-status",
+    summary: "show every connected proxy and whether its xDS is in sync (like istioctl proxy-status)",
+    run: async (args) => (await import("./proxy.ts")).runProxyCommand("proxy-status", args),
+  },
+  {
     name: "tag",
     summary: "list revision tags, their revisions and the namespaces using them",
     run: async (args) => (await import("./tag.ts")).runTag(args),

@@ -2,9 +2,9 @@
 // (istio.io/rev=<tag>; istio-injection=enabled counts for `default`). Everything else about
 // tags goes through kubectl and IstioRevisionTag resources.
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { namespacesUsing } from "../controllers/revisions/usage.ts";
 import { rawClient } from "../kube/raw-client.ts";
+import { kubeConfig, table } from "./table.ts";
 
 export const usage = `usage: rigger tag list [--kubeconfig FILE]
 
@@ -39,17 +39,7 @@ export function tagRows(tags: Tag[], namespaces: Namespace[]): [string, string, 
 }
 
 export function formatTable(rows: string[][]): string {
-  const header = ["TAG", "REVISION", "NAMESPACES"];
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-  return `${all
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-        .join("   ")
-        .trimEnd(),
-    )
-    .join("\n")}\n`;
+  return table(["TAG", "REVISION", "NAMESPACES"], rows);
 }
 
 export async function runTag(args: string[]): Promise<number> {
@@ -62,10 +52,7 @@ export async function runTag(args: string[]): Promise<number> {
     (values.help ? process.stdout : process.stderr).write(usage);
     return values.help ? 0 : 2;
   }
-  const kc = new KubeConfig();
-  if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-  else kc.loadFromDefault();
-  const client = rawClient(kc);
+  const client = rawClient(kubeConfig(values.kubeconfig));
   const tags = await client.get<{ items: Tag[] }>("/apis/operator.rigger.dev/v1alpha1/istiorevisiontags");
   const namespaces = await client.get<{ items: Namespace[] }>("/api/v1/namespaces");
   process.stdout.write(formatTable(tagRows(tags.items, namespaces.items)));
