@@ -118,7 +118,8 @@ export function configRows(dump: Dump, kind: string): { header: string[]; rows: 
 
 function istiodPath(namespace: string, revision: string | undefined, debugPath: string): string {
   const service = revision && revision !== "default" ? `istiod-${revision}` : "istiod";
-  return `/api/v1/namespaces/${namespace}/services/https:${service}:15017/proxy${debugPath}`;
+  // The Service's https-webhook port (443 → istiod's 15017), where the debug views are served.
+  return `/api/v1/namespaces/${namespace}/services/https:${service}:443/proxy${debugPath}`;
 }
 
 export async function runProxyCommand(command: "proxy-status" | "proxy-config", args: string[]): Promise<number> {
