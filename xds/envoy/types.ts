@@ -5,8 +5,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { createFileRegistry, type FileRegistry, fromBinary, toJson as protoToJson } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { Any } from "./third_party/google/protobuf/any.ts";
-import { messageTypeRegistry } from "./third_party/typeRegistry.ts";
+import type { Any } from "./third_party/google/protobuf/any.ts";
 
 export const TYPE_PREFIX = "type.googleapis.com/";
 
@@ -31,12 +30,6 @@ export function pack<T>(type: MessageCodec<T>, message: T): Any {
   return { typeUrl: `${TYPE_PREFIX}${type.$type}`, value: type.encode(message).finish() };
 }
 
-/** The generated codec for a type URL, or undefined for a type not generated here. */
-export function codecOf(typeUrl: string): MessageCodec<unknown> | undefined {
-  const name = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
-  return messageTypeRegistry.get(name) as MessageCodec<unknown> | undefined;
-}
-
 /**
  * The Envoy API's descriptors (descriptors.binpb, written with the generated types): protobuf-es
  * reads them to write canonical proto3 JSON (what Go's protojson writes and istioctl reads back:
@@ -53,11 +46,6 @@ function registry(): FileRegistry {
 /** Proto3 JSON of a message (its bytes read back through the descriptors). */
 export function toJson<T>(type: MessageCodec<T>, message: T): unknown {
   return bytesToJson(type.$type, type.encode(message).finish());
-}
-
-/** Proto3 JSON of an Any. */
-export function anyToJson(any: Any): unknown {
-  return bytesToJson(Any.$type, Any.encode(any).finish());
 }
 
 function bytesToJson(typeName: string, bytes: Uint8Array): unknown {
