@@ -130,6 +130,10 @@ bench-validate: install cluster-build ## benchmark the validation webhook agains
 bench-ca: install cluster-build ## benchmark the mesh CA (ECDSA, RSA) against upstream istiod, and a rotation under load
 	node bench/ca.ts
 
+.PHONY: bench-xds
+bench-xds: install cluster-build ## Pilot: 1,000 services x 10 endpoints, 500 simulated proxies, against upstream pilot-discovery
+	node bench/xds.ts
+
 .PHONY: bench-inuse
 bench-inuse: install cluster-build ## operator memory with 10,000 pods referring to a revision
 	node bench/inuse.ts

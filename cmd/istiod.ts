@@ -22,7 +22,9 @@ Against a cluster (default): the kubeconfig from --kubeconfig, else the pod's se
   --extra-san NAME         another DNS name or IP for the serving certificate (repeatable)
   --exit-with-parent       exit when the parent process goes away (local control planes)
   --parent-pid N           with --exit-with-parent: the parent's PID, checked from the first moment
-  --grpc-port N            the mesh CA's gRPC port (default 15012)
+  --grpc-port N            the mesh CA's and xDS's gRPC port, TLS (default 15012)
+  --plaintext-xds-port N   also serve xDS in plaintext, unauthenticated, on N (upstream's 15010);
+                           off by default: anyone reaching it reads any proxy's config
   --ca-key-type TYPE       key of a self-signed root created here: ecdsa-p256 (default), rsa-2048, rsa-4096
   --workload-cert-ttl D    default workload certificate lifetime (default 24h; units s, m, h, d)
   --max-workload-cert-ttl D  longest lifetime a caller may ask for (default 90d)
@@ -55,6 +57,7 @@ export async function runIstiod(args: string[]): Promise<number> {
       "exit-with-parent": { type: "boolean", default: false },
       "parent-pid": { type: "string" },
       "grpc-port": { type: "string", default: "15012" },
+      "plaintext-xds-port": { type: "string" },
       "ca-key-type": { type: "string", default: "ecdsa-p256" },
       "workload-cert-ttl": { type: "string", default: "24h" },
       "max-workload-cert-ttl": { type: "string", default: "90d" },
@@ -76,6 +79,8 @@ export async function runIstiod(args: string[]): Promise<number> {
   }
   const port = portNumber("--port", values.port);
   const grpcPort = portNumber("--grpc-port", values["grpc-port"]);
+  const plaintextXdsPort =
+    values["plaintext-xds-port"] === undefined ? undefined : portNumber("--plaintext-xds-port", values["plaintext-xds-port"]);
   const keyTypes: Record<string, KeyAlgorithm> = { "ecdsa-p256": "ECDSA-P256", "rsa-2048": "RSA-2048", "rsa-4096": "RSA-4096" };
   const caKeyAlgorithm = keyTypes[values["ca-key-type"]];
   if (!caKeyAlgorithm)
@@ -146,6 +151,7 @@ export async function runIstiod(args: string[]): Promise<number> {
       injectionConfigDir: values["injection-config"],
       meshConfigFile: values["mesh-config"],
       grpcPort,
+      plaintextXdsPort,
       caKeyAlgorithm,
       workloadCertTtlSeconds: seconds("--workload-cert-ttl", values["workload-cert-ttl"]),
       maxWorkloadCertTtlSeconds: seconds("--max-workload-cert-ttl", values["max-workload-cert-ttl"]),

@@ -449,6 +449,77 @@ describe.runIf(local)("on the local cluster's real node", () => {
     await waitFor("PERMISSIVE again", async () => (outside() === "ok" ? true : undefined), { timeoutMs: 30_000 });
   });
 
+  test("scaling echo up and down reaches the client's Envoy: new endpoints get traffic, removed ones none", async () => {
+    if (!clientPid) throw new Error("no client pod (an earlier test failed)");
+    const pid = clientPid;
+    const vip = json<{ spec: { clusterIP: string } }>(["-n", APP_NS, "get", "service", "echo"]).spec.clusterIP;
+    /** The echo pods that answered `calls` HTTP calls from the client, by hostname. */
+    const answeredBy = (calls: number) => {
+      const seen = new Map<string, number>();
+      for (let i = 0; i < calls; i++) {
+        const host = /Hostname=(\S+)/.exec(echoCall(pid, `http://${vip}:80/`))?.[1] ?? "none";
+        seen.set(host, (seen.get(host) ?? 0) + 1);
+      }
+      return seen;
+    };
+    /** The endpoints of echo's port-80 cluster in the client's Envoy (its admin /clusters). */
+    const clientEndpoints = () =>
+      new Set(
+        [
+          ...envoyAdmin(pid, "/clusters").matchAll(
+            new RegExp(`^outbound\\|80\\|\\|echo\\.${APP_NS}\\.svc\\.cluster\\.local::([\\d.]+):8080::`, "gm"),
+          ),
+        ].map((m) => m[1]),
+      );
+    const readyIps = () =>
+      new Set(
+        podsOf(APP_NS, "app=echo")
+          .filter(isReady)
+          .map((p) => json<{ status: { podIP: string } }>(["-n", APP_NS, "get", "pod", p.metadata.name]).status.podIP),
+      );
+    const sameSet = (a: Set<string | undefined>, b: Set<string>) => a.size === b.size && [...b].every((x) => a.has(x));
+
+    kubectl(["-n", APP_NS, "scale", "deployment", "echo", "--replicas=3"]);
+    const up = await waitForPods(APP_NS, "app=echo", 3, isReady, "3 ready echo pods");
+    const t0 = Date.now();
+    await waitFor(
+      "the client's Envoy to list the 3 echo pods",
+      async () => (sameSet(clientEndpoints(), readyIps()) ? true : undefined),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    measured["echo scaled 1 → 3: all Ready → endpoints in the client's Envoy"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    // Round robin over 3 endpoints: 30 calls reach every pod.
+    const spread = answeredBy(30);
+    expect([...spread.keys()].sort()).toEqual(up.map((p) => p.metadata.name).sort());
+
+    kubectl(["-n", APP_NS, "scale", "deployment", "echo", "--replicas=1"]);
+    const t1 = Date.now();
+    // The two pods that go stop being ready endpoints as soon as they start terminating.
+    await waitFor("the client's Envoy to list one echo endpoint", async () => (clientEndpoints().size === 1 ? true : undefined));
+    measured["echo scaled 3 → 1 → the client's Envoy down to 1 endpoint"] = `${((Date.now() - t1) / 1000).toFixed(1)} s`;
+    const remaining = await waitFor(
+      "one echo pod left",
+      async () => {
+        const pods = podsOf(APP_NS, "app=echo");
+        return pods.length === 1 && isReady(pods[0] as Pod) ? pods[0] : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect(sameSet(clientEndpoints(), readyIps())).toBe(true);
+    // Every call now lands on the pod that is left.
+    expect([...answeredBy(20).entries()]).toEqual([[remaining.metadata.name, 20]]);
+  });
+
+  test("no proxy rejected any configuration over the whole suite (istiod's pilot_total_xds_rejects)", () => {
+    const metrics = kubectl(["get", "--raw", `/api/v1/namespaces/${CONTROL_PLANE_NS}/services/https:istiod:443/proxy/metrics`]);
+    // The pushes happened (the counter exists) and none was rejected.
+    expect(metrics).toMatch(/^pilot_xds_pushes\{type="cds"\} [1-9]/m);
+    const rejects = [...metrics.matchAll(/^pilot_total_xds_rejects\{[^}]*\} (\d+)/gm)].map((m) => Number(m[1]));
+    expect(rejects.reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
   test("rigger proxy-status and proxy-config show the proxies in sync and what istiod sends them", async () => {
     if (!appPod) throw new Error("no echo pod (an earlier test failed)");
     const rigger = (args: string[]) =>

@@ -14,21 +14,22 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { AuthenticationError, TokenReviewer } from "../istiod/ca/authenticate.ts";
-import { loopbackServingCertificate } from "../pki/certificates.ts";
+import { servingCredentials } from "../istiod/ca/server.ts";
+import {
+  type CertificateAuthority,
+  createCertificateAuthority,
+  issueCertificate,
+  loopbackServingCertificate,
+} from "../pki/certificates.ts";
 import { versions } from "../versions.ts";
 import { Secret } from "../xds/envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
-import {
-  DeltaDiscoveryRequest,
-  DeltaDiscoveryResponse,
-  DiscoveryRequest,
-  DiscoveryResponse,
-} from "../xds/envoy/third_party/envoy/service/discovery/v3/discovery.ts";
+import { DiscoveryRequest, DiscoveryResponse } from "../xds/envoy/third_party/envoy/service/discovery/v3/discovery.ts";
 import { type MessageCodec, pack, TypeUrl } from "../xds/envoy/types.ts";
 import { DEFAULT_MESH, type PushContext } from "../xds/generate/context.ts";
 import { ResourceCache, sidecarGenerator } from "../xds/generate/index.ts";
 import { readScenario } from "../xds/parity/scenario.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../xds/registry/registry.ts";
-import { AdsServer, type Connection } from "../xds/server/ads.ts";
+import { ADS_SERVICE, AdsServer, type Connection } from "../xds/server/ads.ts";
 import { configDump, syncz } from "../xds/server/debug.ts";
 import { type Resource, SotwStream } from "../xds/server/stream.ts";
 import { freePort, stopChild } from "./support/child.ts";
@@ -45,7 +46,11 @@ const TOKEN = jwt("system:serviceaccount:default:reviews");
 let server: grpc.Server;
 let ads: AdsServer;
 let port: number;
+let plaintextPort: number;
+let plaintextServer: grpc.Server;
 let caPem: string;
+/** The mesh CA client certificates are verified against (the server's own CA is another). */
+let meshCa: CertificateAuthority;
 const nacks: string[] = [];
 const envoys: ChildProcess[] = [];
 
@@ -75,6 +80,7 @@ beforeAll(async () => {
       if (token !== TOKEN) throw new AuthenticationError("the token was not accepted: unknown");
       return { namespace: "default", serviceAccount: "reviews" };
     }),
+    trustDomain: () => "cluster.local",
     generatorFor: (proxy) => sidecarGenerator(proxy, () => push, cache),
     registry: new Registry(),
     log: pino({ level: "silent" }),
@@ -83,17 +89,26 @@ beforeAll(async () => {
   server = new grpc.Server();
   ads.register(server);
   await serveSecrets(server, tls.caPem);
-  const credentials = grpc.ServerCredentials.createSsl(null, [
-    { cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) },
-  ]);
+  // Client certificates asked for and verified against the mesh CA, never required (as istiod's 15012).
+  meshCa = await createCertificateAuthority("mesh-root", 1);
+  const { credentials } = servingCredentials(tls, meshCa.certPem);
   port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  // The same ADS server on a plaintext port (istiod's --plaintext-xds-port).
+  plaintextServer = new grpc.Server();
+  ads.register(plaintextServer, { plaintext: true });
+  plaintextPort = await new Promise<number>((resolve, reject) =>
+    plaintextServer.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
   );
 }, 30_000);
 
 afterAll(async () => {
   for (const envoy of envoys) await stopChild(envoy);
   server?.forceShutdown();
+  plaintextServer?.forceShutdown();
 });
 
 /**
@@ -318,22 +333,20 @@ describe.each([
 });
 
 /** One Delta stream opened by hand: the status it ends with, if it ends. */
-function deltaStream(metadata: grpc.Metadata, request: object): Promise<grpc.status | "open"> {
-  const Client = grpc.makeGenericClientConstructor(
-    {
-      DeltaAggregatedResources: {
-        path: "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources",
-        requestStream: true,
-        responseStream: true,
-        requestSerialize: (m: DeltaDiscoveryRequest) => Buffer.from(DeltaDiscoveryRequest.encode(m).finish()),
-        requestDeserialize: (b: Buffer) => DeltaDiscoveryRequest.decode(b),
-        responseSerialize: (m: DeltaDiscoveryResponse) => Buffer.from(DeltaDiscoveryResponse.encode(m).finish()),
-        responseDeserialize: (b: Buffer) => DeltaDiscoveryResponse.decode(b),
-      },
-    },
-    "ads",
-  );
-  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(caPem)), {
+function deltaStream(
+  metadata: grpc.Metadata,
+  request: object,
+  how: { clientCert?: { certPem: string; keyPem: string }; plaintext?: boolean } = {},
+): Promise<grpc.status | "open"> {
+  const Client = grpc.makeGenericClientConstructor(ADS_SERVICE, "ads");
+  const credentials = how.plaintext
+    ? grpc.credentials.createInsecure()
+    : grpc.credentials.createSsl(
+        Buffer.from(caPem),
+        how.clientCert ? Buffer.from(how.clientCert.keyPem) : null,
+        how.clientCert ? Buffer.from(how.clientCert.certPem) : null,
+      );
+  const client = new Client(`127.0.0.1:${how.plaintext ? plaintextPort : port}`, credentials, {
     "grpc.ssl_target_name_override": "localhost",
   });
   return new Promise((resolve) => {
@@ -389,5 +402,33 @@ describe("bad input on the xDS port", () => {
     expect(await deltaStream(withToken(TOKEN), node("garbage"))).toBe(grpc.status.INVALID_ARGUMENT);
     expect(await deltaStream(withToken(TOKEN), node("sidecar~x~y~z"))).toBe(grpc.status.INVALID_ARGUMENT);
     expect(await deltaStream(withToken(TOKEN), node(good))).toBe("open");
+  });
+
+  /** A workload certificate for `uri`, from the mesh CA or another one. */
+  const workloadCert = (uri: string, ca = meshCa) =>
+    issueCertificate(ca, { commonName: "", uris: [uri], usages: ["client"], validDays: 1 });
+  const reviewsId = "spiffe://cluster.local/ns/default/sa/reviews";
+
+  test("a mesh client certificate instead of a token: served, and the identity check holds it to its SPIFFE name", async () => {
+    const cert = await workloadCert(reviewsId);
+    expect(await deltaStream(withToken(), node(good), { clientCert: cert })).toBe("open");
+    const other = "sidecar~10.10.0.12~ratings-1.default~default.svc.cluster.local";
+    expect(
+      await deltaStream(withToken(), node(other, { NAMESPACE: "default", SERVICE_ACCOUNT: "ratings" }), { clientCert: cert }),
+    ).toBe(grpc.status.PERMISSION_DENIED);
+  });
+
+  test("a client certificate the mesh CA did not sign counts for nothing; one of another trust domain is refused", async () => {
+    const stranger = await workloadCert(reviewsId, await createCertificateAuthority("another-root", 1));
+    // Not verified by the handshake: no identity from it, and without a token nothing is served.
+    expect(await deltaStream(withToken(), node(good), { clientCert: stranger })).toBe(grpc.status.UNAUTHENTICATED);
+    expect(await deltaStream(withToken(TOKEN), node(good), { clientCert: stranger })).toBe("open");
+    const foreign = await workloadCert("spiffe://example.org/ns/default/sa/reviews");
+    expect(await deltaStream(withToken(TOKEN), node(good), { clientCert: foreign })).toBe(grpc.status.UNAUTHENTICATED);
+  });
+
+  test("the plaintext port (--plaintext-xds-port) serves without credentials, as upstream's 15010", async () => {
+    expect(await deltaStream(withToken(), node(good), { plaintext: true })).toBe("open");
+    expect(await deltaStream(withToken(), node("garbage"), { plaintext: true })).toBe(grpc.status.INVALID_ARGUMENT);
   });
 });

@@ -9,6 +9,7 @@
 //      and, when the CA changes, a new serving certificate, caBundle and root copies;
 //   6. Pilot: xDS (ADS, Delta and state of the world) on the same gRPC port, from Services,
 //      EndpointSlices, Pods and Nodes in the shared cache (xds/).
+import * as grpc from "@grpc/grpc-js";
 import type { KubeConfig } from "@kubernetes/client-node";
 import pino from "pino";
 import { cachedReads, SharedCache } from "../kube/cache.ts";
@@ -47,6 +48,12 @@ export interface ControlPlaneOptions {
   servingCertRenewFraction?: number;
   /** The mesh CA's gRPC port (15012 in a pod; 0 picks a free one). */
   grpcPort: number;
+  /**
+   * xDS in plaintext without authentication, as upstream's 15010, on this port (0 picks a free
+   * one); off when undefined. Anyone who reaches it gets any proxy's configuration: local
+   * debugging only.
+   */
+  plaintextXdsPort?: number;
   /** Key type of a self-signed root created here. */
   caKeyAlgorithm?: KeyAlgorithm;
   /** Workload certificate lifetimes, seconds. */
@@ -60,6 +67,8 @@ export interface ControlPlaneOptions {
 export interface ControlPlane {
   port: number;
   grpcPort: number;
+  /** The plaintext xDS port, when asked for. */
+  plaintextXdsPort?: number;
   close(): Promise<void>;
 }
 
@@ -233,6 +242,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   caServer = await startCaServer({
     reviewer,
     services: (grpcServer) => xds.ads.register(grpcServer),
+    // Proxies may authenticate xDS with their workload certificate instead of a token.
+    clientCaPem: ca.rootPem,
     host: options.host,
     port: options.grpcPort,
     tls: serving,
@@ -247,15 +258,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const roots = new RootDistribution({ cache, client, rootPem: () => ca.rootPem, log });
   await retry("distributing istio-ca-root-cert", log, () => roots.start());
   ca.onChange(() => {
+    caServer?.setClientCa(ca.rootPem);
     roots.resyncAll();
     patcher.recheckAll();
     reissue("the CA changed");
   });
 
+  const plaintext =
+    options.plaintextXdsPort === undefined
+      ? undefined
+      : await startPlaintextXds(xds, options.host, options.plaintextXdsPort, log);
   log.info(
     {
       port: server.port,
       grpcPort: caServer.port,
+      plaintextXdsPort: plaintext?.port,
       namespace: options.namespace,
       startupSeconds: Number(process.uptime().toFixed(2)),
     },
@@ -264,8 +281,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   return {
     port: server.port,
     grpcPort: caServer.port,
+    plaintextXdsPort: plaintext?.port,
     close: async () => {
       stopped = true;
+      plaintext?.server.forceShutdown();
       xds.stop();
       ca.stop();
       roots.stop();
@@ -277,4 +296,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       await server.close();
     },
   };
+}
+
+/** Upstream's 15010: ADS without TLS or authentication, only when the flag asks for it. */
+async function startPlaintextXds(
+  xds: Discovery,
+  host: string,
+  port: number,
+  log: pino.Logger,
+): Promise<{ server: grpc.Server; port: number }> {
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  xds.ads.register(server, { plaintext: true });
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  log.warn({ port: bound }, "plaintext xDS serving without authentication (--plaintext-xds-port): for local debugging only");
+  return { server, port: bound };
 }

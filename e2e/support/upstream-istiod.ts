@@ -22,6 +22,8 @@ export interface UpstreamIstiod {
   baseUrl: string;
   /** The secure gRPC address (xDS and the CA, 15012 in a pod), 127.0.0.1:<port>. */
   grpcAddress: string;
+  /** The plaintext xDS address (15010 in a pod), 127.0.0.1:<port>. */
+  plaintextAddress: string;
   caPem: string;
   log: string;
   process: ChildProcess;
@@ -119,6 +121,7 @@ export async function startUpstreamIstiod(
   return {
     baseUrl,
     grpcAddress: `127.0.0.1:${secureGrpc}`,
+    plaintextAddress: `127.0.0.1:${grpc}`,
     caPem: serving.caPem,
     log,
     process: child,

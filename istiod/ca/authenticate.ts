@@ -154,3 +154,29 @@ export class TokenReviewer {
 function keyOf(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
+
+/** What grpc-js says about a TLS peer (its certificate only when the handshake verified it). */
+export interface PeerAuth {
+  transportSecurityType?: string;
+  sslPeerCertificate?: { subjectaltname?: string };
+}
+
+/**
+ * The caller named by a mesh client certificate: the `spiffe://<trust domain>/ns/<ns>/sa/<sa>`
+ * URI of a certificate the TLS handshake verified against the mesh roots (grpc-js reports a
+ * peer certificate only then). Undefined when there is none; an error when there is one that
+ * names no workload of this trust domain.
+ */
+export function certificateCaller(auth: PeerAuth | null | undefined, trustDomain: string): Caller | undefined {
+  const sans = auth?.sslPeerCertificate?.subjectaltname;
+  if (auth?.transportSecurityType !== "ssl" || !auth.sslPeerCertificate) return undefined;
+  const uris = (sans ?? "")
+    .split(/,\s*/)
+    .filter((san) => san.startsWith("URI:"))
+    .map((san) => san.slice(4));
+  for (const uri of uris) {
+    const match = /^spiffe:\/\/([^/]+)\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(uri);
+    if (match?.[1] === trustDomain && match[2] && match[3]) return { namespace: match[2], serviceAccount: match[3] };
+  }
+  throw new AuthenticationError(`the client certificate names no workload of trust domain ${trustDomain}`);
+}

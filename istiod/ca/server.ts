@@ -33,6 +33,11 @@ export interface CaServerOptions {
   reviewer?: TokenReviewer;
   /** Other services served on the same TLS port (xDS), registered before it binds. */
   services?: (server: grpc.Server) => void;
+  /**
+   * The mesh roots (PEM) client certificates are verified against: a caller may present its
+   * workload certificate (xDS accepts it as credentials); none is required.
+   */
+  clientCaPem?: string;
 }
 
 /** Largest CSR accepted (a PEM CSR is about 1 KiB). */
@@ -42,16 +47,29 @@ export interface CaServer {
   port: number;
   /** Serves new connections with this certificate; open connections keep theirs. */
   setCertificate(certPem: string, keyPem: string): void;
+  /** Verifies new connections' client certificates against these roots. */
+  setClientCa(caPem: string): void;
   close(): Promise<void>;
 }
 
-/** The serving certificate, held in memory and pushed to grpc-js when it changes. */
+/**
+ * The serving certificate, and the roots client certificates are checked against, held in
+ * memory and pushed to grpc-js when they change.
+ */
 class ServingCertificateProvider implements grpc.experimental.CertificateProvider {
   private current: grpc.experimental.IdentityCertificateUpdate;
   private readonly listeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  private ca: grpc.experimental.CaCertificateUpdate | undefined;
+  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
 
-  constructor(certPem: string, keyPem: string) {
+  constructor(certPem: string, keyPem: string, caPem?: string) {
     this.current = { certificate: Buffer.from(certPem), privateKey: Buffer.from(keyPem) };
+    if (caPem) this.ca = { caCertificate: Buffer.from(caPem) };
+  }
+
+  setCa(caPem: string): void {
+    this.ca = { caCertificate: Buffer.from(caPem) };
+    for (const listener of this.caListeners) listener(this.ca);
   }
 
   set(certPem: string, keyPem: string): void {
@@ -69,9 +87,31 @@ class ServingCertificateProvider implements grpc.experimental.CertificateProvide
     this.listeners.delete(listener);
   }
 
-  // No client certificates are asked for: callers authenticate with tokens.
-  addCaCertificateListener(): void {}
-  removeCaCertificateListener(): void {}
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(listener);
+    setImmediate(() => this.caListeners.has(listener) && this.ca && listener(this.ca));
+  }
+
+  removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(listener);
+  }
+}
+
+/**
+ * TLS credentials for a gRPC server with this certificate; with `clientCaPem`, client
+ * certificates are asked for and verified against it but never required (grpc-js's createSsl
+ * cannot do that: it asks for them only when it also requires them).
+ */
+export function servingCredentials(tls: { certPem: string; keyPem: string }, clientCaPem?: string) {
+  const provider = new ServingCertificateProvider(tls.certPem, tls.keyPem, clientCaPem);
+  // grpc-js 1.14 passes this function's first two arguments to the credentials in swapped
+  // order (identity first): the identity provider goes first, then the CA provider.
+  const credentials = grpc.experimental.createCertificateProviderServerCredentials(
+    provider,
+    clientCaPem ? provider : null,
+    false,
+  );
+  return { credentials, provider };
 }
 
 interface CertificateRequest {
@@ -258,10 +298,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
     },
   });
   options.services?.(server);
-  const provider = new ServingCertificateProvider(options.tls.certPem, options.tls.keyPem);
-  // grpc-js 1.14 passes this function's first two arguments to the credentials in swapped
-  // order (identity first): the identity provider goes first, no CA provider.
-  const credentials = grpc.experimental.createCertificateProviderServerCredentials(provider, null, false);
+  const { credentials, provider } = servingCredentials(options.tls, options.clientCaPem);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${options.host}:${options.port}`, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
   );
@@ -269,6 +306,7 @@ export async function startCaServer(options: CaServerOptions): Promise<CaServer>
   return {
     port,
     setCertificate: (certPem, keyPem) => provider.set(certPem, keyPem),
+    setClientCa: (caPem) => provider.setCa(caPem),
     close: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());

@@ -1,16 +1,26 @@
 // Envoy's Aggregated Discovery Service on istiod's gRPC port (15012, beside the CA), both
 // flavours: StreamAggregatedResources (state of the world) and DeltaAggregatedResources.
 //
-// A stream is served only once its caller is known: `authorization: Bearer <token>` (a
-// Kubernetes ServiceAccount token for audience istio-ca, reviewed by the apiserver and cached,
-// the CA's reviewer) or else UNAUTHENTICATED and nothing sent. The first request's node must
-// parse (INVALID_ARGUMENT) and claim the caller's own namespace and ServiceAccount
-// (PERMISSION_DENIED), as upstream's identity check. Then stream.ts speaks the protocol and
-// the generators (passed in) say what each proxy gets.
+// A stream is served only once its caller is known, as upstream's authenticators decide it: a
+// mesh client certificate the TLS handshake verified against the mesh roots (its SPIFFE URI),
+// else `authorization: Bearer <token>` (a Kubernetes ServiceAccount token for audience
+// istio-ca, reviewed by the apiserver and cached, the CA's reviewer), else UNAUTHENTICATED and
+// nothing sent. The first request's node must parse (INVALID_ARGUMENT) and claim the caller's
+// own namespace and ServiceAccount (PERMISSION_DENIED), as upstream's identity check. Then
+// stream.ts speaks the protocol and the generators (passed in) say what each proxy gets.
+//
+// A server registered with `plaintext` (istiod's 15010, off unless asked for) authenticates
+// nobody, as upstream's plaintext port: for local debugging only.
 import * as grpc from "@grpc/grpc-js";
 import type pino from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import { AuthenticationError, bearerToken, type Caller, type TokenReviewer } from "../../istiod/ca/authenticate.ts";
+import {
+  AuthenticationError,
+  bearerToken,
+  type Caller,
+  certificateCaller,
+  type TokenReviewer,
+} from "../../istiod/ca/authenticate.ts";
 import {
   DeltaDiscoveryRequest,
   DeltaDiscoveryResponse,
@@ -36,7 +46,8 @@ function bidi<Req, Res>(name: string, req: MessageCodec<Req>, res: MessageCodec<
   };
 }
 
-const ADS_SERVICE = {
+/** The ADS service (its client side too: grpc.makeGenericClientConstructor(ADS_SERVICE, "ads")). */
+export const ADS_SERVICE = {
   StreamAggregatedResources: bidi("StreamAggregatedResources", DiscoveryRequest, DiscoveryResponse),
   DeltaAggregatedResources: bidi("DeltaAggregatedResources", DeltaDiscoveryRequest, DeltaDiscoveryResponse),
 } as grpc.ServiceDefinition;
@@ -57,7 +68,8 @@ export interface Connection {
   /** `<pod>.<namespace>-<n>`, as upstream names connections. */
   id: string;
   proxy: MeshProxy;
-  caller: Caller;
+  /** Who the credentials said (undefined on the plaintext port, which checks none). */
+  caller?: Caller;
   delta: boolean;
   connectedAt: Date;
   stream: SotwStream | DeltaStream;
@@ -74,6 +86,8 @@ export interface NackReport {
 
 export interface AdsServerOptions {
   reviewer: TokenReviewer;
+  /** The mesh's trust domain: a client certificate must name a workload of it. */
+  trustDomain: () => string;
   /** The generator for one proxy's stream. */
   generatorFor: (proxy: MeshProxy) => Generate;
   registry: Registry;
@@ -133,11 +147,13 @@ export class AdsServer {
     this.metrics = adsMetrics(options.registry);
   }
 
-  register(server: grpc.Server): void {
+  /** Serves ADS on `server`; `plaintext` skips authentication (a server without TLS). */
+  register(server: grpc.Server, { plaintext = false } = {}): void {
     server.addService(ADS_SERVICE, {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => this.serve(call, false),
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) =>
+        this.serve(call, false, plaintext),
       DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) =>
-        this.serve(call, true),
+        this.serve(call, true, plaintext),
     });
   }
 
@@ -161,11 +177,13 @@ export class AdsServer {
   private serve(
     call: grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>,
     delta: boolean,
+    plaintext: boolean,
   ): void {
     const log = this.options.log;
     let connection: Connection | undefined;
     let ended = false;
     const pending: (DiscoveryRequest | DeltaDiscoveryRequest)[] = [];
+    let authenticated = false;
     let caller: Caller | undefined;
     const fail = (code: grpc.status, details: string) => {
       if (ended) return;
@@ -180,7 +198,7 @@ export class AdsServer {
       }
     };
     const handle = (request: DiscoveryRequest | DeltaDiscoveryRequest) => {
-      if (ended || !caller) return;
+      if (ended || !authenticated) return;
       if (!connection) {
         let proxy: MeshProxy;
         try {
@@ -190,7 +208,7 @@ export class AdsServer {
           fail(grpc.status.INVALID_ARGUMENT, err.message);
           return;
         }
-        const mismatch = identityMismatch(proxy, caller);
+        const mismatch = caller && identityMismatch(proxy, caller);
         if (mismatch) {
           log.warn({ proxy: proxy.id, peer: call.getPeer(), reason: mismatch }, "xDS stream refused");
           fail(grpc.status.PERMISSION_DENIED, `authorization failed: ${mismatch}`);
@@ -208,7 +226,7 @@ export class AdsServer {
       }
     };
     call.on("data", (request: DiscoveryRequest | DeltaDiscoveryRequest) => {
-      if (caller) handle(request);
+      if (authenticated) handle(request);
       else if (pending.length < 16) pending.push(request);
       else fail(grpc.status.RESOURCE_EXHAUSTED, "too many requests before authentication finished");
     });
@@ -219,8 +237,22 @@ export class AdsServer {
     call.on("error", close);
     call.on("cancelled", close);
 
+    const accept = (who: Caller | undefined) => {
+      authenticated = true;
+      caller = who;
+      for (const request of pending.splice(0)) handle(request);
+    };
+    if (plaintext) {
+      accept(undefined);
+      return;
+    }
     let token: string;
     try {
+      const byCertificate = certificateCaller(call.getAuthContext(), this.options.trustDomain());
+      if (byCertificate) {
+        accept(byCertificate);
+        return;
+      }
       token = bearerToken(call.metadata.get("authorization")[0]?.toString());
     } catch (err) {
       fail(grpc.status.UNAUTHENTICATED, `authentication failure: ${(err as Error).message}`);
@@ -235,10 +267,7 @@ export class AdsServer {
       return;
     }
     (cached ? Promise.resolve(cached) : reviewer.authenticate(token)).then(
-      (who) => {
-        caller = who;
-        for (const request of pending.splice(0)) handle(request);
-      },
+      (who) => accept(who),
       (err: Error) => {
         const reason = err instanceof AuthenticationError ? err.message : "the token could not be reviewed";
         log.debug({ peer: call.getPeer(), reason }, "xDS stream not authenticated");
@@ -249,7 +278,7 @@ export class AdsServer {
 
   private connect(
     proxy: MeshProxy,
-    caller: Caller,
+    caller: Caller | undefined,
     delta: boolean,
     call: grpc.ServerDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>,
   ): Connection {

@@ -79,6 +79,7 @@ export class Discovery {
     this.current = this.snapshot();
     this.ads = new AdsServer({
       reviewer: options.reviewer,
+      trustDomain: () => options.mesh?.().trustDomain ?? DEFAULT_MESH.trustDomain,
       registry: options.metrics,
       log: options.log,
       onNack: options.onNack,
