@@ -1,11 +1,14 @@
-// CDS for a sidecar: an outbound cluster per Service port (EDS; the headless Service's sent to
-// the original destination), with automatic mutual TLS towards endpoints labelled
-// tlsMode=istio; an inbound cluster per port the proxy's own Services target; and the fixed
-// BlackHole, Passthrough and InboundPassthrough clusters. Shapes follow upstream's
+// CDS for a sidecar: an outbound cluster per service port, by the service's resolution: EDS
+// (STATIC), the original destination (NONE: headless Services, ServiceEntries without
+// endpoints), or Envoy's own DNS with the endpoints inline (DNS: STRICT_DNS, DNS_ROUND_ROBIN:
+// LOGICAL_DNS); automatic mutual TLS towards endpoints labelled tlsMode=istio, except to
+// MESH_EXTERNAL entries; an inbound cluster per port the proxy's own Services target; and the
+// fixed BlackHole, Passthrough and InboundPassthrough clusters. Shapes follow upstream's
 // ClusterBuilder; xds/parity compares them with upstream's output.
 import {
   type Cluster,
   Cluster_DiscoveryType,
+  Cluster_DnsLookupFamily,
   Cluster_LbPolicy,
   type Cluster_TransportSocketMatch,
 } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
@@ -15,6 +18,7 @@ import {
   ApiVersion,
   type ConfigSource,
 } from "../envoy/third_party/envoy/config/core/v3/config_source.ts";
+import { CaresDnsResolverConfig } from "../envoy/third_party/envoy/extensions/network/dns_resolver/cares/v3/cares_dns_resolver.ts";
 import { RawBuffer } from "../envoy/third_party/envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.ts";
 import {
   SubjectAltNameMatcher_SanType,
@@ -39,6 +43,7 @@ import {
   SDS_CLUSTER,
   serviceTargets,
 } from "./context.ts";
+import { clusterLoadAssignment } from "./endpoints.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const MAX = 4294967295;
@@ -133,23 +138,50 @@ const serviceRef = (s: MeshService) => ({ host: s.hostname, name: s.name, namesp
 /** Inbound and passthrough traffic leaves from 127.0.0.6, which iptables does not send back to Envoy. */
 const INBOUND_BIND = { sourceAddress: { address: "127.0.0.6", portValue: 0 } };
 
+const DISCOVERY_TYPE = {
+  STATIC: Cluster_DiscoveryType.EDS,
+  NONE: Cluster_DiscoveryType.ORIGINAL_DST,
+  DNS: Cluster_DiscoveryType.STRICT_DNS,
+  DNS_ROUND_ROBIN: Cluster_DiscoveryType.LOGICAL_DNS,
+} as const;
+
+/** Upstream's settings for clusters Envoy resolves itself (c-ares, IPv4, a minute, the record's TTL). */
+const DNS_SETTINGS: Partial<Cluster> = {
+  dnsRefreshRate: { seconds: 60 },
+  dnsJitter: { nanos: 100_000_000 },
+  respectDnsTtl: true,
+  dnsLookupFamily: Cluster_DnsLookupFamily.V4_ONLY,
+  typedDnsResolverConfig: {
+    name: "envoy.network.dns_resolver.cares",
+    typedConfig: pack(CaresDnsResolverConfig, { udpMaxQueries: 100 }),
+  },
+};
+
 function outboundCluster(push: PushContext, proxy: MeshProxy, service: MeshService, port: ServicePort): Cluster {
   const name = outboundClusterName(port.port, service.hostname);
-  const headless = service.clusterIp === undefined;
+  const passthrough = service.resolution === "NONE";
   const cluster: Cluster = {
     name,
     altStatName: statName(name),
-    type: headless ? Cluster_DiscoveryType.ORIGINAL_DST : Cluster_DiscoveryType.EDS,
+    type: DISCOVERY_TYPE[service.resolution],
     connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
-    lbPolicy: headless ? Cluster_LbPolicy.CLUSTER_PROVIDED : Cluster_LbPolicy.LEAST_REQUEST,
+    lbPolicy: passthrough ? Cluster_LbPolicy.CLUSTER_PROVIDED : Cluster_LbPolicy.LEAST_REQUEST,
     circuitBreakers,
     commonLbConfig: {},
-    metadata: { filterMetadata: { istio: { services: [serviceRef(service)] } } },
+    metadata: {
+      filterMetadata: {
+        istio: { ...(service.meshExternal ? { external: true } : {}), services: [serviceRef(service)] },
+      },
+    },
     typedExtensionProtocolOptions: protocolOptions(port),
     filters: metadataExchange(proxy),
   };
-  if (!headless) {
-    cluster.edsClusterConfig = { edsConfig: ADS_CONFIG, serviceName: name };
+  if (service.resolution === "STATIC") cluster.edsClusterConfig = { edsConfig: ADS_CONFIG, serviceName: name };
+  if (service.resolution === "DNS" || service.resolution === "DNS_ROUND_ROBIN") {
+    Object.assign(cluster, DNS_SETTINGS);
+    cluster.loadAssignment = clusterLoadAssignment(push, name);
+  }
+  if (!passthrough && !service.meshExternal) {
     const accounts = serviceAccountsOf(push, service);
     const sni = `outbound_.${port.port}_._.${service.hostname}`;
     const matches: Cluster_TransportSocketMatch[] = [
@@ -213,14 +245,45 @@ function passthrough(push: PushContext, name: string): Cluster {
   };
 }
 
-export function sidecarClusters(push: PushContext, proxy: MeshProxy): Cluster[] {
-  const clusters: Cluster[] = [];
+/**
+ * One cluster of a sidecar's CDS, not built yet: `shared` ones (outbound clusters) are the same
+ * for every proxy with the same `istioFilters`, so the caller may build each once per push.
+ */
+export interface ClusterEntry {
+  name: string;
+  shared: boolean;
+  build: () => Cluster;
+}
+
+export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy): ClusterEntry[] {
+  const entries: ClusterEntry[] = [];
   for (const service of push.registry.services) {
     if (service.externalName) continue;
-    for (const port of service.ports) if (port.protocol !== "UDP") clusters.push(outboundCluster(push, proxy, service, port));
+    for (const port of service.ports)
+      if (port.protocol !== "UDP")
+        entries.push({
+          name: outboundClusterName(port.port, service.hostname),
+          shared: true,
+          build: () => outboundCluster(push, proxy, service, port),
+        });
   }
   // Inbound: one per port the proxy's Services send to it (the endpoint's port).
-  for (const [targetPort, port] of inboundPorts(push, proxy)) clusters.push(inboundCluster(push, proxy, targetPort, port));
+  for (const [targetPort, port] of inboundPorts(push, proxy)) {
+    const name = inboundClusterName(targetPort);
+    entries.push({ name, shared: false, build: () => inboundCluster(push, proxy, targetPort, port) });
+  }
+  for (const cluster of fixedClusters(push, proxy))
+    entries.push({ name: cluster.name ?? "", shared: false, build: () => cluster });
+  return entries;
+}
+
+export function sidecarClusters(push: PushContext, proxy: MeshProxy): Cluster[] {
+  return sidecarClusterEntries(push, proxy).map((e) => e.build());
+}
+
+/** BlackHole, Passthrough and InboundPassthrough. */
+function fixedClusters(push: PushContext, proxy: MeshProxy): Cluster[] {
+  const clusters: Cluster[] = [];
   clusters.push(
     {
       name: BLACKHOLE_CLUSTER,

@@ -24,7 +24,7 @@ export function parseClusterName(
 function workloadName(ep: MeshEndpoint): string {
   const canonical = ep.labels["service.istio.io/canonical-name"] ?? ep.labels.app ?? ep.podName ?? "";
   const revision = ep.labels["service.istio.io/canonical-revision"] ?? ep.labels.version ?? "";
-  return `${ep.podName ?? ""};${ep.namespace};${canonical};${revision};Kubernetes`;
+  return `${ep.podName ?? ""};${ep.workloadNamespace ?? ep.namespace};${canonical};${revision};Kubernetes`;
 }
 
 /** The load assignment for an outbound cluster; undefined when the name is no cluster of a known Service. */
@@ -57,7 +57,7 @@ export function clusterLoadAssignment(push: PushContext, clusterName: string): C
       portMode(composeMtls(push.peerAuthentications, push.mesh.rootNamespace, ep), ep.port) !== "DISABLE";
     group.lbEndpoints?.push({
       endpoint: { address: { socketAddress: { address: ep.address, portValue: ep.port } } },
-      healthStatus: HealthStatus.HEALTHY,
+      healthStatus: ep.health === "HEALTHY" ? HealthStatus.HEALTHY : undefined,
       metadata: {
         filterMetadata: {
           ...(istioTls ? { "envoy.transport_socket_match": { tlsMode: "istio" } } : {}),

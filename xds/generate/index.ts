@@ -10,7 +10,7 @@ import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/r
 import { type MessageCodec, pack, TypeUrl } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource } from "../server/stream.ts";
-import { sidecarClusters } from "./clusters.ts";
+import { sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
 import { clusterLoadAssignment } from "./endpoints.ts";
 import { sidecarListeners } from "./listeners.ts";
@@ -61,12 +61,15 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
     const push = current();
     switch (typeUrl) {
       case TypeUrl.cluster:
-        return sidecarClusters(push, proxy).map((c) => {
-          const name = c.name ?? "";
-          // Outbound clusters are the same for every proxy; inbound ones are the proxy's own.
-          if (!name.startsWith("outbound|")) return resource(Cluster, name, c);
-          return cache.get(push, `cds/${name}`, () => resource(Cluster, name, c)) as Resource;
-        });
+        // Outbound clusters are built and encoded once per push for every proxy with the same
+        // Envoy build (Istio's filters or not); inbound ones are the proxy's own.
+        return sidecarClusterEntries(push, proxy).map((entry) =>
+          entry.shared
+            ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.name}`, () =>
+                resource(Cluster, entry.name, entry.build()),
+              ) as Resource)
+            : resource(Cluster, entry.name, entry.build()),
+        );
       case TypeUrl.listener:
         return sidecarListeners(push, proxy).map((l) => resource(Listener, l.name ?? "", l));
       case TypeUrl.route:

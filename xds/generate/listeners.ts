@@ -6,6 +6,8 @@
 //   (sniffed by ALPN) routed by RDS `<port>`, anything else passed through;
 // - outbound TCP and sniffed ports: a listener per Service address `<clusterIP>_<port>`, TCP
 //   straight to the Service's cluster, sniffed HTTP routed by RDS `<hostname>:<port>`;
+//   a ServiceEntry without addresses binds `0.0.0.0_<port>` instead: TLS ports pick the host by
+//   SNI (anything else passed through), TCP ports go to the first such entry's cluster;
 // - virtualInbound (0.0.0.0:15006, where inbound connections arrive): per port the proxy's
 //   Services target, a chain for Istio mutual TLS and (unless STRICT) one for plaintext; then
 //   catch-all chains to InboundPassthroughCluster for other ports.
@@ -39,8 +41,8 @@ import { DownstreamTlsContext } from "../envoy/third_party/envoy/extensions/tran
 import { TypedStruct } from "../envoy/third_party/udpa/type/v1/typed_struct.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import { isHttp, isHttp2, isSniffed, type Protocol } from "../registry/protocol.ts";
-import type { MeshService } from "../registry/registry.ts";
+import { isHttp, isHttp2, isSniffed, isTcp, type Protocol } from "../registry/protocol.ts";
+import type { MeshService, ServicePort } from "../registry/registry.ts";
 import { ADS_CONFIG, sdsSecret } from "./clusters.ts";
 import {
   BLACKHOLE_CLUSTER,
@@ -227,6 +229,7 @@ const outboundListenerBase = {
 function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const httpPorts = new Set<number>();
   const listeners: Listener[] = [];
+  const addressless: { service: MeshService; port: ServicePort }[] = [];
   for (const service of push.registry.services) {
     if (service.externalName) continue;
     for (const port of service.ports) {
@@ -235,7 +238,11 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
         httpPorts.add(port.port);
         continue;
       }
-      if (!service.clusterIp) continue; // headless: through virtualOutbound's passthrough
+      if (!service.clusterIp) {
+        // Headless Services: through virtualOutbound's passthrough.
+        if (service.origin === "ServiceEntry") addressless.push({ service, port });
+        continue;
+      }
       const cluster = outboundClusterName(port.port, service.hostname);
       const name = `${service.clusterIp}_${port.port}`;
       const address = { socketAddress: { address: service.clusterIp, portValue: port.port } };
@@ -264,6 +271,7 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
       }
     }
   }
+  listeners.push(...wildcardListeners(addressless, new Set(listeners.map((l) => l.name ?? ""))));
   for (const port of httpPorts) {
     const name = `0.0.0.0_${port}`;
     listeners.push({
@@ -278,6 +286,43 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
       ],
       defaultFilterChain: { filterChainMatch: {}, filters: [tcpProxy(PASSTHROUGH_CLUSTER)], name: "PassthroughFilterChain" },
       listenerFilters: [listenerFilter.http],
+      ...outboundListenerBase,
+    });
+  }
+  return listeners;
+}
+
+/** `0.0.0.0_<port>` listeners for ServiceEntry ports without an address (not for a port an HTTP listener has). */
+function wildcardListeners(entries: { service: MeshService; port: ServicePort }[], taken: Set<string>): Listener[] {
+  const byPort = new Map<number, { service: MeshService; port: ServicePort }[]>();
+  for (const entry of entries) byPort.set(entry.port.port, [...(byPort.get(entry.port.port) ?? []), entry]);
+  const listeners: Listener[] = [];
+  for (const [number, list] of [...byPort].sort(([a], [b]) => a - b)) {
+    const name = `0.0.0.0_${number}`;
+    if (taken.has(name)) continue;
+    const address = { socketAddress: { address: "0.0.0.0", portValue: number } };
+    const tls = list.filter((e) => e.port.protocol === "TLS" || e.port.protocol === "HTTPS");
+    if (tls.length > 0) {
+      listeners.push({
+        name,
+        address,
+        filterChains: tls.map(({ service }) => ({
+          filterChainMatch: { serverNames: [service.hostname] },
+          filters: [tcpProxy(outboundClusterName(number, service.hostname))],
+          ...CONNECT_TIMEOUT,
+        })),
+        defaultFilterChain: { filterChainMatch: {}, filters: [tcpProxy(PASSTHROUGH_CLUSTER)], name: "PassthroughFilterChain" },
+        listenerFilters: [listenerFilter.tls],
+        ...outboundListenerBase,
+      });
+      continue;
+    }
+    const first = list.find((e) => isTcp(e.port.protocol));
+    if (!first) continue;
+    listeners.push({
+      name,
+      address,
+      filterChains: [{ filters: [tcpProxy(outboundClusterName(number, first.service.hostname))], ...CONNECT_TIMEOUT }],
       ...outboundListenerBase,
     });
   }

@@ -14,6 +14,8 @@ import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushC
 /** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
 export function serviceDomains(service: MeshService, namespace: string): string[] {
   const names = [service.hostname, `${service.hostname}.`];
+  // A ServiceEntry host has no short forms.
+  if (service.origin === "ServiceEntry") return service.clusterIp ? [...names, service.clusterIp] : names;
   const short = `${service.name}.${service.namespace}`;
   // Upstream's order: the bare name first in the Service's own namespace, else name.namespace first.
   if (service.namespace === namespace) names.push(service.name, `${short}.svc`, short);

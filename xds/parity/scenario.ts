@@ -16,6 +16,7 @@ import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
+import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 
 export interface ProxySpec {
   name: string;
@@ -59,6 +60,8 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],
       pods: objects.filter((o) => o.kind === "Pod") as KubePod[],
+      serviceEntries: config.filter((o) => o.kind === "ServiceEntry") as KubeServiceEntry[],
+      workloadEntries: config.filter((o) => o.kind === "WorkloadEntry") as KubeWorkloadEntry[],
     }),
   };
   const out: Record<string, ProxyConfig> = {};

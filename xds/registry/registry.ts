@@ -7,7 +7,10 @@
 // - Its endpoints come from its EndpointSlices: one per ready address and slice port, with the
 //   pod's labels, ServiceAccount and Istio TLS mode (label security.istio.io/tlsMode, set on
 //   injected pods), and a locality from the node's topology labels.
+// - ServiceEntries add a service per host, with their endpoints and WorkloadEntries
+//   (service-entry.ts).
 import { type Protocol, servicePortProtocol } from "./protocol.ts";
+import { type KubeServiceEntry, type KubeWorkloadEntry, serviceEntryServices } from "./service-entry.ts";
 
 export interface ServicePort {
   name: string;
@@ -26,6 +29,15 @@ export interface MeshService {
   labels: Record<string, string>;
   /** Kubernetes ExternalName Services: the name they alias. */
   externalName?: string;
+  /** A Kubernetes Service, or one host of a ServiceEntry (whose `name` is the host). */
+  origin: "Kubernetes" | "ServiceEntry";
+  /**
+   * How a client finds its endpoints: STATIC (EDS; Kubernetes Services with a cluster IP), NONE
+   * (the original destination; headless Services), DNS or DNS_ROUND_ROBIN (Envoy resolves).
+   */
+  resolution: "STATIC" | "NONE" | "DNS" | "DNS_ROUND_ROBIN";
+  /** ServiceEntry location MESH_EXTERNAL: outside the mesh, never sent mutual TLS automatically. */
+  meshExternal: boolean;
 }
 
 export interface Locality {
@@ -44,9 +56,14 @@ export interface MeshEndpoint {
   /** "istio" when the workload has a sidecar to terminate mutual TLS. */
   tlsMode: "istio" | "disabled";
   locality: Locality;
+  /** The pod, or WorkloadEntry, behind it. */
   podName?: string;
   namespace: string;
+  /** The namespace in its telemetry name, when not `namespace` (empty for a ServiceEntry's inline endpoints). */
+  workloadNamespace?: string;
   ready: boolean;
+  /** HEALTHY from a ready EndpointSlice condition; UNKNOWN where nothing says (ServiceEntry endpoints). */
+  health: "HEALTHY" | "UNKNOWN";
 }
 
 export interface Registry {
@@ -115,6 +132,8 @@ export interface RegistryInput {
   endpointSlices: KubeEndpointSlice[];
   pods: KubePod[];
   nodes?: KubeNode[];
+  serviceEntries?: KubeServiceEntry[];
+  workloadEntries?: KubeWorkloadEntry[];
   domainSuffix?: string;
 }
 
@@ -154,8 +173,15 @@ export function buildRegistry(input: RegistryInput): Registry {
       selector: spec.selector ?? {},
       labels: svc.metadata?.labels ?? {},
       externalName: spec.type === "ExternalName" ? spec.externalName : undefined,
+      origin: "Kubernetes",
+      resolution: headless ? "NONE" : "STATIC",
+      meshExternal: false,
     });
   }
+  const entries = serviceEntryServices(input.serviceEntries ?? [], input.workloadEntries ?? []);
+  // A Kubernetes Service keeps its name when an entry claims it too.
+  const kubernetesHosts = new Set(services.map((s) => s.hostname));
+  services.push(...entries.services.filter((s) => !kubernetesHosts.has(s.hostname)));
   services.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
   const byHostname = new Map(services.map((s) => [s.hostname, s]));
 
@@ -207,12 +233,14 @@ export function buildRegistry(input: RegistryInput): Registry {
             podName: pod?.name,
             namespace,
             ready,
+            health: "HEALTHY",
           });
         }
       }
     }
     endpoints.set(hostname, list);
   }
+  for (const [host, list] of entries.endpoints) if (!kubernetesHosts.has(host)) endpoints.set(host, list);
   for (const list of endpoints.values())
     list.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
   return { services, byHostname, endpoints, podsByIp, domainSuffix };

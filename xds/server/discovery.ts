@@ -1,6 +1,6 @@
 // istiod's Pilot role, put together: the Kubernetes objects xDS needs, watched through
 // istiod's shared informer cache (Services, EndpointSlices, Pods reduced to what the registry
-// reads, Nodes' labels); a change starts a debounced push (upstream's PILOT_DEBOUNCE_AFTER
+// reads, Nodes' labels, PeerAuthentications, ServiceEntries, WorkloadEntries); a change starts a debounced push (upstream's PILOT_DEBOUNCE_AFTER
 // 100 ms of quiet, PILOT_DEBOUNCE_MAX 10 s at most) that rebuilds the registry into a new
 // PushContext and sends every proxy what changed; and the ADS server those proxies talk to.
 import type pino from "pino";
@@ -13,6 +13,7 @@ import { DEFAULT_MESH, type MeshSettings, type PushContext } from "../generate/c
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubeNode, type KubePod, type KubeService } from "../registry/registry.ts";
+import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 import { AdsServer, type NackReport } from "./ads.ts";
 
 export interface DiscoveryOptions {
@@ -54,6 +55,8 @@ export class Discovery {
     pods: Informer;
     nodes: Informer;
     peerAuthentications: Informer;
+    serviceEntries: Informer;
+    workloadEntries: Informer;
   };
   private readonly resources = new ResourceCache();
   private current: PushContext;
@@ -75,6 +78,8 @@ export class Discovery {
       nodes: cache.informer({ path: "/api/v1/nodes", metadataOnly: true, transform: slimNode }),
       // Istio's CRDs may be installed after istiod starts: optional, picked up when they appear.
       peerAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/peerauthentications", optional: true }),
+      serviceEntries: cache.informer({ path: "/apis/networking.istio.io/v1/serviceentries", optional: true }),
+      workloadEntries: cache.informer({ path: "/apis/networking.istio.io/v1/workloadentries", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -89,8 +94,8 @@ export class Discovery {
 
   /** Lists everything once (the first push has the whole mesh), then follows changes. */
   async start(): Promise<void> {
-    const { services, slices, pods, nodes, peerAuthentications } = this.informers;
-    void peerAuthentications.start();
+    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries } = this.informers;
+    for (const optional of [peerAuthentications, serviceEntries, workloadEntries]) void optional.start();
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
@@ -99,6 +104,8 @@ export class Discovery {
       pods.subscribe(() => this.changed(true)),
       nodes.subscribe(() => this.changed(false)),
       peerAuthentications.subscribe(() => this.changed(true)),
+      serviceEntries.subscribe(() => this.changed(true)),
+      workloadEntries.subscribe(() => this.changed(true)),
     ];
   }
 
@@ -118,7 +125,7 @@ export class Discovery {
   }
 
   private snapshot(): PushContext {
-    const { services, slices, pods, nodes, peerAuthentications } = this.informers;
+    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries } = this.informers;
     return {
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
@@ -128,6 +135,8 @@ export class Discovery {
         endpointSlices: slices.list() as KubeEndpointSlice[],
         pods: pods.list() as KubePod[],
         nodes: nodes.list() as KubeNode[],
+        serviceEntries: serviceEntries.list() as KubeServiceEntry[],
+        workloadEntries: workloadEntries.list() as KubeWorkloadEntry[],
       }),
     };
   }
