@@ -43,7 +43,7 @@ import {
   SDS_CLUSTER,
   serviceTargets,
 } from "./context.ts";
-import { clusterLoadAssignment } from "./endpoints.ts";
+import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const MAX = 4294967295;
@@ -255,9 +255,12 @@ export interface ClusterEntry {
   build: () => Cluster;
 }
 
-export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy): ClusterEntry[] {
+/** The proxy's clusters; with `only`, just the outbound ones of those names (a partial push). */
+export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?: ReadonlySet<string>): ClusterEntry[] {
   const entries: ClusterEntry[] = [];
-  for (const service of push.registry.services) {
+  const hosts = only && new Set([...only].map((name) => parseClusterName(name)?.hostname));
+  const services = hosts ? push.registry.services.filter((s) => hosts.has(s.hostname)) : push.registry.services;
+  for (const service of services) {
     if (service.externalName) continue;
     for (const port of service.ports)
       if (port.protocol !== "UDP")
@@ -267,6 +270,7 @@ export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy): Clus
           build: () => outboundCluster(push, proxy, service, port),
         });
   }
+  if (only) return entries;
   // Inbound: one per port the proxy's Services send to it (the endpoint's port).
   for (const [targetPort, port] of inboundPorts(push, proxy)) {
     const name = inboundClusterName(targetPort);

@@ -32,8 +32,13 @@ export interface PushContext {
   mesh: MeshSettings;
   /** PeerAuthentication objects (security.istio.io), as the cache holds them. */
   peerAuthentications: PeerAuthentication[];
-  /** Increases with every full push: part of cache keys. */
+  /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
+  /**
+   * An endpoint-only push: since version `from`, only these services' endpoints changed, so
+   * what was built for `from` stays good but for their clusters and load assignments.
+   */
+  incremental?: { from: number; hosts: ReadonlySet<string> };
 }
 
 /** The Services a proxy's workload belongs to (selected by their selectors), for its inbound side. */

@@ -12,7 +12,7 @@ import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource } from "../server/stream.ts";
 import { sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
-import { clusterLoadAssignment } from "./endpoints.ts";
+import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 import { sidecarListeners } from "./listeners.ts";
 import { routeConfiguration } from "./routes.ts";
 
@@ -36,10 +36,7 @@ export class ResourceCache {
   misses = 0;
 
   get(push: PushContext, key: string, build: () => Resource | undefined): Resource | undefined {
-    if (push.version !== this.version) {
-      this.entries.clear();
-      this.version = push.version;
-    }
+    if (push.version !== this.version) this.advance(push);
     const hit = this.entries.get(key);
     if (hit) {
       this.hits++;
@@ -49,6 +46,18 @@ export class ResourceCache {
     const built = build();
     if (built) this.entries.set(key, built);
     return built;
+  }
+
+  /** To a new push: everything goes, or, after an endpoint-only change, what the changed services' endpoints feed. */
+  private advance(push: PushContext): void {
+    const incremental = push.incremental;
+    if (incremental && incremental.from === this.version) {
+      for (const key of this.entries.keys()) {
+        const cluster = parseClusterName(key.slice(key.lastIndexOf("/") + 1));
+        if (cluster && incremental.hosts.has(cluster.hostname)) this.entries.delete(key);
+      }
+    } else this.entries.clear();
+    this.version = push.version;
   }
 
   get size(): number {
@@ -63,7 +72,7 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
       case TypeUrl.cluster:
         // Outbound clusters are built and encoded once per push for every proxy with the same
         // Envoy build (Istio's filters or not); inbound ones are the proxy's own.
-        return sidecarClusterEntries(push, proxy).map((entry) =>
+        return sidecarClusterEntries(push, proxy, subscription.only).map((entry) =>
           entry.shared
             ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.name}`, () =>
                 resource(Cluster, entry.name, entry.build()),
@@ -81,7 +90,8 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
           return built ? [built] : [];
         });
       case TypeUrl.endpoint:
-        return [...subscription.names].flatMap((name) => {
+        return [...(subscription.only ?? subscription.names)].flatMap((name) => {
+          if (!subscription.names.has(name)) return [];
           const built = cache.get(push, `eds/${name}`, () => {
             const assignment = clusterLoadAssignment(push, name);
             return assignment && resource(ClusterLoadAssignment, name, assignment);

@@ -246,6 +246,18 @@ export function buildRegistry(input: RegistryInput): Registry {
   return { services, byHostname, endpoints, podsByIp, domainSuffix };
 }
 
+/** The services whose endpoints differ between two registries (by hostname). */
+export function changedEndpoints(before: Registry, after: Registry): Set<string> {
+  const changed = new Set<string>();
+  for (const host of new Set([...before.endpoints.keys(), ...after.endpoints.keys()])) {
+    const a = before.endpoints.get(host);
+    const b = after.endpoints.get(host);
+    if (a === b) continue;
+    if (!a || !b || a.length !== b.length || JSON.stringify(a) !== JSON.stringify(b)) changed.add(host);
+  }
+  return changed;
+}
+
 /** The Services whose selector matches a pod's labels in its namespace (its "service targets"). */
 export function servicesSelecting(registry: Registry, namespace: string, labels: Record<string, string>): MeshService[] {
   return registry.services.filter(

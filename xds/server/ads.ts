@@ -162,11 +162,11 @@ export class AdsServer {
   }
 
   /** Sends every connection (or those `which` selects) what changed in `types` (all types when undefined). */
-  push(types?: ReadonlySet<string>, which?: (c: Connection) => boolean): void {
+  push(types?: ReadonlySet<string>, which?: (c: Connection) => boolean, only?: ReadonlySet<string>): void {
     for (const connection of this.live.values()) {
       if (which && !which(connection)) continue;
       try {
-        connection.stream.push(types);
+        connection.stream.push(types, only);
       } catch (err) {
         this.metrics.internalErrors.inc();
         this.options.log.error({ proxy: connection.proxy.id, error: (err as Error).message }, "push failed");

@@ -9,10 +9,17 @@ import type { TokenReviewer } from "../../istiod/ca/authenticate.ts";
 import type { Informer, SharedCache } from "../../kube/cache.ts";
 import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
-import { DEFAULT_MESH, type MeshSettings, type PushContext } from "../generate/context.ts";
+import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
-import { buildRegistry, type KubeEndpointSlice, type KubeNode, type KubePod, type KubeService } from "../registry/registry.ts";
+import {
+  buildRegistry,
+  changedEndpoints,
+  type KubeEndpointSlice,
+  type KubeNode,
+  type KubePod,
+  type KubeService,
+} from "../registry/registry.ts";
 import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 import { AdsServer, type NackReport } from "./ads.ts";
 
@@ -157,9 +164,22 @@ export class Discovery {
     this.timer = undefined;
     const full = this.pendingFull;
     this.pendingFull = false;
+    const before = this.current;
     this.current = this.snapshot();
+    if (full) {
+      this.ads.push();
+      return;
+    }
+    // Endpoint-only: what was built for the last push stays but for the services whose endpoints
+    // changed, and only their load assignments and clusters (mTLS identities follow endpoints) are looked at.
+    const hosts = changedEndpoints(before.registry, this.current.registry);
+    this.current.incremental = { from: before.version, hosts };
+    if (hosts.size === 0) return;
+    const only = new Set<string>();
+    for (const host of hosts)
+      for (const port of this.current.registry.byHostname.get(host)?.ports ?? before.registry.byHostname.get(host)?.ports ?? [])
+        only.add(outboundClusterName(port.port, host));
+    this.ads.push(new Set([TypeUrl.endpoint, TypeUrl.cluster]), undefined, only);
     this.pushes++;
-    // Endpoint-only changes: load assignments, and clusters (their mTLS identities follow the endpoints).
-    this.ads.push(full ? undefined : new Set([TypeUrl.endpoint, TypeUrl.cluster]));
   }
 }

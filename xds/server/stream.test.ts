@@ -162,4 +162,28 @@ describe("delta", () => {
     stream.push();
     expect(sent).toHaveLength(2);
   });
+
+  test("a partial push (only some names may have changed) looks at those names only, and removes only among them", () => {
+    const { state, generate } = world();
+    const asked: (ReadonlySet<string> | undefined)[] = [];
+    const sent: DeltaDiscoveryResponse[] = [];
+    const stream = new DeltaStream(
+      (typeUrl, sub) => {
+        asked.push(sub.only);
+        return generate(typeUrl, sub);
+      },
+      (r) => sent.push(r),
+    );
+    stream.handle({ typeUrl: TypeUrl.cluster });
+    stream.handle({ typeUrl: TypeUrl.cluster, responseNonce: sent[0]?.nonce });
+    state.get(TypeUrl.cluster)?.set("a", "2");
+    state.get(TypeUrl.cluster)?.delete("b");
+    // Only "a" is said to have changed: "b"'s removal waits for a push that looks at it.
+    stream.push(undefined, new Set(["a"]));
+    expect(asked.at(-1)).toEqual(new Set(["a"]));
+    expect(deltaNames(sent[1] as DeltaDiscoveryResponse)).toEqual(["a@2"]);
+    expect(sent[1]?.removedResources).toEqual([]);
+    stream.push();
+    expect(sent[2]?.removedResources).toEqual(["b"]);
+  });
 });

@@ -29,6 +29,8 @@ export interface Subscription {
   /** Every resource of the type (CDS and LDS), rather than named ones. */
   wildcard: boolean;
   names: ReadonlySet<string>;
+  /** A partial push: only resources of these names may have changed; a generator may skip the rest. */
+  only?: ReadonlySet<string>;
 }
 
 /** Resources of `typeUrl` for this subscription; undefined when the type is not served. */
@@ -101,10 +103,14 @@ abstract class Stream<Request, Response> {
     return w && { wildcard: w.wildcard, names: new Set(w.names) };
   }
 
-  /** Configuration changed: send each watched type (or only `types`) whatever differs from what the proxy has. */
-  push(types?: ReadonlySet<string>): void {
+  /**
+   * Configuration changed: send each watched type (or only `types`) whatever differs from what
+   * the proxy has; with `only`, just resources of those names can have changed (Delta streams
+   * look at no others; state-of-the-world ones must send every resource anyway).
+   */
+  push(types?: ReadonlySet<string>, only?: ReadonlySet<string>): void {
     this.pushCount++;
-    for (const typeUrl of this.watches.keys()) if (!types || types.has(typeUrl)) this.respond(typeUrl, false);
+    for (const typeUrl of this.watches.keys()) if (!types || types.has(typeUrl)) this.respond(typeUrl, false, only);
   }
 
   protected version(): string {
@@ -112,8 +118,8 @@ abstract class Stream<Request, Response> {
   }
 
   /** The resources for a type, or undefined (answered empty) when nobody generates it. */
-  protected resources(typeUrl: string, watch: Watch): Resource[] {
-    const resources = this.generate(typeUrl, watch);
+  protected resources(typeUrl: string, watch: Watch, only?: ReadonlySet<string>): Resource[] {
+    const resources = this.generate(typeUrl, only ? { wildcard: watch.wildcard, names: watch.names, only } : watch);
     if (resources) return resources;
     if (!this.unknown.has(typeUrl)) {
       this.unknown.add(typeUrl);
@@ -134,7 +140,7 @@ abstract class Stream<Request, Response> {
     return true;
   }
 
-  protected abstract respond(typeUrl: string, first: boolean): void;
+  protected abstract respond(typeUrl: string, first: boolean, only?: ReadonlySet<string>): void;
 
   protected newNonce(): string {
     return nextNonce();
@@ -224,14 +230,18 @@ export class DeltaStream extends Stream<DeltaDiscoveryRequest, DeltaDiscoveryRes
     if (added) this.respond(typeUrl, false);
   }
 
-  protected respond(typeUrl: string, first: boolean): void {
+  protected respond(typeUrl: string, first: boolean, only?: ReadonlySet<string>): void {
     const watch = this.watches.get(typeUrl);
     if (!watch) return;
-    const resources = this.resources(typeUrl, watch);
+    const resources = only
+      ? this.resources(typeUrl, watch, only).filter((r) => only.has(r.name))
+      : this.resources(typeUrl, watch);
     const current = new Map(resources.map((r) => [r.name, r]));
     const changed = resources.filter((r) => watch.held.get(r.name) !== r.version);
     const inScope = (name: string) => watch.wildcard || watch.names.has(name);
-    const removed = [...watch.held.keys()].filter((name) => !current.has(name) && inScope(name));
+    const removed = [...(only ?? watch.held.keys())].filter(
+      (name) => watch.held.has(name) && !current.has(name) && inScope(name),
+    );
     if (!first && changed.length === 0 && removed.length === 0) return;
     for (const r of changed) watch.held.set(r.name, r.version);
     for (const name of removed) watch.held.delete(name);
