@@ -43,7 +43,7 @@ import {
   SDS_CLUSTER,
   serviceTargets,
 } from "./context.ts";
-import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
+import { clusterLoadAssignment, istioTlsEndpoint, parseClusterName } from "./endpoints.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const MAX = 4294967295;
@@ -181,9 +181,16 @@ function outboundCluster(push: PushContext, proxy: MeshProxy, service: MeshServi
     Object.assign(cluster, DNS_SETTINGS);
     cluster.loadAssignment = clusterLoadAssignment(push, name);
   }
-  if (!passthrough && !service.meshExternal) {
-    const accounts = serviceAccountsOf(push, service);
-    const sni = `outbound_.${port.port}_._.${service.hostname}`;
+  if (service.meshExternal) return cluster;
+  const accounts = serviceAccountsOf(push, service);
+  const sni = `outbound_.${port.port}_._.${service.hostname}`;
+  if (passthrough) {
+    // No endpoint metadata to match on at the original destination: mutual TLS when every
+    // endpoint of the port takes it (a headless Service of injected pods), else plaintext.
+    const endpoints = (push.registry.endpoints.get(service.hostname) ?? []).filter((ep) => ep.servicePortName === port.name);
+    if (endpoints.length > 0 && endpoints.every((ep) => istioTlsEndpoint(push, ep)))
+      cluster.transportSocket = istioMutualTls(sni, push, accounts, isHttp2(port.protocol));
+  } else {
     const matches: Cluster_TransportSocketMatch[] = [
       {
         name: "tlsMode-istio",

@@ -27,6 +27,16 @@ function workloadName(ep: MeshEndpoint): string {
   return `${ep.podName ?? ""};${ep.workloadNamespace ?? ep.namespace};${canonical};${revision};Kubernetes`;
 }
 
+/**
+ * Whether clients send this endpoint Istio mutual TLS: it has a sidecar (tlsMode istio) and its
+ * port does not take plaintext only (PeerAuthentication DISABLE).
+ */
+export function istioTlsEndpoint(push: PushContext, ep: MeshEndpoint): boolean {
+  return (
+    ep.tlsMode === "istio" && portMode(composeMtls(push.peerAuthentications, push.mesh.rootNamespace, ep), ep.port) !== "DISABLE"
+  );
+}
+
 /** The load assignment for an outbound cluster; undefined when the name is no cluster of a known Service. */
 export function clusterLoadAssignment(push: PushContext, clusterName: string): ClusterLoadAssignment | undefined {
   const parsed = parseClusterName(clusterName);
@@ -51,10 +61,7 @@ export function clusterLoadAssignment(push: PushContext, clusterName: string): C
       };
       groups.set(key, group);
     }
-    // A destination whose port takes plaintext only (PeerAuthentication DISABLE) is not sent mutual TLS.
-    const istioTls =
-      ep.tlsMode === "istio" &&
-      portMode(composeMtls(push.peerAuthentications, push.mesh.rootNamespace, ep), ep.port) !== "DISABLE";
+    const istioTls = istioTlsEndpoint(push, ep);
     group.lbEndpoints?.push({
       endpoint: { address: { socketAddress: { address: ep.address, portValue: ep.port } } },
       healthStatus: ep.health === "HEALTHY" ? HealthStatus.HEALTHY : undefined,

@@ -5,7 +5,8 @@
 // - outbound HTTP ports: one listener `0.0.0.0_<port>` for every Service on that port, HTTP
 //   (sniffed by ALPN) routed by RDS `<port>`, anything else passed through;
 // - outbound TCP and sniffed ports: a listener per Service address `<clusterIP>_<port>`, TCP
-//   straight to the Service's cluster, sniffed HTTP routed by RDS `<hostname>:<port>`;
+//   straight to the Service's cluster, sniffed HTTP routed by RDS `<hostname>:<port>`; for a
+//   headless Service, one per ready endpoint `<podIP>_<targetPort>`;
 //   a ServiceEntry without addresses binds `0.0.0.0_<port>` instead: TLS ports pick the host by
 //   SNI (anything else passed through), TCP ports go to the first such entry's cluster;
 // - virtualInbound (0.0.0.0:15006, where inbound connections arrive): per port the proxy's
@@ -239,36 +240,13 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
         continue;
       }
       if (!service.clusterIp) {
-        // Headless Services: through virtualOutbound's passthrough.
         if (service.origin === "ServiceEntry") addressless.push({ service, port });
+        else
+          for (const ep of headlessEndpoints(push, service, port))
+            listeners.push(addressListener(proxy, service, port, ep.address, ep.port));
         continue;
       }
-      const cluster = outboundClusterName(port.port, service.hostname);
-      const name = `${service.clusterIp}_${port.port}`;
-      const address = { socketAddress: { address: service.clusterIp, portValue: port.port } };
-      if (isSniffed(port.protocol)) {
-        listeners.push({
-          name,
-          address,
-          filterChains: [
-            {
-              filterChainMatch: { transportProtocol: "raw_buffer", applicationProtocols: HTTP_ALPN },
-              filters: [httpConnectionManager(proxy, `outbound_${name}`, { rds: `${service.hostname}:${port.port}` }, false)],
-              ...CONNECT_TIMEOUT,
-            },
-          ],
-          defaultFilterChain: { filters: [tcpProxy(cluster)], ...CONNECT_TIMEOUT },
-          listenerFilters: [listenerFilter.http],
-          ...outboundListenerBase,
-        });
-      } else {
-        listeners.push({
-          name,
-          address,
-          filterChains: [{ filters: [tcpProxy(cluster)], ...CONNECT_TIMEOUT }],
-          ...outboundListenerBase,
-        });
-      }
+      listeners.push(addressListener(proxy, service, port, service.clusterIp, port.port));
     }
   }
   listeners.push(...wildcardListeners(addressless, new Set(listeners.map((l) => l.name ?? ""))));
@@ -290,6 +268,34 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
     });
   }
   return listeners;
+}
+
+/** `<address>_<port>`: TCP straight to the service port's cluster; sniffed HTTP routed by RDS `<hostname>:<port>`. */
+function addressListener(proxy: MeshProxy, service: MeshService, port: ServicePort, ip: string, number: number): Listener {
+  const cluster = outboundClusterName(port.port, service.hostname);
+  const name = `${ip}_${number}`;
+  const address = { socketAddress: { address: ip, portValue: number } };
+  if (!isSniffed(port.protocol))
+    return { name, address, filterChains: [{ filters: [tcpProxy(cluster)], ...CONNECT_TIMEOUT }], ...outboundListenerBase };
+  return {
+    name,
+    address,
+    filterChains: [
+      {
+        filterChainMatch: { transportProtocol: "raw_buffer", applicationProtocols: HTTP_ALPN },
+        filters: [httpConnectionManager(proxy, `outbound_${name}`, { rds: `${service.hostname}:${port.port}` }, false)],
+        ...CONNECT_TIMEOUT,
+      },
+    ],
+    defaultFilterChain: { filters: [tcpProxy(cluster)], ...CONNECT_TIMEOUT },
+    listenerFilters: [listenerFilter.http],
+    ...outboundListenerBase,
+  };
+}
+
+/** A headless Service's ready endpoints for one port: clients dial them directly, so each gets a listener. */
+function headlessEndpoints(push: PushContext, service: MeshService, port: ServicePort) {
+  return (push.registry.endpoints.get(service.hostname) ?? []).filter((ep) => ep.servicePortName === port.name && ep.ready);
 }
 
 /** `0.0.0.0_<port>` listeners for ServiceEntry ports without an address (not for a port an HTTP listener has). */

@@ -21,6 +21,8 @@ export function serviceDomains(service: MeshService, namespace: string): string[
   if (service.namespace === namespace) names.push(service.name, `${short}.svc`, short);
   else names.push(short, `${short}.svc`);
   if (service.clusterIp) names.push(service.clusterIp);
+  // A headless Service's pods are also reached by their own names (<pod>.<service>...).
+  else if (service.resolution === "NONE") names.push(...names.map((n) => `*.${n}`));
   return names;
 }
 

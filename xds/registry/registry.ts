@@ -253,9 +253,32 @@ export function changedEndpoints(before: Registry, after: Registry): Set<string>
     const a = before.endpoints.get(host);
     const b = after.endpoints.get(host);
     if (a === b) continue;
-    if (!a || !b || a.length !== b.length || JSON.stringify(a) !== JSON.stringify(b)) changed.add(host);
+    if (!a || !b || a.length !== b.length || a.some((ep, i) => !sameEndpoint(ep, b[i] as MeshEndpoint))) changed.add(host);
   }
   return changed;
+}
+
+const sameRecord = (a: Record<string, string>, b: Record<string, string>) =>
+  a === b || (Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v));
+
+/** Field by field (what a generator may read of an endpoint). */
+function sameEndpoint(a: MeshEndpoint, b: MeshEndpoint): boolean {
+  return (
+    a.address === b.address &&
+    a.port === b.port &&
+    a.servicePortName === b.servicePortName &&
+    a.serviceAccount === b.serviceAccount &&
+    a.tlsMode === b.tlsMode &&
+    a.locality.region === b.locality.region &&
+    a.locality.zone === b.locality.zone &&
+    a.locality.subzone === b.locality.subzone &&
+    a.podName === b.podName &&
+    a.namespace === b.namespace &&
+    a.workloadNamespace === b.workloadNamespace &&
+    a.ready === b.ready &&
+    a.health === b.health &&
+    sameRecord(a.labels, b.labels)
+  );
 }
 
 /** The Services whose selector matches a pod's labels in its namespace (its "service targets"). */

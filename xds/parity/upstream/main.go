@@ -18,9 +18,14 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
 	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/pkg/networking/core"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/test"
+	"istio.io/istio/pkg/util/sets"
 )
 
 type proxySpec struct {
@@ -93,7 +98,7 @@ func main() {
 			result[proxy.ID] = output{
 				Clusters:  marshal(fake.Clusters(proxy)),
 				Listeners: marshal(listeners),
-				Routes:    marshal(fake.RoutesFromListeners(proxy, listeners)),
+				Routes:    marshal(routes(fake, proxy, listeners)),
 				Endpoints: marshal(fake.Endpoints(proxy)),
 			}
 		}
@@ -108,6 +113,23 @@ func main() {
 	if err := os.WriteFile(os.Args[1], out, 0o644); err != nil {
 		fail(err)
 	}
+}
+
+// routes builds each route configuration the listeners name once, as Envoy subscribes to a set of
+// names (RoutesFromListeners builds a name once per listener naming it, and the later ones of a
+// headless Service's per-endpoint listeners come out empty).
+func routes(fake *xds.FakeDiscoveryServer, proxy *model.Proxy, listeners []*listener.Listener) []*route.RouteConfiguration {
+	names := sets.SortedList(sets.New(core.ExtractRoutesFromListeners(listeners)...))
+	resources, _ := fake.ConfigGen.BuildHTTPRoutes(proxy, &model.PushRequest{Push: fake.PushContext()}, names)
+	out := make([]*route.RouteConfiguration, 0, len(resources))
+	for _, resource := range resources {
+		config := &route.RouteConfiguration{}
+		if err := resource.Resource.UnmarshalTo(config); err != nil {
+			panic(err)
+		}
+		out = append(out, config)
+	}
+	return out
 }
 
 func orDefault(s, def string) string {
