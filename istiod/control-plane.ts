@@ -21,7 +21,7 @@ import { settingsConfigMapNames, settingsFromConfigMaps, settingsFromFiles } fro
 import { startAdmissionServer } from "../webhooks/server.ts";
 import { debugView } from "../xds/server/debug.ts";
 import { Discovery } from "../xds/server/discovery.ts";
-import { nackEvents } from "../xds/server/nack-events.ts";
+import { configSources, nackEvents } from "../xds/server/nack-events.ts";
 import { authenticate, TokenReviewer } from "./ca/authenticate.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
@@ -225,10 +225,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   // One token reviewer for the CA and xDS: a proxy's renewal and its xDS stream share a review.
   const reviewer = new TokenReviewer((token) => authenticate(client, token));
-  // A proxy's NACK becomes a Warning Event on its pod (once per pod, type and message).
+  // A proxy's NACK becomes a Warning Event on its pod and on the ServiceEntries it came from (once per object, type and message).
   const events = new EventRecorder(client, "istiod");
   const xds: Discovery = new Discovery({
-    onNack: nackEvents(events, (namespace, name) => xds.podUid(namespace, name)),
+    onNack: nackEvents(
+      events,
+      (namespace, name) => xds.podUid(namespace, name),
+      (message) => configSources(xds.pushContext().registry, message),
+    ),
     cache,
     reviewer,
     metrics: server.registry,

@@ -38,6 +38,16 @@ export interface MeshService {
   resolution: "STATIC" | "NONE" | "DNS" | "DNS_ROUND_ROBIN";
   /** ServiceEntry location MESH_EXTERNAL: outside the mesh, never sent mutual TLS automatically. */
   meshExternal: boolean;
+  /** The user's Istio object it comes from (a ServiceEntry): told when a proxy rejects what it became. */
+  config?: ConfigRef;
+}
+
+export interface ConfigRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace: string;
+  uid?: string;
 }
 
 export interface Locality {

@@ -12,6 +12,7 @@ import { TLS_MODE_LABEL } from "./registry.ts";
 
 interface Meta {
   name?: string;
+  uid?: string;
   namespace?: string;
   labels?: Record<string, string>;
   creationTimestamp?: string;
@@ -103,6 +104,13 @@ export function serviceEntryServices(
         origin: "ServiceEntry",
         resolution,
         meshExternal: spec.location !== "MESH_INTERNAL",
+        config: {
+          apiVersion: "networking.istio.io/v1",
+          kind: "ServiceEntry",
+          name: entry.metadata.name,
+          namespace,
+          uid: entry.metadata.uid,
+        },
       });
       const list: MeshEndpoint[] = [];
       const fromWorkloads =
