@@ -512,6 +512,69 @@ describe.runIf(local)("on the local cluster's real node", () => {
     expect([...answeredBy(20).entries()]).toEqual([[remaining.metadata.name, 20]]);
   });
 
+  test("ServiceEntries reach a pod through the client's Envoy: a TCP entry with static endpoints, an HTTP entry over a WorkloadEntry with mutual TLS", async () => {
+    if (!clientPid) throw new Error("no client pod (an earlier test failed)");
+    const pid = clientPid;
+    const [echo] = podsOf(APP_NS, "app=echo").filter(isReady);
+    const podIp = json<{ status: { podIP: string } }>(["-n", APP_NS, "get", "pod", echo?.metadata.name ?? ""]).status.podIP;
+    const entries = [
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: { name: "ledger", namespace: APP_NS },
+        spec: {
+          hosts: ["ledger.mesh.test"],
+          addresses: ["240.240.0.10"],
+          location: "MESH_INTERNAL",
+          resolution: "STATIC",
+          ports: [{ number: 9090, name: "tcp", protocol: "TCP" }],
+          endpoints: [{ address: podIp }],
+        },
+      },
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: { name: "legacy", namespace: APP_NS },
+        spec: {
+          hosts: ["legacy.mesh.test"],
+          addresses: ["240.240.0.11"],
+          location: "MESH_INTERNAL",
+          resolution: "STATIC",
+          ports: [{ number: 8080, name: "http", protocol: "HTTP" }],
+          workloadSelector: { labels: { app: "legacy-vm" } },
+        },
+      },
+      // A "VM" that is the echo pod: it has a sidecar, so clients send it mutual TLS.
+      {
+        apiVersion: "networking.istio.io/v1",
+        kind: "WorkloadEntry",
+        metadata: { name: "legacy-vm-1", namespace: APP_NS },
+        spec: { address: podIp, labels: { app: "legacy-vm", "security.istio.io/tlsMode": "istio" }, serviceAccount: "default" },
+      },
+    ];
+    const t0 = Date.now();
+    kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: entries }));
+    // Calls go out only once the client's Envoy has the entries' listeners and route: before
+    // that its passthrough would send them towards 240.240.0.0/16, which the network guard drops.
+    await waitFor("the client's Envoy to have the ServiceEntries' listeners and route", async () => {
+      const dump = envoyAdmin(pid, "/config_dump?resource=dynamic_route_configs");
+      const listeners = envoyAdmin(pid, "/listeners");
+      return listeners.includes("240.240.0.10_9090") && listeners.includes("0.0.0.0_8080") && dump.includes("legacy.mesh.test")
+        ? true
+        : undefined;
+    });
+    measured["ServiceEntries applied → listeners and route in the client's Envoy"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    expect(echoCall(pid, "tcp://240.240.0.10:9090")).toMatch(new RegExp(`Hostname=${echo?.metadata.name}`));
+    const http = echoCall(pid, "http://240.240.0.11:8080/");
+    expect(http).toMatch(/StatusCode=200/);
+    expect(http).toMatch(new RegExp(`X-Forwarded-Client-Cert:.*URI=spiffe://cluster.local/ns/${CLIENT_NS}/sa/default`, "i"));
+    // The clusters, with the pod as the endpoint (from the static endpoint and the WorkloadEntry).
+    const clusters = envoyAdmin(pid, "/clusters");
+    expect(clusters).toContain(`outbound|9090||ledger.mesh.test::${podIp}:9090::`);
+    expect(clusters).toContain(`outbound|8080||legacy.mesh.test::${podIp}:8080::`);
+    kubectl(["delete", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: entries }));
+  });
+
   test("no proxy rejected any configuration over the whole suite (istiod's pilot_total_xds_rejects)", () => {
     const metrics = kubectl(["get", "--raw", `/api/v1/namespaces/${CONTROL_PLANE_NS}/services/https:istiod:443/proxy/metrics`]);
     // The pushes happened (the counter exists) and none was rejected.

@@ -70,7 +70,11 @@ export function operatorClusterRole(): object {
       { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
       // istiod's service discovery (xDS) reads nodes' localities, EndpointSlices and mTLS policies.
       { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
-      { apiGroups: ["networking.istio.io"], resources: ["serviceentries", "workloadentries"], verbs: ["list", "watch"] },
+      {
+        apiGroups: ["networking.istio.io"],
+        resources: ["serviceentries", "workloadentries", "virtualservices"],
+        verbs: ["list", "watch"],
+      },
       { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       // Gateways read TLS secrets in their own namespace: the operator binds them there to the

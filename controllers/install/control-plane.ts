@@ -148,7 +148,11 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       // Istio config the proxies' configuration is built from.
       { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
-      { apiGroups: ["networking.istio.io"], resources: ["serviceentries", "workloadentries"], verbs: ["list", "watch"] },
+      {
+        apiGroups: ["networking.istio.io"],
+        resources: ["serviceentries", "workloadentries", "virtualservices"],
+        verbs: ["list", "watch"],
+      },
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },

@@ -4,6 +4,7 @@ import type { MeshProxy } from "../proxy.ts";
 import type { MeshService, Registry, ServicePort } from "../registry/registry.ts";
 import { servicesSelecting } from "../registry/registry.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
+import type { VirtualService } from "./virtual-service.ts";
 
 export interface MeshSettings {
   /** MeshConfig connectTimeout (upstream default 10 s). */
@@ -32,6 +33,8 @@ export interface PushContext {
   mesh: MeshSettings;
   /** PeerAuthentication objects (security.istio.io), as the cache holds them. */
   peerAuthentications: PeerAuthentication[];
+  /** VirtualService objects (networking.istio.io), as the cache holds them. */
+  virtualServices?: VirtualService[];
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**

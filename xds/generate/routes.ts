@@ -10,6 +10,7 @@ import type { MeshProxy } from "../proxy.ts";
 import { isHttp, isSniffed } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
+import { type VirtualService, virtualServiceRoutes, virtualServicesByHost } from "./virtual-service.ts";
 
 /** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
 export function serviceDomains(service: MeshService, namespace: string): string[] {
@@ -26,8 +27,46 @@ export function serviceDomains(service: MeshService, namespace: string): string[
   return names;
 }
 
-function virtualHost(_push: PushContext, service: MeshService, port: number, namespace: string): VirtualHost {
+/** Upstream's default outbound retry policy (meshConfig's defaultHttpRetryPolicy unset). */
+function defaultRetryPolicy() {
+  return {
+    retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+    numRetries: 2,
+    retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", typedConfig: pack(PreviousHostsPredicate, {}) }],
+    hostSelectionRetryMaxAttempts: 5,
+  };
+}
+
+const byHostCache = new WeakMap<PushContext, Map<string, VirtualService>>();
+
+/** The mesh VirtualService that routes a host, if any (computed once per push). */
+export function virtualServiceFor(push: PushContext, hostname: string): VirtualService | undefined {
+  let byHost = byHostCache.get(push);
+  if (!byHost) {
+    byHost = virtualServicesByHost(push.virtualServices ?? [], push.registry.domainSuffix);
+    byHostCache.set(push, byHost);
+  }
+  return byHost.get(hostname);
+}
+
+function virtualHost(push: PushContext, service: MeshService, port: number, namespace: string): VirtualHost {
   const cluster = outboundClusterName(port, service.hostname);
+  const vs = virtualServiceFor(push, service.hostname);
+  if (vs) {
+    const { routes } = virtualServiceRoutes(vs, {
+      namespace: vs.metadata?.namespace ?? "default",
+      domainSuffix: push.registry.domainSuffix,
+      listenPort: port,
+      lookup: (host) => push.registry.byHostname.get(host),
+      defaultRetry: defaultRetryPolicy,
+    });
+    return {
+      name: `${service.hostname}:${port}`,
+      domains: serviceDomains(service, namespace),
+      routes,
+      includeRequestAttemptCount: true,
+    };
+  }
   return {
     name: `${service.hostname}:${port}`,
     domains: serviceDomains(service, namespace),
@@ -38,14 +77,7 @@ function virtualHost(_push: PushContext, service: MeshService, port: number, nam
         route: {
           cluster,
           timeout: { seconds: 0 },
-          retryPolicy: {
-            retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-            numRetries: 2,
-            retryHostPredicate: [
-              { name: "envoy.retry_host_predicates.previous_hosts", typedConfig: pack(PreviousHostsPredicate, {}) },
-            ],
-            hostSelectionRetryMaxAttempts: 5,
-          },
+          retryPolicy: defaultRetryPolicy(),
           maxGrpcTimeout: { seconds: 0 },
         },
         decorator: { operation: `${service.hostname}:${port}/*` },

@@ -14,6 +14,7 @@ import { clusterLoadAssignment } from "../generate/endpoints.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
+import type { VirtualService } from "../generate/virtual-service.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
 import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
@@ -56,6 +57,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     version: 1,
     mesh: DEFAULT_MESH,
     peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
+    virtualServices: config.filter((o) => o.kind === "VirtualService") as VirtualService[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

@@ -12,6 +12,7 @@ import { TypeUrl } from "../envoy/types.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
+import { untranslated, type VirtualService } from "../generate/virtual-service.ts";
 import {
   buildRegistry,
   changedEndpoints,
@@ -64,7 +65,10 @@ export class Discovery {
     peerAuthentications: Informer;
     serviceEntries: Informer;
     workloadEntries: Informer;
+    virtualServices: Informer;
   };
+  /** VirtualService versions whose untranslated rules were already logged. */
+  private readonly warned = new Set<string>();
   private readonly resources = new ResourceCache();
   private current: PushContext;
   private version = 0;
@@ -87,6 +91,7 @@ export class Discovery {
       peerAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/peerauthentications", optional: true }),
       serviceEntries: cache.informer({ path: "/apis/networking.istio.io/v1/serviceentries", optional: true }),
       workloadEntries: cache.informer({ path: "/apis/networking.istio.io/v1/workloadentries", optional: true }),
+      virtualServices: cache.informer({ path: "/apis/networking.istio.io/v1/virtualservices", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -101,8 +106,9 @@ export class Discovery {
 
   /** Lists everything once (the first push has the whole mesh), then follows changes. */
   async start(): Promise<void> {
-    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries } = this.informers;
-    for (const optional of [peerAuthentications, serviceEntries, workloadEntries]) void optional.start();
+    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries, virtualServices } =
+      this.informers;
+    for (const optional of [peerAuthentications, serviceEntries, workloadEntries, virtualServices]) void optional.start();
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
@@ -113,6 +119,7 @@ export class Discovery {
       peerAuthentications.subscribe(() => this.changed(true)),
       serviceEntries.subscribe(() => this.changed(true)),
       workloadEntries.subscribe(() => this.changed(true)),
+      virtualServices.subscribe(() => this.changed(true)),
     ];
   }
 
@@ -132,8 +139,12 @@ export class Discovery {
   }
 
   private snapshot(): PushContext {
-    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries } = this.informers;
+    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries, virtualServices } =
+      this.informers;
+    const vsList = virtualServices.list() as VirtualService[];
+    this.warnUntranslated(vsList);
     return {
+      virtualServices: vsList,
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: peerAuthentications.list() as PeerAuthentication[],
@@ -146,6 +157,26 @@ export class Discovery {
         workloadEntries: workloadEntries.list() as KubeWorkloadEntry[],
       }),
     };
+  }
+
+  /** Logs, once per VirtualService version, the rules proxies do not get yet. */
+  private warnUntranslated(list: VirtualService[]): void {
+    for (const vs of list) {
+      const meta = vs.metadata as { name?: string; namespace?: string; resourceVersion?: string } | undefined;
+      const key = `${meta?.namespace}/${meta?.name}@${meta?.resourceVersion}`;
+      if (this.warned.has(key)) continue;
+      if (this.warned.size > 10_000) this.warned.clear();
+      this.warned.add(key);
+      const rules = (vs.spec?.http ?? []).flatMap((rule, i) => {
+        const missing = untranslated(rule);
+        return missing.length > 0 ? [`${rule.name ?? `http[${i}]`} (${missing.join(", ")})`] : [];
+      });
+      if (rules.length > 0)
+        this.options.log.warn(
+          { virtualService: `${meta?.namespace}/${meta?.name}`, rules },
+          "VirtualService rules left out of proxies' routes: not translated yet",
+        );
+    }
   }
 
   /** Debounces: pushes after `debounceAfterMs` without a change, or `debounceMaxMs` after the first. */

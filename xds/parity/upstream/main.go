@@ -21,6 +21,7 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/core"
 	"istio.io/istio/pilot/test/xds"
@@ -76,7 +77,19 @@ func main() {
 	}
 	result := map[string]output{}
 	err = test.Wrap(func(t test.Failer) {
-		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: s.Kubernetes, ConfigString: s.Config})
+		// Parsed here rather than by the fake (ConfigString) so each config gets the domain suffix
+		// a real istiod gives it: short host names then resolve to <name>.<namespace>.svc.cluster.local.
+		configs, _, err := crd.ParseInputs(s.Config)
+		if err != nil {
+			t.Fatalf("failed to read config: %v", err)
+		}
+		for i := range configs {
+			configs[i].Domain = "cluster.local"
+			if configs[i].Namespace == "" {
+				configs[i].Namespace = "default"
+			}
+		}
+		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: s.Kubernetes, Configs: configs})
 		for _, p := range s.Proxies {
 			ns := p.Namespace
 			proxy := fake.SetupProxy(&model.Proxy{

@@ -1,0 +1,239 @@
+// VirtualServices (networking.istio.io) bound to the mesh (no `gateways`, or `mesh` among them)
+// as the HTTP routes of the services they name, in upstream's shapes (TranslateRoute):
+// - a host or destination is resolved in the VirtualService's namespace ("reviews" is
+//   reviews.<ns>.svc.<domain>); of two VirtualServices naming one host the oldest wins;
+// - each `http` rule gives one route per `match` (or one matching everything), named
+//   `<rule>.<match>`, with the match (uri exact/prefix/regex, headers, method, authority, scheme,
+//   query parameters, ignoreUriCase), the destination cluster, or weighted clusters, of the
+//   destination's port (else the service's only port, else the listener's), the timeout and
+//   the retry policy (the mesh default unless `retries` says otherwise), and the
+//   VirtualService's name in the route's metadata.
+// Redirects, rewrites, faults, mirrors, CORS and header changes are not translated yet: a rule
+// using one is left out and a warning says so (issue 16).
+import type { Route, RouteMatch } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
+import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/string.ts";
+import type { MeshService } from "../registry/registry.ts";
+import { outboundClusterName } from "./context.ts";
+
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface HttpMatchRequest {
+  name?: string;
+  uri?: StringMatch;
+  headers?: Record<string, StringMatch>;
+  method?: StringMatch;
+  authority?: StringMatch;
+  scheme?: StringMatch;
+  queryParams?: Record<string, StringMatch>;
+  ignoreUriCase?: boolean;
+  port?: number;
+}
+
+export interface Destination {
+  host?: string;
+  subset?: string;
+  port?: { number?: number };
+}
+
+export interface HttpRoute {
+  name?: string;
+  match?: HttpMatchRequest[];
+  route?: { destination?: Destination; weight?: number }[];
+  timeout?: string;
+  retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string };
+  redirect?: object;
+  rewrite?: object;
+  fault?: object;
+  mirror?: object;
+  mirrors?: object[];
+  corsPolicy?: object;
+  headers?: object;
+  directResponse?: object;
+  delegate?: object;
+}
+
+export interface VirtualService {
+  metadata?: { name?: string; namespace?: string; creationTimestamp?: string };
+  spec?: { hosts?: string[]; gateways?: string[]; http?: HttpRoute[] };
+}
+
+/** What a rule uses that is not translated yet (the rule is left out). */
+const UNTRANSLATED = [
+  "redirect",
+  "rewrite",
+  "fault",
+  "mirror",
+  "mirrors",
+  "corsPolicy",
+  "headers",
+  "directResponse",
+  "delegate",
+] as const;
+
+export function untranslated(rule: HttpRoute): string[] {
+  return UNTRANSLATED.filter((field) => rule[field] !== undefined);
+}
+
+/** A host as written in a VirtualService of `namespace`, fully qualified. */
+export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
+  return host.includes(".") || host.includes("*") ? host : `${host}.${namespace}.svc.${domainSuffix}`;
+}
+
+const key = (vs: VirtualService) =>
+  `${vs.metadata?.creationTimestamp ?? ""}\n${vs.metadata?.namespace ?? ""}\n${vs.metadata?.name ?? ""}`;
+
+/** The mesh VirtualService for each host it names (fully qualified), the oldest first. */
+export function virtualServicesByHost(all: VirtualService[], domainSuffix: string): Map<string, VirtualService> {
+  const byHost = new Map<string, VirtualService>();
+  for (const vs of [...all].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))) {
+    const gateways = vs.spec?.gateways ?? [];
+    if (gateways.length > 0 && !gateways.includes("mesh")) continue;
+    for (const host of vs.spec?.hosts ?? []) {
+      const fqdn = resolveHost(host, vs.metadata?.namespace ?? "default", domainSuffix);
+      if (!byHost.has(fqdn)) byHost.set(fqdn, vs);
+    }
+  }
+  return byHost;
+}
+
+function stringMatcher(m: StringMatch): StringMatcher | undefined {
+  if (m.exact !== undefined) return { exact: m.exact };
+  if (m.prefix !== undefined) return { prefix: m.prefix };
+  if (m.regex !== undefined) return { safeRegex: { regex: m.regex } };
+  return undefined;
+}
+
+/** Upstream turns a match without a type, or the regex `*` (not RE2), into a presence check. */
+const isPresence = (m: StringMatch) =>
+  m.regex === "*" || (m.exact === undefined && m.prefix === undefined && m.regex === undefined);
+
+function headerMatcher(name: string, m: StringMatch) {
+  return isPresence(m) ? { name, presentMatch: true } : { name, stringMatch: stringMatcher(m) };
+}
+
+export function routeMatch(match: HttpMatchRequest | undefined): RouteMatch {
+  const out: RouteMatch = { prefix: "/" };
+  if (!match) return out;
+  const headers = Object.entries(match.headers ?? {})
+    .map(([name, m]) => headerMatcher(name, m))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (match.uri) {
+    delete out.prefix;
+    if (match.uri.exact !== undefined) out.path = match.uri.exact;
+    else if (match.uri.prefix !== undefined) out.prefix = match.uri.prefix;
+    else if (match.uri.regex !== undefined) out.safeRegex = { regex: match.uri.regex };
+    else out.prefix = "/";
+  }
+  out.caseSensitive = !match.ignoreUriCase;
+  if (match.method) headers.push(headerMatcher(":method", match.method));
+  if (match.authority) headers.push(headerMatcher(":authority", match.authority));
+  if (match.scheme) headers.push(headerMatcher(":scheme", match.scheme));
+  if (headers.length > 0) out.headers = headers;
+  const query = Object.entries(match.queryParams ?? {}).map(([name, m]) =>
+    isPresence(m) ? { name, presentMatch: true } : { name, stringMatch: stringMatcher(m) },
+  );
+  if (query.length > 0) out.queryParameters = query;
+  return out;
+}
+
+/** "1.5s", "100ms", "2m", "1h" as a Duration. */
+export function duration(value: string | undefined): { seconds: number; nanos?: number } | undefined {
+  const m = /^(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)$/.exec(value ?? "");
+  if (!m) return undefined;
+  const scale: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
+  const total = Number(m[1]) * (scale[m[2] as string] as number);
+  const seconds = Math.floor(total);
+  const nanos = Math.round((total - seconds) * 1e9);
+  return nanos ? { seconds, nanos } : { seconds };
+}
+
+export interface RouteContext {
+  namespace: string;
+  domainSuffix: string;
+  listenPort: number;
+  lookup: (hostname: string) => MeshService | undefined;
+  /** The mesh's default retry policy (upstream's, unless meshConfig changes it). */
+  defaultRetry: () => NonNullable<Route["route"]>["retryPolicy"];
+}
+
+/** Upstream's GetDestinationCluster. */
+function destinationCluster(destination: Destination | undefined, ctx: RouteContext): string {
+  const host = resolveHost(destination?.host ?? "", ctx.namespace, ctx.domainSuffix);
+  const service = ctx.lookup(host);
+  const target = service?.externalName ?? host;
+  let port = ctx.listenPort;
+  if (destination?.port?.number) port = destination.port.number;
+  else if (service && service.ports.length === 1) port = service.ports[0]?.port ?? port;
+  return outboundClusterName(port, target, destination?.subset ?? "");
+}
+
+/** Upstream's retry.ConvertPolicy. */
+function retryPolicy(rule: HttpRoute, ctx: RouteContext) {
+  const out = ctx.defaultRetry();
+  const retries = rule.retries;
+  if (!retries || !out) return out;
+  if ((retries.attempts ?? 0) <= 0) return undefined;
+  out.numRetries = retries.attempts;
+  if (retries.retryOn) {
+    const parts = retries.retryOn
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean);
+    const codes = parts.filter((p) => /^\d{3}$/.test(p)).map(Number);
+    let on = parts.filter((p) => !/^\d{3}$/.test(p)).join(",");
+    if (codes.length > 0 && !on.includes("retriable-status-codes")) on += ",retriable-status-codes";
+    out.retryOn = on;
+    out.retriableStatusCodes = codes.length > 0 ? codes : undefined;
+  }
+  const perTry = duration(retries.perTryTimeout);
+  if (perTry) out.perTryTimeout = perTry;
+  return out;
+}
+
+/** The routes a VirtualService gives one listener port, in rule order; the rules it cannot translate yet, by name. */
+export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { routes: Route[]; skipped: string[] } {
+  const routes: Route[] = [];
+  const skipped: string[] = [];
+  const name = vs.metadata?.name ?? "";
+  const configPath = `/apis/networking.istio.io/v1/namespaces/${vs.metadata?.namespace ?? ""}/virtual-service/${name}`;
+  for (const [index, rule] of (vs.spec?.http ?? []).entries()) {
+    const missing = untranslated(rule);
+    if (missing.length > 0) {
+      skipped.push(`${rule.name ?? `http[${index}]`} (${missing.join(", ")})`);
+      continue;
+    }
+    for (const match of rule.match?.length ? rule.match : [undefined]) {
+      if (match?.port && match.port !== ctx.listenPort) continue;
+      const timeout = duration(rule.timeout) ?? { seconds: 0 };
+      const destinations = (rule.route ?? []).filter((d) => (rule.route?.length ?? 0) === 1 || (d.weight ?? 0) !== 0);
+      const action: NonNullable<Route["route"]> = { timeout, maxGrpcTimeout: timeout, retryPolicy: retryPolicy(rule, ctx) };
+      if (destinations.length === 1) action.cluster = destinationCluster(destinations[0]?.destination, ctx);
+      else
+        action.weightedClusters = {
+          clusters: destinations.map((d) => ({ name: destinationCluster(d.destination, ctx), weight: d.weight ?? 0 })),
+        };
+      const out: Route = {
+        name: match?.name ? `${rule.name ?? ""}.${match.name}` : (rule.name ?? ""),
+        match: routeMatch(match),
+        metadata: { filterMetadata: { istio: { config: configPath } } },
+        route: action,
+      };
+      out.decorator = { operation: operation(out, name, ctx.listenPort) };
+      routes.push(out);
+    }
+  }
+  return { routes, skipped };
+}
+
+/** Upstream's GetRouteOperation: `<host>:<port><path>` for one destination, else `<vs>:<listener port><path>`. */
+function operation(route: Route, vsName: string, port: number): string {
+  const m = route.match ?? {};
+  const path = m.path ?? (m.safeRegex ? m.safeRegex.regex : m.prefix !== undefined ? `${m.prefix}*` : "/*");
+  const cluster = route.route?.cluster?.split("|");
+  if (cluster?.length === 4) return `${cluster[3]}:${cluster[1]}${path}`;
+  return `${vsName}:${port}${path}`;
+}
