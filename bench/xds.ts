@@ -7,7 +7,9 @@
 //      its own HTTP/2 connection, over Delta ADS as pilot-agent does, and subscribe to CDS,
 //      EDS (every cluster CDS named), LDS and RDS (route "80"). Every response is ACKed at once.
 //   3. Ten times, one EndpointSlice gets a new address: the time from the write to each proxy's
-//      EDS response holding that address (every proxy's, so the last is "the last ACK").
+//      EDS response holding that address (every proxy's, so the last is "the last ACK"); then
+//      ten times a VirtualService for svc-0 gets a new URI prefix: the time to each proxy's RDS
+//      response holding it.
 //   4. CPU seconds (user + system, from /proc) over connect and changes, and peak RSS (VmHWM).
 // Prints a table; asserts nothing; deletes what it created and stops only what it started.
 import { readFileSync } from "node:fs";
@@ -47,6 +49,22 @@ function slice(i: number, extra: string[] = []) {
   };
 }
 
+/** svc-0's VirtualService: requests under `prefix` go to svc-1, the rest to svc-0. */
+function virtualService(prefix: string) {
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService",
+    metadata: { name: "svc-0", namespace: NAMESPACE },
+    spec: {
+      hosts: ["svc-0"],
+      http: [
+        { name: "moved", match: [{ uri: { prefix } }], route: [{ destination: { host: "svc-1" } }] },
+        { name: "rest", route: [{ destination: { host: "svc-0" } }] },
+      ],
+    },
+  };
+}
+
 async function createMesh(client: RawClient): Promise<void> {
   kubectl(["create", "namespace", NAMESPACE]);
   let next = 0;
@@ -64,6 +82,7 @@ async function createMesh(client: RawClient): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
+  await client.create(`/apis/networking.istio.io/v1/namespaces/${NAMESPACE}/virtualservices`, virtualService("/bench-0"));
 }
 
 const AdsClient = grpc.makeGenericClientConstructor(ADS_SERVICE, "ads");
@@ -81,6 +100,8 @@ class SimulatedProxy {
   retries = 0;
   /** Called with each EDS response's resources' bytes. */
   onEndpoints?: (values: Uint8Array[]) => void;
+  /** Called with each RDS response's resources' bytes. */
+  onRoutes?: (values: Uint8Array[]) => void;
   error?: string;
 
   constructor(address: string, index: number) {
@@ -139,7 +160,9 @@ class SimulatedProxy {
       this.call.write({ typeUrl: TypeUrl.endpoint, resourceNamesSubscribe: names });
     }
     if (typeUrl === TypeUrl.listener && first) this.call.write({ typeUrl: TypeUrl.route, resourceNamesSubscribe: ["80"] });
-    if (typeUrl === TypeUrl.endpoint) this.onEndpoints?.(resources.map((r) => r.resource?.value ?? new Uint8Array()));
+    const values = () => resources.map((r) => r.resource?.value ?? new Uint8Array());
+    if (typeUrl === TypeUrl.endpoint) this.onEndpoints?.(values());
+    if (typeUrl === TypeUrl.route) this.onRoutes?.(values());
   }
 
   get ready(): boolean {
@@ -174,6 +197,8 @@ async function waitUntil(what: string, ok: () => boolean, timeoutMs: number): Pr
 }
 
 interface Result {
+  vsLast: number[];
+  vsPerProxy: number[];
   connectSeconds: number;
   retries: number;
   lastAck: number[];
@@ -242,7 +267,39 @@ async function measure(name: string, address: string, pid: number, client: RawCl
       );
       await new Promise((r) => setTimeout(r, 1500));
     }
-    return { connectSeconds, retries, lastAck, perProxy, cpuSeconds: cpuSeconds(pid) - cpu0, peakRssMiB: peakRssMiB(pid) };
+    const vsLast: number[] = [];
+    const vsPerProxy: number[] = [];
+    for (let c = 0; c < CHANGES; c++) {
+      const prefix = `/bench-${round.n++}`;
+      const needle = Buffer.from(prefix);
+      const at = new Map<SimulatedProxy, number>();
+      for (const p of proxies) {
+        p.onRoutes = (values) => {
+          if (!at.has(p) && values.some((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).includes(needle)))
+            at.set(p, performance.now());
+        };
+      }
+      const start = performance.now();
+      await client.replace(`/apis/networking.istio.io/v1/namespaces/${NAMESPACE}/virtualservices/svc-0`, virtualService(prefix));
+      await waitUntil(`${name}: every proxy to get route ${prefix}`, () => at.size === proxies.length, 120_000);
+      const times = [...at.values()].map((t) => t - start).sort((a, b) => a - b);
+      vsLast.push(times.at(-1) ?? Number.NaN);
+      vsPerProxy.push(...times);
+      console.error(
+        `bench: ${name}: VirtualService change ${c + 1}: first proxy ${times[0]?.toFixed(0)} ms, last ${times.at(-1)?.toFixed(0)} ms`,
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    return {
+      vsLast,
+      vsPerProxy,
+      connectSeconds,
+      retries,
+      lastAck,
+      perProxy,
+      cpuSeconds: cpuSeconds(pid) - cpu0,
+      peakRssMiB: peakRssMiB(pid),
+    };
   } finally {
     for (const p of proxies) p.close();
   }
@@ -300,7 +357,10 @@ async function main() {
       quantile(u.perProxy, 0.5),
     ],
     ["EndpointSlice change → a proxy's EDS, p99 (ms)", quantile(r.perProxy, 0.99), quantile(u.perProxy, 0.99)],
-    [`CPU seconds, connect + ${CHANGES} changes`, r.cpuSeconds, u.cpuSeconds],
+    ["VirtualService change → last proxy's RDS, median of changes (ms)", median(r.vsLast), median(u.vsLast)],
+    ["VirtualService change → a proxy's RDS, p50 (ms)", quantile(r.vsPerProxy, 0.5), quantile(u.vsPerProxy, 0.5)],
+    ["VirtualService change → a proxy's RDS, p99 (ms)", quantile(r.vsPerProxy, 0.99), quantile(u.vsPerProxy, 0.99)],
+    [`CPU seconds, connect + ${CHANGES} + ${CHANGES} changes`, r.cpuSeconds, u.cpuSeconds],
     ["peak RSS (MiB)", r.peakRssMiB, u.peakRssMiB],
   ];
   console.log(`\n### xDS: ${SERVICES} services × ${ENDPOINTS} endpoints, ${PROXIES} simulated proxies (Delta ADS)\n`);
@@ -308,7 +368,7 @@ async function main() {
   console.log("|---|---|---|---|");
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
   for (const [metric, ours, theirs] of rows)
-    console.log(`| ${metric} | ${fmt(ours)} | ${fmt(theirs)} | ${(ours / theirs).toFixed(2)} |`);
+    console.log(`| ${metric} | ${fmt(ours)} | ${fmt(theirs)} | ${theirs === 0 ? "-" : (ours / theirs).toFixed(2)} |`);
 }
 
 main().then(
