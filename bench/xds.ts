@@ -280,7 +280,11 @@ async function measure(name: string, address: string, pid: number, client: RawCl
         };
       }
       const start = performance.now();
-      await client.replace(`/apis/networking.istio.io/v1/namespaces/${NAMESPACE}/virtualservices/svc-0`, virtualService(prefix));
+      await client.apply(
+        `/apis/networking.istio.io/v1/namespaces/${NAMESPACE}/virtualservices/svc-0`,
+        virtualService(prefix),
+        "bench",
+      );
       await waitUntil(`${name}: every proxy to get route ${prefix}`, () => at.size === proxies.length, 120_000);
       const times = [...at.values()].map((t) => t - start).sort((a, b) => a - b);
       vsLast.push(times.at(-1) ?? Number.NaN);

@@ -38,10 +38,11 @@ export interface PushContext {
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**
-   * An endpoint-only push: since version `from`, only these services' endpoints changed, so
-   * what was built for `from` stays good but for their clusters and load assignments.
+   * A partial push: since version `from`, only these services' endpoints changed (and, with
+   * `routes`, VirtualServices), so what was built for `from` stays good but for their clusters
+   * and load assignments (and route configurations).
    */
-  incremental?: { from: number; hosts: ReadonlySet<string> };
+  incremental?: { from: number; hosts: ReadonlySet<string>; routes?: boolean };
 }
 
 /** The Services a proxy's workload belongs to (selected by their selectors), for its inbound side. */

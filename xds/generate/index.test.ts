@@ -36,4 +36,10 @@ describe("ResourceCache", () => {
     expect(fill(cache, push(2))).toEqual(keys);
     expect(fill(cache, push(4, { from: 3, hosts: new Set() }))).toEqual(keys);
   });
+
+  test("after a VirtualService change, only route configurations are rebuilt", () => {
+    const cache = new ResourceCache();
+    fill(cache, push(1));
+    expect(fill(cache, push(2, { from: 1, hosts: new Set(), routes: true }))).toEqual([keys[2]]);
+  });
 });

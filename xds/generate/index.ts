@@ -53,6 +53,10 @@ export class ResourceCache {
     const incremental = push.incremental;
     if (incremental && incremental.from === this.version) {
       for (const key of this.entries.keys()) {
+        if (incremental.routes && key.startsWith("rds/")) {
+          this.entries.delete(key);
+          continue;
+        }
         const cluster = parseClusterName(key.slice(key.lastIndexOf("/") + 1));
         if (cluster && incremental.hosts.has(cluster.hostname)) this.entries.delete(key);
       }

@@ -57,7 +57,7 @@ export interface HttpRoute {
 }
 
 export interface VirtualService {
-  metadata?: { name?: string; namespace?: string; creationTimestamp?: string };
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string };
   spec?: { hosts?: string[]; gateways?: string[]; http?: HttpRoute[] };
 }
 

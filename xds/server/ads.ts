@@ -82,6 +82,8 @@ export interface NackReport {
   connection: Connection;
   typeUrl: string;
   message: string;
+  /** Names of the resources in the rejected response. */
+  resources: string[];
 }
 
 export interface AdsServerOptions {
@@ -134,6 +136,9 @@ function status(code: grpc.status, details: string): grpc.StatusObject {
   return { code, details, metadata: new grpc.Metadata() };
 }
 
+/** Proxies pushed per turn of the event loop. */
+const PUSH_BATCH = 25;
+
 export class AdsServer {
   private readonly options: AdsServerOptions;
   private readonly metrics: ReturnType<typeof adsMetrics>;
@@ -163,15 +168,23 @@ export class AdsServer {
 
   /** Sends every connection (or those `which` selects) what changed in `types` (all types when undefined). */
   push(types?: ReadonlySet<string>, which?: (c: Connection) => boolean, only?: ReadonlySet<string>): void {
-    for (const connection of this.live.values()) {
-      if (which && !which(connection)) continue;
-      try {
-        connection.stream.push(types, only);
-      } catch (err) {
-        this.metrics.internalErrors.inc();
-        this.options.log.error({ proxy: connection.proxy.id, error: (err as Error).message }, "push failed");
+    const connections = [...this.live.values()].filter((c) => !which || which(c));
+    // A batch of proxies per turn of the event loop, so the first ones' responses go out while
+    // the rest are generated (one loop over thousands would hold every write until its end).
+    const step = (from: number) => {
+      const to = Math.min(connections.length, from + PUSH_BATCH);
+      for (const connection of connections.slice(from, to)) {
+        if (!this.live.has(connection.id)) continue;
+        try {
+          connection.stream.push(types, only);
+        } catch (err) {
+          this.metrics.internalErrors.inc();
+          this.options.log.error({ proxy: connection.proxy.id, error: (err as Error).message }, "push failed");
+        }
       }
-    }
+      if (to < connections.length) setImmediate(() => step(to));
+    };
+    step(0);
   }
 
   private serve(
@@ -294,7 +307,7 @@ export class AdsServer {
         if (at !== undefined) this.metrics.convergence.observe((performance.now() - at) / 1000);
         sentAt.clear();
       },
-      nacked: (typeUrl: string, nonce: string, message: string) => {
+      nacked: (typeUrl: string, nonce: string, message: string, resources: string[]) => {
         sentAt.delete(nonce);
         this.metrics.rejects.inc({ type: typeLabel(typeUrl) });
         const key = `${proxy.id}\n${typeUrl}\n${message}`;
@@ -303,7 +316,7 @@ export class AdsServer {
           this.nacksLogged.add(key);
           this.options.log.warn({ proxy: proxy.id, type: typeLabel(typeUrl), message }, "proxy rejected configuration (NACK)");
         }
-        if (connection) this.options.onNack?.({ connection, typeUrl, message });
+        if (connection) this.options.onNack?.({ connection, typeUrl, message, resources });
       },
       unknownType: (typeUrl: string) => this.options.log.info({ proxy: proxy.id, typeUrl }, "unknown xDS type: answered empty"),
     };

@@ -75,6 +75,7 @@ export class Discovery {
   private timer: NodeJS.Timeout | undefined;
   private firstChangeAt = 0;
   private pendingFull = false;
+  private pendingRoutes = false;
   private unsubscribe: (() => void)[] = [];
   /** Pushes done (for tests and /debug). */
   pushes = 0;
@@ -112,14 +113,16 @@ export class Discovery {
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
-      services.subscribe(() => this.changed(true)),
-      slices.subscribe(() => this.changed(false)),
-      pods.subscribe(() => this.changed(true)),
-      nodes.subscribe(() => this.changed(false)),
-      peerAuthentications.subscribe(() => this.changed(true)),
-      serviceEntries.subscribe(() => this.changed(true)),
-      workloadEntries.subscribe(() => this.changed(true)),
-      virtualServices.subscribe(() => this.changed(true)),
+      services.subscribe(() => this.changed("full")),
+      slices.subscribe(() => this.changed("endpoints")),
+      // Generators read pods only through endpoints (labels, ServiceAccount, node): the diff finds them.
+      pods.subscribe(() => this.changed("endpoints")),
+      nodes.subscribe(() => this.changed("endpoints")),
+      peerAuthentications.subscribe(() => this.changed("full")),
+      serviceEntries.subscribe(() => this.changed("full")),
+      workloadEntries.subscribe(() => this.changed("full")),
+      // Mesh VirtualServices make HTTP routes only (TCP and TLS routes, issue 16, will add listeners).
+      virtualServices.subscribe(() => this.changed("routes")),
     ];
   }
 
@@ -162,7 +165,7 @@ export class Discovery {
   /** Logs, once per VirtualService version, the rules proxies do not get yet. */
   private warnUntranslated(list: VirtualService[]): void {
     for (const vs of list) {
-      const meta = vs.metadata as { name?: string; namespace?: string; resourceVersion?: string } | undefined;
+      const meta = vs.metadata;
       const key = `${meta?.namespace}/${meta?.name}@${meta?.resourceVersion}`;
       if (this.warned.has(key)) continue;
       if (this.warned.size > 10_000) this.warned.clear();
@@ -180,12 +183,18 @@ export class Discovery {
   }
 
   /** Debounces: pushes after `debounceAfterMs` without a change, or `debounceMaxMs` after the first. */
-  changed(full: boolean): void {
+  /**
+   * Something changed: `full` (services, pods, policies: everything is rebuilt and every type
+   * pushed), `endpoints` (load assignments and clusters of the services whose endpoints differ),
+   * or `routes` (route configurations only).
+   */
+  changed(what: "full" | "endpoints" | "routes"): void {
     const after = this.options.debounceAfterMs ?? 100;
     const max = this.options.debounceMaxMs ?? 10_000;
     const now = performance.now();
     if (!this.timer) this.firstChangeAt = now;
-    this.pendingFull ||= full;
+    this.pendingFull ||= what === "full";
+    this.pendingRoutes ||= what === "routes";
     if (this.timer) clearTimeout(this.timer);
     const wait = Math.max(0, Math.min(after, this.firstChangeAt + max - now));
     this.timer = setTimeout(() => this.push(), wait);
@@ -194,23 +203,27 @@ export class Discovery {
   private push(): void {
     this.timer = undefined;
     const full = this.pendingFull;
+    const routes = this.pendingRoutes;
     this.pendingFull = false;
+    this.pendingRoutes = false;
     const before = this.current;
     this.current = this.snapshot();
+    this.pushes++;
     if (full) {
       this.ads.push();
       return;
     }
-    // Endpoint-only: what was built for the last push stays but for the services whose endpoints
-    // changed, and only their load assignments and clusters (mTLS identities follow endpoints) are looked at.
+    // Otherwise what was built for the last push stays but for the route configurations (after a
+    // VirtualService change) and the clusters and load assignments of the services whose
+    // endpoints changed; only those are looked at.
     const hosts = changedEndpoints(before.registry, this.current.registry);
-    this.current.incremental = { from: before.version, hosts };
+    this.current.incremental = { from: before.version, hosts, routes };
+    if (routes) this.ads.push(new Set([TypeUrl.route]));
     if (hosts.size === 0) return;
     const only = new Set<string>();
     for (const host of hosts)
       for (const port of this.current.registry.byHostname.get(host)?.ports ?? before.registry.byHostname.get(host)?.ports ?? [])
         only.add(outboundClusterName(port.port, host));
     this.ads.push(new Set([TypeUrl.endpoint, TypeUrl.cluster]), undefined, only);
-    this.pushes++;
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { EventRecorder } from "../../kube/events.ts";
 import { RecordingClient } from "../../kube/recording-client.ts";
 import { TypeUrl } from "../envoy/types.ts";
+import { DEFAULT_MESH, type PushContext } from "../generate/context.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry } from "../registry/registry.ts";
 import type { Connection } from "./ads.ts";
@@ -18,9 +19,9 @@ describe("a NACK becomes a Warning Event on the proxy's pod", () => {
       ns === "shop" && name === "web-1" ? "uid-web-1" : undefined,
     );
     const message = "Error adding/updating listener(s) virtualInbound: duplicate matcher";
-    onNack({ connection, typeUrl: TypeUrl.listener, message });
-    onNack({ connection, typeUrl: TypeUrl.listener, message });
-    onNack({ connection, typeUrl: TypeUrl.cluster, message: "cluster outbound|80||x: bad" });
+    onNack({ connection, typeUrl: TypeUrl.listener, message, resources: [] });
+    onNack({ connection, typeUrl: TypeUrl.listener, message, resources: [] });
+    onNack({ connection, typeUrl: TypeUrl.cluster, message: "cluster outbound|80||x: bad", resources: [] });
     await new Promise((r) => setTimeout(r, 10));
     const events = client.writes.filter((w) => w.verb === "create").map((w) => w.body as Record<string, unknown>);
     expect(events).toHaveLength(2);
@@ -33,34 +34,61 @@ describe("a NACK becomes a Warning Event on the proxy's pod", () => {
     expect(client.writes.map((w) => w.path)).toEqual(["/api/v1/namespaces/shop/events", "/api/v1/namespaces/shop/events"]);
   });
 
-  test("and on the ServiceEntry the rejected clusters came from, once per object, type and message", async () => {
-    const registry = buildRegistry({
-      services: [],
-      endpointSlices: [],
-      pods: [],
-      serviceEntries: [
+  test("and on the ServiceEntries and VirtualServices the rejected resources came from, once per object, type and message", async () => {
+    const push: PushContext = {
+      version: 1,
+      mesh: DEFAULT_MESH,
+      peerAuthentications: [],
+      virtualServices: [
         {
-          metadata: { name: "payments", namespace: "shop", uid: "uid-se" },
-          spec: { hosts: ["payments.example.test"], ports: [{ number: 443, name: "tls", protocol: "TLS" }], resolution: "DNS" },
+          metadata: { name: "reviews", namespace: "shop", uid: "uid-vs" },
+          spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }] }] },
         },
       ],
-    });
-    const message =
-      "Error adding/updating cluster(s) outbound|443||payments.example.test: bad dns settings, outbound|80||web.shop.svc.cluster.local: ok";
-    expect(configSources(registry, message)).toEqual([
-      { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", name: "payments", namespace: "shop", uid: "uid-se" },
-    ]);
-    expect(configSources(registry, "route payments.example.test:443 rejected")).toHaveLength(1);
-    expect(configSources(registry, "listener 0.0.0.0_15001: duplicate")).toEqual([]);
+      registry: buildRegistry({
+        services: [
+          {
+            metadata: { name: "reviews", namespace: "shop" },
+            spec: { clusterIP: "10.96.0.9", ports: [{ name: "http", port: 9080 }] },
+          },
+        ],
+        endpointSlices: [],
+        pods: [],
+        serviceEntries: [
+          {
+            metadata: { name: "payments", namespace: "shop", uid: "uid-se" },
+            spec: { hosts: ["payments.example.test"], ports: [{ number: 443, name: "tls", protocol: "TLS" }], resolution: "DNS" },
+          },
+        ],
+      }),
+    };
+    const se = { apiVersion: "networking.istio.io/v1", kind: "ServiceEntry", name: "payments", namespace: "shop", uid: "uid-se" };
+    const vs = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      name: "reviews",
+      namespace: "shop",
+      uid: "uid-vs",
+    };
+    // By the rejected resources' names: a cluster of the entry's host; route configuration 9080, which the VirtualService routes.
+    expect(
+      configSources(push, ["outbound|443||payments.example.test", "outbound|9080||other.shop.svc.cluster.local"], "bad"),
+    ).toEqual([se]);
+    expect(configSources(push, ["9080"], "duplicate domain")).toEqual([vs]);
+    // By Envoy's message when the names say nothing.
+    expect(configSources(push, [], "cluster outbound|443||payments.example.test: bad dns settings")).toEqual([se]);
+    expect(configSources(push, ["virtualInbound"], "listener: duplicate")).toEqual([]);
 
     const client = new RecordingClient();
     const onNack = nackEvents(
       new EventRecorder(client, "istiod"),
       () => "uid-web-1",
-      (m) => configSources(registry, m),
+      (r) => configSources(push, r.resources, r.message),
     );
-    onNack({ connection, typeUrl: TypeUrl.cluster, message });
-    onNack({ connection, typeUrl: TypeUrl.cluster, message });
+    const message = "Error adding/updating cluster(s) outbound|443||payments.example.test: bad dns settings";
+    const report = { connection, typeUrl: TypeUrl.cluster, message, resources: ["outbound|443||payments.example.test"] };
+    onNack(report);
+    onNack(report);
     await new Promise((r) => setTimeout(r, 10));
     const events = client.writes.filter((w) => w.verb === "create").map((w) => w.body as Record<string, unknown>);
     expect(events.map((e) => (e.involvedObject as { kind: string }).kind)).toEqual(["Pod", "ServiceEntry"]);

@@ -1,27 +1,56 @@
 // Beyond upstream, which only logs them: a configuration a proxy rejects (NACK) becomes a
 // Warning Event on the proxy's pod, so `kubectl describe pod` shows which configuration its
 // Envoy refused and why; and on each user object the rejected resources came from (a
-// ServiceEntry, today), found by the resource names in Envoy's message, so `kubectl describe
-// serviceentry` shows which proxies refused it. One Event per object, type and message (a proxy
+// ServiceEntry, a VirtualService), found by the names of the rejected resources, so `kubectl
+// describe serviceentry` or `virtualservice` shows which proxies refused it. One Event per object, type and message (a proxy
 // that keeps rejecting the same thing does not flood the namespace).
 import type { EventRecorder } from "../../kube/events.ts";
-import type { ConfigRef, Registry } from "../registry/registry.ts";
+import type { PushContext } from "../generate/context.ts";
+import { parseClusterName } from "../generate/endpoints.ts";
+import { virtualServiceFor } from "../generate/routes.ts";
+import { isHttp } from "../registry/protocol.ts";
+import type { ConfigRef } from "../registry/registry.ts";
 import { type NackReport, typeLabel } from "./ads.ts";
 
 export const NACK_REASON = "XdsConfigRejected";
 
 /**
- * The user objects behind the resources Envoy's message names: clusters and load assignments
- * (`outbound|<port>|<subset>|<host>`) and sniffed-port routes (`<host>:<port>`) of their hosts.
+ * The user objects behind rejected resources: the ServiceEntry of a cluster's or load
+ * assignment's host (`outbound|<port>|<subset>|<host>`), and the VirtualServices routing the
+ * services of a route configuration (`<port>`, or `<host>:<port>` for a sniffed port) and the
+ * ServiceEntry of its host. Names come from the rejected response, and from Envoy's message.
  */
-export function configSources(registry: Registry, message: string): ConfigRef[] {
+export function configSources(push: PushContext, resources: string[], message: string): ConfigRef[] {
+  const registry = push.registry;
   const hosts = new Set<string>();
-  for (const m of message.matchAll(/outbound\|\d+\|[^|\s]*\|([^\s:,;'"]+)/g)) if (m[1]) hosts.add(m[1]);
-  for (const m of message.matchAll(/(?:^|[\s'"])([A-Za-z0-9*][A-Za-z0-9.*-]*\.[A-Za-z0-9-]+):\d+\b/g)) if (m[1]) hosts.add(m[1]);
+  const routePorts = new Set<number>();
+  const named = [...resources, ...[...message.matchAll(/outbound\|\d+\|[^|\s]*\|[^\s:,;'"]+/g)].map((m) => m[0])];
+  for (const m of message.matchAll(/(?:^|[\s'"])([A-Za-z0-9*][A-Za-z0-9.*-]*\.[A-Za-z0-9-]+:\d+)\b/g)) if (m[1]) named.push(m[1]);
+  for (const name of named) {
+    const cluster = parseClusterName(name);
+    if (cluster) hosts.add(cluster.hostname);
+    else if (/^\d+$/.test(name)) routePorts.add(Number(name));
+    else if (/^[^:]+:\d+$/.test(name)) hosts.add(name.slice(0, name.lastIndexOf(":")));
+  }
+  for (const port of routePorts)
+    for (const service of registry.services)
+      if (service.ports.some((p) => p.port === port && isHttp(p.protocol))) hosts.add(service.hostname);
   const found = new Map<string, ConfigRef>();
-  for (const host of hosts) {
-    const config = registry.byHostname.get(host)?.config;
+  const add = (config: ConfigRef | undefined) => {
     if (config) found.set(`${config.kind}/${config.namespace}/${config.name}`, config);
+  };
+  for (const host of hosts) {
+    add(registry.byHostname.get(host)?.config);
+    const vs = virtualServiceFor(push, host);
+    const meta = vs?.metadata;
+    if (meta?.name && meta.namespace)
+      add({
+        apiVersion: "networking.istio.io/v1",
+        kind: "VirtualService",
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+      });
   }
   return [...found.values()];
 }
@@ -31,7 +60,7 @@ export function nackEvents(
   /** The pod's UID (kubectl describe finds Events by it), when known. */
   uidOf: (namespace: string, name: string) => string | undefined,
   /** The user objects the rejected configuration came from (none when unknown). */
-  sourcesOf: (message: string) => ConfigRef[] = () => [],
+  sourcesOf: (report: NackReport) => ConfigRef[] = () => [],
   maxRemembered = 10_000,
 ): (report: NackReport) => void {
   const told = new Set<string>();
@@ -53,7 +82,7 @@ export function nackEvents(
         `Envoy rejected the ${type} configuration istiod sent: ${report.message}`,
       );
     }
-    for (const source of sourcesOf(report.message)) {
+    for (const source of sourcesOf(report)) {
       if (!once(`${source.kind}/${source.namespace}/${source.name}\n${report.typeUrl}\n${report.message}`)) continue;
       void events.record(
         {

@@ -60,14 +60,17 @@ describe("state of the world", () => {
     const { generate } = world();
     const sent: DiscoveryResponse[] = [];
     const nacks: string[] = [];
-    const stream = new SotwStream(generate, (r) => sent.push(r), { nacked: (t, _n, message) => nacks.push(`${t} ${message}`) });
+    const stream = new SotwStream(generate, (r) => sent.push(r), {
+      nacked: (t, _n, message, names) => nacks.push(`${t} ${message} [${names.join(",")}]`),
+    });
     stream.handle({ typeUrl: TypeUrl.cluster, responseNonce: "" });
     stream.handle({
       typeUrl: TypeUrl.cluster,
       responseNonce: sent[0]?.nonce,
       errorDetail: { code: 3, message: "cluster b: bad", details: [] },
     });
-    expect(nacks).toEqual([`${TypeUrl.cluster} cluster b: bad`]);
+    // The report names what the rejected response carried (state of the world: everything).
+    expect(nacks).toEqual([`${TypeUrl.cluster} cluster b: bad [a,b]`]);
     stream.push();
     expect(sent).toHaveLength(1);
   });
@@ -144,7 +147,9 @@ describe("delta", () => {
     state.get(TypeUrl.endpoint)?.set("b", "1");
     const sent: DeltaDiscoveryResponse[] = [];
     const nacks: string[] = [];
-    const stream = new DeltaStream(generate, (r) => sent.push(r), { nacked: (_t, _n, m) => nacks.push(m) });
+    const stream = new DeltaStream(generate, (r) => sent.push(r), {
+      nacked: (_t, _n, m, names) => nacks.push(`${m} [${names}]`),
+    });
     stream.handle({ typeUrl: TypeUrl.endpoint, resourceNamesSubscribe: ["a"] });
     expect(deltaNames(sent[0] as DeltaDiscoveryResponse)).toEqual(["a@1"]);
     stream.handle({ typeUrl: TypeUrl.endpoint, resourceNamesSubscribe: ["b"], responseNonce: sent[0]?.nonce });
@@ -154,7 +159,8 @@ describe("delta", () => {
       responseNonce: sent[1]?.nonce,
       errorDetail: { code: 3, message: "bad endpoint", details: [] },
     });
-    expect(nacks).toEqual(["bad endpoint"]);
+    // Delta: only what that response carried.
+    expect(nacks).toEqual(["bad endpoint [b]"]);
     stream.push();
     expect(sent).toHaveLength(2);
     stream.handle({ typeUrl: TypeUrl.endpoint, resourceNamesUnsubscribe: ["b"], responseNonce: sent[1]?.nonce });

@@ -40,8 +40,8 @@ export interface StreamEvents {
   /** A response went out (for metrics and convergence). */
   sent?(typeUrl: string, nonce: string, resources: number): void;
   acked?(typeUrl: string, nonce: string): void;
-  /** The proxy rejected what `nonce` carried. */
-  nacked?(typeUrl: string, nonce: string, message: string): void;
+  /** The proxy rejected what `nonce` carried (the names of the resources it carried). */
+  nacked?(typeUrl: string, nonce: string, message: string, resources: string[]): void;
   /** A type nobody generates: answered empty, told once per stream and type. */
   unknownType?(typeUrl: string): void;
 }
@@ -56,6 +56,8 @@ interface Watch {
   nonce?: string;
   acked?: string;
   nacked?: { nonce: string; message: string };
+  /** Names of the resources the last response carried (what a NACK of it refers to). */
+  lastSent?: string[];
   /** SotW: the set version last sent. Delta: what the proxy holds, name → version. */
   sentVersion?: string;
   held: Map<string, string>;
@@ -132,7 +134,7 @@ abstract class Stream<Request, Response> {
     if (!nonce || nonce !== watch.nonce) return false;
     if (error) {
       watch.nacked = { nonce, message: error.message ?? "" };
-      this.events.nacked?.(typeUrl, nonce, error.message ?? "");
+      this.events.nacked?.(typeUrl, nonce, error.message ?? "", watch.lastSent ?? []);
     } else {
       watch.acked = nonce;
       this.events.acked?.(typeUrl, nonce);
@@ -182,6 +184,7 @@ export class SotwStream extends Stream<DiscoveryRequest, DiscoveryResponse> {
     watch.held = new Map(resources.map((r) => [r.name, r.version]));
     const nonce = this.newNonce();
     watch.nonce = nonce;
+    watch.lastSent = resources.map((r) => r.name);
     this.send({
       versionInfo: this.version(),
       resources: resources.map((r) => r.resource),
@@ -247,6 +250,7 @@ export class DeltaStream extends Stream<DeltaDiscoveryRequest, DeltaDiscoveryRes
     for (const name of removed) watch.held.delete(name);
     const nonce = this.newNonce();
     watch.nonce = nonce;
+    watch.lastSent = changed.map((r) => r.name);
     this.send({
       systemVersionInfo: this.version(),
       resources: changed.map((r) => ({ name: r.name, version: r.version, resource: r.resource, aliases: [] })),
