@@ -56,9 +56,10 @@ export function serviceTargets(push: PushContext, proxy: MeshProxy): MeshService
  */
 export function inboundPorts(push: PushContext, proxy: MeshProxy): [number, ServicePort][] {
   const ports = new Map<number, ServicePort>();
+  const served = proxy.ipAddresses.flatMap((ip) => push.registry.workloadPorts.get(ip) ?? []);
   for (const service of serviceTargets(push, proxy))
-    for (const ep of push.registry.endpoints.get(service.hostname) ?? [])
-      if (proxy.ipAddresses.includes(ep.address)) {
+    for (const ep of served)
+      if (ep.hostname === service.hostname) {
         const port = service.ports.find((p) => p.name === ep.servicePortName);
         if (port && port.protocol !== "UDP" && !ports.has(ep.port)) ports.set(ep.port, port);
       }

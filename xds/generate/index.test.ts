@@ -9,7 +9,14 @@ const push = (version: number, incremental?: PushContext["incremental"]): PushCo
   incremental,
   mesh: DEFAULT_MESH,
   peerAuthentications: [],
-  registry: { services: [], byHostname: new Map(), endpoints: new Map(), podsByIp: new Map(), domainSuffix: "cluster.local" },
+  registry: {
+    services: [],
+    byHostname: new Map(),
+    endpoints: new Map(),
+    podsByIp: new Map(),
+    workloadPorts: new Map(),
+    domainSuffix: "cluster.local",
+  },
 });
 
 describe("ResourceCache", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { buildRegistry, changedEndpoints, type KubeEndpointSlice, type KubePod } from "./registry.ts";
+import { buildRegistry, changedEndpoints, changedWorkloadPorts, type KubeEndpointSlice, type KubePod } from "./registry.ts";
 
 const service = (name: string) => ({
   metadata: { name, namespace: "shop" },
@@ -34,5 +34,32 @@ describe("changedEndpoints", () => {
     expect(changedEndpoints(before, build(["10.0.0.1"], { app: "api", version: "v2" }))).toEqual(
       new Set(["api.shop.svc.cluster.local"]),
     );
+  });
+});
+
+describe("workloadPorts", () => {
+  const notReady = (ip: string): KubeEndpointSlice => {
+    const s = slice("web", [ip]);
+    for (const ep of s.endpoints ?? []) ep.conditions = { ready: false };
+    return s;
+  };
+  const build = (slices: KubeEndpointSlice[]) =>
+    buildRegistry({ services: [service("web")], endpointSlices: slices, pods: [pod("web-0", { app: "web" })] });
+
+  test("a pod not ready yet already serves its Service's ports (its proxy's inbound config), without being an endpoint", () => {
+    const registry = build([notReady("10.0.0.1")]);
+    expect(registry.endpoints.get("web.shop.svc.cluster.local")).toEqual([]);
+    expect(registry.workloadPorts.get("10.0.0.1")).toEqual([
+      { hostname: "web.shop.svc.cluster.local", servicePortName: "http", port: 8080 },
+    ]);
+  });
+
+  test("names the addresses whose served ports differ; readiness alone changes none", () => {
+    const empty = build([]);
+    const starting = build([notReady("10.0.0.1")]);
+    const ready = build([slice("web", ["10.0.0.1"])]);
+    expect(changedWorkloadPorts(empty, starting)).toEqual(new Set(["10.0.0.1"]));
+    expect(changedWorkloadPorts(starting, ready)).toEqual(new Set());
+    expect(changedWorkloadPorts(ready, build([slice("web", ["10.0.0.2"])]))).toEqual(new Set(["10.0.0.1", "10.0.0.2"]));
   });
 });

@@ -84,7 +84,20 @@ export interface Registry {
   endpoints: Map<string, MeshEndpoint[]>;
   /** Pods by IP: who a proxy is, and which Services select it. */
   podsByIp: Map<string, PodInfo>;
+  /**
+   * The ports each workload address serves for its Services, ready or not yet ready: a proxy's
+   * inbound listeners and clusters are made from them, so a pod has them from its first push,
+   * before its readiness (which waits on that push) puts it in the ready endpoints.
+   */
+  workloadPorts: Map<string, WorkloadPort[]>;
   domainSuffix: string;
+}
+
+export interface WorkloadPort {
+  hostname: string;
+  servicePortName: string;
+  /** The port the workload serves it on. */
+  port: number;
 }
 
 export interface PodInfo {
@@ -214,6 +227,12 @@ export function buildRegistry(input: RegistryInput): Registry {
   const nodes = new Map((input.nodes ?? []).map((n) => [n.metadata?.name ?? "", n]));
 
   const endpoints = new Map<string, MeshEndpoint[]>();
+  const workloadPorts = new Map<string, WorkloadPort[]>();
+  const servesPort = (address: string, port: WorkloadPort) => {
+    const list = workloadPorts.get(address);
+    if (list) list.push(port);
+    else workloadPorts.set(address, [port]);
+  };
   for (const slice of input.endpointSlices) {
     const serviceName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
     const namespace = slice.metadata?.namespace;
@@ -225,7 +244,13 @@ export function buildRegistry(input: RegistryInput): Registry {
       // Ready, or serving while terminating? Upstream sends ready endpoints (and, with
       // PERSISTENT_SESSION_LABEL, terminating ones): only ready ones here.
       const ready = ep.conditions?.ready !== false;
-      if (!ready) continue;
+      if (!ready) {
+        for (const address of ep.addresses ?? [])
+          for (const port of slice.ports ?? [])
+            if (typeof port.port === "number" && port.protocol !== "SCTP")
+              servesPort(address, { hostname, servicePortName: port.name ?? "", port: port.port });
+        continue;
+      }
       const pod =
         ep.targetRef?.kind === "Pod" ? podsByName.get(`${ep.targetRef.namespace ?? namespace}/${ep.targetRef.name}`) : undefined;
       const labels = pod?.labels ?? {};
@@ -251,9 +276,40 @@ export function buildRegistry(input: RegistryInput): Registry {
     endpoints.set(hostname, list);
   }
   for (const [host, list] of entries.endpoints) if (!kubernetesHosts.has(host)) endpoints.set(host, list);
-  for (const list of endpoints.values())
+  for (const [hostname, list] of endpoints) {
     list.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
-  return { services, byHostname, endpoints, podsByIp, domainSuffix };
+    for (const ep of list) servesPort(ep.address, { hostname, servicePortName: ep.servicePortName, port: ep.port });
+  }
+  for (const list of workloadPorts.values())
+    list.sort((a, b) =>
+      a.hostname !== b.hostname
+        ? a.hostname < b.hostname
+          ? -1
+          : 1
+        : a.port - b.port || (a.servicePortName < b.servicePortName ? -1 : 1),
+    );
+  return { services, byHostname, endpoints, podsByIp, workloadPorts, domainSuffix };
+}
+
+/**
+ * Workload addresses whose served ports differ between two registries: the proxies there need
+ * their own configuration (inbound listeners and clusters) again, not only load assignments.
+ */
+export function changedWorkloadPorts(before: Registry, after: Registry): Set<string> {
+  const changed = new Set<string>();
+  for (const address of new Set([...before.workloadPorts.keys(), ...after.workloadPorts.keys()])) {
+    const a = before.workloadPorts.get(address) ?? [];
+    const b = after.workloadPorts.get(address) ?? [];
+    if (
+      a.length !== b.length ||
+      a.some((p, i) => {
+        const q = b[i] as WorkloadPort;
+        return p.hostname !== q.hostname || p.servicePortName !== q.servicePortName || p.port !== q.port;
+      })
+    )
+      changed.add(address);
+  }
+  return changed;
 }
 
 /** The services whose endpoints differ between two registries (by hostname). */

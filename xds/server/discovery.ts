@@ -16,6 +16,7 @@ import { untranslated, type VirtualService } from "../generate/virtual-service.t
 import {
   buildRegistry,
   changedEndpoints,
+  changedWorkloadPorts,
   type KubeEndpointSlice,
   type KubeNode,
   type KubePod,
@@ -217,7 +218,17 @@ export class Discovery {
     // VirtualService change) and the clusters and load assignments of the services whose
     // endpoints changed; only those are looked at.
     const hosts = changedEndpoints(before.registry, this.current.registry);
+    // A headless Service's endpoints are listeners and routes too: everything is pushed.
+    if ([...hosts].some((h) => this.current.registry.byHostname.get(h)?.resolution === "NONE")) {
+      this.ads.push();
+      return;
+    }
     this.current.incremental = { from: before.version, hosts, routes };
+    // A workload that serves other ports now (its pod got an IP, its Service changed targets)
+    // needs its own inbound listeners and clusters: those proxies get everything, as upstream's
+    // proxy update does.
+    const moved = changedWorkloadPorts(before.registry, this.current.registry);
+    if (moved.size > 0) this.ads.push(undefined, (c) => c.proxy.ipAddresses.some((ip) => moved.has(ip)));
     if (routes) this.ads.push(new Set([TypeUrl.route]));
     if (hosts.size === 0) return;
     const only = new Set<string>();
