@@ -43,6 +43,16 @@ import {
   SDS_CLUSTER,
   serviceTargets,
 } from "./context.ts";
+import {
+  type AppliedRule,
+  applyTrafficPolicy,
+  type ClientTlsSettings,
+  configPath,
+  destinationRuleFor,
+  portPolicy,
+  type Subset,
+  subsetPolicy,
+} from "./destination-rule.ts";
 import { clusterLoadAssignment, istioTlsEndpoint, parseClusterName } from "./endpoints.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -50,7 +60,8 @@ const MAX = 4294967295;
 
 export const ADS_CONFIG: ConfigSource = { ads: {}, initialFetchTimeout: { seconds: 0 }, resourceApiVersion: ApiVersion.V3 };
 
-export function sdsSecret(name: "default" | "ROOTCA"): SdsSecretConfig {
+/** An SDS secret from the agent: `default`, `ROOTCA`, or files it reads (`file-cert:<cert>~<key>`, `file-root:<ca>`). */
+export function sdsSecret(name: string): SdsSecretConfig {
   return {
     name,
     sdsConfig: {
@@ -60,7 +71,8 @@ export function sdsSecret(name: "default" | "ROOTCA"): SdsSecretConfig {
         transportApiVersion: ApiVersion.V3,
         grpcServices: [{ envoyGrpc: { clusterName: SDS_CLUSTER } }],
       },
-      initialFetchTimeout: { seconds: 0 },
+      // The workload's own certificate and root: wait for them however long it takes (upstream's choice).
+      ...(name === "default" || name === "ROOTCA" ? { initialFetchTimeout: { seconds: 0 } } : {}),
       resourceApiVersion: ApiVersion.V3,
     },
   };
@@ -68,23 +80,26 @@ export function sdsSecret(name: "default" | "ROOTCA"): SdsSecretConfig {
 
 export const RAW_BUFFER: TransportSocket = { name: "envoy.transport_sockets.raw_buffer", typedConfig: pack(RawBuffer, {}) };
 
+const TLS_PARAMS = {
+  tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2,
+  tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3,
+};
+
+const spiffe = (push: PushContext, accounts: string[]) => accounts.map((sa) => `spiffe://${push.mesh.trustDomain}/ns/${sa}`);
+
 /** Istio mutual TLS to a sidecar: our certificate, the mesh root, the peer's SPIFFE identities, Istio's ALPN. */
-function istioMutualTls(sni: string, push: PushContext, serviceAccounts: string[], http2: boolean): TransportSocket {
-  const td = push.mesh.trustDomain;
+function istioMutualTls(sni: string, identities: string[], http2: boolean): TransportSocket {
   return {
     name: "envoy.transport_sockets.tls",
     typedConfig: pack(UpstreamTlsContext, {
       commonTlsContext: {
-        tlsParams: {
-          tlsMinimumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_2,
-          tlsMaximumProtocolVersion: TlsParameters_TlsProtocol.TLSv1_3,
-        },
+        tlsParams: TLS_PARAMS,
         tlsCertificateSdsSecretConfigs: [sdsSecret("default")],
         combinedValidationContext: {
           defaultValidationContext: {
-            matchTypedSubjectAltNames: serviceAccounts.map((sa) => ({
+            matchTypedSubjectAltNames: identities.map((id) => ({
               sanType: SubjectAltNameMatcher_SanType.URI,
-              matcher: { exact: `spiffe://${td}/ns/${sa}` },
+              matcher: { exact: id },
             })),
           },
           validationContextSdsSecretConfig: sdsSecret("ROOTCA"),
@@ -96,18 +111,63 @@ function istioMutualTls(sni: string, push: PushContext, serviceAccounts: string[
   };
 }
 
-/** HTTP/2 to gRPC and HTTP2 ports; whatever the client spoke to sniffed ones; HTTP/1 otherwise. */
-function protocolOptions(port: ServicePort): Cluster["typedExtensionProtocolOptions"] {
-  if (isHttp2(port.protocol))
-    return { [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, { explicitHttpConfig: { http2ProtocolOptions: {} } }) };
-  if (isSniffed(port.protocol))
-    return {
-      [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, {
-        useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} },
-      }),
+/**
+ * TLS a DestinationRule originates (SIMPLE, MUTUAL) with files in the proxy's container served
+ * by its agent over SDS, as upstream's constructUpstreamTLS; undefined for a `credentialName`,
+ * which sidecars do not get (upstream serves those only to gateways and selected workloads).
+ */
+function originatedTls(tls: ClientTlsSettings, options: HttpProtocolOptions, http2: boolean): TransportSocket | undefined {
+  if (tls.credentialName && !tls.credentialName.startsWith("configmap://")) return undefined;
+  const mutual = tls.mode === "MUTUAL";
+  if (mutual && (!tls.clientCertificate || !tls.privateKey)) return undefined;
+  const sans = tls.subjectAltNames ?? [];
+  if (!tls.sni) {
+    options.upstreamHttpProtocolOptions = {
+      ...options.upstreamHttpProtocolOptions,
+      autoSni: true,
+      ...(sans.length === 0 && !tls.insecureSkipVerify ? { autoSanValidation: true } : {}),
     };
-  return undefined;
+  }
+  const context: UpstreamTlsContext = {
+    commonTlsContext: {
+      tlsParams: TLS_PARAMS,
+      ...(mutual ? { tlsCertificateSdsSecretConfigs: [sdsSecret(`file-cert:${tls.clientCertificate}~${tls.privateKey}`)] } : {}),
+      ...(tls.insecureSkipVerify
+        ? { validationContext: {} }
+        : {
+            combinedValidationContext: {
+              defaultValidationContext: {
+                // The user's names, of any SAN type: upstream's (deprecated) untyped matcher.
+                matchSubjectAltNames: sans.map((exact) => ({ exact })),
+                ...(tls.caCrl ? { crl: { filename: tls.caCrl } } : {}),
+              },
+              validationContextSdsSecretConfig: sdsSecret(`file-root:${tls.caCertificates || "system"}`),
+            },
+          }),
+      ...(http2 ? { alpnProtocols: ["h2"] } : {}),
+    },
+    sni: tls.sni ?? "",
+  };
+  return { name: "envoy.transport_sockets.tls", typedConfig: pack(UpstreamTlsContext, context) };
 }
+
+/** HTTP/2 to gRPC and HTTP2 ports; whatever the client spoke to sniffed ones; HTTP/1 otherwise. */
+function httpOptions(port: ServicePort): HttpProtocolOptions {
+  if (isHttp2(port.protocol)) return { explicitHttpConfig: { http2ProtocolOptions: {} } };
+  if (isSniffed(port.protocol)) return { useDownstreamProtocolConfig: { httpProtocolOptions: {}, http2ProtocolOptions: {} } };
+  return {};
+}
+
+/** The options as the cluster carries them (none when empty). */
+function packOptions(options: HttpProtocolOptions): Cluster["typedExtensionProtocolOptions"] {
+  if (Object.keys(options).length === 0) return undefined;
+  // Envoy requires an upstream protocol once the options are there: HTTP/1 unless one was chosen.
+  if (!options.explicitHttpConfig && !options.useDownstreamProtocolConfig && !options.autoConfig)
+    options.explicitHttpConfig = { httpProtocolOptions: {} };
+  return { [HTTP_PROTOCOL_OPTIONS]: pack(HttpProtocolOptions, options) };
+}
+
+const protocolOptions = (port: ServicePort) => packOptions(httpOptions(port));
 
 /**
  * Istio's metadata exchange on upstream connections (its Envoy's filter, configured through a
@@ -157,50 +217,73 @@ const DNS_SETTINGS: Partial<Cluster> = {
   },
 };
 
-function outboundCluster(push: PushContext, proxy: MeshProxy, service: MeshService, port: ServicePort): Cluster {
-  const name = outboundClusterName(port.port, service.hostname);
-  const passthrough = service.resolution === "NONE";
+/**
+ * The outbound cluster of a service port, or of one subset of it, with the DestinationRule that
+ * applies (its traffic policy, the subset's over it) as upstream's ClusterBuilder makes it.
+ */
+function outboundCluster(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService,
+  port: ServicePort,
+  applied?: AppliedRule,
+  subset?: Subset,
+): Cluster {
+  const subsetName = subset?.name ?? "";
+  const name = outboundClusterName(port.port, service.hostname, subsetName);
+  const istio: Record<string, unknown> = {
+    ...(applied ? { config: configPath(applied.rule) } : {}),
+    ...(service.meshExternal ? { external: true } : {}),
+    services: [serviceRef(service)],
+    ...(subset ? { subset: subsetName } : {}),
+  };
   const cluster: Cluster = {
     name,
     altStatName: statName(name),
     type: DISCOVERY_TYPE[service.resolution],
     connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
-    lbPolicy: passthrough ? Cluster_LbPolicy.CLUSTER_PROVIDED : Cluster_LbPolicy.LEAST_REQUEST,
+    lbPolicy: Cluster_LbPolicy.LEAST_REQUEST,
     circuitBreakers,
     commonLbConfig: {},
-    metadata: {
-      filterMetadata: {
-        istio: { ...(service.meshExternal ? { external: true } : {}), services: [serviceRef(service)] },
-      },
-    },
-    typedExtensionProtocolOptions: protocolOptions(port),
+    metadata: { filterMetadata: { istio } },
     filters: metadataExchange(proxy),
   };
-  if (service.resolution === "STATIC") cluster.edsClusterConfig = { edsConfig: ADS_CONFIG, serviceName: name };
   if (service.resolution === "DNS" || service.resolution === "DNS_ROUND_ROBIN") {
     Object.assign(cluster, DNS_SETTINGS);
-    cluster.loadAssignment = clusterLoadAssignment(push, name);
+    cluster.loadAssignment = clusterLoadAssignment(push, name, subset?.labels);
   }
-  if (service.meshExternal) return cluster;
-  const accounts = serviceAccountsOf(push, service);
-  const sni = `outbound_.${port.port}_._.${service.hostname}`;
-  if (passthrough) {
-    // No endpoint metadata to match on at the original destination: mutual TLS when every
-    // endpoint of the port takes it (a headless Service of injected pods), else plaintext.
-    const endpoints = (push.registry.endpoints.get(service.hostname) ?? []).filter((ep) => ep.servicePortName === port.name);
-    if (endpoints.length > 0 && endpoints.every((ep) => istioTlsEndpoint(push, ep)))
-      cluster.transportSocket = istioMutualTls(sni, push, accounts, isHttp2(port.protocol));
-  } else {
-    const matches: Cluster_TransportSocketMatch[] = [
-      {
-        name: "tlsMode-istio",
-        match: { tlsMode: "istio" },
-        transportSocket: istioMutualTls(sni, push, accounts, isHttp2(port.protocol)),
-      },
-      { name: "tlsMode-disabled", match: {}, transportSocket: RAW_BUFFER },
-    ];
-    cluster.transportSocketMatches = matches;
+  const policy = subset
+    ? subsetPolicy(applied?.trafficPolicy, subset.trafficPolicy, port.port)
+    : portPolicy(applied?.trafficPolicy, port.port).policy;
+  const options = httpOptions(port);
+  applyTrafficPolicy(cluster, options, policy);
+  if (cluster.type === Cluster_DiscoveryType.EDS) cluster.edsClusterConfig = { edsConfig: ADS_CONFIG, serviceName: name };
+  const http2 = options.explicitHttpConfig?.http2ProtocolOptions !== undefined;
+  const sni = `outbound_.${port.port}_.${subsetName}_.${service.hostname}`;
+  const tls = policy?.tls;
+  if (tls?.mode === "SIMPLE" || tls?.mode === "MUTUAL") {
+    cluster.transportSocket = originatedTls(tls, options, http2);
+    istio.alpn_override = "false";
+  } else if (tls?.mode === "ISTIO_MUTUAL") {
+    const identities = tls.subjectAltNames ?? spiffe(push, serviceAccountsOf(push, service));
+    cluster.transportSocket = istioMutualTls(tls.sni || sni, identities, http2);
+  } else if (!tls && !service.meshExternal) {
+    const identities = spiffe(push, serviceAccountsOf(push, service));
+    if (cluster.type === Cluster_DiscoveryType.ORIGINAL_DST) {
+      // No endpoint metadata to match on at the original destination: mutual TLS when every
+      // endpoint of the port takes it (a headless Service of injected pods), else plaintext.
+      const endpoints = (push.registry.endpoints.get(service.hostname) ?? []).filter((ep) => ep.servicePortName === port.name);
+      if (endpoints.length > 0 && endpoints.every((ep) => istioTlsEndpoint(push, ep)))
+        cluster.transportSocket = istioMutualTls(sni, identities, http2);
+    } else {
+      const matches: Cluster_TransportSocketMatch[] = [
+        { name: "tlsMode-istio", match: { tlsMode: "istio" }, transportSocket: istioMutualTls(sni, identities, http2) },
+        { name: "tlsMode-disabled", match: {}, transportSocket: RAW_BUFFER },
+      ];
+      cluster.transportSocketMatches = matches;
+    }
   }
+  cluster.typedExtensionProtocolOptions = packOptions(options);
   return cluster;
 }
 
@@ -259,6 +342,8 @@ function passthrough(push: PushContext, name: string): Cluster {
 export interface ClusterEntry {
   name: string;
   shared: boolean;
+  /** What, besides the name and the proxy's Envoy build, a shared cluster depends on (the DestinationRules it applies). */
+  cacheKey?: string;
   build: () => Cluster;
 }
 
@@ -269,13 +354,25 @@ export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?
   const services = hosts ? push.registry.services.filter((s) => hosts.has(s.hostname)) : push.registry.services;
   for (const service of services) {
     if (service.externalName) continue;
-    for (const port of service.ports)
-      if (port.protocol !== "UDP")
+    const applied = destinationRuleFor(push, proxy.namespace, service);
+    // Shared between proxies that see the same rules (or none).
+    const rules = applied ? applied.from.join(",") : "";
+    for (const port of service.ports) {
+      if (port.protocol === "UDP") continue;
+      entries.push({
+        name: outboundClusterName(port.port, service.hostname),
+        shared: true,
+        cacheKey: rules,
+        build: () => outboundCluster(push, proxy, service, port, applied),
+      });
+      for (const subset of applied?.subsets ?? [])
         entries.push({
-          name: outboundClusterName(port.port, service.hostname),
+          name: outboundClusterName(port.port, service.hostname, subset.name ?? ""),
           shared: true,
-          build: () => outboundCluster(push, proxy, service, port),
+          cacheKey: rules,
+          build: () => outboundCluster(push, proxy, service, port, applied, subset),
         });
+    }
   }
   if (only) return entries;
   // Inbound: one per port the proxy's Services send to it (the endpoint's port).

@@ -3,6 +3,7 @@
 import type { MeshProxy } from "../proxy.ts";
 import type { MeshService, Registry, ServicePort } from "../registry/registry.ts";
 import { servicesSelecting } from "../registry/registry.ts";
+import type { DestinationRule } from "./destination-rule.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
 import type { VirtualService } from "./virtual-service.ts";
 
@@ -35,6 +36,8 @@ export interface PushContext {
   peerAuthentications: PeerAuthentication[];
   /** VirtualService objects (networking.istio.io), as the cache holds them. */
   virtualServices?: VirtualService[];
+  /** DestinationRule objects (networking.istio.io), as the cache holds them. */
+  destinationRules?: DestinationRule[];
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**

@@ -1,4 +1,4 @@
-// EDS: the endpoints of one outbound cluster (`outbound|<port>||<host>`), grouped by locality,
+// EDS: the endpoints of one outbound cluster (`outbound|<port>|<subset>|<host>`), grouped by locality,
 // each with the metadata auto mTLS matches on (envoy.transport_socket_match tlsMode) and the
 // workload it belongs to (istio.workload, what Istio's telemetry reads).
 
@@ -37,8 +37,15 @@ export function istioTlsEndpoint(push: PushContext, ep: MeshEndpoint): boolean {
   );
 }
 
-/** The load assignment for an outbound cluster; undefined when the name is no cluster of a known Service. */
-export function clusterLoadAssignment(push: PushContext, clusterName: string): ClusterLoadAssignment | undefined {
+/**
+ * The load assignment for an outbound cluster (of a subset: the endpoints with all of its
+ * labels); undefined when the name is no outbound cluster.
+ */
+export function clusterLoadAssignment(
+  push: PushContext,
+  clusterName: string,
+  subsetLabels?: Record<string, string>,
+): ClusterLoadAssignment | undefined {
   const parsed = parseClusterName(clusterName);
   if (parsed?.direction !== "outbound") return undefined;
   const service = push.registry.byHostname.get(parsed.hostname);
@@ -47,6 +54,7 @@ export function clusterLoadAssignment(push: PushContext, clusterName: string): C
   const groups = new Map<string, LocalityLbEndpoints>();
   for (const ep of push.registry.endpoints.get(service.hostname) ?? []) {
     if (ep.servicePortName !== port.name) continue;
+    if (subsetLabels && !Object.entries(subsetLabels).every(([k, v]) => ep.labels[k] === v)) continue;
     const key = `${ep.locality.region}/${ep.locality.zone}/${ep.locality.subzone}`;
     let group = groups.get(key);
     if (!group) {

@@ -12,6 +12,7 @@ import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource } from "../server/stream.ts";
 import { sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
+import { destinationRuleFor } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 import { sidecarListeners } from "./listeners.ts";
 import { routeConfiguration } from "./routes.ts";
@@ -69,6 +70,25 @@ export class ResourceCache {
   }
 }
 
+/**
+ * A cluster's load assignment as one proxy sees it: a subset's endpoints are those with its
+ * labels in the DestinationRule that proxy's namespace sees (`rules` names it, for caching).
+ */
+export function proxyLoadAssignment(
+  push: PushContext,
+  proxy: MeshProxy,
+  name: string,
+): { rules: string; build: () => ClusterLoadAssignment | undefined } {
+  const parsed = parseClusterName(name);
+  if (!parsed?.subset) return { rules: "", build: () => clusterLoadAssignment(push, name) };
+  const service = push.registry.byHostname.get(parsed.hostname);
+  const applied = service && destinationRuleFor(push, proxy.namespace, service);
+  const subset = applied?.subsets.find((s) => s.name === parsed.subset);
+  // A subset no rule defines has no endpoints.
+  const labels = subset ? (subset.labels ?? {}) : { "\u0000": "" };
+  return { rules: applied ? applied.from.join(",") : "", build: () => clusterLoadAssignment(push, name, labels) };
+}
+
 export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {
   return (typeUrl, subscription) => {
     const push = current();
@@ -78,7 +98,7 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
         // Envoy build (Istio's filters or not); inbound ones are the proxy's own.
         return sidecarClusterEntries(push, proxy, subscription.only).map((entry) =>
           entry.shared
-            ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.name}`, () =>
+            ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.cacheKey ?? ""}/${entry.name}`, () =>
                 resource(Cluster, entry.name, entry.build()),
               ) as Resource)
             : resource(Cluster, entry.name, entry.build()),
@@ -96,8 +116,9 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
       case TypeUrl.endpoint:
         return [...(subscription.only ?? subscription.names)].flatMap((name) => {
           if (!subscription.names.has(name)) return [];
-          const built = cache.get(push, `eds/${name}`, () => {
-            const assignment = clusterLoadAssignment(push, name);
+          const { rules, build } = proxyLoadAssignment(push, proxy, name);
+          const built = cache.get(push, `eds/${rules}/${name}`, () => {
+            const assignment = build();
             return assignment && resource(ClusterLoadAssignment, name, assignment);
           });
           return built ? [built] : [];

@@ -55,7 +55,9 @@ import {
   type PushContext,
   serviceTargets,
 } from "./context.ts";
+import { destinationRuleFor } from "./destination-rule.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
+import { duration } from "./virtual-service.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -64,8 +66,23 @@ const ISTIO_HTTP_ALPN = ["istio-http/1.0", "istio-http/1.1", "istio-h2"];
 const ISTIO_TCP_ALPN = ["istio-peer-exchange", "istio"];
 const CONNECT_TIMEOUT = { transportSocketConnectTimeout: { seconds: 15 } };
 
-function tcpProxy(cluster: string, statPrefix = cluster): Filter {
-  return { name: "envoy.filters.network.tcp_proxy", typedConfig: pack(TcpProxy, { statPrefix, cluster }) };
+function tcpProxy(cluster: string, statPrefix = cluster, extra: Partial<TcpProxy> = {}): Filter {
+  return { name: "envoy.filters.network.tcp_proxy", typedConfig: pack(TcpProxy, { statPrefix, cluster, ...extra }) };
+}
+
+/**
+ * TCP to a service's cluster with what its DestinationRule's top-level policy says of TCP
+ * connections (idle timeout, longest duration, the source IP as consistent hash), as upstream's
+ * buildOutboundNetworkFiltersWithSingleDestination.
+ */
+function serviceTcpProxy(push: PushContext, proxy: MeshProxy, service: MeshService, cluster: string): Filter {
+  const policy = destinationRuleFor(push, proxy.namespace, service)?.trafficPolicy;
+  const tcp = policy?.connectionPool?.tcp;
+  return tcpProxy(cluster, cluster, {
+    idleTimeout: duration(tcp?.idleTimeout),
+    maxDownstreamConnectionDuration: duration(tcp?.maxConnectionDuration),
+    ...(policy?.loadBalancer?.consistentHash?.useSourceIp ? { hashPolicy: [{ sourceIp: {} }] } : {}),
+  });
 }
 
 function typedStruct(typeUrl: string, value: Record<string, unknown>) {
@@ -243,13 +260,13 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
         if (service.origin === "ServiceEntry") addressless.push({ service, port });
         else
           for (const ep of headlessEndpoints(push, service, port))
-            listeners.push(addressListener(proxy, service, port, ep.address, ep.port));
+            listeners.push(addressListener(push, proxy, service, port, ep.address, ep.port));
         continue;
       }
-      listeners.push(addressListener(proxy, service, port, service.clusterIp, port.port));
+      listeners.push(addressListener(push, proxy, service, port, service.clusterIp, port.port));
     }
   }
-  listeners.push(...wildcardListeners(addressless, new Set(listeners.map((l) => l.name ?? ""))));
+  listeners.push(...wildcardListeners(push, proxy, addressless, new Set(listeners.map((l) => l.name ?? ""))));
   for (const port of httpPorts) {
     const name = `0.0.0.0_${port}`;
     listeners.push({
@@ -271,12 +288,24 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
 }
 
 /** `<address>_<port>`: TCP straight to the service port's cluster; sniffed HTTP routed by RDS `<hostname>:<port>`. */
-function addressListener(proxy: MeshProxy, service: MeshService, port: ServicePort, ip: string, number: number): Listener {
+function addressListener(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService,
+  port: ServicePort,
+  ip: string,
+  number: number,
+): Listener {
   const cluster = outboundClusterName(port.port, service.hostname);
   const name = `${ip}_${number}`;
   const address = { socketAddress: { address: ip, portValue: number } };
   if (!isSniffed(port.protocol))
-    return { name, address, filterChains: [{ filters: [tcpProxy(cluster)], ...CONNECT_TIMEOUT }], ...outboundListenerBase };
+    return {
+      name,
+      address,
+      filterChains: [{ filters: [serviceTcpProxy(push, proxy, service, cluster)], ...CONNECT_TIMEOUT }],
+      ...outboundListenerBase,
+    };
   return {
     name,
     address,
@@ -287,7 +316,7 @@ function addressListener(proxy: MeshProxy, service: MeshService, port: ServicePo
         ...CONNECT_TIMEOUT,
       },
     ],
-    defaultFilterChain: { filters: [tcpProxy(cluster)], ...CONNECT_TIMEOUT },
+    defaultFilterChain: { filters: [serviceTcpProxy(push, proxy, service, cluster)], ...CONNECT_TIMEOUT },
     listenerFilters: [listenerFilter.http],
     ...outboundListenerBase,
   };
@@ -299,7 +328,12 @@ function headlessEndpoints(push: PushContext, service: MeshService, port: Servic
 }
 
 /** `0.0.0.0_<port>` listeners for ServiceEntry ports without an address (not for a port an HTTP listener has). */
-function wildcardListeners(entries: { service: MeshService; port: ServicePort }[], taken: Set<string>): Listener[] {
+function wildcardListeners(
+  push: PushContext,
+  proxy: MeshProxy,
+  entries: { service: MeshService; port: ServicePort }[],
+  taken: Set<string>,
+): Listener[] {
   const byPort = new Map<number, { service: MeshService; port: ServicePort }[]>();
   for (const entry of entries) byPort.set(entry.port.port, [...(byPort.get(entry.port.port) ?? []), entry]);
   const listeners: Listener[] = [];
@@ -314,7 +348,7 @@ function wildcardListeners(entries: { service: MeshService; port: ServicePort }[
         address,
         filterChains: tls.map(({ service }) => ({
           filterChainMatch: { serverNames: [service.hostname] },
-          filters: [tcpProxy(outboundClusterName(number, service.hostname))],
+          filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(number, service.hostname))],
           ...CONNECT_TIMEOUT,
         })),
         defaultFilterChain: { filterChainMatch: {}, filters: [tcpProxy(PASSTHROUGH_CLUSTER)], name: "PassthroughFilterChain" },
@@ -328,7 +362,12 @@ function wildcardListeners(entries: { service: MeshService; port: ServicePort }[
     listeners.push({
       name,
       address,
-      filterChains: [{ filters: [tcpProxy(outboundClusterName(number, first.service.hostname))], ...CONNECT_TIMEOUT }],
+      filterChains: [
+        {
+          filters: [serviceTcpProxy(push, proxy, first.service, outboundClusterName(number, first.service.hostname))],
+          ...CONNECT_TIMEOUT,
+        },
+      ],
       ...outboundListenerBase,
     });
   }

@@ -10,6 +10,7 @@ import type { MeshProxy } from "../proxy.ts";
 import { isHttp, isSniffed } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
+import { consistentHashFor, destinationRuleFor, hashPolicy, portPolicy } from "./destination-rule.ts";
 import { type VirtualService, virtualServiceRoutes, virtualServicesByHost } from "./virtual-service.ts";
 
 /** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
@@ -27,12 +28,21 @@ export function serviceDomains(service: MeshService, namespace: string): string[
   return names;
 }
 
-/** Upstream's default outbound retry policy (meshConfig's defaultHttpRetryPolicy unset). */
-function defaultRetryPolicy() {
+/**
+ * Upstream's default outbound retry policy (meshConfig's defaultHttpRetryPolicy unset); under a
+ * consistent hash, without the predicate that sends retries to other hosts.
+ */
+function defaultRetryPolicy(hashed = false) {
   return {
     retryOn: "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
     numRetries: 2,
-    retryHostPredicate: [{ name: "envoy.retry_host_predicates.previous_hosts", typedConfig: pack(PreviousHostsPredicate, {}) }],
+    ...(hashed
+      ? {}
+      : {
+          retryHostPredicate: [
+            { name: "envoy.retry_host_predicates.previous_hosts", typedConfig: pack(PreviousHostsPredicate, {}) },
+          ],
+        }),
     hostSelectionRetryMaxAttempts: 5,
   };
 }
@@ -59,6 +69,7 @@ function virtualHost(push: PushContext, service: MeshService, port: number, name
       listenPort: port,
       lookup: (host) => push.registry.byHostname.get(host),
       defaultRetry: defaultRetryPolicy,
+      hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, namespace, target, subset, targetPort)),
     });
     return {
       name: `${service.hostname}:${port}`,
@@ -67,6 +78,13 @@ function virtualHost(push: PushContext, service: MeshService, port: number, name
       includeRequestAttemptCount: true,
     };
   }
+  // Upstream's hashForService: the rule's (or the port's) consistent hash, never a subset's.
+  const applied = destinationRuleFor(push, namespace, service);
+  const level = applied && portPolicy(applied.trafficPolicy, port);
+  const hash = hashPolicy(
+    (level?.portLevel ? level.policy?.loadBalancer?.consistentHash : undefined) ??
+      applied?.trafficPolicy?.loadBalancer?.consistentHash,
+  );
   return {
     name: `${service.hostname}:${port}`,
     domains: serviceDomains(service, namespace),
@@ -79,6 +97,7 @@ function virtualHost(push: PushContext, service: MeshService, port: number, name
           timeout: { seconds: 0 },
           retryPolicy: defaultRetryPolicy(),
           maxGrpcTimeout: { seconds: 0 },
+          ...(hash ? { hashPolicy: [hash] } : {}),
         },
         decorator: { operation: `${service.hostname}:${port}/*` },
       },
@@ -105,7 +124,7 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
   const hosts: VirtualHost[] = [];
   for (const service of push.registry.services) {
     if (service.externalName) continue;
-    if (service.ports.some((p) => p.port === port && isHttp(p.protocol)))
+    if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
       hosts.push(virtualHost(push, service, port, proxy.namespace));
   }
   const allowAny = push.mesh.outboundTrafficPolicy === "ALLOW_ANY";

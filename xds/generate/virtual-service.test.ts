@@ -74,7 +74,7 @@ describe("VirtualService routes", () => {
   test("destinations: the port given, else the service's only one, else the listener's; zero weights dropped", () => {
     const { routes } = virtualServiceRoutes(
       vs([
-        { name: "one", route: [{ destination: { host: "reviews" } }] },
+        { name: "one", match: [{ uri: { prefix: "/one" } }], route: [{ destination: { host: "reviews" } }] },
         {
           name: "many",
           route: [
@@ -87,7 +87,7 @@ describe("VirtualService routes", () => {
       ctx,
     );
     expect(routes[0]?.route?.cluster).toBe("outbound|9080||reviews.shop.svc.cluster.local");
-    expect(routes[0]?.decorator?.operation).toBe("reviews.shop.svc.cluster.local:9080/*");
+    expect(routes[0]?.decorator?.operation).toBe("reviews.shop.svc.cluster.local:9080/one*");
     expect(routes[1]?.route?.weightedClusters?.clusters).toEqual([
       { name: "outbound|9081||ratings.shop.svc.cluster.local", weight: 70 },
       { name: "outbound|9080||reviews.shop.svc.cluster.local", weight: 30 },
@@ -103,11 +103,17 @@ describe("VirtualService routes", () => {
       vs([
         {
           name: "t",
+          match: [{ uri: { prefix: "/t" } }],
           route: [{ destination: { host: "reviews" } }],
           timeout: "1.5s",
           retries: { attempts: 4, perTryTimeout: "250ms", retryOn: "5xx,503" },
         },
-        { name: "off", route: [{ destination: { host: "reviews" } }], retries: { attempts: 0 } },
+        {
+          name: "off",
+          match: [{ uri: { prefix: "/off" } }],
+          route: [{ destination: { host: "reviews" } }],
+          retries: { attempts: 0 },
+        },
         { name: "r", redirect: { uri: "/x" } },
       ]),
       ctx,
@@ -126,5 +132,17 @@ describe("VirtualService routes", () => {
     expect(skipped).toEqual(["r (redirect)"]);
     expect(duration("2m")).toEqual({ seconds: 120 });
     expect(duration("soon")).toBeUndefined();
+  });
+
+  test("nothing after a route that matches everything: routes match in order, so upstream leaves the rest out", () => {
+    const { routes } = virtualServiceRoutes(
+      vs([
+        { name: "api", match: [{ uri: { prefix: "/api" } }, { port: 9081 }], route: [{ destination: { host: "reviews" } }] },
+        { name: "never", route: [{ destination: { host: "ratings" } }] },
+      ]),
+      ctx,
+    );
+    expect(routes.map((r) => r.name)).toEqual(["api", "api"]);
+    expect(routes[1]?.match).toEqual({ prefix: "/", caseSensitive: true });
   });
 });

@@ -10,7 +10,7 @@
 //   VirtualService's name in the route's metadata.
 // Redirects, rewrites, faults, mirrors, CORS and header changes are not translated yet: a rule
 // using one is left out and a warning says so (issue 16).
-import type { Route, RouteMatch } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
+import type { Route, RouteAction_HashPolicy, RouteMatch } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
 import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/string.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName } from "./context.ts";
@@ -156,24 +156,37 @@ export interface RouteContext {
   domainSuffix: string;
   listenPort: number;
   lookup: (hostname: string) => MeshService | undefined;
-  /** The mesh's default retry policy (upstream's, unless meshConfig changes it). */
-  defaultRetry: () => NonNullable<Route["route"]>["retryPolicy"];
+  /**
+   * The mesh's default retry policy (upstream's, unless meshConfig changes it); with a consistent
+   * hash, without the predicate that moves retries to other hosts.
+   */
+  defaultRetry: (hashed?: boolean) => NonNullable<Route["route"]>["retryPolicy"];
+  /** The hash policy of a destination's DestinationRule (consistent hash load balancing), if any. */
+  hashPolicy?: (service: MeshService | undefined, subset: string, port?: number) => RouteAction_HashPolicy | undefined;
 }
 
-/** Upstream's GetDestinationCluster. */
-function destinationCluster(destination: Destination | undefined, ctx: RouteContext): string {
+/** Upstream's GetDestinationCluster, and the destination's hash policy (its DestinationRule's consistent hash). */
+function destinationCluster(
+  destination: Destination | undefined,
+  ctx: RouteContext,
+): { cluster: string; hash?: RouteAction_HashPolicy } {
   const host = resolveHost(destination?.host ?? "", ctx.namespace, ctx.domainSuffix);
   const service = ctx.lookup(host);
   const target = service?.externalName ?? host;
   let port = ctx.listenPort;
   if (destination?.port?.number) port = destination.port.number;
   else if (service && service.ports.length === 1) port = service.ports[0]?.port ?? port;
-  return outboundClusterName(port, target, destination?.subset ?? "");
+  const subset = destination?.subset ?? "";
+  // Port-level hash settings apply only to a destination that names its port (upstream's portLevelSettingsConsistentHash).
+  return {
+    cluster: outboundClusterName(port, target, subset),
+    hash: ctx.hashPolicy?.(service, subset, destination?.port?.number),
+  };
 }
 
 /** Upstream's retry.ConvertPolicy. */
-function retryPolicy(rule: HttpRoute, ctx: RouteContext) {
-  const out = ctx.defaultRetry();
+function retryPolicy(rule: HttpRoute, ctx: RouteContext, hashed: boolean) {
+  const out = ctx.defaultRetry(hashed);
   const retries = rule.retries;
   if (!retries || !out) return out;
   if ((retries.attempts ?? 0) <= 0) return undefined;
@@ -204,18 +217,25 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { r
     const missing = untranslated(rule);
     if (missing.length > 0) {
       skipped.push(`${rule.name ?? `http[${index}]`} (${missing.join(", ")})`);
+      if (!rule.match?.length) break;
       continue;
     }
     for (const match of rule.match?.length ? rule.match : [undefined]) {
       if (match?.port && match.port !== ctx.listenPort) continue;
       const timeout = duration(rule.timeout) ?? { seconds: 0 };
       const destinations = (rule.route ?? []).filter((d) => (rule.route?.length ?? 0) === 1 || (d.weight ?? 0) !== 0);
-      const action: NonNullable<Route["route"]> = { timeout, maxGrpcTimeout: timeout, retryPolicy: retryPolicy(rule, ctx) };
-      if (destinations.length === 1) action.cluster = destinationCluster(destinations[0]?.destination, ctx);
-      else
-        action.weightedClusters = {
-          clusters: destinations.map((d) => ({ name: destinationCluster(d.destination, ctx), weight: d.weight ?? 0 })),
-        };
+      const targets = destinations.map((d) => ({ ...destinationCluster(d.destination, ctx), weight: d.weight ?? 0 }));
+      const hashes = targets.flatMap((t) => (t.hash ? [t.hash] : []));
+      // Only a single destination's consistent hash keeps retries on the same host.
+      const hashed = (rule.route?.length ?? 0) === 1 && hashes.length > 0;
+      const action: NonNullable<Route["route"]> = {
+        timeout,
+        maxGrpcTimeout: timeout,
+        retryPolicy: retryPolicy(rule, ctx, hashed),
+        ...(hashes.length > 0 ? { hashPolicy: hashes } : {}),
+      };
+      if (targets.length === 1) action.cluster = targets[0]?.cluster;
+      else action.weightedClusters = { clusters: targets.map((t) => ({ name: t.cluster, weight: t.weight })) };
       const out: Route = {
         name: match?.name ? `${rule.name ?? ""}.${match.name}` : (rule.name ?? ""),
         match: routeMatch(match),
@@ -224,9 +244,18 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { r
       };
       out.decorator = { operation: operation(out, name, ctx.listenPort) };
       routes.push(out);
+      // Routes match in order: nothing after one that matches everything is ever reached.
+      if (catchAll(out.match)) return { routes, skipped };
     }
+    if (!rule.match?.length) break;
   }
   return { routes, skipped };
+}
+
+/** Upstream's IsCatchAllRoute: every path, no header or query condition. */
+function catchAll(m: RouteMatch | undefined): boolean {
+  const everyPath = m?.prefix === "/" || m?.pathSeparatedPrefix === "/" || m?.safeRegex?.regex === ".*";
+  return everyPath && !m?.headers?.length && !m?.queryParameters?.length && !m?.dynamicMetadata?.length;
 }
 
 /** Upstream's GetRouteOperation: `<host>:<port><path>` for one destination, else `<vs>:<listener port><path>`. */

@@ -10,7 +10,8 @@ import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/r
 import { toJson } from "../envoy/types.ts";
 import { sidecarClusters } from "../generate/clusters.ts";
 import { DEFAULT_MESH, type PushContext } from "../generate/context.ts";
-import { clusterLoadAssignment } from "../generate/endpoints.ts";
+import type { DestinationRule } from "../generate/destination-rule.ts";
+import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
@@ -58,6 +59,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     mesh: DEFAULT_MESH,
     peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
     virtualServices: config.filter((o) => o.kind === "VirtualService") as VirtualService[],
+    destinationRules: config.filter((o) => o.kind === "DestinationRule") as DestinationRule[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],
@@ -95,7 +97,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
       endpoints: clusters
         .filter((c) => c.edsClusterConfig)
         .flatMap((c) => {
-          const a = clusterLoadAssignment(push, c.name ?? "");
+          const a = proxyLoadAssignment(push, proxy, c.name ?? "").build();
           return a ? [a] : [];
         })
         .map((a) => toJson(ClusterLoadAssignment, a) as Record<string, unknown>),

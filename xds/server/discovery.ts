@@ -10,6 +10,7 @@ import type { Informer, SharedCache } from "../../kube/cache.ts";
 import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
+import { type DestinationRule, subsetNamesOf } from "../generate/destination-rule.ts";
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { untranslated, type VirtualService } from "../generate/virtual-service.ts";
@@ -67,6 +68,7 @@ export class Discovery {
     serviceEntries: Informer;
     workloadEntries: Informer;
     virtualServices: Informer;
+    destinationRules: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -94,6 +96,7 @@ export class Discovery {
       serviceEntries: cache.informer({ path: "/apis/networking.istio.io/v1/serviceentries", optional: true }),
       workloadEntries: cache.informer({ path: "/apis/networking.istio.io/v1/workloadentries", optional: true }),
       virtualServices: cache.informer({ path: "/apis/networking.istio.io/v1/virtualservices", optional: true }),
+      destinationRules: cache.informer({ path: "/apis/networking.istio.io/v1/destinationrules", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -108,9 +111,19 @@ export class Discovery {
 
   /** Lists everything once (the first push has the whole mesh), then follows changes. */
   async start(): Promise<void> {
-    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries, virtualServices } =
-      this.informers;
-    for (const optional of [peerAuthentications, serviceEntries, workloadEntries, virtualServices]) void optional.start();
+    const {
+      services,
+      slices,
+      pods,
+      nodes,
+      peerAuthentications,
+      serviceEntries,
+      workloadEntries,
+      virtualServices,
+      destinationRules,
+    } = this.informers;
+    for (const optional of [peerAuthentications, serviceEntries, workloadEntries, virtualServices, destinationRules])
+      void optional.start();
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
@@ -124,6 +137,8 @@ export class Discovery {
       workloadEntries.subscribe(() => this.changed("full")),
       // Mesh VirtualServices make HTTP routes only (TCP and TLS routes, issue 16, will add listeners).
       virtualServices.subscribe(() => this.changed("routes")),
+      // Clusters, load assignments (subsets) and routes (hash policies): everything.
+      destinationRules.subscribe(() => this.changed("full")),
     ];
   }
 
@@ -143,22 +158,22 @@ export class Discovery {
   }
 
   private snapshot(): PushContext {
-    const { services, slices, pods, nodes, peerAuthentications, serviceEntries, workloadEntries, virtualServices } =
-      this.informers;
-    const vsList = virtualServices.list() as VirtualService[];
+    const list = <T>(name: keyof Discovery["informers"]) => this.informers[name].list() as T[];
+    const vsList = list<VirtualService>("virtualServices");
     this.warnUntranslated(vsList);
     return {
       virtualServices: vsList,
+      destinationRules: list<DestinationRule>("destinationRules"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
-      peerAuthentications: peerAuthentications.list() as PeerAuthentication[],
+      peerAuthentications: list<PeerAuthentication>("peerAuthentications"),
       registry: buildRegistry({
-        services: services.list() as KubeService[],
-        endpointSlices: slices.list() as KubeEndpointSlice[],
-        pods: pods.list() as KubePod[],
-        nodes: nodes.list() as KubeNode[],
-        serviceEntries: serviceEntries.list() as KubeServiceEntry[],
-        workloadEntries: workloadEntries.list() as KubeWorkloadEntry[],
+        services: list<KubeService>("services"),
+        endpointSlices: list<KubeEndpointSlice>("slices"),
+        pods: list<KubePod>("pods"),
+        nodes: list<KubeNode>("nodes"),
+        serviceEntries: list<KubeServiceEntry>("serviceEntries"),
+        workloadEntries: list<KubeWorkloadEntry>("workloadEntries"),
       }),
     };
   }
@@ -232,9 +247,11 @@ export class Discovery {
     if (routes) this.ads.push(new Set([TypeUrl.route]));
     if (hosts.size === 0) return;
     const only = new Set<string>();
-    for (const host of hosts)
+    for (const host of hosts) {
+      const subsets = ["", ...subsetNamesOf(this.current, host)];
       for (const port of this.current.registry.byHostname.get(host)?.ports ?? before.registry.byHostname.get(host)?.ports ?? [])
-        only.add(outboundClusterName(port.port, host));
+        for (const subset of subsets) only.add(outboundClusterName(port.port, host, subset));
+    }
     this.ads.push(new Set([TypeUrl.endpoint, TypeUrl.cluster]), undefined, only);
   }
 }

@@ -1,0 +1,130 @@
+import { describe, expect, test } from "vitest";
+import { buildRegistry, type MeshService } from "../registry/registry.ts";
+import { DEFAULT_MESH, type PushContext } from "./context.ts";
+import {
+  type DestinationRule,
+  destinationRuleFor,
+  hashPolicy,
+  portPolicy,
+  subsetNamesOf,
+  subsetPolicy,
+  type TrafficPolicy,
+} from "./destination-rule.ts";
+
+const rule = (
+  namespace: string,
+  name: string,
+  host: string,
+  spec: Partial<NonNullable<DestinationRule["spec"]>> = {},
+  created = "2026-01-01T00:00:00Z",
+): DestinationRule => ({ metadata: { name, namespace, creationTimestamp: created }, spec: { host, ...spec } });
+
+const push = (rules: DestinationRule[]): PushContext => ({
+  version: 1,
+  mesh: DEFAULT_MESH,
+  peerAuthentications: [],
+  destinationRules: rules,
+  registry: buildRegistry({
+    services: [{ metadata: { name: "reviews", namespace: "shop" }, spec: { clusterIP: "10.96.0.1", ports: [{ port: 80 }] } }],
+    endpointSlices: [],
+    pods: [],
+  }),
+});
+
+const reviews = (p: PushContext) => p.registry.byHostname.get("reviews.shop.svc.cluster.local") as MeshService;
+
+describe("destinationRuleFor", () => {
+  test("the proxy's namespace first, then the Service's, then the root namespace", () => {
+    const all = [
+      rule("istio-system", "root", "*.svc.cluster.local"),
+      rule("shop", "service-ns", "reviews"),
+      rule("web", "client-ns", "reviews.shop.svc.cluster.local"),
+    ];
+    const p = push(all);
+    expect(destinationRuleFor(p, "web", reviews(p))?.rule.metadata?.name).toBe("client-ns");
+    expect(destinationRuleFor(p, "other", reviews(p))?.rule.metadata?.name).toBe("service-ns");
+    const rootOnly = push([all[0] as DestinationRule]);
+    expect(destinationRuleFor(rootOnly, "other", reviews(rootOnly))?.rule.metadata?.name).toBe("root");
+  });
+
+  test("an exact host beats a wildcard; the longest wildcard beats a shorter one", () => {
+    const p = push([
+      rule("shop", "any", "*"),
+      rule("shop", "local", "*.shop.svc.cluster.local"),
+      rule("shop", "exact", "reviews"),
+    ]);
+    expect(destinationRuleFor(p, "shop", reviews(p))?.rule.metadata?.name).toBe("exact");
+    const q = push([rule("shop", "any", "*"), rule("shop", "local", "*.shop.svc.cluster.local")]);
+    expect(destinationRuleFor(q, "shop", reviews(q))?.rule.metadata?.name).toBe("local");
+  });
+
+  test("exportTo '.' keeps a rule to its own namespace", () => {
+    const p = push([rule("shop", "private", "reviews", { exportTo: ["."] })]);
+    expect(destinationRuleFor(p, "shop", reviews(p))).toBeDefined();
+    expect(destinationRuleFor(p, "web", reviews(p))).toBeUndefined();
+    const q = push([rule("shop", "to-web", "reviews", { exportTo: ["web"] })]);
+    expect(destinationRuleFor(q, "web", reviews(q))).toBeDefined();
+    expect(destinationRuleFor(q, "other", reviews(q))).toBeUndefined();
+  });
+
+  test("two rules for one host merge: subsets appended (the older wins a name), the older policy kept", () => {
+    const older = rule(
+      "shop",
+      "a",
+      "reviews",
+      { subsets: [{ name: "v1", labels: { version: "v1" } }], trafficPolicy: { loadBalancer: { simple: "RANDOM" } } },
+      "2026-01-01T00:00:00Z",
+    );
+    const newer = rule(
+      "shop",
+      "b",
+      "reviews",
+      {
+        subsets: [
+          { name: "v1", labels: { version: "other" } },
+          { name: "v2", labels: { version: "v2" } },
+        ],
+        trafficPolicy: { loadBalancer: { simple: "ROUND_ROBIN" } },
+      },
+      "2026-01-02T00:00:00Z",
+    );
+    const p = push([newer, older]);
+    const applied = destinationRuleFor(p, "shop", reviews(p));
+    expect(applied?.rule.metadata?.name).toBe("a");
+    expect(applied?.from).toEqual(["shop/a", "shop/b"]);
+    expect(applied?.subsets.map((s) => [s.name, s.labels?.version])).toEqual([
+      ["v1", "v1"],
+      ["v2", "v2"],
+    ]);
+    expect(applied?.trafficPolicy?.loadBalancer?.simple).toBe("RANDOM");
+    expect(subsetNamesOf(p, "reviews.shop.svc.cluster.local")).toEqual(["v1", "v2"]);
+  });
+});
+
+describe("policies", () => {
+  const policy: TrafficPolicy = {
+    loadBalancer: { simple: "RANDOM" },
+    outlierDetection: { consecutive5xxErrors: 2 },
+    portLevelSettings: [{ port: { number: 9080 }, connectionPool: { tcp: { maxConnections: 1 } } }],
+  };
+
+  test("port-level settings replace the rule's policy whole", () => {
+    expect(portPolicy(policy, 9080)).toEqual({ policy: { connectionPool: { tcp: { maxConnections: 1 } } }, portLevel: true });
+    expect(portPolicy(policy, 80)).toEqual({ policy, portLevel: false });
+  });
+
+  test("a subset's policy overrides the rule's component by component", () => {
+    const merged = subsetPolicy(policy, { loadBalancer: { simple: "ROUND_ROBIN" } }, 80);
+    expect(merged?.loadBalancer?.simple).toBe("ROUND_ROBIN");
+    expect(merged?.outlierDetection?.consecutive5xxErrors).toBe(2);
+  });
+
+  test("consistent hashes become route hash policies", () => {
+    expect(hashPolicy({ httpHeaderName: "x-user" })).toEqual({ header: { headerName: "x-user" } });
+    expect(hashPolicy({ useSourceIp: true })).toEqual({ connectionProperties: { sourceIp: true } });
+    expect(hashPolicy({ httpCookie: { name: "s", ttl: "60s", path: "/" } })).toEqual({
+      cookie: { name: "s", ttl: { seconds: 60 }, path: "/" },
+    });
+    expect(hashPolicy(undefined)).toBeUndefined();
+  });
+});
