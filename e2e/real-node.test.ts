@@ -5,7 +5,7 @@
 // istio-iptables in the pod's network namespace and whose istio-proxy runs pilot-agent and
 // Envoy, with a workload certificate from Rigger's CA for the pod's ServiceAccount.
 // Then Rigger's istiod serves that Envoy its configuration over xDS, so the pod becomes Ready.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,161 +17,30 @@ import { droppedPackets } from "./cluster/network.ts";
 import { findProcesses } from "./cluster/processes.ts";
 import { nodePaths, REAL_NODE_NAME } from "./cluster/real-node.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
+import {
+  CONTROL_PLANE_NS,
+  cleanUpMesh,
+  containerPid,
+  echoCall,
+  echoCallStatus,
+  echoDeployment,
+  envoyAdmin,
+  isReady,
+  json,
+  kubectl,
+  OPERATOR_NS,
+  type Pod,
+  podsOf,
+  waitForPods,
+  whyNot,
+} from "./support/mesh-node.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const OPERATOR_NS = "rigger-system";
-const CONTROL_PLANE_NS = "istio-system";
 const APP_NS = "echo";
 const CLIENT_NS = "client";
-/** Istio's echo client, run on the node inside a pod's network namespace (or the node's own). */
-const ECHO_CLIENT = join(ROOT, ".cache/bin", `istio-${versions.istio}`, "echo-client");
 let clientPid: number | undefined;
 const measured: Record<string, string> = {};
 const local = inject("localCluster");
-
-function kubectl(args: string[], input?: string): string {
-  const res = spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], {
-    input,
-    encoding: "utf8",
-    timeout: 120_000,
-  });
-  if (res.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || res.error}`);
-  return res.stdout;
-}
-
-function json<T>(args: string[]): T {
-  return JSON.parse(kubectl([...args, "-o", "json"])) as T;
-}
-
-interface Pod {
-  metadata: { name: string; uid: string; annotations?: Record<string, string> };
-  spec: {
-    nodeName?: string;
-    serviceAccountName?: string;
-    initContainers?: { name: string; args?: string[]; restartPolicy?: string }[];
-    containers: { name: string; livenessProbe?: { httpGet?: object } }[];
-  };
-  status: {
-    phase?: string;
-    conditions?: { type: string; status: string }[];
-    initContainerStatuses?: ContainerStatus[];
-    containerStatuses?: ContainerStatus[];
-  };
-}
-
-interface ContainerStatus {
-  name: string;
-  ready: boolean;
-  restartCount?: number;
-  containerID?: string;
-  state?: {
-    running?: object;
-    terminated?: { exitCode: number; reason?: string };
-    waiting?: { reason?: string; message?: string };
-  };
-}
-
-function podsOf(namespace: string, selector: string): Pod[] {
-  return json<{ items: Pod[] }>(["-n", namespace, "get", "pods", "-l", selector]).items;
-}
-
-const isReady = (pod: Pod) => pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-
-/** Why a pod is not running yet: the kubelet's events and the waiting reasons, for failure messages. */
-function whyNot(namespace: string, pod: Pod | undefined): string {
-  if (!pod) return "no pod";
-  const waiting = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])]
-    .filter((c) => c.state?.waiting)
-    .map((c) => `${c.name}: ${c.state?.waiting?.reason} ${c.state?.waiting?.message ?? ""}`);
-  let events = "";
-  try {
-    events = kubectl(["-n", namespace, "get", "events", "--field-selector", `involvedObject.name=${pod.metadata.name}`]);
-  } catch {}
-  return `${pod.metadata.name} ${pod.status.phase}; ${waiting.join("; ")}\n${events}`;
-}
-
-/** Waits until `selector` has `count` pods matching `ok`; the error shows what the kubelet said. */
-async function waitForPods(namespace: string, selector: string, count: number, ok: (p: Pod) => boolean, what: string) {
-  let last: Pod[] = [];
-  try {
-    return await waitFor(
-      what,
-      async () => {
-        last = podsOf(namespace, selector);
-        const good = last.filter(ok);
-        return good.length >= count ? good : undefined;
-      },
-      { timeoutMs: 150_000, intervalMs: 500 },
-    );
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${last.map((p) => whyNot(namespace, p)).join("\n")}`);
-  }
-}
-
-/** The host PID of a running container (its init process), from containerd. */
-function containerPid(containerID: string | undefined): number {
-  const id = containerID?.replace(/^containerd:\/\//, "");
-  if (!id) throw new Error("container has no ID yet");
-  const out = execFileSync(binaries.ctr, ["--address", nodePaths(CLUSTER_DIR).containerdSocket, "-n", "k8s.io", "tasks", "ls"], {
-    encoding: "utf8",
-  });
-  const line = out.split("\n").find((l) => l.startsWith(id));
-  const pid = Number(line?.trim().split(/\s+/)[1]);
-  if (!pid) throw new Error(`containerd has no task for ${id}`);
-  return pid;
-}
-
-/** A GET to Envoy's admin port (15000) inside the network namespace of the process `pid`. */
-function envoyAdmin(pid: number, path: string): string {
-  // This very Node, run in that namespace: nothing else needs installing on the node.
-  const script = `fetch("http://127.0.0.1:15000${path}", { signal: AbortSignal.timeout(5000) }).then(r => r.text()).then(t => process.stdout.write(t))`;
-  return execFileSync("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script], { encoding: "utf8" });
-}
-
-/** A Deployment of Istio's echo app (`localhost/istio/app`) in an injected namespace. */
-function echoDeployment(name: string, namespace: string, args: string[], annotations?: Record<string, string>): string {
-  return JSON.stringify({
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name, namespace },
-    spec: {
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name }, ...(annotations ? { annotations } : {}) },
-        spec: {
-          containers: [
-            {
-              name,
-              image: `localhost/istio/app:${versions.istio}`,
-              imagePullPolicy: "IfNotPresent",
-              args,
-              ports: [{ containerPort: 8080 }],
-            },
-          ],
-        },
-      },
-    },
-  });
-}
-
-/** Istio's echo client calling `url` from inside the network namespace of `pid` (the node's own when undefined). */
-function echoCall(pid: number | undefined, url: string): string {
-  const command = [ECHO_CLIENT, url, "--timeout", "5s"];
-  const args = pid === undefined ? command : ["-t", String(pid), "-n", ...command];
-  return execFileSync(pid === undefined ? (command[0] ?? "") : "nsenter", pid === undefined ? command.slice(1) : args, {
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-}
-
-/** "ok" when the call succeeded, "refused" when the server would not take it. */
-function echoCallStatus(pid: number | undefined, url: string): "ok" | "refused" {
-  try {
-    return /StatusCode=200/.test(echoCall(pid, url)) ? "ok" : "refused";
-  } catch {
-    return "refused";
-  }
-}
 
 /** Children of a host PID, by their command name. */
 function childCommands(pid: number): string[] {
@@ -185,18 +54,7 @@ function childCommands(pid: number): string[] {
   return findProcesses((p) => parentOf(p) === pid).map((p) => readFileSync(`/proc/${p}/comm`, "utf8").trim());
 }
 
-function cleanUp(): void {
-  const run = (args: string[]) =>
-    spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], { encoding: "utf8" });
-  for (const ns of [APP_NS, CLIENT_NS]) run(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
-  run(["delete", "istios.operator.rigger.dev", "default", "--ignore-not-found", "--wait=true", "--timeout=90s"]);
-  // The operator in its pods would reconcile the other suites' Istio resources: it goes, and so
-  // does its namespace, which runOnRealNode() sent to the real node: another suite applying
-  // install.yaml would otherwise start a real operator there, beside its own.
-  run(["-n", OPERATOR_NS, "delete", "deployment", "rigger-operator", "--ignore-not-found", "--wait=true", "--timeout=60s"]);
-  for (const ns of [OPERATOR_NS, CONTROL_PLANE_NS]) run(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
-  for (const ns of [OPERATOR_NS, CONTROL_PLANE_NS]) run(["wait", "--for=delete", `namespace/${ns}`, "--timeout=90s"]);
-}
+const cleanUp = () => cleanUpMesh([APP_NS, CLIENT_NS]);
 
 describe.runIf(local)("on the local cluster's real node", () => {
   beforeAll(() => cleanUp(), 200_000);

@@ -192,4 +192,42 @@ describe("delta", () => {
     stream.push();
     expect(sent[2]?.removedResources).toEqual(["b"]);
   });
+
+  test("a cluster sent again is followed by its load assignment, unchanged as it is (Envoy warms the cluster until it has one)", () => {
+    const { state, generate } = world();
+    const sent: DeltaDiscoveryResponse[] = [];
+    const stream = new DeltaStream(generate, (r) => sent.push(r));
+    stream.handle({ typeUrl: TypeUrl.cluster });
+    stream.handle({ typeUrl: TypeUrl.cluster, responseNonce: sent[0]?.nonce });
+    stream.handle({ typeUrl: TypeUrl.endpoint, resourceNamesSubscribe: ["a"] });
+    stream.handle({ typeUrl: TypeUrl.endpoint, responseNonce: sent[1]?.nonce });
+    expect(sent).toHaveLength(2);
+    state.get(TypeUrl.cluster)?.set("a", "2");
+    stream.push();
+    expect(sent.map((r) => `${r.typeUrl === TypeUrl.cluster ? "cds" : "eds"} ${deltaNames(r)}`).slice(2)).toEqual([
+      "cds a@2",
+      "eds a@1",
+    ]);
+    // Nothing changed: nothing sent, the load assignment included.
+    stream.push();
+    expect(sent).toHaveLength(4);
+  });
+});
+
+describe("state of the world, clusters sent again", () => {
+  test("are followed by every load assignment", () => {
+    const { state, generate } = world();
+    const sent: DiscoveryResponse[] = [];
+    const stream = new SotwStream(generate, (r) => sent.push(r));
+    stream.handle({ typeUrl: TypeUrl.cluster });
+    stream.handle({ typeUrl: TypeUrl.cluster, responseNonce: sent[0]?.nonce });
+    stream.handle({ typeUrl: TypeUrl.endpoint, resourceNames: ["a"] });
+    stream.handle({ typeUrl: TypeUrl.endpoint, resourceNames: ["a"], responseNonce: sent[1]?.nonce });
+    state.get(TypeUrl.cluster)?.set("b", "2");
+    stream.push();
+    expect(sent.slice(2).map((r) => `${r.typeUrl === TypeUrl.cluster ? "cds" : "eds"} ${names(r)}`)).toEqual([
+      "cds a@1,b@2",
+      "eds a@1",
+    ]);
+  });
 });

@@ -144,6 +144,21 @@ abstract class Stream<Request, Response> {
 
   protected abstract respond(typeUrl: string, first: boolean, only?: ReadonlySet<string>): void;
 
+  /**
+   * Envoy warms a cluster it is sent again (a DestinationRule changed it, say) until it gets
+   * that cluster's load assignment, and it does not ask for it: the name is already subscribed.
+   * So after clusters go out, their load assignments go out again, changed or not (upstream
+   * sends every load assignment on a full push for the same reason).
+   */
+  protected resendLoadAssignments(clusters: string[]): void {
+    const eds = this.watches.get(TypeUrl.endpoint);
+    const names = clusters.filter((name) => eds && (eds.wildcard || eds.names.has(name)));
+    if (!eds || names.length === 0) return;
+    for (const name of names) eds.held.delete(name);
+    eds.sentVersion = undefined;
+    this.respond(TypeUrl.endpoint, false, new Set(names));
+  }
+
   protected newNonce(): string {
     return nextNonce();
   }
@@ -192,6 +207,7 @@ export class SotwStream extends Stream<DiscoveryRequest, DiscoveryResponse> {
       nonce,
     } as DiscoveryResponse);
     this.events.sent?.(typeUrl, nonce, resources.length);
+    if (typeUrl === TypeUrl.cluster) this.resendLoadAssignments(resources.map((r) => r.name));
   }
 }
 
@@ -259,5 +275,6 @@ export class DeltaStream extends Stream<DeltaDiscoveryRequest, DeltaDiscoveryRes
       nonce,
     } as unknown as DeltaDiscoveryResponse);
     this.events.sent?.(typeUrl, nonce, changed.length);
+    if (typeUrl === TypeUrl.cluster) this.resendLoadAssignments(changed.map((r) => r.name));
   }
 }

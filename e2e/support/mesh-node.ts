@@ -1,0 +1,208 @@
+// Helpers for e2e suites that run the mesh in pods on the local cluster's real node (containerd
+// + runc): kubectl, waiting for pods, a container's host PID, Envoy's admin port and Istio's echo
+// client run inside a pod's network namespace, the echo app's Deployment, and installing Rigger
+// (install.yaml, the sample Istio with this machine's images) the way a user does.
+import { execFileSync, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { inject } from "vitest";
+import { versions } from "../../versions.ts";
+import { binaries, CLUSTER_DIR, LOCAL_ISTIO_VALUES, runOnRealNode } from "../cluster/local-cluster.ts";
+import { nodePaths } from "../cluster/real-node.ts";
+import { waitFor } from "./kube.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const OPERATOR_NS = "rigger-system";
+export const CONTROL_PLANE_NS = "istio-system";
+/** Istio's echo client, run on the node inside a pod's network namespace (or the node's own). */
+export const ECHO_CLIENT = join(ROOT, ".cache/bin", `istio-${versions.istio}`, "echo-client");
+
+export function kubectl(args: string[], input?: string): string {
+  const res = spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], {
+    input,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  if (res.status !== 0) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr || res.error}`);
+  return res.stdout;
+}
+
+export function json<T>(args: string[]): T {
+  return JSON.parse(kubectl([...args, "-o", "json"])) as T;
+}
+
+export interface Pod {
+  metadata: { name: string; uid: string; annotations?: Record<string, string> };
+  spec: {
+    nodeName?: string;
+    serviceAccountName?: string;
+    initContainers?: { name: string; args?: string[]; restartPolicy?: string }[];
+    containers: { name: string; livenessProbe?: { httpGet?: object } }[];
+  };
+  status: {
+    phase?: string;
+    conditions?: { type: string; status: string }[];
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
+  };
+}
+
+export interface ContainerStatus {
+  name: string;
+  ready: boolean;
+  restartCount?: number;
+  containerID?: string;
+  state?: {
+    running?: object;
+    terminated?: { exitCode: number; reason?: string };
+    waiting?: { reason?: string; message?: string };
+  };
+}
+
+export function podsOf(namespace: string, selector: string): Pod[] {
+  return json<{ items: Pod[] }>(["-n", namespace, "get", "pods", "-l", selector]).items;
+}
+
+export const isReady = (pod: Pod) => pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+/** Why a pod is not running yet: the kubelet's events and the waiting reasons, for failure messages. */
+export function whyNot(namespace: string, pod: Pod | undefined): string {
+  if (!pod) return "no pod";
+  const waiting = [...(pod.status.initContainerStatuses ?? []), ...(pod.status.containerStatuses ?? [])]
+    .filter((c) => c.state?.waiting)
+    .map((c) => `${c.name}: ${c.state?.waiting?.reason} ${c.state?.waiting?.message ?? ""}`);
+  let events = "";
+  try {
+    events = kubectl(["-n", namespace, "get", "events", "--field-selector", `involvedObject.name=${pod.metadata.name}`]);
+  } catch {}
+  return `${pod.metadata.name} ${pod.status.phase}; ${waiting.join("; ")}\n${events}`;
+}
+
+/** Waits until `selector` has `count` pods matching `ok`; the error shows what the kubelet said. */
+export async function waitForPods(namespace: string, selector: string, count: number, ok: (p: Pod) => boolean, what: string) {
+  let last: Pod[] = [];
+  try {
+    return await waitFor(
+      what,
+      async () => {
+        last = podsOf(namespace, selector);
+        const good = last.filter(ok);
+        return good.length >= count ? good : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 500 },
+    );
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${last.map((p) => whyNot(namespace, p)).join("\n")}`);
+  }
+}
+
+/** The host PID of a running container (its init process), from containerd. */
+export function containerPid(containerID: string | undefined): number {
+  const id = containerID?.replace(/^containerd:\/\//, "");
+  if (!id) throw new Error("container has no ID yet");
+  const out = execFileSync(binaries.ctr, ["--address", nodePaths(CLUSTER_DIR).containerdSocket, "-n", "k8s.io", "tasks", "ls"], {
+    encoding: "utf8",
+  });
+  const line = out.split("\n").find((l) => l.startsWith(id));
+  const pid = Number(line?.trim().split(/\s+/)[1]);
+  if (!pid) throw new Error(`containerd has no task for ${id}`);
+  return pid;
+}
+
+/** A GET to Envoy's admin port (15000) inside the network namespace of the process `pid`. */
+export function envoyAdmin(pid: number, path: string): string {
+  // This very Node, run in that namespace: nothing else needs installing on the node.
+  const script = `fetch("http://127.0.0.1:15000${path}", { signal: AbortSignal.timeout(5000) }).then(r => r.text()).then(t => process.stdout.write(t))`;
+  return execFileSync("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script], { encoding: "utf8" });
+}
+
+/** A Deployment of Istio's echo app (`localhost/istio/app`) in an injected namespace. */
+export function echoDeployment(
+  name: string,
+  namespace: string,
+  args: string[],
+  annotations?: Record<string, string>,
+  labels: Record<string, string> = { app: name },
+): string {
+  return JSON.stringify({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace },
+    spec: {
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels, ...(annotations ? { annotations } : {}) },
+        spec: {
+          containers: [
+            {
+              name,
+              image: `localhost/istio/app:${versions.istio}`,
+              imagePullPolicy: "IfNotPresent",
+              args,
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
+        },
+      },
+    },
+  });
+}
+
+/** Istio's echo client calling `url` from inside the network namespace of `pid` (the node's own when undefined). */
+export function echoCall(pid: number | undefined, url: string, extra: string[] = []): string {
+  const command = [ECHO_CLIENT, url, "--timeout", "5s", ...extra];
+  const args = pid === undefined ? command : ["-t", String(pid), "-n", ...command];
+  return execFileSync(pid === undefined ? (command[0] ?? "") : "nsenter", pid === undefined ? command.slice(1) : args, {
+    encoding: "utf8",
+    timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+}
+
+/** "ok" when the call succeeded, "refused" when the server would not take it. */
+export function echoCallStatus(pid: number | undefined, url: string): "ok" | "refused" {
+  try {
+    return /StatusCode=200/.test(echoCall(pid, url)) ? "ok" : "refused";
+  } catch {
+    return "refused";
+  }
+}
+
+/** Removes what a real-node suite made: its namespaces, the Istio, the operator and their namespaces. */
+export function cleanUpMesh(namespaces: string[]): void {
+  const run = (args: string[]) =>
+    spawnSync(binaries.kubectl, ["--kubeconfig", inject("kubeconfig"), ...args], { encoding: "utf8" });
+  for (const ns of namespaces) run(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
+  run(["delete", "istios.operator.rigger.dev", "default", "--ignore-not-found", "--wait=true", "--timeout=90s"]);
+  // The operator in its pods would reconcile the other suites' Istio resources: it goes, and so
+  // does its namespace, which runOnRealNode() sent to the real node: another suite applying
+  // install.yaml would otherwise start a real operator there, beside its own.
+  run(["-n", OPERATOR_NS, "delete", "deployment", "rigger-operator", "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+  for (const ns of [OPERATOR_NS, CONTROL_PLANE_NS]) run(["delete", "namespace", ns, "--ignore-not-found", "--wait=false"]);
+  for (const ns of [...namespaces, OPERATOR_NS, CONTROL_PLANE_NS])
+    run(["wait", "--for=delete", `namespace/${ns}`, "--timeout=90s"]);
+}
+
+/** install.yaml, then the sample Istio with this machine's proxy image, Ready; pods on the real node. */
+export async function installMesh(): Promise<void> {
+  runOnRealNode(OPERATOR_NS);
+  kubectl(["apply", "-f", join(ROOT, "manifests/install.yaml")]);
+  await waitForPods(OPERATOR_NS, "app.kubernetes.io/name=rigger-operator", 2, isReady, "2 ready operator pods");
+  runOnRealNode(CONTROL_PLANE_NS);
+  kubectl(["apply", "-f", join(ROOT, "manifests/samples/istio.yaml")]);
+  kubectl(["patch", "istio", "default", "--type=merge", "-p", JSON.stringify({ spec: { values: LOCAL_ISTIO_VALUES } })]);
+  kubectl(["wait", "--for=condition=Ready", "--timeout=150s", "istio/default"]);
+  await waitForPods(CONTROL_PLANE_NS, "app=istiod", 1, isReady, "a ready istiod pod");
+}
+
+/** An injected namespace on the real node. */
+export function injectedNamespace(namespace: string): void {
+  runOnRealNode(namespace);
+  kubectl(["label", "namespace", namespace, "istio-injection=enabled", "--overwrite"]);
+}
+
+/** The host PIDs of a ready pod's app container and its istio-proxy container. */
+export function podPids(pod: Pod, app: string): { app: number; proxy: number } {
+  const id = (name: string) => pod.status.containerStatuses?.find((c) => c.name === name)?.containerID;
+  return { app: containerPid(id(app)), proxy: containerPid(id("istio-proxy")) };
+}
