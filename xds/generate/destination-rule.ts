@@ -18,7 +18,8 @@ import type { RouteAction_HashPolicy } from "../envoy/third_party/envoy/config/r
 import type { HttpProtocolOptions } from "../envoy/third_party/envoy/extensions/upstreams/http/v3/http_protocol_options.ts";
 import type { MeshService } from "../registry/registry.ts";
 import type { PushContext } from "./context.ts";
-import { duration, resolveHost } from "./virtual-service.ts";
+import { duration } from "./duration.ts";
+import { resolveHost } from "./virtual-service.ts";
 
 export interface ConsistentHash {
   httpHeaderName?: string;

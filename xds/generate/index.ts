@@ -15,7 +15,7 @@ import type { PushContext } from "./context.ts";
 import { destinationRuleFor } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 import { sidecarListeners } from "./listeners.ts";
-import { routeConfiguration } from "./routes.ts";
+import { routeConfiguration, routesDependOnLabels } from "./routes.ts";
 
 function resource<T>(type: MessageCodec<T>, name: string, message: T): Resource {
   const any = pack(type, message);
@@ -107,7 +107,13 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
         return sidecarListeners(push, proxy).map((l) => resource(Listener, l.name ?? "", l));
       case TypeUrl.route:
         return [...subscription.names].flatMap((name) => {
-          const built = cache.get(push, `rds/${proxy.namespace}/${name}`, () => {
+          const labels = routesDependOnLabels(push)
+            ? Object.entries(proxy.labels)
+                .sort(([a], [b]) => (a < b ? -1 : 1))
+                .map(([k, v]) => `${k}=${v}`)
+                .join(",")
+            : "";
+          const built = cache.get(push, `rds/${proxy.namespace}/${labels}/${name}`, () => {
             const config = routeConfiguration(push, proxy, name);
             return config && resource(RouteConfiguration, name, config);
           });

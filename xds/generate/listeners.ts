@@ -56,8 +56,8 @@ import {
   serviceTargets,
 } from "./context.ts";
 import { destinationRuleFor } from "./destination-rule.ts";
+import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
-import { duration } from "./virtual-service.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 

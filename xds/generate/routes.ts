@@ -49,6 +49,25 @@ function defaultRetryPolicy(hashed = false) {
 
 const byHostCache = new WeakMap<PushContext, Map<string, VirtualService>>();
 
+const sourceMatching = new WeakMap<PushContext, boolean>();
+
+/**
+ * Whether some VirtualService matches on the caller's labels: then route configurations differ
+ * between proxies of one namespace (and are cached per label set).
+ */
+export function routesDependOnLabels(push: PushContext): boolean {
+  let uses = sourceMatching.get(push);
+  if (uses === undefined) {
+    uses = (push.virtualServices ?? []).some((vs) =>
+      (vs.spec?.http ?? []).some((rule) =>
+        (rule.match ?? []).some((m) => m.sourceLabels && Object.keys(m.sourceLabels).length > 0),
+      ),
+    );
+    sourceMatching.set(push, uses);
+  }
+  return uses;
+}
+
 /** The mesh VirtualService that routes a host, if any (computed once per push). */
 export function virtualServiceFor(push: PushContext, hostname: string): VirtualService | undefined {
   let byHost = byHostCache.get(push);
@@ -59,7 +78,8 @@ export function virtualServiceFor(push: PushContext, hostname: string): VirtualS
   return byHost.get(hostname);
 }
 
-function virtualHost(push: PushContext, service: MeshService, port: number, namespace: string): VirtualHost {
+function virtualHost(push: PushContext, service: MeshService, port: number, proxy: MeshProxy): VirtualHost {
+  const namespace = proxy.namespace;
   const cluster = outboundClusterName(port, service.hostname);
   const vs = virtualServiceFor(push, service.hostname);
   if (vs) {
@@ -70,6 +90,8 @@ function virtualHost(push: PushContext, service: MeshService, port: number, name
       lookup: (host) => push.registry.byHostname.get(host),
       defaultRetry: defaultRetryPolicy,
       hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, namespace, target, subset, targetPort)),
+      proxyLabels: proxy.labels,
+      proxyNamespace: namespace,
     });
     return {
       name: `${service.hostname}:${port}`,
@@ -117,7 +139,7 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
     const service = push.registry.byHostname.get(name.slice(0, colon));
     const port = Number(name.slice(colon + 1));
     if (!service?.ports.some((p) => p.port === port && isSniffed(p.protocol))) return undefined;
-    return { name, virtualHosts: [{ ...virtualHost(push, service, port, proxy.namespace), domains: ["*"] }], ...base };
+    return { name, virtualHosts: [{ ...virtualHost(push, service, port, proxy), domains: ["*"] }], ...base };
   }
   const port = Number(name);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
@@ -125,7 +147,7 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
   for (const service of push.registry.services) {
     if (service.externalName) continue;
     if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
-      hosts.push(virtualHost(push, service, port, proxy.namespace));
+      hosts.push(virtualHost(push, service, port, proxy));
   }
   const allowAny = push.mesh.outboundTrafficPolicy === "ALLOW_ANY";
   hosts.push({

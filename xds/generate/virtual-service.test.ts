@@ -114,7 +114,7 @@ describe("VirtualService routes", () => {
           route: [{ destination: { host: "reviews" } }],
           retries: { attempts: 0 },
         },
-        { name: "r", redirect: { uri: "/x" } },
+        { name: "r", delegate: { name: "other" } },
       ]),
       ctx,
     );
@@ -129,7 +129,7 @@ describe("VirtualService routes", () => {
       },
     });
     expect(routes[1]?.route?.retryPolicy).toBeUndefined();
-    expect(skipped).toEqual(["r (redirect)"]);
+    expect(skipped).toEqual(["r (delegate)"]);
     expect(duration("2m")).toEqual({ seconds: 120 });
     expect(duration("soon")).toBeUndefined();
   });

@@ -12,14 +12,26 @@
 // using one is left out and a warning says so (issue 16).
 import type { Route, RouteAction_HashPolicy, RouteMatch } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
 import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/string.ts";
+import type { Any } from "../envoy/third_party/google/protobuf/any.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName } from "./context.ts";
+import { duration } from "./duration.ts";
+import {
+  type CorsPolicySpec,
+  corsConfig,
+  directResponseAction,
+  faultConfig,
+  type Headers,
+  type HttpDirectResponse,
+  type HttpFaultInjection,
+  type HttpRedirect,
+  mirrorPolicy,
+  redirectAction,
+  type StringMatch,
+  translateHeaders,
+} from "./route-actions.ts";
 
-export interface StringMatch {
-  exact?: string;
-  prefix?: string;
-  regex?: string;
-}
+export { duration };
 
 export interface HttpMatchRequest {
   name?: string;
@@ -31,6 +43,9 @@ export interface HttpMatchRequest {
   queryParams?: Record<string, StringMatch>;
   ignoreUriCase?: boolean;
   port?: number;
+  sourceLabels?: Record<string, string>;
+  sourceNamespace?: string;
+  gateways?: string[];
 }
 
 export interface Destination {
@@ -39,20 +54,28 @@ export interface Destination {
   port?: { number?: number };
 }
 
+export interface HttpRouteDestination {
+  destination?: Destination;
+  weight?: number;
+  headers?: Headers;
+}
+
 export interface HttpRoute {
   name?: string;
   match?: HttpMatchRequest[];
-  route?: { destination?: Destination; weight?: number }[];
+  route?: HttpRouteDestination[];
   timeout?: string;
   retries?: { attempts?: number; perTryTimeout?: string; retryOn?: string };
-  redirect?: object;
-  rewrite?: object;
-  fault?: object;
-  mirror?: object;
-  mirrors?: object[];
-  corsPolicy?: object;
-  headers?: object;
-  directResponse?: object;
+  redirect?: HttpRedirect;
+  rewrite?: { uri?: string; authority?: string; uriRegexRewrite?: { match?: string; rewrite?: string } };
+  fault?: HttpFaultInjection;
+  mirror?: Destination;
+  mirrorPercentage?: { value?: number };
+  mirrorPercent?: number;
+  mirrors?: { destination?: Destination; percentage?: { value?: number } }[];
+  corsPolicy?: CorsPolicySpec;
+  headers?: Headers;
+  directResponse?: HttpDirectResponse;
   delegate?: object;
 }
 
@@ -62,17 +85,7 @@ export interface VirtualService {
 }
 
 /** What a rule uses that is not translated yet (the rule is left out). */
-const UNTRANSLATED = [
-  "redirect",
-  "rewrite",
-  "fault",
-  "mirror",
-  "mirrors",
-  "corsPolicy",
-  "headers",
-  "directResponse",
-  "delegate",
-] as const;
+const UNTRANSLATED = ["delegate"] as const;
 
 export function untranslated(rule: HttpRoute): string[] {
   return UNTRANSLATED.filter((field) => rule[field] !== undefined);
@@ -140,17 +153,6 @@ export function routeMatch(match: HttpMatchRequest | undefined): RouteMatch {
   return out;
 }
 
-/** "1.5s", "100ms", "2m", "1h" as a Duration. */
-export function duration(value: string | undefined): { seconds: number; nanos?: number } | undefined {
-  const m = /^(\d+(?:\.\d+)?)(h|m|s|ms|us|µs|ns)$/.exec(value ?? "");
-  if (!m) return undefined;
-  const scale: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-  const total = Number(m[1]) * (scale[m[2] as string] as number);
-  const seconds = Math.floor(total);
-  const nanos = Math.round((total - seconds) * 1e9);
-  return nanos ? { seconds, nanos } : { seconds };
-}
-
 export interface RouteContext {
   namespace: string;
   domainSuffix: string;
@@ -163,6 +165,9 @@ export interface RouteContext {
   defaultRetry: (hashed?: boolean) => NonNullable<Route["route"]>["retryPolicy"];
   /** The hash policy of a destination's DestinationRule (consistent hash load balancing), if any. */
   hashPolicy?: (service: MeshService | undefined, subset: string, port?: number) => RouteAction_HashPolicy | undefined;
+  /** The proxy's labels and namespace, for matches on `sourceLabels` and `sourceNamespace`. */
+  proxyLabels?: Record<string, string>;
+  proxyNamespace?: string;
 }
 
 /** Upstream's GetDestinationCluster, and the destination's hash policy (its DestinationRule's consistent hash). */
@@ -207,6 +212,78 @@ function retryPolicy(rule: HttpRoute, ctx: RouteContext, hashed: boolean) {
   return out;
 }
 
+/** Whether a match applies to this proxy (upstream's sourceMatchHTTP): its gateways, or its source labels and namespace. */
+function sourceMatches(match: HttpMatchRequest | undefined, ctx: RouteContext): boolean {
+  if (!match) return true;
+  if (match.gateways?.length) return match.gateways.includes("mesh");
+  const labels = ctx.proxyLabels ?? {};
+  if (!Object.entries(match.sourceLabels ?? {}).every(([k, v]) => labels[k] === v)) return false;
+  return !match.sourceNamespace || match.sourceNamespace === ctx.proxyNamespace;
+}
+
+/** The route's action toward its destinations (upstream's applyHTTPRouteDestination). */
+function routeAction(rule: HttpRoute, ctx: RouteContext, out: Route, authority: string): NonNullable<Route["route"]> {
+  const timeout = duration(rule.timeout) ?? { seconds: 0 };
+  const destinations = (rule.route ?? []).filter((d) => (rule.route?.length ?? 0) === 1 || (d.weight ?? 0) !== 0);
+  const targets = destinations.map((d) => ({
+    ...destinationCluster(d.destination, ctx),
+    weight: d.weight ?? 0,
+    headers: d.headers && translateHeaders(d.headers),
+  }));
+  const hashes = targets.flatMap((t) => (t.hash ? [t.hash] : []));
+  // Only a single destination's consistent hash keeps retries on the same host.
+  const hashed = (rule.route?.length ?? 0) === 1 && hashes.length > 0;
+  const action: NonNullable<Route["route"]> = { timeout, maxGrpcTimeout: timeout };
+  if (rule.rewrite?.uriRegexRewrite)
+    action.regexRewrite = {
+      pattern: { regex: rule.rewrite.uriRegexRewrite.match ?? "" },
+      substitution: rule.rewrite.uriRegexRewrite.rewrite ?? "",
+    };
+  else if (rule.rewrite?.uri) action.prefixRewrite = rule.rewrite.uri;
+  const host = rule.rewrite?.authority || authority;
+  if (host) action.hostRewriteLiteral = host;
+  const mirrors = [
+    ...(rule.mirror ? [{ destination: rule.mirror, percent: rule.mirrorPercentage?.value ?? undefined }] : []),
+    ...(rule.mirrors ?? []).map((m) => ({ destination: m.destination, percent: m.percentage?.value })),
+  ];
+  const policies = mirrors.flatMap((m) => {
+    const legacy = m === mirrors[0] && rule.mirror && rule.mirrorPercentage === undefined && rule.mirrorPercent !== undefined;
+    const percent = legacy ? rule.mirrorPercent : m.percent;
+    const policy = m.destination && mirrorPolicy(destinationCluster(m.destination, ctx).cluster, percent, Boolean(legacy));
+    return policy ? [policy] : [];
+  });
+  if (policies.length > 0) action.requestMirrorPolicies = policies;
+  if (targets.length === 1) {
+    const [only] = targets;
+    action.cluster = only?.cluster;
+    if (only?.headers) {
+      out.requestHeadersToAdd = [...(out.requestHeadersToAdd ?? []), ...only.headers.requestHeadersToAdd];
+      out.requestHeadersToRemove = [...(out.requestHeadersToRemove ?? []), ...only.headers.requestHeadersToRemove];
+      out.responseHeadersToAdd = [...(out.responseHeadersToAdd ?? []), ...only.headers.responseHeadersToAdd];
+      out.responseHeadersToRemove = [...(out.responseHeadersToRemove ?? []), ...only.headers.responseHeadersToRemove];
+      if (only.headers.authority && !action.hostRewriteLiteral) action.hostRewriteLiteral = only.headers.authority;
+    }
+  } else
+    action.weightedClusters = {
+      clusters: targets.map((t) => ({
+        name: t.cluster,
+        weight: t.weight,
+        ...(t.headers
+          ? {
+              requestHeadersToAdd: t.headers.requestHeadersToAdd,
+              requestHeadersToRemove: t.headers.requestHeadersToRemove,
+              responseHeadersToAdd: t.headers.responseHeadersToAdd,
+              responseHeadersToRemove: t.headers.responseHeadersToRemove,
+              ...(t.headers.authority ? { hostRewriteLiteral: t.headers.authority } : {}),
+            }
+          : {}),
+      })),
+    };
+  action.retryPolicy = retryPolicy(rule, ctx, hashed);
+  if (hashes.length > 0) action.hashPolicy = hashes;
+  return action;
+}
+
 /** The routes a VirtualService gives one listener port, in rule order; the rules it cannot translate yet, by name. */
 export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { routes: Route[]; skipped: string[] } {
   const routes: Route[] = [];
@@ -222,27 +299,30 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { r
     }
     for (const match of rule.match?.length ? rule.match : [undefined]) {
       if (match?.port && match.port !== ctx.listenPort) continue;
-      const timeout = duration(rule.timeout) ?? { seconds: 0 };
-      const destinations = (rule.route ?? []).filter((d) => (rule.route?.length ?? 0) === 1 || (d.weight ?? 0) !== 0);
-      const targets = destinations.map((d) => ({ ...destinationCluster(d.destination, ctx), weight: d.weight ?? 0 }));
-      const hashes = targets.flatMap((t) => (t.hash ? [t.hash] : []));
-      // Only a single destination's consistent hash keeps retries on the same host.
-      const hashed = (rule.route?.length ?? 0) === 1 && hashes.length > 0;
-      const action: NonNullable<Route["route"]> = {
-        timeout,
-        maxGrpcTimeout: timeout,
-        retryPolicy: retryPolicy(rule, ctx, hashed),
-        ...(hashes.length > 0 ? { hashPolicy: hashes } : {}),
-      };
-      if (targets.length === 1) action.cluster = targets[0]?.cluster;
-      else action.weightedClusters = { clusters: targets.map((t) => ({ name: t.cluster, weight: t.weight })) };
+      if (!sourceMatches(match, ctx)) continue;
       const out: Route = {
         name: match?.name ? `${rule.name ?? ""}.${match.name}` : (rule.name ?? ""),
         match: routeMatch(match),
         metadata: { filterMetadata: { istio: { config: configPath } } },
-        route: action,
       };
+      let authority = "";
+      if (rule.headers) {
+        const headers = translateHeaders(rule.headers);
+        out.requestHeadersToAdd = headers.requestHeadersToAdd;
+        out.responseHeadersToAdd = headers.responseHeadersToAdd;
+        out.requestHeadersToRemove = headers.requestHeadersToRemove;
+        out.responseHeadersToRemove = headers.responseHeadersToRemove;
+        authority = headers.authority;
+      }
+      if (rule.redirect) out.redirect = redirectAction(rule.redirect, ctx.listenPort);
+      else if (rule.directResponse) out.directResponse = directResponseAction(rule.directResponse);
+      else out.route = routeAction(rule, ctx, out, authority);
       out.decorator = { operation: operation(out, name, ctx.listenPort) };
+      const perFilter: Record<string, Any> = {};
+      const fault = rule.fault && faultConfig(rule.fault);
+      if (fault) perFilter["envoy.filters.http.fault"] = fault;
+      if (rule.corsPolicy) perFilter["envoy.filters.http.cors"] = corsConfig(rule.corsPolicy);
+      if (rule.fault || rule.corsPolicy) out.typedPerFilterConfig = perFilter;
       routes.push(out);
       // Routes match in order: nothing after one that matches everything is ever reached.
       if (catchAll(out.match)) return { routes, skipped };
