@@ -9,6 +9,7 @@ import {
   subsetNamesOf,
   subsetPolicy,
   type TrafficPolicy,
+  unresolvedDestinations,
 } from "./destination-rule.ts";
 
 const rule = (
@@ -127,4 +128,27 @@ describe("policies", () => {
     });
     expect(hashPolicy(undefined)).toBeUndefined();
   });
+});
+
+test("a VirtualService's destinations that go nowhere are named: an unknown host, a subset no rule defines", () => {
+  const p = push([rule("shop", "reviews", "reviews", { subsets: [{ name: "v1", labels: { version: "v1" } }] })]);
+  const vs = {
+    metadata: { name: "r", namespace: "shop" },
+    spec: {
+      hosts: ["reviews"],
+      http: [
+        {
+          route: [
+            { destination: { host: "reviews", subset: "v1" }, weight: 50 },
+            { destination: { host: "reviews", subset: "v3" }, weight: 25 },
+            { destination: { host: "nowhere" }, weight: 25 },
+          ],
+        },
+      ],
+    },
+  };
+  expect(unresolvedDestinations(p, vs)).toEqual([
+    "subset v3 of reviews.shop.svc.cluster.local: no DestinationRule defines it",
+    "host nowhere.shop.svc.cluster.local: no such service",
+  ]);
 });

@@ -19,7 +19,7 @@ import type { HttpProtocolOptions } from "../envoy/third_party/envoy/extensions/
 import type { MeshService } from "../registry/registry.ts";
 import type { PushContext } from "./context.ts";
 import { duration } from "./duration.ts";
-import { resolveHost } from "./virtual-service.ts";
+import { resolveHost, type VirtualService } from "./virtual-service.ts";
 
 export interface ConsistentHash {
   httpHeaderName?: string;
@@ -447,4 +447,27 @@ export function hashPolicy(hash: ConsistentHash | undefined): RouteAction_HashPo
   if (hash.useSourceIp !== undefined) return { connectionProperties: { sourceIp: hash.useSourceIp } };
   if (hash.httpQueryParameterName !== undefined) return { queryParameter: { name: hash.httpQueryParameterName } };
   return undefined;
+}
+
+/**
+ * The destinations of a VirtualService that go nowhere, as its own namespace sees them: a host
+ * the registry does not have, or a subset no DestinationRule defines. Envoy answers requests
+ * routed there with 503 (no cluster), as upstream's; these say why.
+ */
+export function unresolvedDestinations(push: PushContext, vs: VirtualService): string[] {
+  const namespace = vs.metadata?.namespace ?? "default";
+  const problems = new Set<string>();
+  for (const rule of vs.spec?.http ?? [])
+    for (const { destination } of rule.route ?? []) {
+      const host = resolveHost(destination?.host ?? "", namespace, push.registry.domainSuffix);
+      const service = push.registry.byHostname.get(host);
+      if (!service) {
+        if (!host.includes("*")) problems.add(`host ${host}: no such service`);
+        continue;
+      }
+      const subset = destination?.subset;
+      if (subset && !destinationRuleFor(push, namespace, service)?.subsets.some((s) => s.name === subset))
+        problems.add(`subset ${subset} of ${host}: no DestinationRule defines it`);
+    }
+  return [...problems];
 }

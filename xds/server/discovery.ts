@@ -10,7 +10,7 @@ import type { Informer, SharedCache } from "../../kube/cache.ts";
 import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
-import { type DestinationRule, subsetNamesOf } from "../generate/destination-rule.ts";
+import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { untranslated, type VirtualService } from "../generate/virtual-service.ts";
@@ -159,10 +159,8 @@ export class Discovery {
 
   private snapshot(): PushContext {
     const list = <T>(name: keyof Discovery["informers"]) => this.informers[name].list() as T[];
-    const vsList = list<VirtualService>("virtualServices");
-    this.warnUntranslated(vsList);
-    return {
-      virtualServices: vsList,
+    const push: PushContext = {
+      virtualServices: list<VirtualService>("virtualServices"),
       destinationRules: list<DestinationRule>("destinationRules"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
@@ -176,24 +174,37 @@ export class Discovery {
         workloadEntries: list<KubeWorkloadEntry>("workloadEntries"),
       }),
     };
+    this.warnVirtualServices(push);
+    return push;
   }
 
-  /** Logs, once per VirtualService version, the rules proxies do not get yet. */
-  private warnUntranslated(list: VirtualService[]): void {
-    for (const vs of list) {
+  /**
+   * Logs, once per version of a VirtualService (and of the DestinationRules), its rules proxies
+   * do not get yet and its destinations that go nowhere (requests there get 503).
+   */
+  private warnVirtualServices(push: PushContext): void {
+    const rules = (push.destinationRules ?? []).map((d) => d.metadata?.resourceVersion).join(",");
+    for (const vs of push.virtualServices ?? []) {
       const meta = vs.metadata;
-      const key = `${meta?.namespace}/${meta?.name}@${meta?.resourceVersion}`;
+      const key = `${meta?.namespace}/${meta?.name}@${meta?.resourceVersion}/${rules}`;
       if (this.warned.has(key)) continue;
       if (this.warned.size > 10_000) this.warned.clear();
       this.warned.add(key);
-      const rules = (vs.spec?.http ?? []).flatMap((rule, i) => {
+      const virtualService = `${meta?.namespace}/${meta?.name}`;
+      const left = (vs.spec?.http ?? []).flatMap((rule, i) => {
         const missing = untranslated(rule);
         return missing.length > 0 ? [`${rule.name ?? `http[${i}]`} (${missing.join(", ")})`] : [];
       });
-      if (rules.length > 0)
+      if (left.length > 0)
         this.options.log.warn(
-          { virtualService: `${meta?.namespace}/${meta?.name}`, rules },
+          { virtualService, rules: left },
           "VirtualService rules left out of proxies' routes: not translated yet",
+        );
+      const nowhere = unresolvedDestinations(push, vs);
+      if (nowhere.length > 0)
+        this.options.log.warn(
+          { virtualService, destinations: nowhere },
+          "VirtualService routes to destinations that do not exist: requests there get 503",
         );
     }
   }
