@@ -72,7 +72,7 @@ export function operatorClusterRole(): object {
       { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
       {
         apiGroups: ["networking.istio.io"],
-        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules"],
+        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],
         verbs: ["list", "watch"],
       },
       { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },

@@ -150,7 +150,7 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       { apiGroups: ["security.istio.io"], resources: ["peerauthentications"], verbs: ["list", "watch"] },
       {
         apiGroups: ["networking.istio.io"],
-        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules"],
+        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],
         verbs: ["list", "watch"],
       },
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.

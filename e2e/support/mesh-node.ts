@@ -41,6 +41,7 @@ export interface Pod {
   };
   status: {
     phase?: string;
+    podIP?: string;
     conditions?: { type: string; status: string }[];
     initContainerStatuses?: ContainerStatus[];
     containerStatuses?: ContainerStatus[];
@@ -191,7 +192,23 @@ export async function installMesh(): Promise<void> {
   runOnRealNode(CONTROL_PLANE_NS);
   kubectl(["apply", "-f", join(ROOT, "manifests/samples/istio.yaml")]);
   kubectl(["patch", "istio", "default", "--type=merge", "-p", JSON.stringify({ spec: { values: LOCAL_ISTIO_VALUES } })]);
-  kubectl(["wait", "--for=condition=Ready", "--timeout=150s", "istio/default"]);
+  try {
+    kubectl(["wait", "--for=condition=Ready", "--timeout=100s", "istio/default"]);
+  } catch (err) {
+    // What the operator and istiod said, for the failure message.
+    const tail = (args: string[]) => {
+      try {
+        return kubectl(args).split("\n").slice(-15).join("\n");
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    throw new Error(
+      `${(err as Error).message}\n${tail(["get", "istio", "default", "-o", "yaml"])}\n${tail(["get", "pods", "-A", "-o", "wide"])}\n` +
+        `${tail(["-n", CONTROL_PLANE_NS, "logs", "-l", "app=istiod", "--tail=30"])}\n` +
+        tail(["-n", OPERATOR_NS, "logs", "-l", "app.kubernetes.io/name=rigger-operator", "--tail=30"]),
+    );
+  }
   await waitForPods(CONTROL_PLANE_NS, "app=istiod", 1, isReady, "a ready istiod pod");
 }
 

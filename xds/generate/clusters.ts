@@ -54,6 +54,7 @@ import {
   subsetPolicy,
 } from "./destination-rule.ts";
 import { clusterLoadAssignment, istioTlsEndpoint, parseClusterName } from "./endpoints.ts";
+import { sidecarScope } from "./sidecar-scope.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const MAX = 4294967295;
@@ -351,7 +352,8 @@ export interface ClusterEntry {
 export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?: ReadonlySet<string>): ClusterEntry[] {
   const entries: ClusterEntry[] = [];
   const hosts = only && new Set([...only].map((name) => parseClusterName(name)?.hostname));
-  const services = hosts ? push.registry.services.filter((s) => hosts.has(s.hostname)) : push.registry.services;
+  const visible = sidecarScope(push, proxy).services;
+  const services = hosts ? visible.filter((s) => hosts.has(s.hostname)) : visible;
   for (const service of services) {
     if (service.externalName) continue;
     const applied = destinationRuleFor(push, proxy.namespace, service);

@@ -5,6 +5,7 @@ import type { MeshService, Registry, ServicePort } from "../registry/registry.ts
 import { servicesSelecting } from "../registry/registry.ts";
 import type { DestinationRule } from "./destination-rule.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
+import type { Sidecar } from "./sidecar-scope.ts";
 import type { VirtualService } from "./virtual-service.ts";
 
 export interface MeshSettings {
@@ -38,6 +39,8 @@ export interface PushContext {
   virtualServices?: VirtualService[];
   /** DestinationRule objects (networking.istio.io), as the cache holds them. */
   destinationRules?: DestinationRule[];
+  /** Sidecar objects (networking.istio.io), as the cache holds them. */
+  sidecars?: Sidecar[];
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**

@@ -16,6 +16,7 @@ import { destinationRuleFor } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 import { sidecarListeners } from "./listeners.ts";
 import { routeConfiguration, routesDependOnLabels } from "./routes.ts";
+import { sidecarScope } from "./sidecar-scope.ts";
 
 function resource<T>(type: MessageCodec<T>, name: string, message: T): Resource {
   const any = pack(type, message);
@@ -113,7 +114,7 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
                 .map(([k, v]) => `${k}=${v}`)
                 .join(",")
             : "";
-          const built = cache.get(push, `rds/${proxy.namespace}/${labels}/${name}`, () => {
+          const built = cache.get(push, `rds/${proxy.namespace}/${sidecarScope(push, proxy).key}/${labels}/${name}`, () => {
             const config = routeConfiguration(push, proxy, name);
             return config && resource(RouteConfiguration, name, config);
           });

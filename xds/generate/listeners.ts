@@ -58,6 +58,7 @@ import {
 import { destinationRuleFor } from "./destination-rule.ts";
 import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
+import { sidecarScope } from "./sidecar-scope.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -248,7 +249,7 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const httpPorts = new Set<number>();
   const listeners: Listener[] = [];
   const addressless: { service: MeshService; port: ServicePort }[] = [];
-  for (const service of push.registry.services) {
+  for (const service of sidecarScope(push, proxy).services) {
     if (service.externalName) continue;
     for (const port of service.ports) {
       if (port.protocol === "UDP") continue;
@@ -279,7 +280,7 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
           ...CONNECT_TIMEOUT,
         },
       ],
-      defaultFilterChain: { filterChainMatch: {}, filters: [tcpProxy(PASSTHROUGH_CLUSTER)], name: "PassthroughFilterChain" },
+      defaultFilterChain: passthroughChain(push, proxy),
       listenerFilters: [listenerFilter.http],
       ...outboundListenerBase,
     });
@@ -351,7 +352,7 @@ function wildcardListeners(
           filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(number, service.hostname))],
           ...CONNECT_TIMEOUT,
         })),
-        defaultFilterChain: { filterChainMatch: {}, filters: [tcpProxy(PASSTHROUGH_CLUSTER)], name: "PassthroughFilterChain" },
+        defaultFilterChain: passthroughChain(push, proxy),
         listenerFilters: [listenerFilter.tls],
         ...outboundListenerBase,
       });
@@ -374,8 +375,18 @@ function wildcardListeners(
   return listeners;
 }
 
-function virtualOutbound(push: PushContext): Listener {
-  const cluster = push.mesh.outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+/** Where traffic to an unknown destination goes: through (ALLOW_ANY), or the BlackHole (REGISTRY_ONLY). */
+function unknownDestinationCluster(push: PushContext, proxy: MeshProxy): string {
+  return sidecarScope(push, proxy).outboundTrafficPolicy === "ALLOW_ANY" ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
+}
+
+/** A port listener's chain for what is not one of its services. */
+function passthroughChain(push: PushContext, proxy: MeshProxy) {
+  return { filterChainMatch: {}, filters: [tcpProxy(unknownDestinationCluster(push, proxy))], name: "PassthroughFilterChain" };
+}
+
+function virtualOutbound(push: PushContext, proxy: MeshProxy): Listener {
+  const cluster = unknownDestinationCluster(push, proxy);
   return {
     name: "virtualOutbound",
     address: { socketAddress: { address: "0.0.0.0", portValue: push.mesh.outboundPort } },
@@ -580,5 +591,9 @@ function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number
 /** Every listener a sidecar gets; inbound chains follow the PeerAuthentications that apply to it. */
 export function sidecarListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const mtls = composeMtls(push.peerAuthentications, push.mesh.rootNamespace, proxy);
-  return [...outboundListeners(push, proxy), virtualOutbound(push), virtualInbound(push, proxy, (port) => portMode(mtls, port))];
+  return [
+    ...outboundListeners(push, proxy),
+    virtualOutbound(push, proxy),
+    virtualInbound(push, proxy, (port) => portMode(mtls, port)),
+  ];
 }

@@ -9,8 +9,9 @@ import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import { isHttp, isSniffed } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
-import { BLACKHOLE_CLUSTER, outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
+import { outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
 import { consistentHashFor, destinationRuleFor, hashPolicy, portPolicy } from "./destination-rule.ts";
+import { sidecarScope } from "./sidecar-scope.ts";
 import { type VirtualService, virtualServiceRoutes, virtualServicesByHost } from "./virtual-service.ts";
 
 /** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
@@ -144,25 +145,25 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
   const port = Number(name);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
   const hosts: VirtualHost[] = [];
-  for (const service of push.registry.services) {
+  const scope = sidecarScope(push, proxy);
+  for (const service of scope.services) {
     if (service.externalName) continue;
     if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
       hosts.push(virtualHost(push, service, port, proxy));
   }
-  const allowAny = push.mesh.outboundTrafficPolicy === "ALLOW_ANY";
+  // Unknown hosts: passed through (ALLOW_ANY), or answered 502 at once (REGISTRY_ONLY), as upstream.
+  const allowAny = scope.outboundTrafficPolicy === "ALLOW_ANY";
   hosts.push({
     name: allowAny ? "allow_any" : "block_all",
     domains: ["*"],
     routes: [
-      {
-        name: allowAny ? "allow_any" : "block_all",
-        match: { prefix: "/" },
-        route: {
-          cluster: allowAny ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER,
-          timeout: { seconds: 0 },
-          maxGrpcTimeout: { seconds: 0 },
-        },
-      },
+      allowAny
+        ? {
+            name: "allow_any",
+            match: { prefix: "/" },
+            route: { cluster: PASSTHROUGH_CLUSTER, timeout: { seconds: 0 }, maxGrpcTimeout: { seconds: 0 } },
+          }
+        : { name: "block_all", match: { prefix: "/" }, directResponse: { status: 502 } },
     ],
     includeRequestAttemptCount: true,
   });

@@ -15,6 +15,7 @@ import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
+import type { Sidecar } from "../generate/sidecar-scope.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
@@ -60,6 +61,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
     virtualServices: config.filter((o) => o.kind === "VirtualService") as VirtualService[],
     destinationRules: config.filter((o) => o.kind === "DestinationRule") as DestinationRule[],
+    sidecars: config.filter((o) => o.kind === "Sidecar") as Sidecar[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

@@ -13,6 +13,7 @@ import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext 
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
+import type { Sidecar } from "../generate/sidecar-scope.ts";
 import { untranslated, type VirtualService } from "../generate/virtual-service.ts";
 import {
   buildRegistry,
@@ -69,6 +70,7 @@ export class Discovery {
     workloadEntries: Informer;
     virtualServices: Informer;
     destinationRules: Informer;
+    sidecars: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -97,6 +99,7 @@ export class Discovery {
       workloadEntries: cache.informer({ path: "/apis/networking.istio.io/v1/workloadentries", optional: true }),
       virtualServices: cache.informer({ path: "/apis/networking.istio.io/v1/virtualservices", optional: true }),
       destinationRules: cache.informer({ path: "/apis/networking.istio.io/v1/destinationrules", optional: true }),
+      sidecars: cache.informer({ path: "/apis/networking.istio.io/v1/sidecars", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -121,8 +124,9 @@ export class Discovery {
       workloadEntries,
       virtualServices,
       destinationRules,
+      sidecars,
     } = this.informers;
-    for (const optional of [peerAuthentications, serviceEntries, workloadEntries, virtualServices, destinationRules])
+    for (const optional of [peerAuthentications, serviceEntries, workloadEntries, virtualServices, destinationRules, sidecars])
       void optional.start();
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
@@ -139,6 +143,8 @@ export class Discovery {
       virtualServices.subscribe(() => this.changed("routes")),
       // Clusters, load assignments (subsets) and routes (hash policies): everything.
       destinationRules.subscribe(() => this.changed("full")),
+      // What each proxy sees: everything.
+      sidecars.subscribe(() => this.changed("full")),
     ];
   }
 
@@ -162,6 +168,7 @@ export class Discovery {
     const push: PushContext = {
       virtualServices: list<VirtualService>("virtualServices"),
       destinationRules: list<DestinationRule>("destinationRules"),
+      sidecars: list<Sidecar>("sidecars"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: list<PeerAuthentication>("peerAuthentications"),
