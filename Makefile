@@ -134,6 +134,10 @@ bench-ca: install cluster-build ## benchmark the mesh CA (ECDSA, RSA) against up
 bench-xds: install cluster-build ## Pilot: 1,000 services x 10 endpoints, 500 simulated proxies, against upstream pilot-discovery
 	node bench/xds.ts
 
+.PHONY: bench-sidecar
+bench-sidecar: install cluster-build ## what one sidecar is sent in a 1,000-service mesh, with and without a Sidecar resource, Rigger vs upstream's generators
+	node bench/sidecar.ts
+
 .PHONY: bench-inuse
 bench-inuse: install cluster-build ## operator memory with 10,000 pods referring to a revision
 	node bench/inuse.ts
