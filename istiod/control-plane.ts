@@ -225,13 +225,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
   // One token reviewer for the CA and xDS: a proxy's renewal and its xDS stream share a review.
   const reviewer = new TokenReviewer((token) => authenticate(client, token));
-  // A proxy's NACK becomes a Warning Event on its pod and on the ServiceEntries and VirtualServices it came from (once per object, type and message).
+  // A proxy's NACK becomes a Warning Event on its pod and on the ServiceEntries, VirtualServices and DestinationRules it came from (once per object, type and message).
   const events = new EventRecorder(client, "istiod");
   const xds: Discovery = new Discovery({
     onNack: nackEvents(
       events,
       (namespace, name) => xds.podUid(namespace, name),
-      (report) => configSources(xds.pushContext(), report.resources, report.message),
+      (report) => configSources(xds.pushContext(), report.resources, report.message, report.connection.proxy.namespace),
     ),
     cache,
     reviewer,

@@ -45,6 +45,9 @@ describe("a NACK becomes a Warning Event on the proxy's pod", () => {
           spec: { hosts: ["reviews"], http: [{ route: [{ destination: { host: "reviews" } }] }] },
         },
       ],
+      destinationRules: [
+        { metadata: { name: "payments-tls", namespace: "shop", uid: "uid-dr" }, spec: { host: "payments.example.test" } },
+      ],
       registry: buildRegistry({
         services: [
           {
@@ -78,6 +81,16 @@ describe("a NACK becomes a Warning Event on the proxy's pod", () => {
     // By Envoy's message when the names say nothing.
     expect(configSources(push, [], "cluster outbound|443||payments.example.test: bad dns settings")).toEqual([se]);
     expect(configSources(push, ["virtualInbound"], "listener: duplicate")).toEqual([]);
+    // A cluster also names the DestinationRule the rejecting proxy's namespace sees for its host.
+    const dr = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "DestinationRule",
+      name: "payments-tls",
+      namespace: "shop",
+      uid: "uid-dr",
+    };
+    expect(configSources(push, ["outbound|443||payments.example.test"], "bad", "shop")).toEqual([se, dr]);
+    expect(configSources(push, ["9080"], "duplicate domain", "shop")).toEqual([vs]);
 
     const client = new RecordingClient();
     const onNack = nackEvents(

@@ -1,11 +1,13 @@
 // Beyond upstream, which only logs them: a configuration a proxy rejects (NACK) becomes a
 // Warning Event on the proxy's pod, so `kubectl describe pod` shows which configuration its
 // Envoy refused and why; and on each user object the rejected resources came from (a
-// ServiceEntry, a VirtualService), found by the names of the rejected resources, so `kubectl
-// describe serviceentry` or `virtualservice` shows which proxies refused it. One Event per object, type and message (a proxy
+// ServiceEntry, a VirtualService, a DestinationRule), found by the names of the rejected
+// resources, so `kubectl describe serviceentry`, `virtualservice` or `destinationrule` shows
+// which proxies refused it. One Event per object, type and message (a proxy
 // that keeps rejecting the same thing does not flood the namespace).
 import type { EventRecorder } from "../../kube/events.ts";
 import type { PushContext } from "../generate/context.ts";
+import { destinationRuleFor } from "../generate/destination-rule.ts";
 import { parseClusterName } from "../generate/endpoints.ts";
 import { virtualServiceFor } from "../generate/routes.ts";
 import { isHttp } from "../registry/protocol.ts";
@@ -20,16 +22,25 @@ export const NACK_REASON = "XdsConfigRejected";
  * services of a route configuration (`<port>`, or `<host>:<port>` for a sniffed port) and the
  * ServiceEntry of its host. Names come from the rejected response, and from Envoy's message.
  */
-export function configSources(push: PushContext, resources: string[], message: string): ConfigRef[] {
+export function configSources(
+  push: PushContext,
+  resources: string[],
+  message: string,
+  /** The rejecting proxy's namespace: which DestinationRules it sees (none looked for without it). */
+  proxyNamespace?: string,
+): ConfigRef[] {
   const registry = push.registry;
   const hosts = new Set<string>();
+  const clusterHosts = new Set<string>();
   const routePorts = new Set<number>();
   const named = [...resources, ...[...message.matchAll(/outbound\|\d+\|[^|\s]*\|[^\s:,;'"]+/g)].map((m) => m[0])];
   for (const m of message.matchAll(/(?:^|[\s'"])([A-Za-z0-9*][A-Za-z0-9.*-]*\.[A-Za-z0-9-]+:\d+)\b/g)) if (m[1]) named.push(m[1]);
   for (const name of named) {
     const cluster = parseClusterName(name);
-    if (cluster) hosts.add(cluster.hostname);
-    else if (/^\d+$/.test(name)) routePorts.add(Number(name));
+    if (cluster) {
+      hosts.add(cluster.hostname);
+      clusterHosts.add(cluster.hostname);
+    } else if (/^\d+$/.test(name)) routePorts.add(Number(name));
     else if (/^[^:]+:\d+$/.test(name)) hosts.add(name.slice(0, name.lastIndexOf(":")));
   }
   for (const port of routePorts)
@@ -51,6 +62,16 @@ export function configSources(push: PushContext, resources: string[], message: s
         namespace: meta.namespace,
         uid: meta.uid,
       });
+  }
+  // A cluster's traffic policy and subsets come from the DestinationRule the proxy sees.
+  for (const host of proxyNamespace === undefined ? [] : clusterHosts) {
+    const service = registry.byHostname.get(host);
+    for (const dr of service ? (destinationRuleFor(push, proxyNamespace as string, service)?.from ?? []) : []) {
+      const [namespace = "", name = ""] = dr.split("/");
+      const uid = push.destinationRules?.find((d) => d.metadata?.namespace === namespace && d.metadata?.name === name)?.metadata
+        ?.uid;
+      add({ apiVersion: "networking.istio.io/v1", kind: "DestinationRule", name, namespace, uid });
+    }
   }
   return [...found.values()];
 }
