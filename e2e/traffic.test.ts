@@ -95,6 +95,8 @@ function tally(list: string[]): Record<string, number> {
 interface EnvoyView {
   /** Bytes of the whole configuration dump (with load assignments). */
   size: number;
+  /** The whole dump. */
+  raw: string;
   cluster(name: string): string;
   /** The backend's virtual host on route configuration 80. */
   backendRoute(): string;
@@ -118,6 +120,7 @@ function envoyView(): EnvoyView {
   const text = (o: unknown) => (o ? JSON.stringify(o) : "");
   return {
     size: raw.length,
+    raw,
     cluster: (name) => text(clusters.find((c) => c.name === name)),
     backendRoute: () => text(routes.find((r) => r.name === "80")?.virtual_hosts?.find((v) => v.name === `${HOST}:80`)),
     endpoints: (name) => text(endpoints.find((e) => e.cluster_name === name)),
@@ -617,6 +620,42 @@ describe.runIf(local)("traffic management on the real node", () => {
     measured["Sidecar deleted → the backend answers again (codes seen on the way)"] =
       `${((Date.now() - t0) / 1000).toFixed(1)} s (${first.join(", ")})`;
     expect(echoCall(client.app, unknown)).toMatch(/StatusCode=200/);
+  });
+
+  test("access log from the mesh config: both sidecars log the call, in Istio's format", async () => {
+    kubectl([
+      "patch",
+      "istio",
+      "default",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { values: { meshConfig: { accessLogFile: "/dev/stdout" } } } }),
+    ]);
+    const t0 = Date.now();
+    await waitFor("the access log in the client's Envoy", async () =>
+      envoyView().raw.includes("envoy.access_loggers.file") ? true : undefined,
+    );
+    measured["meshConfig.accessLogFile set → in the client's Envoy"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    await new Promise((r) => setTimeout(r, 500));
+    const marker = `/logged-${Date.now()}`;
+    const [answer] = call(1, marker);
+    expect(answer?.code).toBe("200");
+    const proxyLog = (namespace: string, selector: string) =>
+      kubectl(["-n", namespace, "logs", "-l", selector, "-c", "istio-proxy", "--tail=200", "--prefix"]);
+    // [time] "GET /logged-... HTTP/1.1" 200 - via_upstream - "-" 0 ... outbound|80||backend... (client side)
+    const outbound = await waitFor("the client's access log line", async () =>
+      proxyLog(WEB, "app=client")
+        .split("\n")
+        .find((l) => l.includes(`"GET ${marker} HTTP/1.1" 200`)),
+    );
+    expect(outbound).toContain(`outbound|80||${HOST}`);
+    expect(outbound).toContain("via_upstream");
+    const inbound = await waitFor("the backend's access log line", async () =>
+      proxyLog(SHOP, "app=backend")
+        .split("\n")
+        .find((l) => l.includes(`"GET ${marker} HTTP/1.1" 200`)),
+    );
+    expect(inbound).toMatch(/inbound\|8080\|\|/);
   });
 
   test("no packet left the machine", () => {

@@ -19,6 +19,7 @@ import type { KeyAlgorithm, PemPair } from "../pki/certificates.ts";
 import type { InjectionSettings } from "../webhooks/inject/inject.ts";
 import { settingsConfigMapNames, settingsFromConfigMaps, settingsFromFiles } from "../webhooks/inject/settings.ts";
 import { startAdmissionServer } from "../webhooks/server.ts";
+import { meshSettings } from "../xds/generate/context.ts";
 import { debugView } from "../xds/server/debug.ts";
 import { Discovery } from "../xds/server/discovery.ts";
 import { configSources, nackEvents } from "../xds/server/nack-events.ts";
@@ -143,6 +144,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       (next) => {
         settings = next;
         log.info({ configMap: key }, "injection settings reloaded");
+        // The mesh config also shapes every proxy's configuration (outbound policy, access log).
+        if (key === `${options.namespace}/${configMapNames.mesh}`) discovery?.changed("full");
       },
       (err: Error) =>
         log.error({ configMap: key, error: err.message }, "injection settings not reloaded; keeping the last good ones"),
@@ -237,7 +240,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     reviewer,
     metrics: server.registry,
     log: log.child({ component: "xds" }),
-    mesh: () => ({ trustDomain: settings.mesh.trustDomain || "cluster.local" }),
+    // The mesh ConfigMap as it is now (reloaded on change): trust domain, outbound policy, access log.
+    mesh: () => meshSettings(settings.mesh),
   });
   await retry("watching Services, EndpointSlices, Pods and Nodes", log, () => xds.start());
   discovery = xds;

@@ -19,6 +19,27 @@ export interface MeshSettings {
   outboundPort: number;
   /** The mesh's root namespace: mesh-wide policies live there (upstream's rootNamespace). */
   rootNamespace: string;
+  /** meshConfig.accessLogFile (e.g. /dev/stdout): Envoy's access log; empty or unset, none. */
+  accessLogFile?: string;
+  accessLogEncoding?: "TEXT" | "JSON";
+  accessLogFormat?: string;
+}
+
+/** What the generators read of a MeshConfig (istiod's mesh ConfigMap, parsed), over the defaults. */
+export function meshSettings(mesh: {
+  trustDomain?: string;
+  accessLogFile?: string;
+  accessLogEncoding?: string;
+  accessLogFormat?: string;
+  outboundTrafficPolicy?: { mode?: string };
+}): Partial<MeshSettings> {
+  return {
+    trustDomain: mesh.trustDomain || DEFAULT_MESH.trustDomain,
+    ...(mesh.outboundTrafficPolicy?.mode === "REGISTRY_ONLY" ? { outboundTrafficPolicy: "REGISTRY_ONLY" as const } : {}),
+    ...(mesh.accessLogFile ? { accessLogFile: mesh.accessLogFile } : {}),
+    ...(mesh.accessLogEncoding === "JSON" ? { accessLogEncoding: "JSON" as const } : {}),
+    ...(mesh.accessLogFormat ? { accessLogFormat: mesh.accessLogFormat } : {}),
+  };
 }
 
 export const DEFAULT_MESH: MeshSettings = {

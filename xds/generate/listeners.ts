@@ -44,6 +44,7 @@ import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import { isHttp, isHttp2, isSniffed, isTcp, type Protocol } from "../registry/protocol.ts";
 import type { MeshService, ServicePort } from "../registry/registry.ts";
+import { withAccessLogs } from "./access-log.ts";
 import { ADS_CONFIG, sdsSecret } from "./clusters.ts";
 import {
   BLACKHOLE_CLUSTER,
@@ -591,9 +592,9 @@ function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number
 /** Every listener a sidecar gets; inbound chains follow the PeerAuthentications that apply to it. */
 export function sidecarListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const mtls = composeMtls(push.peerAuthentications, push.mesh.rootNamespace, proxy);
-  return [
+  return withAccessLogs(push.mesh, [
     ...outboundListeners(push, proxy),
     virtualOutbound(push, proxy),
     virtualInbound(push, proxy, (port) => portMode(mtls, port)),
-  ];
+  ]);
 }

@@ -9,7 +9,7 @@ import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener
 import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
 import { toJson } from "../envoy/types.ts";
 import { sidecarClusters } from "../generate/clusters.ts";
-import { DEFAULT_MESH, type PushContext } from "../generate/context.ts";
+import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
 import type { DestinationRule } from "../generate/destination-rule.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
@@ -34,6 +34,8 @@ export interface Scenario {
   proxies: ProxySpec[];
   config: string;
   kubernetes: string;
+  /** MeshConfig YAML over the defaults (istiod's mesh ConfigMap). */
+  mesh?: string;
 }
 
 /** What one proxy is sent, each resource as proto3 JSON with every Any unpacked. */
@@ -57,7 +59,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     .filter((o): o is { kind?: string } => Boolean(o));
   const push: PushContext = {
     version: 1,
-    mesh: DEFAULT_MESH,
+    mesh: { ...DEFAULT_MESH, ...meshSettings((parse(scenario.mesh ?? "") as object | null) ?? {}) },
     peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
     virtualServices: config.filter((o) => o.kind === "VirtualService") as VirtualService[],
     destinationRules: config.filter((o) => o.kind === "DestinationRule") as DestinationRule[],

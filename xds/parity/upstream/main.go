@@ -21,10 +21,13 @@ import (
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
+
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/core"
 	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/test"
 	"istio.io/istio/pkg/util/sets"
 )
@@ -42,6 +45,8 @@ type scenario struct {
 	Kubernetes string      `json:"kubernetes"`
 	Config     string      `json:"config"`
 	Proxies    []proxySpec `json:"proxies"`
+	// MeshConfig as YAML over upstream's defaults (istiod's mesh ConfigMap); none: the defaults.
+	Mesh string `json:"mesh"`
 }
 
 type output struct {
@@ -89,7 +94,13 @@ func main() {
 				configs[i].Namespace = "default"
 			}
 		}
-		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: s.Kubernetes, Configs: configs})
+		var meshConfig *meshconfig.MeshConfig
+		if s.Mesh != "" {
+			if meshConfig, err = mesh.ApplyMeshConfigDefaults(s.Mesh); err != nil {
+				t.Fatalf("failed to read the mesh config: %v", err)
+			}
+		}
+		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: s.Kubernetes, Configs: configs, MeshConfig: meshConfig})
 		for _, p := range s.Proxies {
 			ns := p.Namespace
 			proxy := fake.SetupProxy(&model.Proxy{
