@@ -622,40 +622,46 @@ describe.runIf(local)("traffic management on the real node", () => {
     expect(echoCall(client.app, unknown)).toMatch(/StatusCode=200/);
   });
 
-  test("access log from the mesh config: both sidecars log the call, in Istio's format", async () => {
+  test("access log from the mesh config: both sidecars log each call, in Istio's text format, then in JSON once the mesh config says so", async () => {
+    const proxyLines = (namespace: string, selector: string) =>
+      kubectl(["-n", namespace, "logs", "-l", selector, "-c", "istio-proxy", "--tail=300"]).split("\n");
+    const lineWith = (namespace: string, selector: string, text: string) =>
+      waitFor(`an access log line of ${selector} with ${text}`, async () =>
+        proxyLines(namespace, selector).find((l) => l.includes(text)),
+      );
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
+    await waitFor("the backend's default route", async () =>
+      envoyView().backendRoute().includes(`"cluster":"${BACKEND}"`) ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    // The sample Istio's demo profile sets accessLogFile /dev/stdout: Istio's text format.
+    const text = `/logged-text-${Date.now()}`;
+    expect(call(1, text)[0]?.code).toBe("200");
+    const outbound = await lineWith(WEB, "app=client", `"GET ${text} HTTP/1.1" 200`);
+    expect(outbound).toContain(`outbound|80||${HOST}`);
+    expect(outbound).toContain("via_upstream");
+    expect(await lineWith(SHOP, "app=backend", `"GET ${text} HTTP/1.1" 200`)).toMatch(/inbound\|8080\|\|/);
+
+    const t0 = Date.now();
     kubectl([
       "patch",
       "istio",
       "default",
       "--type=merge",
       "-p",
-      JSON.stringify({ spec: { values: { meshConfig: { accessLogFile: "/dev/stdout" } } } }),
+      JSON.stringify({ spec: { values: { meshConfig: { accessLogFile: "/dev/stdout", accessLogEncoding: "JSON" } } } }),
     ]);
-    const t0 = Date.now();
-    await waitFor("the access log in the client's Envoy", async () =>
-      envoyView().raw.includes("envoy.access_loggers.file") ? true : undefined,
+    await waitFor("JSON access logs in the client's Envoy", async () =>
+      envoyView().raw.includes('"json_format"') ? true : undefined,
     );
-    measured["meshConfig.accessLogFile set → in the client's Envoy"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    measured["meshConfig.accessLogEncoding JSON → in the client's Envoy"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     await new Promise((r) => setTimeout(r, 500));
-    const marker = `/logged-${Date.now()}`;
-    const [answer] = call(1, marker);
-    expect(answer?.code).toBe("200");
-    const proxyLog = (namespace: string, selector: string) =>
-      kubectl(["-n", namespace, "logs", "-l", selector, "-c", "istio-proxy", "--tail=200", "--prefix"]);
-    // [time] "GET /logged-... HTTP/1.1" 200 - via_upstream - "-" 0 ... outbound|80||backend... (client side)
-    const outbound = await waitFor("the client's access log line", async () =>
-      proxyLog(WEB, "app=client")
-        .split("\n")
-        .find((l) => l.includes(`"GET ${marker} HTTP/1.1" 200`)),
-    );
-    expect(outbound).toContain(`outbound|80||${HOST}`);
-    expect(outbound).toContain("via_upstream");
-    const inbound = await waitFor("the backend's access log line", async () =>
-      proxyLog(SHOP, "app=backend")
-        .split("\n")
-        .find((l) => l.includes(`"GET ${marker} HTTP/1.1" 200`)),
-    );
-    expect(inbound).toMatch(/inbound\|8080\|\|/);
+    const json = `/logged-json-${Date.now()}`;
+    expect(call(1, json)[0]?.code).toBe("200");
+    const entry = JSON.parse(await lineWith(WEB, "app=client", json)) as Record<string, unknown>;
+    expect(entry).toMatchObject({ method: "GET", path: json, response_code: 200, upstream_cluster: `outbound|80||${HOST}` });
+    const served = JSON.parse(await lineWith(SHOP, "app=backend", json)) as Record<string, unknown>;
+    expect(served).toMatchObject({ path: json, response_code: 200, upstream_cluster: "inbound|8080||" });
   });
 
   test("no packet left the machine", () => {
