@@ -140,6 +140,11 @@ async function applyAndWait(what: string, yaml: object[], seen: (envoy: EnvoyVie
   await new Promise((r) => setTimeout(r, 500));
 }
 
+const SUBSETS = [
+  { name: "v1", labels: { version: "v1" } },
+  { name: "v2", labels: { version: "v2" } },
+];
+
 const destinationRule = (spec: object) => ({
   apiVersion: "networking.istio.io/v1",
   kind: "DestinationRule",
@@ -182,6 +187,7 @@ describe.runIf(local)("traffic management on the real node", () => {
           ports: [
             { name: "http", port: 80, targetPort: 8080 },
             { name: "http-alt", port: 8080, targetPort: 8080 },
+            { name: "tcp", port: 9090, targetPort: 9090 },
           ],
         },
       }),
@@ -217,12 +223,7 @@ describe.runIf(local)("traffic management on the real node", () => {
     await applyAndWait(
       "subsets v1, v2 and a 90/10 split",
       [
-        destinationRule({
-          subsets: [
-            { name: "v1", labels: { version: "v1" } },
-            { name: "v2", labels: { version: "v2" } },
-          ],
-        }),
+        destinationRule({ subsets: SUBSETS }),
         virtualService([
           {
             route: [
@@ -391,12 +392,7 @@ describe.runIf(local)("traffic management on the real node", () => {
     await applyAndWait(
       "subsets again, no TLS override",
       [
-        destinationRule({
-          subsets: [
-            { name: "v1", labels: { version: "v1" } },
-            { name: "v2", labels: { version: "v2" } },
-          ],
-        }),
+        destinationRule({ subsets: SUBSETS }),
         virtualService([{ route: [{ destination: { host: "backend", subset: "v1" } }], retries: { attempts: 0 } }]),
       ],
       (envoy) => envoy.backendRoute().includes(`outbound|80|v1|${HOST}`) && !envoy.backendRoute().includes("retry_policy"),
@@ -662,6 +658,38 @@ describe.runIf(local)("traffic management on the real node", () => {
     expect(entry).toMatchObject({ method: "GET", path: json, response_code: 200, upstream_cluster: `outbound|80||${HOST}` });
     const served = JSON.parse(await lineWith(SHOP, "app=backend", json)) as Record<string, unknown>;
     expect(served).toMatchObject({ path: json, response_code: 200, upstream_cluster: "inbound|8080||" });
+  });
+
+  test("a weighted TCP route: 80/20 of 200 connections between subsets, as the echo servers saw them", async () => {
+    await applyAndWait(
+      "a TCP route 80/20 to subsets v1, v2",
+      [
+        destinationRule({ subsets: SUBSETS }),
+        {
+          ...virtualService([]),
+          spec: {
+            hosts: ["backend"],
+            tcp: [
+              {
+                match: [{ port: 9090 }],
+                route: [
+                  { destination: { host: "backend", subset: "v1" }, weight: 80 },
+                  { destination: { host: "backend", subset: "v2" }, weight: 20 },
+                ],
+              },
+            ],
+          },
+        },
+      ],
+      (envoy) => envoy.raw.includes(`"stat_prefix": "backend.${SHOP}"`),
+    );
+    const answers = replies(echoCall(client.app, `tcp://${vip}:9090`, ["--count", "200", "--qps", "0"]));
+    const versions = tally(answers.map((r) => r.version));
+    measured["TCP route 80/20, 200 connections: v1 / v2"] = `${versions.v1 ?? 0} / ${versions.v2 ?? 0}`;
+    expect((versions.v1 ?? 0) + (versions.v2 ?? 0)).toBe(200);
+    // Binomial(200, 0.2): 40 ± 17 (3 standard deviations).
+    expect(versions.v2 ?? 0).toBeGreaterThanOrEqual(23);
+    expect(versions.v2 ?? 0).toBeLessThanOrEqual(57);
   });
 
   test("no packet left the machine", () => {

@@ -60,6 +60,7 @@ import { destinationRuleFor } from "./destination-rule.ts";
 import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
+import { tcpDestination } from "./tcp-routes.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -73,18 +74,53 @@ function tcpProxy(cluster: string, statPrefix = cluster, extra: Partial<TcpProxy
 }
 
 /**
- * TCP to a service's cluster with what its DestinationRule's top-level policy says of TCP
- * connections (idle timeout, longest duration, the source IP as consistent hash), as upstream's
- * buildOutboundNetworkFiltersWithSingleDestination.
+ * A TCP proxy to one cluster, or weighted clusters, with what the DestinationRule of `service`
+ * says of TCP connections (idle timeout, longest duration, the source IP as consistent hash,
+ * a subset's load balancer over the rule's), as upstream's buildOutboundNetworkFilters*.
  */
-function serviceTcpProxy(push: PushContext, proxy: MeshProxy, service: MeshService, cluster: string): Filter {
-  const policy = destinationRuleFor(push, proxy.namespace, service)?.trafficPolicy;
+function serviceTcpProxy(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService | undefined,
+  target: string | { name: string; weight: number }[],
+  subset = "",
+  statPrefix = typeof target === "string" ? target : "",
+): Filter {
+  const applied = service && destinationRuleFor(push, proxy.namespace, service);
+  const policy = applied?.trafficPolicy;
   const tcp = policy?.connectionPool?.tcp;
-  return tcpProxy(cluster, cluster, {
+  let sourceIp = policy?.loadBalancer?.consistentHash?.useSourceIp ?? false;
+  const own = applied?.subsets.find((s) => s.name === subset)?.trafficPolicy?.loadBalancer;
+  if (subset && own) sourceIp = own.consistentHash?.useSourceIp ?? false;
+  const cluster = typeof target === "string" ? target : undefined;
+  return tcpProxy(cluster ?? "", statPrefix, {
+    ...(cluster === undefined
+      ? { cluster: undefined, weightedClusters: { clusters: target as { name: string; weight: number }[] } }
+      : {}),
     idleTimeout: duration(tcp?.idleTimeout),
     maxDownstreamConnectionDuration: duration(tcp?.maxConnectionDuration),
-    ...(policy?.loadBalancer?.consistentHash?.useSourceIp ? { hashPolicy: [{ sourceIp: {} }] } : {}),
+    ...(sourceIp ? { hashPolicy: [{ sourceIp: {} }] } : {}),
   });
+}
+
+/** The TCP filter chain of a service port: its VirtualService's TCP rule, else straight to its cluster. */
+function outboundTcpChain(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService,
+  port: ServicePort,
+  listenPort: number,
+): Pick<FilterChain, "filters" | "metadata"> {
+  const routed = tcpDestination(push, proxy, service, listenPort);
+  if (!routed) return { filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(port.port, service.hostname))] };
+  const [first] = routed.clusters;
+  if (routed.clusters.length === 1 && first)
+    return { filters: [serviceTcpProxy(push, proxy, first.service, first.name, first.subset)], metadata: routed.metadata };
+  const weighted = routed.clusters.map(({ name, weight }) => ({ name, weight }));
+  return {
+    filters: [serviceTcpProxy(push, proxy, first?.service, weighted, "", routed.virtualService)],
+    metadata: routed.metadata,
+  };
 }
 
 function typedStruct(typeUrl: string, value: Record<string, unknown>) {
@@ -298,14 +334,13 @@ function addressListener(
   ip: string,
   number: number,
 ): Listener {
-  const cluster = outboundClusterName(port.port, service.hostname);
   const name = `${ip}_${number}`;
   const address = { socketAddress: { address: ip, portValue: number } };
   if (!isSniffed(port.protocol))
     return {
       name,
       address,
-      filterChains: [{ filters: [serviceTcpProxy(push, proxy, service, cluster)], ...CONNECT_TIMEOUT }],
+      filterChains: [{ ...outboundTcpChain(push, proxy, service, port, number), ...CONNECT_TIMEOUT }],
       ...outboundListenerBase,
     };
   return {
@@ -318,7 +353,7 @@ function addressListener(
         ...CONNECT_TIMEOUT,
       },
     ],
-    defaultFilterChain: { filters: [serviceTcpProxy(push, proxy, service, cluster)], ...CONNECT_TIMEOUT },
+    defaultFilterChain: { ...outboundTcpChain(push, proxy, service, port, number), ...CONNECT_TIMEOUT },
     listenerFilters: [listenerFilter.http],
     ...outboundListenerBase,
   };

@@ -79,9 +79,21 @@ export interface HttpRoute {
   delegate?: object;
 }
 
+/** A TCP rule: matches on the port, the caller (labels, namespace) and gateways; weighted destinations. */
+export interface TcpRoute {
+  match?: {
+    port?: number;
+    sourceLabels?: Record<string, string>;
+    sourceNamespace?: string;
+    gateways?: string[];
+    destinationSubnets?: string[];
+  }[];
+  route?: { destination?: Destination; weight?: number }[];
+}
+
 export interface VirtualService {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string };
-  spec?: { hosts?: string[]; gateways?: string[]; http?: HttpRoute[] };
+  spec?: { hosts?: string[]; gateways?: string[]; http?: HttpRoute[]; tcp?: TcpRoute[] };
 }
 
 /** What a rule uses that is not translated yet (the rule is left out). */
@@ -175,18 +187,27 @@ function destinationCluster(
   destination: Destination | undefined,
   ctx: RouteContext,
 ): { cluster: string; hash?: RouteAction_HashPolicy } {
+  const { cluster, service } = clusterOf(destination, ctx);
+  const subset = destination?.subset ?? "";
+  // Port-level hash settings apply only to a destination that names its port (upstream's portLevelSettingsConsistentHash).
+  return { cluster, hash: ctx.hashPolicy?.(service, subset, destination?.port?.number) };
+}
+
+/**
+ * Upstream's GetDestinationCluster: `outbound|<port>|<subset>|<host>` with the destination's
+ * port, else the service's only port, else the listener's; and the service, if known.
+ */
+export function clusterOf(
+  destination: Destination | undefined,
+  ctx: Pick<RouteContext, "namespace" | "domainSuffix" | "lookup" | "listenPort">,
+): { cluster: string; service?: MeshService } {
   const host = resolveHost(destination?.host ?? "", ctx.namespace, ctx.domainSuffix);
   const service = ctx.lookup(host);
   const target = service?.externalName ?? host;
   let port = ctx.listenPort;
   if (destination?.port?.number) port = destination.port.number;
   else if (service && service.ports.length === 1) port = service.ports[0]?.port ?? port;
-  const subset = destination?.subset ?? "";
-  // Port-level hash settings apply only to a destination that names its port (upstream's portLevelSettingsConsistentHash).
-  return {
-    cluster: outboundClusterName(port, target, subset),
-    hash: ctx.hashPolicy?.(service, subset, destination?.port?.number),
-  };
+  return { cluster: outboundClusterName(port, target, destination?.subset ?? ""), service };
 }
 
 /** Upstream's retry.ConvertPolicy. */

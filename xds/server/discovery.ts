@@ -139,7 +139,7 @@ export class Discovery {
       peerAuthentications.subscribe(() => this.changed("full")),
       serviceEntries.subscribe(() => this.changed("full")),
       workloadEntries.subscribe(() => this.changed("full")),
-      // Mesh VirtualServices make HTTP routes only (TCP and TLS routes, issue 16, will add listeners).
+      // Mesh VirtualServices make HTTP routes (and, with TCP rules, listeners: see push()).
       virtualServices.subscribe(() => this.changed("routes")),
       // Clusters, load assignments (subsets) and routes (hash policies): everything.
       destinationRules.subscribe(() => this.changed("full")),
@@ -262,7 +262,11 @@ export class Discovery {
     // proxy update does.
     const moved = changedWorkloadPorts(before.registry, this.current.registry);
     if (moved.size > 0) this.ads.push(undefined, (c) => c.proxy.ipAddresses.some((ip) => moved.has(ip)));
-    if (routes) this.ads.push(new Set([TypeUrl.route]));
+    if (routes) {
+      // TCP rules live in listeners: with any (before or now), listeners are looked at too.
+      const tcp = (p: PushContext) => (p.virtualServices ?? []).some((vs) => (vs.spec?.tcp?.length ?? 0) > 0);
+      this.ads.push(new Set(tcp(before) || tcp(this.current) ? [TypeUrl.route, TypeUrl.listener] : [TypeUrl.route]));
+    }
     if (hosts.size === 0) return;
     const only = new Set<string>();
     for (const host of hosts) {

@@ -1,0 +1,64 @@
+// VirtualService TCP rules on a sidecar's outbound TCP listeners, as upstream's
+// buildSidecarOutboundTCPFilterChainOpts: the first rule with a match for this listener port
+// and caller (no match: every connection) decides; one destination is a TCP proxy to its
+// cluster (with its DestinationRule's TCP settings), several are weighted clusters; the filter
+// chain names the VirtualService in its metadata. Matches on destination subnets are not
+// applied yet (such a match never applies).
+import type { Metadata } from "../envoy/third_party/envoy/config/core/v3/base.ts";
+import type { MeshProxy } from "../proxy.ts";
+import type { MeshService } from "../registry/registry.ts";
+import type { PushContext } from "./context.ts";
+import { virtualServiceFor } from "./routes.ts";
+import { clusterOf, type TcpRoute, type VirtualService } from "./virtual-service.ts";
+
+type L4Match = NonNullable<TcpRoute["match"]>[number];
+
+/** Upstream's matchTCP for a sidecar (gateway `mesh`). */
+function matches(match: L4Match, listenPort: number, proxy: MeshProxy): boolean {
+  if (match.destinationSubnets?.length) return false;
+  if (match.port && match.port !== listenPort) return false;
+  if (match.gateways?.length) return match.gateways.includes("mesh");
+  if (!Object.entries(match.sourceLabels ?? {}).every(([k, v]) => proxy.labels[k] === v)) return false;
+  return !match.sourceNamespace || match.sourceNamespace === proxy.namespace;
+}
+
+export interface TcpDestination {
+  /** The TCP proxy's clusters: one, or several with weights. */
+  clusters: { name: string; weight: number; subset: string; service?: MeshService }[];
+  /** `<name>.<namespace>` of the VirtualService, the stat prefix of a weighted proxy. */
+  virtualService: string;
+  /** The filter chain's metadata (the VirtualService's config path). */
+  metadata: Metadata;
+}
+
+/** Where the VirtualService for `service` sends TCP connections to `listenPort`; undefined: no TCP rule applies. */
+export function tcpDestination(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService,
+  listenPort: number,
+): TcpDestination | undefined {
+  const vs: VirtualService | undefined = virtualServiceFor(push, service.hostname);
+  const rule = vs?.spec?.tcp?.find((r) => !r.match?.length || r.match.some((m) => matches(m, listenPort, proxy)));
+  if (!vs || !rule?.route?.length) return undefined;
+  const namespace = vs.metadata?.namespace ?? "default";
+  const ctx = {
+    namespace,
+    domainSuffix: push.registry.domainSuffix,
+    lookup: (host: string) => push.registry.byHostname.get(host),
+    listenPort,
+  };
+  const routes = rule.route.length === 1 ? rule.route : rule.route.filter((r) => (r.weight ?? 0) > 0);
+  return {
+    clusters: routes.map((r) => {
+      const { cluster, service: target } = clusterOf(r.destination, ctx);
+      return { name: cluster, weight: r.weight ?? 0, subset: r.destination?.subset ?? "", service: target };
+    }),
+    virtualService: `${vs.metadata?.name ?? ""}.${namespace}`,
+    metadata: {
+      filterMetadata: {
+        istio: { config: `/apis/networking.istio.io/v1/namespaces/${namespace}/virtual-service/${vs.metadata?.name ?? ""}` },
+      },
+    },
+  };
+}
