@@ -144,8 +144,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       (next) => {
         settings = next;
         log.info({ configMap: key }, "injection settings reloaded");
-        // The mesh config also shapes every proxy's configuration (outbound policy, access log).
-        if (key === `${options.namespace}/${configMapNames.mesh}`) discovery?.changed("full");
+        // The mesh config also shapes every proxy's configuration (outbound policy, access log);
+        // either ConfigMap's reload may be the first to see a new one.
+        discovery?.changed("full");
       },
       (err: Error) =>
         log.error({ configMap: key, error: err.message }, "injection settings not reloaded; keeping the last good ones"),
