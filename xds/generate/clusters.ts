@@ -48,6 +48,7 @@ import {
   applyTrafficPolicy,
   type ClientTlsSettings,
   configPath,
+  defaultThresholds,
   destinationRuleFor,
   portPolicy,
   type Subset,
@@ -57,7 +58,6 @@ import { clusterLoadAssignment, istioTlsEndpoint, parseClusterName } from "./end
 import { sidecarScope } from "./sidecar-scope.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-const MAX = 4294967295;
 
 export const ADS_CONFIG: ConfigSource = { ads: {}, initialFetchTimeout: { seconds: 0 }, resourceApiVersion: ApiVersion.V3 };
 
@@ -190,9 +190,7 @@ function metadataExchange(proxy: MeshProxy): Cluster["filters"] {
 /** `<name>;`: upstream's delimited stats prefix, so stats tag extraction can split the name off. */
 const statName = (name: string) => `${name};`;
 
-const circuitBreakers = {
-  thresholds: [{ maxConnections: MAX, maxPendingRequests: MAX, maxRequests: MAX, maxRetries: MAX, trackRemaining: true }],
-};
+const circuitBreakers = { thresholds: [defaultThresholds()] };
 
 const serviceRef = (s: MeshService) => ({ host: s.hostname, name: s.name, namespace: s.namespace });
 

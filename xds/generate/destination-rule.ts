@@ -271,6 +271,11 @@ export function configPath(dr: DestinationRule): string {
 
 const MAX = 4294967295;
 
+/** Upstream's default circuit breaker thresholds (everything unlimited), a fresh copy. */
+export function defaultThresholds(): CircuitBreakers_Thresholds {
+  return { maxConnections: MAX, maxPendingRequests: MAX, maxRequests: MAX, maxRetries: MAX, trackRemaining: true };
+}
+
 /** Seconds of a duration string, whole (what upstream's keepalive settings keep). */
 const wholeSeconds = (value: string | undefined) => {
   const d = duration(value);
@@ -284,13 +289,7 @@ const wholeSeconds = (value: string | undefined) => {
  */
 export function applyTrafficPolicy(cluster: Cluster, options: HttpProtocolOptions, policy: TrafficPolicy | undefined): void {
   const pool = policy?.connectionPool ?? {};
-  const threshold: CircuitBreakers_Thresholds = {
-    maxConnections: MAX,
-    maxPendingRequests: MAX,
-    maxRequests: MAX,
-    maxRetries: MAX,
-    trackRemaining: true,
-  };
+  const threshold = defaultThresholds();
   let idleTimeout = duration(pool.http?.idleTimeout);
   const perConnection = pool.http?.maxRequestsPerConnection ?? 0;
   const streams = pool.http?.maxConcurrentStreams ?? 0;

@@ -85,9 +85,10 @@ export function proxyLoadAssignment(
   const service = push.registry.byHostname.get(parsed.hostname);
   const applied = service && destinationRuleFor(push, proxy.namespace, service);
   const subset = applied?.subsets.find((s) => s.name === parsed.subset);
+  const rules = applied ? applied.from.join(",") : "";
   // A subset no rule defines has no endpoints.
-  const labels = subset ? (subset.labels ?? {}) : { "\u0000": "" };
-  return { rules: applied ? applied.from.join(",") : "", build: () => clusterLoadAssignment(push, name, labels) };
+  if (!subset) return { rules, build: () => ({ clusterName: name, endpoints: [] }) };
+  return { rules, build: () => clusterLoadAssignment(push, name, subset.labels ?? {}) };
 }
 
 export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {

@@ -69,8 +69,12 @@ const ISTIO_HTTP_ALPN = ["istio-http/1.0", "istio-http/1.1", "istio-h2"];
 const ISTIO_TCP_ALPN = ["istio-peer-exchange", "istio"];
 const CONNECT_TIMEOUT = { transportSocketConnectTimeout: { seconds: 15 } };
 
-function tcpProxy(cluster: string, statPrefix = cluster, extra: Partial<TcpProxy> = {}): Filter {
-  return { name: "envoy.filters.network.tcp_proxy", typedConfig: pack(TcpProxy, { statPrefix, cluster, ...extra }) };
+function tcpFilter(config: TcpProxy): Filter {
+  return { name: "envoy.filters.network.tcp_proxy", typedConfig: pack(TcpProxy, config) };
+}
+
+function tcpProxy(cluster: string, statPrefix = cluster): Filter {
+  return tcpFilter({ statPrefix, cluster });
 }
 
 /**
@@ -92,11 +96,10 @@ function serviceTcpProxy(
   let sourceIp = policy?.loadBalancer?.consistentHash?.useSourceIp ?? false;
   const own = applied?.subsets.find((s) => s.name === subset)?.trafficPolicy?.loadBalancer;
   if (subset && own) sourceIp = own.consistentHash?.useSourceIp ?? false;
-  const cluster = typeof target === "string" ? target : undefined;
-  return tcpProxy(cluster ?? "", statPrefix, {
-    ...(cluster === undefined
-      ? { cluster: undefined, weightedClusters: { clusters: target as { name: string; weight: number }[] } }
-      : {}),
+  const destination = typeof target === "string" ? { cluster: target } : { weightedClusters: { clusters: target } };
+  return tcpFilter({
+    statPrefix,
+    ...destination,
     idleTimeout: duration(tcp?.idleTimeout),
     maxDownstreamConnectionDuration: duration(tcp?.maxConnectionDuration),
     ...(sourceIp ? { hashPolicy: [{ sourceIp: {} }] } : {}),

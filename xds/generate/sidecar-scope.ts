@@ -37,8 +37,14 @@ const created = (s: Sidecar) =>
   `${s.metadata?.creationTimestamp ?? ""}\n${s.metadata?.namespace ?? ""}\n${s.metadata?.name ?? ""}`;
 
 /** The Sidecar that applies to a proxy (upstream's selection), if any. */
+const sortedSidecars = new WeakMap<PushContext, Sidecar[]>();
+
 export function sidecarFor(push: PushContext, proxy: MeshProxy): Sidecar | undefined {
-  const all = [...(push.sidecars ?? [])].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+  let all = sortedSidecars.get(push);
+  if (!all) {
+    all = [...(push.sidecars ?? [])].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+    sortedSidecars.set(push, all);
+  }
   const own = all.filter((s) => s.metadata?.namespace === proxy.namespace);
   const selected = own.find((s) => {
     const labels = s.spec?.workloadSelector?.labels;
