@@ -3,6 +3,7 @@
 // reads, Nodes' labels, PeerAuthentications, ServiceEntries, WorkloadEntries); a change starts a debounced push (upstream's PILOT_DEBOUNCE_AFTER
 // 100 ms of quiet, PILOT_DEBOUNCE_MAX 10 s at most) that rebuilds the registry into a new
 // PushContext and sends every proxy what changed; and the ADS server those proxies talk to.
+import { createHash } from "node:crypto";
 import type pino from "pino";
 import type { Registry as Metrics } from "prom-client";
 import type { TokenReviewer } from "../../istiod/ca/authenticate.ts";
@@ -190,7 +191,11 @@ export class Discovery {
    * do not get yet and its destinations that go nowhere (requests there get 503).
    */
   private warnVirtualServices(push: PushContext): void {
-    const rules = (push.destinationRules ?? []).map((d) => d.metadata?.resourceVersion).join(",");
+    // The DestinationRules' versions, hashed: a key per VirtualService stays short however many there are.
+    const rules = createHash("sha256")
+      .update((push.destinationRules ?? []).map((d) => d.metadata?.resourceVersion).join(","))
+      .digest("base64url")
+      .slice(0, 12);
     for (const vs of push.virtualServices ?? []) {
       const meta = vs.metadata;
       const key = `${meta?.namespace}/${meta?.name}@${meta?.resourceVersion}/${rules}`;
