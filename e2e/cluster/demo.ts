@@ -156,7 +156,7 @@ ${kubectl([
         .filter((l) => /workload certificate|Envoy command|XDS/.test(l))
         .slice(0, 4)
         .join("\n");
-      return `${kubectl(["-n", "demo", "get", "pods", "-o", POD_COLUMNS]).trimEnd()}\n${init}\nistio-proxy log (istiod serves no xDS yet, so Envoy stays unready):\n${agent}`;
+      return `${kubectl(["-n", "demo", "get", "pods", "-o", POD_COLUMNS]).trimEnd()}\n${init}\nistio-proxy log (pilot-agent got its certificate and started Envoy, which istiod configures over xDS):\n${agent}`;
     },
   },
 ];
