@@ -12,7 +12,8 @@ import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
 import { consistentHashFor, destinationRuleFor, hashPolicy, portPolicy } from "./destination-rule.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
-import { type VirtualService, virtualServiceRoutes, virtualServicesByHost } from "./virtual-service.ts";
+import { resolveHost, type VirtualService, virtualServiceRoutes } from "./virtual-service.ts";
+import { virtualServiceFor, visibleVirtualServices } from "./virtual-service-scope.ts";
 
 /** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
 export function serviceDomains(service: MeshService, namespace: string): string[] {
@@ -48,8 +49,6 @@ function defaultRetryPolicy(hashed = false) {
   };
 }
 
-const byHostCache = new WeakMap<PushContext, Map<string, VirtualService>>();
-
 const sourceMatching = new WeakMap<PushContext, boolean>();
 
 /**
@@ -69,38 +68,31 @@ export function routesDependOnLabels(push: PushContext): boolean {
   return uses;
 }
 
-/** The mesh VirtualService that routes a host, if any (computed once per push). */
-export function virtualServiceFor(push: PushContext, hostname: string): VirtualService | undefined {
-  let byHost = byHostCache.get(push);
-  if (!byHost) {
-    byHost = virtualServicesByHost(push.virtualServices ?? [], push.registry.domainSuffix);
-    byHostCache.set(push, byHost);
-  }
-  return byHost.get(hostname);
+/** The routes `vs` gives a proxy's listener on `port`. */
+function routesOf(push: PushContext, proxy: MeshProxy, vs: VirtualService, port: number) {
+  return virtualServiceRoutes(vs, {
+    namespace: vs.metadata?.namespace ?? "default",
+    domainSuffix: push.registry.domainSuffix,
+    listenPort: port,
+    lookup: (host) => push.registry.byHostname.get(host),
+    defaultRetry: defaultRetryPolicy,
+    hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, proxy.namespace, target, subset, targetPort)),
+    proxyLabels: proxy.labels,
+    proxyNamespace: proxy.namespace,
+  });
 }
 
 function virtualHost(push: PushContext, service: MeshService, port: number, proxy: MeshProxy): VirtualHost {
   const namespace = proxy.namespace;
   const cluster = outboundClusterName(port, service.hostname);
-  const vs = virtualServiceFor(push, service.hostname);
-  if (vs) {
-    const { routes } = virtualServiceRoutes(vs, {
-      namespace: vs.metadata?.namespace ?? "default",
-      domainSuffix: push.registry.domainSuffix,
-      listenPort: port,
-      lookup: (host) => push.registry.byHostname.get(host),
-      defaultRetry: defaultRetryPolicy,
-      hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, namespace, target, subset, targetPort)),
-      proxyLabels: proxy.labels,
-      proxyNamespace: namespace,
-    });
+  const vs = virtualServiceFor(push, service.hostname, namespace);
+  if (vs)
     return {
       name: `${service.hostname}:${port}`,
       domains: serviceDomains(service, namespace),
-      routes,
+      routes: routesOf(push, proxy, vs, port),
       includeRequestAttemptCount: true,
     };
-  }
   // Upstream's hashForService: the rule's (or the port's) consistent hash, never a subset's.
   const applied = destinationRuleFor(push, namespace, service);
   const level = applied && portPolicy(applied.trafficPolicy, port);
@@ -151,6 +143,7 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
     if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
       hosts.push(virtualHost(push, service, port, proxy));
   }
+  if (port === 80) hosts.push(...virtualServiceOnlyHosts(push, proxy, scope.services, hosts));
   // Unknown hosts: passed through (ALLOW_ANY), or answered 502 at once (REGISTRY_ONLY), as upstream.
   const allowAny = scope.outboundTrafficPolicy === "ALLOW_ANY";
   hosts.push({
@@ -168,4 +161,41 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
     includeRequestAttemptCount: true,
   });
   return { name, virtualHosts: hosts, ...base };
+}
+
+/**
+ * Upstream, on port 80 only: a VirtualService host that names no service with port 80 the proxy
+ * sees (an outside name like `api.example.com`, or a wildcard matching none) gets a virtual host
+ * of its own with the VirtualService's routes; a domain already taken is left out.
+ */
+function virtualServiceOnlyHosts(
+  push: PushContext,
+  proxy: MeshProxy,
+  services: MeshService[],
+  taken: VirtualHost[],
+): VirtualHost[] {
+  const onPort = services.filter((s) => s.ports.some((p) => p.port === 80));
+  const domains = new Set(taken.flatMap((h) => h.domains ?? []).map((d) => d.toLowerCase()));
+  const names = new Set(taken.map((h) => h.name));
+  const out: VirtualHost[] = [];
+  for (const vs of visibleVirtualServices(push, proxy.namespace)) {
+    const hosts = (vs.spec?.hosts ?? [])
+      .map((h) => resolveHost(h, vs.metadata?.namespace ?? "default", push.registry.domainSuffix).toLowerCase())
+      .filter((host) =>
+        host.startsWith("*")
+          ? !onPort.some((s) => host === "*" || s.hostname.endsWith(host.slice(1)))
+          : !onPort.some((s) => s.hostname === host),
+      );
+    if (hosts.length === 0) continue;
+    const routes = routesOf(push, proxy, vs, 80);
+    if (routes.length === 0) continue;
+    for (const host of hosts) {
+      const name = `${host}:80`;
+      if (names.has(name) || domains.has(host)) continue;
+      names.add(name);
+      domains.add(host);
+      out.push({ name, domains: [host], routes, includeRequestAttemptCount: true });
+    }
+  }
+  return out;
 }

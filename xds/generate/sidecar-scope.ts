@@ -9,10 +9,12 @@
 //   routes the proxy gets;
 // - its `outboundTrafficPolicy.mode` overrides the mesh's (REGISTRY_ONLY: unknown destinations
 //   go to the BlackHole).
+// - a Service or ServiceEntry exported to some namespaces only (`exportTo`, the
+//   `networking.istio.io/exportTo` annotation) is in the scope of proxies there only.
 // Egress listeners on a given port, ingress listeners, and scoping VirtualServices and
 // DestinationRules by egress hosts are not applied yet.
 import type { MeshProxy } from "../proxy.ts";
-import type { MeshService } from "../registry/registry.ts";
+import { isVisible, type MeshService } from "../registry/registry.ts";
 import type { PushContext } from "./context.ts";
 
 export interface Sidecar {
@@ -73,6 +75,17 @@ function selects(entry: string, namespace: string, service: MeshService): boolea
 }
 
 const scopes = new WeakMap<PushContext, Map<string, SidecarScope>>();
+const limited = new WeakMap<PushContext, boolean>();
+
+/** Whether some service is exported to some namespaces only (computed once per push). */
+function exportsLimited(push: PushContext): boolean {
+  let some = limited.get(push);
+  if (some === undefined) {
+    some = push.registry.services.some((s) => s.exportTo !== undefined && !s.exportTo.includes("*"));
+    limited.set(push, some);
+  }
+  return some;
+}
 
 /** The proxy's Sidecar scope for this push (computed once per Sidecar and push). */
 export function sidecarScope(push: PushContext, proxy: MeshProxy): SidecarScope {
@@ -85,16 +98,19 @@ export function sidecarScope(push: PushContext, proxy: MeshProxy): SidecarScope 
     byKey = new Map();
     scopes.set(push, byKey);
   }
-  const cached = byKey.get(key);
+  // Services exported to some namespaces only make every namespace's view its own.
+  const cacheKey = exportsLimited(push) ? `${key}@${namespace}` : key;
+  const cached = byKey.get(cacheKey);
   if (cached) return cached;
   const hosts = (sidecar?.spec?.egress ?? []).flatMap((e) => e.hosts ?? []);
+  const visible = exportsLimited(push)
+    ? push.registry.services.filter((service) => isVisible(service, namespace))
+    : push.registry.services;
   const scope: SidecarScope = {
     key,
-    services: sidecar
-      ? push.registry.services.filter((service) => hosts.some((entry) => selects(entry, namespace, service)))
-      : push.registry.services,
+    services: sidecar ? visible.filter((service) => hosts.some((entry) => selects(entry, namespace, service))) : visible,
     outboundTrafficPolicy: sidecar?.spec?.outboundTrafficPolicy?.mode ?? push.mesh.outboundTrafficPolicy,
   };
-  byKey.set(key, scope);
+  byKey.set(cacheKey, scope);
   return scope;
 }

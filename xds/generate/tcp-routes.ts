@@ -8,8 +8,8 @@ import type { Metadata } from "../envoy/third_party/envoy/config/core/v3/base.ts
 import type { MeshProxy } from "../proxy.ts";
 import type { MeshService } from "../registry/registry.ts";
 import type { PushContext } from "./context.ts";
-import { virtualServiceFor } from "./routes.ts";
 import { clusterOf, type TcpRoute, type VirtualService } from "./virtual-service.ts";
+import { virtualServiceFor } from "./virtual-service-scope.ts";
 
 type L4Match = NonNullable<TcpRoute["match"]>[number];
 
@@ -38,7 +38,7 @@ export function tcpDestination(
   service: MeshService,
   listenPort: number,
 ): TcpDestination | undefined {
-  const vs: VirtualService | undefined = virtualServiceFor(push, service.hostname);
+  const vs: VirtualService | undefined = virtualServiceFor(push, service.hostname, proxy.namespace);
   const rule = vs?.spec?.tcp?.find((r) => !r.match?.length || r.match.some((m) => matches(m, listenPort, proxy)));
   if (!vs || !rule?.route?.length) return undefined;
   const namespace = vs.metadata?.namespace ?? "default";

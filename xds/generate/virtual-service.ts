@@ -1,15 +1,15 @@
 // VirtualServices (networking.istio.io) bound to the mesh (no `gateways`, or `mesh` among them)
 // as the HTTP routes of the services they name, in upstream's shapes (TranslateRoute):
 // - a host or destination is resolved in the VirtualService's namespace ("reviews" is
-//   reviews.<ns>.svc.<domain>); of two VirtualServices naming one host the oldest wins;
+//   reviews.<ns>.svc.<domain>); which VirtualService applies to a host, and delegation, are
+//   virtual-service-scope.ts;
 // - each `http` rule gives one route per `match` (or one matching everything), named
 //   `<rule>.<match>`, with the match (uri exact/prefix/regex, headers, method, authority, scheme,
 //   query parameters, ignoreUriCase), the destination cluster, or weighted clusters, of the
 //   destination's port (else the service's only port, else the listener's), the timeout and
 //   the retry policy (the mesh default unless `retries` says otherwise), and the
 //   VirtualService's name in the route's metadata.
-// Redirects, rewrites, faults, mirrors, CORS and header changes are not translated yet: a rule
-// using one is left out and a warning says so (issue 16).
+// Redirects, direct responses, rewrites, faults, mirrors, CORS and header changes: route-actions.ts.
 import type { Route, RouteAction_HashPolicy, RouteMatch } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
 import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/string.ts";
 import type { Any } from "../envoy/third_party/google/protobuf/any.ts";
@@ -37,6 +37,8 @@ export interface HttpMatchRequest {
   name?: string;
   uri?: StringMatch;
   headers?: Record<string, StringMatch>;
+  /** Headers that must not match (Envoy's inverted header matchers). */
+  withoutHeaders?: Record<string, StringMatch>;
   method?: StringMatch;
   authority?: StringMatch;
   scheme?: StringMatch;
@@ -76,7 +78,7 @@ export interface HttpRoute {
   corsPolicy?: CorsPolicySpec;
   headers?: Headers;
   directResponse?: HttpDirectResponse;
-  delegate?: object;
+  delegate?: { name?: string; namespace?: string };
 }
 
 /** A TCP rule: matches on the port, the caller (labels, namespace) and gateways; weighted destinations. */
@@ -93,36 +95,12 @@ export interface TcpRoute {
 
 export interface VirtualService {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string };
-  spec?: { hosts?: string[]; gateways?: string[]; http?: HttpRoute[]; tcp?: TcpRoute[] };
-}
-
-/** What a rule uses that is not translated yet (the rule is left out). */
-const UNTRANSLATED = ["delegate"] as const;
-
-export function untranslated(rule: HttpRoute): string[] {
-  return UNTRANSLATED.filter((field) => rule[field] !== undefined);
+  spec?: { hosts?: string[]; gateways?: string[]; exportTo?: string[]; http?: HttpRoute[]; tcp?: TcpRoute[] };
 }
 
 /** A host as written in a VirtualService of `namespace`, fully qualified. */
 export function resolveHost(host: string, namespace: string, domainSuffix: string): string {
   return host.includes(".") || host.includes("*") ? host : `${host}.${namespace}.svc.${domainSuffix}`;
-}
-
-const key = (vs: VirtualService) =>
-  `${vs.metadata?.creationTimestamp ?? ""}\n${vs.metadata?.namespace ?? ""}\n${vs.metadata?.name ?? ""}`;
-
-/** The mesh VirtualService for each host it names (fully qualified), the oldest first. */
-export function virtualServicesByHost(all: VirtualService[], domainSuffix: string): Map<string, VirtualService> {
-  const byHost = new Map<string, VirtualService>();
-  for (const vs of [...all].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))) {
-    const gateways = vs.spec?.gateways ?? [];
-    if (gateways.length > 0 && !gateways.includes("mesh")) continue;
-    for (const host of vs.spec?.hosts ?? []) {
-      const fqdn = resolveHost(host, vs.metadata?.namespace ?? "default", domainSuffix);
-      if (!byHost.has(fqdn)) byHost.set(fqdn, vs);
-    }
-  }
-  return byHost;
 }
 
 function stringMatcher(m: StringMatch): StringMatcher | undefined {
@@ -143,9 +121,15 @@ function headerMatcher(name: string, m: StringMatch) {
 export function routeMatch(match: HttpMatchRequest | undefined): RouteMatch {
   const out: RouteMatch = { prefix: "/" };
   if (!match) return out;
-  const headers = Object.entries(match.headers ?? {})
-    .map(([name, m]) => headerMatcher(name, m))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const without = Object.entries(match.withoutHeaders ?? {}).map(([name, m]) => ({
+    ...headerMatcher(name, m),
+    invertMatch: true,
+    // Upstream: a missing header counts as empty, unless the match is a presence check.
+    ...(isPresence(m) ? {} : { treatMissingHeaderAsEmpty: true }),
+  }));
+  const headers = [...Object.entries(match.headers ?? {}).map(([name, m]) => headerMatcher(name, m)), ...without].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   if (match.uri) {
     delete out.prefix;
     if (match.uri.exact !== undefined) out.path = match.uri.exact;
@@ -187,7 +171,14 @@ function destinationCluster(
   destination: Destination | undefined,
   ctx: RouteContext,
 ): { cluster: string; hash?: RouteAction_HashPolicy } {
-  const { cluster, service } = clusterOf(destination, ctx);
+  // Upstream's HTTP routes see a service only through the listener's port: a destination without a
+  // port goes to the listener's, whatever ports its service has.
+  const onPort = (host: string) => {
+    const found = ctx.lookup(host);
+    return found && { ...found, ports: found.ports.filter((p) => p.port === ctx.listenPort) };
+  };
+  const { cluster } = clusterOf(destination, { ...ctx, lookup: onPort });
+  const service = ctx.lookup(resolveHost(destination?.host ?? "", ctx.namespace, ctx.domainSuffix));
   const subset = destination?.subset ?? "";
   // Port-level hash settings apply only to a destination that names its port (upstream's portLevelSettingsConsistentHash).
   return { cluster, hash: ctx.hashPolicy?.(service, subset, destination?.port?.number) };
@@ -305,19 +296,12 @@ function routeAction(rule: HttpRoute, ctx: RouteContext, out: Route, authority: 
   return action;
 }
 
-/** The routes a VirtualService gives one listener port, in rule order; the rules it cannot translate yet, by name. */
-export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { routes: Route[]; skipped: string[] } {
+/** The routes a VirtualService (delegates merged) gives one listener port, in rule order. */
+export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): Route[] {
   const routes: Route[] = [];
-  const skipped: string[] = [];
   const name = vs.metadata?.name ?? "";
   const configPath = `/apis/networking.istio.io/v1/namespaces/${vs.metadata?.namespace ?? ""}/virtual-service/${name}`;
-  for (const [index, rule] of (vs.spec?.http ?? []).entries()) {
-    const missing = untranslated(rule);
-    if (missing.length > 0) {
-      skipped.push(`${rule.name ?? `http[${index}]`} (${missing.join(", ")})`);
-      if (!rule.match?.length) break;
-      continue;
-    }
+  for (const rule of vs.spec?.http ?? []) {
     for (const match of rule.match?.length ? rule.match : [undefined]) {
       if (match?.port && match.port !== ctx.listenPort) continue;
       if (!sourceMatches(match, ctx)) continue;
@@ -346,11 +330,11 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): { r
       if (rule.fault || rule.corsPolicy) out.typedPerFilterConfig = perFilter;
       routes.push(out);
       // Routes match in order: nothing after one that matches everything is ever reached.
-      if (catchAll(out.match)) return { routes, skipped };
+      if (catchAll(out.match)) return routes;
     }
     if (!rule.match?.length) break;
   }
-  return { routes, skipped };
+  return routes;
 }
 
 /** Upstream's IsCatchAllRoute: every path, no header or query condition. */

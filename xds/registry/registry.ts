@@ -40,6 +40,18 @@ export interface MeshService {
   meshExternal: boolean;
   /** The user's Istio object it comes from (a ServiceEntry): told when a proxy rejects what it became. */
   config?: ConfigRef;
+  /**
+   * Namespaces whose proxies see it (`*` every one, `.` its own, `~` none): a ServiceEntry's
+   * `exportTo`, a Service's `networking.istio.io/exportTo` annotation. Unset: every namespace.
+   */
+  exportTo?: string[];
+}
+
+/** Whether proxies in `namespace` see `service` (upstream's IsServiceVisible, the default export `*`). */
+export function isVisible(service: Pick<MeshService, "namespace" | "exportTo">, namespace: string): boolean {
+  const exportTo = service.exportTo;
+  if (!exportTo || exportTo.length === 0) return true;
+  return exportTo.some((e) => e === "*" || e === namespace || (e === "." && service.namespace === namespace));
 }
 
 export interface ConfigRef {
@@ -113,8 +125,12 @@ interface Meta {
   namespace?: string;
   uid?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   deletionTimestamp?: string;
 }
+
+/** The annotation that limits which namespaces see a Kubernetes Service (comma-separated, as `exportTo`). */
+export const EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo";
 
 export interface KubeService {
   metadata?: Meta;
@@ -172,6 +188,14 @@ function localityOf(node: KubeNode | undefined, zone: string | undefined): Local
   };
 }
 
+function exportToOf(annotation: string | undefined): { exportTo?: string[] } {
+  const list = (annotation ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
+  return list.length > 0 ? { exportTo: list } : {};
+}
+
 export function buildRegistry(input: RegistryInput): Registry {
   const domainSuffix = input.domainSuffix ?? "cluster.local";
   const services: MeshService[] = [];
@@ -199,6 +223,7 @@ export function buildRegistry(input: RegistryInput): Registry {
       origin: "Kubernetes",
       resolution: headless ? "NONE" : "STATIC",
       meshExternal: false,
+      ...exportToOf(svc.metadata?.annotations?.[EXPORT_TO_ANNOTATION]),
     });
   }
   const entries = serviceEntryServices(input.serviceEntries ?? [], input.workloadEntries ?? []);

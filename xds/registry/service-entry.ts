@@ -37,6 +37,7 @@ export interface KubeServiceEntry {
     resolution?: string;
     endpoints?: WorkloadSpec[];
     workloadSelector?: { labels?: Record<string, string> };
+    exportTo?: string[];
   };
 }
 
@@ -104,6 +105,7 @@ export function serviceEntryServices(
         origin: "ServiceEntry",
         resolution,
         meshExternal: spec.location !== "MESH_INTERNAL",
+        ...(spec.exportTo && spec.exportTo.length > 0 ? { exportTo: spec.exportTo } : {}),
         config: {
           apiVersion: "networking.istio.io/v1",
           kind: "ServiceEntry",

@@ -15,7 +15,8 @@ import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
-import { untranslated, type VirtualService } from "../generate/virtual-service.ts";
+import type { VirtualService } from "../generate/virtual-service.ts";
+import { mergedVirtualServices } from "../generate/virtual-service-scope.ts";
 import {
   buildRegistry,
   changedEndpoints,
@@ -187,8 +188,8 @@ export class Discovery {
   }
 
   /**
-   * Logs, once per version of a VirtualService (and of the DestinationRules), its rules proxies
-   * do not get yet and its destinations that go nowhere (requests there get 503).
+   * Logs, once per version of a VirtualService (with its delegates, and of the DestinationRules),
+   * its delegations that went nowhere and its destinations that do not exist (requests there get 503).
    */
   private warnVirtualServices(push: PushContext): void {
     // The DestinationRules' versions, hashed: a key per VirtualService stays short however many there are.
@@ -196,21 +197,24 @@ export class Discovery {
       .update((push.destinationRules ?? []).map((d) => d.metadata?.resourceVersion).join(","))
       .digest("base64url")
       .slice(0, 12);
-    for (const vs of push.virtualServices ?? []) {
+    const { virtualServices, problems } = mergedVirtualServices(push);
+    const versions = new Map((push.virtualServices ?? []).map((v) => [`${v.metadata?.namespace}/${v.metadata?.name}`, v]));
+    for (const vs of virtualServices) {
       const meta = vs.metadata;
-      const key = `${meta?.namespace}/${meta?.name}@${meta?.resourceVersion}/${rules}`;
+      const virtualService = `${meta?.namespace}/${meta?.name}`;
+      // A root's routes are its delegates' too: their versions are part of what was warned about.
+      const delegates = (versions.get(virtualService)?.spec?.http ?? [])
+        .map((r) => r.delegate && versions.get(`${r.delegate.namespace || meta?.namespace}/${r.delegate.name}`))
+        .map((d) => (d ? d.metadata?.resourceVersion : "-"));
+      const key = `${virtualService}@${meta?.resourceVersion}/${delegates.join(",")}/${rules}`;
       if (this.warned.has(key)) continue;
       if (this.warned.size > 10_000) this.warned.clear();
       this.warned.add(key);
-      const virtualService = `${meta?.namespace}/${meta?.name}`;
-      const left = (vs.spec?.http ?? []).flatMap((rule, i) => {
-        const missing = untranslated(rule);
-        return missing.length > 0 ? [`${rule.name ?? `http[${i}]`} (${missing.join(", ")})`] : [];
-      });
+      const left = problems.filter((p) => p.root.metadata?.namespace === meta?.namespace && p.root.metadata?.name === meta?.name);
       if (left.length > 0)
         this.options.log.warn(
-          { virtualService, rules: left },
-          "VirtualService rules left out of proxies' routes: not translated yet",
+          { virtualService, problems: left.map((p) => p.message) },
+          "VirtualService delegation: rules left out of proxies' routes",
         );
       const nowhere = unresolvedDestinations(push, vs);
       if (nowhere.length > 0)

@@ -9,7 +9,7 @@ import type { EventRecorder } from "../../kube/events.ts";
 import type { PushContext } from "../generate/context.ts";
 import { destinationRuleFor } from "../generate/destination-rule.ts";
 import { parseClusterName } from "../generate/endpoints.ts";
-import { virtualServiceFor } from "../generate/routes.ts";
+import { virtualServiceFor } from "../generate/virtual-service-scope.ts";
 import { isHttp } from "../registry/protocol.ts";
 import type { ConfigRef } from "../registry/registry.ts";
 import { type NackReport, typeLabel } from "./ads.ts";
@@ -52,7 +52,7 @@ export function configSources(
   };
   for (const host of hosts) {
     add(registry.byHostname.get(host)?.config);
-    const vs = virtualServiceFor(push, host);
+    const vs = virtualServiceFor(push, host, proxyNamespace ?? "default");
     const meta = vs?.metadata;
     if (meta?.name && meta.namespace)
       add({
