@@ -354,7 +354,7 @@ export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?
   const services = hosts ? visible.filter((s) => hosts.has(s.hostname)) : visible;
   for (const service of services) {
     if (service.externalName) continue;
-    const applied = destinationRuleFor(push, proxy.namespace, service);
+    const applied = destinationRuleFor(push, proxy, service);
     // Shared between proxies that see the same rules (or none).
     const rules = applied ? applied.from.join(",") : "";
     for (const port of service.ports) {

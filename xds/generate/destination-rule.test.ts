@@ -42,10 +42,10 @@ describe("destinationRuleFor", () => {
       rule("web", "client-ns", "reviews.shop.svc.cluster.local"),
     ];
     const p = push(all);
-    expect(destinationRuleFor(p, "web", reviews(p))?.rule.metadata?.name).toBe("client-ns");
-    expect(destinationRuleFor(p, "other", reviews(p))?.rule.metadata?.name).toBe("service-ns");
+    expect(destinationRuleFor(p, { namespace: "web" }, reviews(p))?.rule.metadata?.name).toBe("client-ns");
+    expect(destinationRuleFor(p, { namespace: "other" }, reviews(p))?.rule.metadata?.name).toBe("service-ns");
     const rootOnly = push([all[0] as DestinationRule]);
-    expect(destinationRuleFor(rootOnly, "other", reviews(rootOnly))?.rule.metadata?.name).toBe("root");
+    expect(destinationRuleFor(rootOnly, { namespace: "other" }, reviews(rootOnly))?.rule.metadata?.name).toBe("root");
   });
 
   test("an exact host beats a wildcard; the longest wildcard beats a shorter one", () => {
@@ -54,18 +54,31 @@ describe("destinationRuleFor", () => {
       rule("shop", "local", "*.shop.svc.cluster.local"),
       rule("shop", "exact", "reviews"),
     ]);
-    expect(destinationRuleFor(p, "shop", reviews(p))?.rule.metadata?.name).toBe("exact");
+    expect(destinationRuleFor(p, { namespace: "shop" }, reviews(p))?.rule.metadata?.name).toBe("exact");
     const q = push([rule("shop", "any", "*"), rule("shop", "local", "*.shop.svc.cluster.local")]);
-    expect(destinationRuleFor(q, "shop", reviews(q))?.rule.metadata?.name).toBe("local");
+    expect(destinationRuleFor(q, { namespace: "shop" }, reviews(q))?.rule.metadata?.name).toBe("local");
+  });
+
+  test("a workloadSelector: the selected proxies of its namespace only, ahead of the rule without one", () => {
+    const p = push([
+      rule("shop", "all", "reviews"),
+      rule("shop", "for-productpage", "reviews", { workloadSelector: { matchLabels: { app: "productpage" } } }, "2026-02-01T00:00:00Z"),
+    ]);
+    const name = (namespace: string, labels: Record<string, string>) =>
+      destinationRuleFor(p, { namespace, labels }, reviews(p))?.rule.metadata?.name;
+    expect(name("shop", { app: "productpage", version: "v1" })).toBe("for-productpage");
+    expect(name("shop", { app: "details" })).toBe("all");
+    // Never exported: another namespace's productpage gets the plain rule.
+    expect(name("web", { app: "productpage" })).toBe("all");
   });
 
   test("exportTo '.' keeps a rule to its own namespace", () => {
     const p = push([rule("shop", "private", "reviews", { exportTo: ["."] })]);
-    expect(destinationRuleFor(p, "shop", reviews(p))).toBeDefined();
-    expect(destinationRuleFor(p, "web", reviews(p))).toBeUndefined();
+    expect(destinationRuleFor(p, { namespace: "shop" }, reviews(p))).toBeDefined();
+    expect(destinationRuleFor(p, { namespace: "web" }, reviews(p))).toBeUndefined();
     const q = push([rule("shop", "to-web", "reviews", { exportTo: ["web"] })]);
-    expect(destinationRuleFor(q, "web", reviews(q))).toBeDefined();
-    expect(destinationRuleFor(q, "other", reviews(q))).toBeUndefined();
+    expect(destinationRuleFor(q, { namespace: "web" }, reviews(q))).toBeDefined();
+    expect(destinationRuleFor(q, { namespace: "other" }, reviews(q))).toBeUndefined();
   });
 
   test("two rules for one host merge: subsets appended (the older wins a name), the older policy kept", () => {
@@ -90,7 +103,7 @@ describe("destinationRuleFor", () => {
       "2026-01-02T00:00:00Z",
     );
     const p = push([newer, older]);
-    const applied = destinationRuleFor(p, "shop", reviews(p));
+    const applied = destinationRuleFor(p, { namespace: "shop" }, reviews(p));
     expect(applied?.rule.metadata?.name).toBe("a");
     expect(applied?.from).toEqual(["shop/a", "shop/b"]);
     expect(applied?.subsets.map((s) => [s.name, s.labels?.version])).toEqual([

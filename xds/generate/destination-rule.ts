@@ -3,14 +3,17 @@
 // - lookup: the rules of the proxy's own namespace, else those the Service's namespace exports
 //   to the proxy's, else those the root namespace exports; in each, the most specific host
 //   (exact, then the longest wildcard); several rules for one host in one namespace are merged
-//   (subsets appended, the first subset of a name wins, the oldest rule's traffic policy);
+//   when exported alike (subsets appended, the first subset of a name wins, the oldest rule's
+//   traffic policy);
 // - a port's `portLevelSettings` replace the rule's policy whole (no field inherited), and a
 //   subset's policy overrides the rule's component by component;
 // - connection pool (circuit breaker thresholds, connect timeout, HTTP idle timeout, requests
 //   per connection, TCP keepalive, HTTP/2 upgrade), outlier detection, load balancer (simple,
 //   consistent hash, warm-up) as upstream's applyTrafficPolicy sets them. TLS settings are
 //   turned into transport sockets by clusters.ts.
-// Rules with a workloadSelector and locality load balancing are not applied yet (issue 16).
+// - a rule with a workloadSelector applies, in its namespace only, to the proxies it selects,
+//   ahead of the namespace's rule without one (never exported);
+// Locality load balancing is not applied yet (issue 16).
 import type { CircuitBreakers_Thresholds } from "../envoy/third_party/envoy/config/cluster/v3/circuit_breaker.ts";
 import type { Cluster, Cluster_SlowStartConfig } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
 import { Cluster_DiscoveryType, Cluster_LbPolicy } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
@@ -110,89 +113,130 @@ export interface DestinationRule {
 
 /** The rule for one host as one proxy sees it: possibly several objects merged (upstream's ConsolidatedDestRule). */
 export interface AppliedRule {
-  /** The oldest object merged: its name goes in cluster metadata. */
+  /** The first object merged: its name goes in cluster metadata. */
   rule: DestinationRule;
   trafficPolicy?: TrafficPolicy;
   subsets: Subset[];
   /** Every object merged (`<namespace>/<name>`): what a cache entry built from it depends on. */
   from: string[];
+  /** The first object's exportTo as written (`.` for a rule with a workloadSelector). */
+  exportTo: Set<string>;
+  /** The first object's workloadSelector labels, if it has one. */
+  selector?: Record<string, string>;
+}
+
+/** Who looks a rule up: a proxy's namespace and, for rules with a workloadSelector, its labels. */
+export interface RuleViewer {
+  namespace: string;
+  labels?: Record<string, string>;
 }
 
 interface HostIndex {
-  exact: Map<string, AppliedRule>;
+  exact: Map<string, AppliedRule[]>;
   /** Wildcard hosts, longest first. */
-  wildcard: [string, AppliedRule][];
+  wildcard: [string, AppliedRule[]][];
 }
 
 interface RuleIndex {
-  /** Every rule of a namespace, as its own proxies see them. */
+  /** A namespace's rules as its own proxies see them (the root namespace's private ones: `rootLocal`). */
   local: Map<string, HostIndex>;
-  /** The rules a namespace exports, with the namespaces they go to (undefined: every namespace). */
-  exported: Map<string, { index: HostIndex; to?: Set<string> }[]>;
+  /** The rules a namespace exports. */
+  exported: Map<string, HostIndex>;
+  rootLocal: HostIndex;
 }
 
-const created = (dr: DestinationRule) =>
-  `${dr.metadata?.creationTimestamp ?? ""}\n${dr.metadata?.namespace ?? ""}\n${dr.metadata?.name ?? ""}`;
+/** Rules with a selector first, then oldest first (upstream's sortConfigBySelectorAndCreationTime). */
+const order = (dr: DestinationRule) =>
+  `${dr.spec?.workloadSelector ? 0 : 1}\n${dr.metadata?.creationTimestamp ?? ""}\n${dr.metadata?.namespace ?? ""}\n${dr.metadata?.name ?? ""}`;
 
 function emptyHosts(): HostIndex {
   return { exact: new Map(), wildcard: [] };
 }
 
-/** Adds a rule to a host index, merging it into an earlier one for the same host. */
-function addRule(index: HostIndex, host: string, dr: DestinationRule): void {
-  const existing = host.startsWith("*") ? index.wildcard.find(([h]) => h === host)?.[1] : index.exact.get(host);
+const sameSet = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((x) => b.has(x));
+const sameLabels = (a: Record<string, string> = {}, b: Record<string, string> = {}) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
+/**
+ * Adds a rule for `host` to an index as upstream's mergeDestinationRule does: merged (subsets
+ * appended, a traffic policy only where there is none) into each earlier entry it may join, and
+ * kept as an entry of its own unless one of them has the same exportTo and selector.
+ */
+function addRule(index: HostIndex, host: string, dr: DestinationRule, exportTo: Set<string>): void {
+  const wildcard = host.startsWith("*");
+  let entries = wildcard ? index.wildcard.find(([h]) => h === host)?.[1] : index.exact.get(host);
+  if (!entries) {
+    entries = [];
+    if (wildcard) index.wildcard.push([host, entries]);
+    else index.exact.set(host, entries);
+  }
   const id = `${dr.metadata?.namespace ?? ""}/${dr.metadata?.name ?? ""}`;
-  if (!existing) {
-    const applied: AppliedRule = {
+  const selector = dr.spec?.workloadSelector?.matchLabels ?? (dr.spec?.workloadSelector ? {} : undefined);
+  let separate = true;
+  for (const existing of entries) {
+    // Upstream's enhanced merge: only rules exported alike merge, or into one exported to fewer.
+    if (sameSet(exportTo, existing.exportTo)) separate = false;
+    else if (!(existing.exportTo.size > 0 && [...existing.exportTo].every((e) => exportTo.has(e)))) {
+      separate = true;
+      continue;
+    }
+    const bothSelect = selector !== undefined && existing.selector !== undefined;
+    if (bothSelect && !sameLabels(selector, existing.selector)) {
+      separate = true;
+      continue;
+    }
+    if ((selector === undefined && existing.selector === undefined) || bothSelect) separate = false;
+    existing.from.push(id);
+    const names = new Set(existing.subsets.map((s) => s.name));
+    for (const subset of dr.spec?.subsets ?? []) if (!names.has(subset.name)) existing.subsets.push(subset);
+    existing.trafficPolicy ??= dr.spec?.trafficPolicy;
+  }
+  if (separate)
+    entries.push({
       rule: dr,
       trafficPolicy: dr.spec?.trafficPolicy,
       subsets: [...(dr.spec?.subsets ?? [])],
       from: [id],
-    };
-    if (host.startsWith("*")) index.wildcard.push([host, applied]);
-    else index.exact.set(host, applied);
-    return;
-  }
-  existing.from.push(id);
-  const names = new Set(existing.subsets.map((s) => s.name));
-  for (const subset of dr.spec?.subsets ?? []) if (!names.has(subset.name)) existing.subsets.push(subset);
-  existing.trafficPolicy ??= dr.spec?.trafficPolicy;
+      exportTo,
+      ...(selector ? { selector } : {}),
+    });
 }
 
-function hostMatch(index: HostIndex | undefined, hostname: string): AppliedRule | undefined {
+function hostMatch(index: HostIndex | undefined, hostname: string): AppliedRule[] | undefined {
   if (!index) return undefined;
   const exact = index.exact.get(hostname);
   if (exact) return exact;
-  for (const [host, rule] of index.wildcard) if (host === "*" || hostname.endsWith(host.slice(1))) return rule;
+  for (const [host, rules] of index.wildcard) if (host === "*" || hostname.endsWith(host.slice(1))) return rules;
   return undefined;
 }
 
-function buildIndex(rules: DestinationRule[], domainSuffix: string): RuleIndex {
+function buildIndex(rules: DestinationRule[], domainSuffix: string, rootNamespace: string): RuleIndex {
   const local = new Map<string, HostIndex>();
-  const exported = new Map<string, { index: HostIndex; to?: Set<string> }[]>();
-  for (const dr of [...rules].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0))) {
+  const exported = new Map<string, HostIndex>();
+  const rootLocal = emptyHosts();
+  const into = (map: Map<string, HostIndex>, namespace: string) => {
+    let index = map.get(namespace);
+    if (!index) {
+      index = emptyHosts();
+      map.set(namespace, index);
+    }
+    return index;
+  };
+  for (const dr of [...rules].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0))) {
     const namespace = dr.metadata?.namespace ?? "default";
-    // Not applied yet: rules for some workloads only.
-    if (dr.spec?.workloadSelector) continue;
     const host = resolveHost(dr.spec?.host ?? "", namespace, domainSuffix);
     if (!host) continue;
-    const own = local.get(namespace) ?? emptyHosts();
-    local.set(namespace, own);
-    addRule(own, host, dr);
-    const exportTo = dr.spec?.exportTo ?? [];
-    if (exportTo.length === 1 && exportTo[0] === ".") continue;
-    const to =
-      exportTo.length === 0 || exportTo.includes("*") ? undefined : new Set(exportTo.map((ns) => (ns === "." ? namespace : ns)));
-    const key = to ? [...to].sort().join(",") : "*";
-    const list = exported.get(namespace) ?? [];
-    exported.set(namespace, list);
-    const group = list.find((g) => (g.to ? [...g.to].sort().join(",") : "*") === key) ?? { index: emptyHosts(), to };
-    if (!list.includes(group)) list.push(group);
-    addRule(group.index, host, dr);
+    // A rule for some workloads is never exported.
+    const exportTo = new Set(dr.spec?.workloadSelector ? ["."] : (dr.spec?.exportTo ?? []));
+    if (exportTo.size === 0 || exportTo.has("*") || exportTo.has(".") || exportTo.has(namespace))
+      addRule(into(local, namespace), host, dr, exportTo);
+    const privateOnly = exportTo.size === 1 && (exportTo.has(".") || exportTo.has(namespace));
+    if (!privateOnly) addRule(into(exported, namespace), host, dr, exportTo);
+    else if (namespace === rootNamespace) addRule(rootLocal, host, dr, exportTo);
   }
-  for (const index of [...local.values(), ...[...exported.values()].flat().map((g) => g.index)])
+  for (const index of [...local.values(), ...exported.values(), rootLocal])
     index.wildcard.sort(([a], [b]) => b.length - a.length);
-  return { local, exported };
+  return { local, exported, rootLocal };
 }
 
 const indexes = new WeakMap<PushContext, RuleIndex>();
@@ -200,41 +244,57 @@ const indexes = new WeakMap<PushContext, RuleIndex>();
 function ruleIndex(push: PushContext): RuleIndex {
   let index = indexes.get(push);
   if (!index) {
-    index = buildIndex(push.destinationRules ?? [], push.registry.domainSuffix);
+    index = buildIndex(push.destinationRules ?? [], push.registry.domainSuffix, push.mesh.rootNamespace);
     indexes.set(push, index);
   }
   return index;
 }
 
-function exportedFrom(index: RuleIndex, owner: string, hostname: string, client: string): AppliedRule | undefined {
-  for (const group of index.exported.get(owner) ?? []) {
-    if (group.to && !group.to.has(client)) continue;
-    const rule = hostMatch(group.index, hostname);
-    if (rule) return rule;
-  }
-  return undefined;
+function exportedFrom(index: RuleIndex, owner: string, hostname: string, client: string): AppliedRule[] | undefined {
+  const rules = hostMatch(index.exported.get(owner), hostname)?.filter(
+    (r) => r.exportTo.size === 0 || r.exportTo.has("*") || r.exportTo.has(client),
+  );
+  return rules && rules.length > 0 ? rules : undefined;
 }
 
-/** The DestinationRule that applies to `service` for a proxy in `namespace` (upstream's push.destinationRule). */
-export function destinationRuleFor(push: PushContext, namespace: string, service: MeshService): AppliedRule | undefined {
+/** Whether some DestinationRule selects workloads: then what a proxy gets depends on its labels. */
+export function rulesSelectWorkloads(push: PushContext): boolean {
+  return (push.destinationRules ?? []).some((dr) => dr.spec?.workloadSelector);
+}
+
+/**
+ * The DestinationRule that applies to `service` for a proxy (upstream's push.destinationRule,
+ * then SidecarScope.DestinationRule): the candidates of the proxy's namespace, else those the
+ * Service's namespace exports to it, else the root namespace's; of them, the first whose
+ * workloadSelector (in the proxy's namespace) matches the proxy's labels, else the last without one.
+ */
+export function destinationRuleFor(push: PushContext, viewer: RuleViewer, service: MeshService): AppliedRule | undefined {
   const index = ruleIndex(push);
   const root = push.mesh.rootNamespace;
-  return (
-    hostMatch(index.local.get(namespace), service.hostname) ??
+  const { namespace } = viewer;
+  const candidates =
+    hostMatch(namespace === root ? index.rootLocal : index.local.get(namespace), service.hostname) ??
     exportedFrom(index, service.namespace, service.hostname, namespace) ??
-    exportedFrom(index, root, service.hostname, namespace)
-  );
+    exportedFrom(index, root, service.hostname, namespace);
+  let catchAll: AppliedRule | undefined;
+  for (const rule of candidates ?? []) {
+    if (!rule.selector) catchAll = rule;
+    else if (
+      rule.rule.metadata?.namespace === namespace &&
+      Object.entries(rule.selector).every(([k, v]) => viewer.labels?.[k] === v)
+    )
+      return rule;
+  }
+  return catchAll;
 }
 
 /** Every subset name any rule gives a host (for naming what an endpoint change may touch). */
 export function subsetNamesOf(push: PushContext, hostname: string): string[] {
   const names = new Set<string>();
   const index = ruleIndex(push);
-  const all = [...index.local.values()];
-  for (const hosts of all) {
-    const rule = hostMatch(hosts, hostname);
-    for (const subset of rule?.subsets ?? []) if (subset.name) names.add(subset.name);
-  }
+  for (const hosts of [...index.local.values(), ...index.exported.values(), index.rootLocal])
+    for (const rule of hostMatch(hosts, hostname) ?? [])
+      for (const subset of rule.subsets) if (subset.name) names.add(subset.name);
   return [...names].sort();
 }
 
@@ -417,12 +477,12 @@ function applyLoadBalancer(cluster: Cluster, lb: LoadBalancerSettings | undefine
 /** The consistent hash a route to `subset` of `service` on `port` uses (upstream's HashForHTTPDestination). */
 export function consistentHashFor(
   push: PushContext,
-  namespace: string,
+  viewer: RuleViewer,
   service: MeshService | undefined,
   subset: string,
   port: number | undefined,
 ): ConsistentHash | undefined {
-  const applied = service && destinationRuleFor(push, namespace, service);
+  const applied = service && destinationRuleFor(push, viewer, service);
   if (!applied) return undefined;
   const levelHash = (policy: TrafficPolicy | undefined) =>
     port === undefined
@@ -465,7 +525,7 @@ export function unresolvedDestinations(push: PushContext, vs: VirtualService): s
         continue;
       }
       const subset = destination?.subset;
-      if (subset && !destinationRuleFor(push, namespace, service)?.subsets.some((s) => s.name === subset))
+      if (subset && !destinationRuleFor(push, { namespace }, service)?.subsets.some((s) => s.name === subset))
         problems.add(`subset ${subset} of ${host}: no DestinationRule defines it`);
     }
   return [...problems];

@@ -83,7 +83,7 @@ export function proxyLoadAssignment(
   const parsed = parseClusterName(name);
   if (!parsed?.subset) return { rules: "", build: () => clusterLoadAssignment(push, name) };
   const service = push.registry.byHostname.get(parsed.hostname);
-  const applied = service && destinationRuleFor(push, proxy.namespace, service);
+  const applied = service && destinationRuleFor(push, proxy, service);
   const subset = applied?.subsets.find((s) => s.name === parsed.subset);
   const rules = applied ? applied.from.join(",") : "";
   // A subset no rule defines has no endpoints.

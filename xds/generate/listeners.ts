@@ -90,7 +90,7 @@ function serviceTcpProxy(
   subset = "",
   statPrefix = typeof target === "string" ? target : "",
 ): Filter {
-  const applied = service && destinationRuleFor(push, proxy.namespace, service);
+  const applied = service && destinationRuleFor(push, proxy, service);
   const policy = applied?.trafficPolicy;
   const tcp = policy?.connectionPool?.tcp;
   let sourceIp = policy?.loadBalancer?.consistentHash?.useSourceIp ?? false;

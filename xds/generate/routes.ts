@@ -10,7 +10,7 @@ import type { MeshProxy } from "../proxy.ts";
 import { isHttp, isSniffed } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
-import { consistentHashFor, destinationRuleFor, hashPolicy, portPolicy } from "./destination-rule.ts";
+import { consistentHashFor, destinationRuleFor, hashPolicy, portPolicy, rulesSelectWorkloads } from "./destination-rule.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
 import { resolveHost, type VirtualService, virtualServiceRoutes } from "./virtual-service.ts";
 import { virtualServiceFor, visibleVirtualServices } from "./virtual-service-scope.ts";
@@ -52,17 +52,21 @@ function defaultRetryPolicy(hashed = false) {
 const sourceMatching = new WeakMap<PushContext, boolean>();
 
 /**
- * Whether some VirtualService matches on the caller's labels: then route configurations differ
- * between proxies of one namespace (and are cached per label set).
+ * Whether some VirtualService matches on the caller's labels, or some DestinationRule selects
+ * workloads: then route configurations differ between proxies of one namespace (and are cached
+ * per label set).
  */
 export function routesDependOnLabels(push: PushContext): boolean {
   let uses = sourceMatching.get(push);
   if (uses === undefined) {
-    uses = (push.virtualServices ?? []).some((vs) =>
-      (vs.spec?.http ?? []).some((rule) =>
-        (rule.match ?? []).some((m) => m.sourceLabels && Object.keys(m.sourceLabels).length > 0),
-      ),
-    );
+    // Rules for some workloads only can give routes their hash policies.
+    uses =
+      rulesSelectWorkloads(push) ||
+      (push.virtualServices ?? []).some((vs) =>
+        (vs.spec?.http ?? []).some((rule) =>
+          (rule.match ?? []).some((m) => m.sourceLabels && Object.keys(m.sourceLabels).length > 0),
+        ),
+      );
     sourceMatching.set(push, uses);
   }
   return uses;
@@ -76,7 +80,7 @@ function routesOf(push: PushContext, proxy: MeshProxy, vs: VirtualService, port:
     listenPort: port,
     lookup: (host) => push.registry.byHostname.get(host),
     defaultRetry: defaultRetryPolicy,
-    hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, proxy.namespace, target, subset, targetPort)),
+    hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, proxy, target, subset, targetPort)),
     proxyLabels: proxy.labels,
     proxyNamespace: proxy.namespace,
   });
@@ -94,7 +98,7 @@ function virtualHost(push: PushContext, service: MeshService, port: number, prox
       includeRequestAttemptCount: true,
     };
   // Upstream's hashForService: the rule's (or the port's) consistent hash, never a subset's.
-  const applied = destinationRuleFor(push, namespace, service);
+  const applied = destinationRuleFor(push, proxy, service);
   const level = applied && portPolicy(applied.trafficPolicy, port);
   const hash = hashPolicy(
     (level?.portLevel ? level.policy?.loadBalancer?.consistentHash : undefined) ??

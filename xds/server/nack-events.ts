@@ -66,7 +66,7 @@ export function configSources(
   // A cluster's traffic policy and subsets come from the DestinationRule the proxy sees.
   for (const host of proxyNamespace === undefined ? [] : clusterHosts) {
     const service = registry.byHostname.get(host);
-    for (const dr of service ? (destinationRuleFor(push, proxyNamespace as string, service)?.from ?? []) : []) {
+    for (const dr of service ? (destinationRuleFor(push, { namespace: proxyNamespace as string }, service)?.from ?? []) : []) {
       const [namespace = "", name = ""] = dr.split("/");
       const uid = push.destinationRules?.find((d) => d.metadata?.namespace === namespace && d.metadata?.name === name)?.metadata
         ?.uid;
