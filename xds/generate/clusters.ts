@@ -55,6 +55,7 @@ import {
   subsetPolicy,
 } from "./destination-rule.ts";
 import { clusterLoadAssignment, istioTlsEndpoint, parseClusterName } from "./endpoints.ts";
+import { applyLocality, applyLocalityCluster, changesEndpoints, localityKey, localityPolicy, proxyLocality } from "./locality.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
@@ -256,6 +257,11 @@ function outboundCluster(
     : portPolicy(applied?.trafficPolicy, port.port).policy;
   const options = httpOptions(port);
   applyTrafficPolicy(cluster, options, policy);
+  const locality = localityPolicy(policy, push.mesh.localityLbSetting);
+  applyLocalityCluster(cluster, locality);
+  // Envoy resolves these names itself: the load assignment in the cluster is ranked here.
+  if (cluster.loadAssignment && locality && changesEndpoints(locality))
+    cluster.loadAssignment = applyLocality(cluster.loadAssignment, proxyLocality(push, proxy), locality);
   if (cluster.type === Cluster_DiscoveryType.EDS) cluster.edsClusterConfig = { edsConfig: ADS_CONFIG, serviceName: name };
   const http2 = options.explicitHttpConfig?.http2ProtocolOptions !== undefined;
   const sni = `outbound_.${port.port}_.${subsetName}_.${service.hostname}`;
@@ -355,8 +361,10 @@ export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?
   for (const service of services) {
     if (service.externalName) continue;
     const applied = destinationRuleFor(push, proxy, service);
-    // Shared between proxies that see the same rules (or none).
-    const rules = applied ? applied.from.join(",") : "";
+    // Shared between proxies that see the same rules (or none); a cluster that carries its
+    // endpoints (DNS) also between proxies of one locality.
+    const dns = service.resolution === "DNS" || service.resolution === "DNS_ROUND_ROBIN";
+    const rules = `${applied ? applied.from.join(",") : ""}${dns ? `@${localityKey(proxyLocality(push, proxy))}` : ""}`;
     for (const port of service.ports) {
       if (port.protocol === "UDP") continue;
       entries.push({

@@ -4,6 +4,7 @@ import type { MeshProxy } from "../proxy.ts";
 import type { MeshService, Registry, ServicePort } from "../registry/registry.ts";
 import { servicesSelecting } from "../registry/registry.ts";
 import type { DestinationRule } from "./destination-rule.ts";
+import type { LocalityLbSetting } from "./locality.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
 import type { Sidecar } from "./sidecar-scope.ts";
 import type { VirtualService } from "./virtual-service.ts";
@@ -23,6 +24,8 @@ export interface MeshSettings {
   accessLogFile?: string;
   accessLogEncoding?: "TEXT" | "JSON";
   accessLogFormat?: string;
+  /** meshConfig.localityLbSetting: the locality load balancing of clusters whose DestinationRule sets none. */
+  localityLbSetting?: LocalityLbSetting;
 }
 
 /** What the generators read of a MeshConfig (istiod's mesh ConfigMap, parsed), over the defaults. */
@@ -32,6 +35,7 @@ export function meshSettings(mesh: {
   accessLogEncoding?: string;
   accessLogFormat?: string;
   outboundTrafficPolicy?: { mode?: string };
+  localityLbSetting?: LocalityLbSetting;
 }): Partial<MeshSettings> {
   return {
     trustDomain: mesh.trustDomain || DEFAULT_MESH.trustDomain,
@@ -39,6 +43,7 @@ export function meshSettings(mesh: {
     ...(mesh.accessLogFile ? { accessLogFile: mesh.accessLogFile } : {}),
     ...(mesh.accessLogEncoding === "JSON" ? { accessLogEncoding: "JSON" as const } : {}),
     ...(mesh.accessLogFormat ? { accessLogFormat: mesh.accessLogFormat } : {}),
+    ...(mesh.localityLbSetting ? { localityLbSetting: mesh.localityLbSetting } : {}),
   };
 }
 
@@ -49,6 +54,8 @@ export const DEFAULT_MESH: MeshSettings = {
   inboundPort: 15006,
   outboundPort: 15001,
   rootNamespace: "istio-system",
+  // Upstream's default mesh config: on (failover wherever outlier detection is).
+  localityLbSetting: { enabled: true },
 };
 
 export interface PushContext {

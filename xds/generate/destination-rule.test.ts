@@ -62,7 +62,13 @@ describe("destinationRuleFor", () => {
   test("a workloadSelector: the selected proxies of its namespace only, ahead of the rule without one", () => {
     const p = push([
       rule("shop", "all", "reviews"),
-      rule("shop", "for-productpage", "reviews", { workloadSelector: { matchLabels: { app: "productpage" } } }, "2026-02-01T00:00:00Z"),
+      rule(
+        "shop",
+        "for-productpage",
+        "reviews",
+        { workloadSelector: { matchLabels: { app: "productpage" } } },
+        "2026-02-01T00:00:00Z",
+      ),
     ]);
     const name = (namespace: string, labels: Record<string, string>) =>
       destinationRuleFor(p, { namespace, labels }, reviews(p))?.rule.metadata?.name;

@@ -13,7 +13,7 @@
 //   turned into transport sockets by clusters.ts.
 // - a rule with a workloadSelector applies, in its namespace only, to the proxies it selects,
 //   ahead of the namespace's rule without one (never exported);
-// Locality load balancing is not applied yet (issue 16).
+// Locality load balancing: locality.ts.
 import type { CircuitBreakers_Thresholds } from "../envoy/third_party/envoy/config/cluster/v3/circuit_breaker.ts";
 import type { Cluster, Cluster_SlowStartConfig } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";
 import { Cluster_DiscoveryType, Cluster_LbPolicy } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts";

@@ -12,9 +12,10 @@ import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource } from "../server/stream.ts";
 import { sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
-import { destinationRuleFor } from "./destination-rule.ts";
+import { destinationRuleFor, portPolicy, subsetPolicy } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 import { sidecarListeners } from "./listeners.ts";
+import { applyLocality, changesEndpoints, localityKey, localityPolicy, proxyLocality } from "./locality.ts";
 import { routeConfiguration, routesDependOnLabels } from "./routes.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
 
@@ -73,22 +74,36 @@ export class ResourceCache {
 
 /**
  * A cluster's load assignment as one proxy sees it: a subset's endpoints are those with its
- * labels in the DestinationRule that proxy's namespace sees (`rules` names it, for caching).
+ * labels in the DestinationRule that proxy sees, and locality load balancing ranks or weighs
+ * them from the proxy's locality. `key` names what it depends on, for caching.
  */
 export function proxyLoadAssignment(
   push: PushContext,
   proxy: MeshProxy,
   name: string,
-): { rules: string; build: () => ClusterLoadAssignment | undefined } {
+): { key: string; build: () => ClusterLoadAssignment | undefined } {
   const parsed = parseClusterName(name);
-  if (!parsed?.subset) return { rules: "", build: () => clusterLoadAssignment(push, name) };
-  const service = push.registry.byHostname.get(parsed.hostname);
-  const applied = service && destinationRuleFor(push, proxy, service);
-  const subset = applied?.subsets.find((s) => s.name === parsed.subset);
+  const service = parsed && push.registry.byHostname.get(parsed.hostname);
+  if (!parsed || !service) return { key: "", build: () => clusterLoadAssignment(push, name) };
+  const applied = destinationRuleFor(push, proxy, service);
   const rules = applied ? applied.from.join(",") : "";
+  const subset = parsed.subset ? applied?.subsets.find((s) => s.name === parsed.subset) : undefined;
   // A subset no rule defines has no endpoints.
-  if (!subset) return { rules, build: () => ({ clusterName: name, endpoints: [] }) };
-  return { rules, build: () => clusterLoadAssignment(push, name, subset.labels ?? {}) };
+  if (parsed.subset && !subset) return { key: rules, build: () => ({ clusterName: name, endpoints: [] }) };
+  const policy = subset
+    ? subsetPolicy(applied?.trafficPolicy, subset.trafficPolicy, parsed.port)
+    : portPolicy(applied?.trafficPolicy, parsed.port).policy;
+  const locality = localityPolicy(policy, push.mesh.localityLbSetting);
+  const build = () => clusterLoadAssignment(push, name, subset?.labels ?? (parsed.subset ? {} : undefined));
+  if (!changesEndpoints(locality) || !locality) return { key: rules, build };
+  const at = proxyLocality(push, proxy);
+  return {
+    key: `${rules}@${localityKey(at)}`,
+    build: () => {
+      const assignment = build();
+      return assignment && applyLocality(assignment, at, locality);
+    },
+  };
 }
 
 export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {
@@ -124,8 +139,8 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
       case TypeUrl.endpoint:
         return [...(subscription.only ?? subscription.names)].flatMap((name) => {
           if (!subscription.names.has(name)) return [];
-          const { rules, build } = proxyLoadAssignment(push, proxy, name);
-          const built = cache.get(push, `eds/${rules}/${name}`, () => {
+          const { key, build } = proxyLoadAssignment(push, proxy, name);
+          const built = cache.get(push, `eds/${key}/${name}`, () => {
             const assignment = build();
             return assignment && resource(ClusterLoadAssignment, name, assignment);
           });

@@ -118,6 +118,8 @@ export interface PodInfo {
   labels: Record<string, string>;
   serviceAccount: string;
   nodeName?: string;
+  /** Its `istio-locality` label, else its node's topology labels. */
+  locality: Locality;
 }
 
 interface Meta {
@@ -188,6 +190,16 @@ function localityOf(node: KubeNode | undefined, zone: string | undefined): Local
   };
 }
 
+/** A pod's own locality (`region.zone.subzone`), over its node's: upstream's `istio-locality` label. */
+export const LOCALITY_LABEL = "istio-locality";
+
+function podLocality(labels: Record<string, string> | undefined, node: KubeNode | undefined): Locality {
+  const own = labels?.[LOCALITY_LABEL];
+  if (!own) return localityOf(node, undefined);
+  const [region = "", zone = "", subzone = ""] = own.split(".");
+  return { region, zone, subzone };
+}
+
 function exportToOf(annotation: string | undefined): { exportTo?: string[] } {
   const list = (annotation ?? "")
     .split(",")
@@ -233,6 +245,7 @@ export function buildRegistry(input: RegistryInput): Registry {
   services.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
   const byHostname = new Map(services.map((s) => [s.hostname, s]));
 
+  const nodes = new Map((input.nodes ?? []).map((n) => [n.metadata?.name ?? "", n]));
   const podsByName = new Map<string, PodInfo>();
   const podsByIp = new Map<string, PodInfo>();
   for (const pod of input.pods) {
@@ -244,12 +257,12 @@ export function buildRegistry(input: RegistryInput): Registry {
       labels: meta.labels ?? {},
       serviceAccount: pod.spec?.serviceAccountName ?? "default",
       nodeName: pod.spec?.nodeName,
+      locality: podLocality(meta.labels, nodes.get(pod.spec?.nodeName ?? "")),
     };
     podsByName.set(`${meta.namespace}/${meta.name}`, info);
     if (pod.spec?.hostNetwork) continue;
     for (const ip of [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)]) if (ip) podsByIp.set(ip, info);
   }
-  const nodes = new Map((input.nodes ?? []).map((n) => [n.metadata?.name ?? "", n]));
 
   const endpoints = new Map<string, MeshEndpoint[]>();
   const workloadPorts = new Map<string, WorkloadPort[]>();
@@ -289,7 +302,9 @@ export function buildRegistry(input: RegistryInput): Registry {
             labels,
             serviceAccount: pod?.serviceAccount ?? "",
             tlsMode: labels[TLS_MODE_LABEL] === "istio" ? "istio" : "disabled",
-            locality: localityOf(nodes.get(ep.nodeName ?? pod?.nodeName ?? ""), ep.zone),
+            locality: pod?.labels[LOCALITY_LABEL]
+              ? pod.locality
+              : localityOf(nodes.get(ep.nodeName ?? pod?.nodeName ?? ""), ep.zone),
             podName: pod?.name,
             namespace,
             ready,

@@ -26,6 +26,7 @@ import (
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/core"
+	netutil "istio.io/istio/pilot/pkg/networking/util"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/test"
@@ -110,6 +111,8 @@ func main() {
 				DNSDomain:       ns + ".svc.cluster.local",
 				IPAddresses:     []string{p.IP},
 				Labels:          p.Labels,
+				// As istiod finds it (setTopologyLabels): the pod's istio-locality label, else none.
+				Locality: netutil.ConvertLocality(model.GetLocalityLabel(p.Labels[model.LocalityLabel])),
 				Metadata: &model.NodeMetadata{
 					Namespace:      ns,
 					Labels:         p.Labels,
