@@ -673,6 +673,197 @@ describe.runIf(local)("traffic management on the real node", () => {
     expect(versions.v2 ?? 0).toBeLessThanOrEqual(57);
   });
 
+  test("delegation: the root hands /api to a delegate in another namespace, whose rules answer under the root's match", async () => {
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
+    const delegate = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "backend-api", namespace: WEB },
+      spec: {
+        http: [
+          { name: "v2", match: [{ uri: { prefix: "/api/v2" } }], route: [{ destination: { host: HOST, subset: "v2" } }] },
+          // Not under the root's /api: left out (and logged) as upstream does.
+          {
+            name: "elsewhere",
+            match: [{ uri: { prefix: "/elsewhere" } }],
+            route: [{ destination: { host: HOST, subset: "v2" } }],
+          },
+          { name: "rest", route: [{ destination: { host: HOST, subset: "v1" } }] },
+        ],
+      },
+    };
+    const root = virtualService([
+      { name: "api", match: [{ uri: { prefix: "/api" } }], delegate: { name: "backend-api", namespace: WEB } },
+      {
+        name: "default",
+        route: [{ destination: { host: "backend", subset: "v1" } }],
+        headers: { response: { set: { "x-root": "default" } } },
+      },
+    ]);
+    await applyAndWait(
+      "a root VirtualService delegating /api",
+      [destinationRule({ subsets: SUBSETS }), delegate, root],
+      (envoy) => envoy.backendRoute().includes('"name":"api-v2"'),
+    );
+    const seen = (path: string) => tally(call(20, path).map((r) => `${r.code} ${r.version}`));
+    expect(seen("/api/v2/items")).toEqual({ "200 v2": 20 });
+    expect(seen("/api/v1/items")).toEqual({ "200 v1": 20 });
+    expect(seen("/elsewhere")).toEqual({ "200 v1": 20 });
+    expect(call(1, "/other")[0]?.headers).toContain("X-Root:default");
+    // The delegate changes: the root's routes follow without touching the root.
+    await applyAndWait(
+      "the delegate sending all of /api to v2",
+      [{ ...delegate, spec: { http: [{ route: [{ destination: { host: HOST, subset: "v2" } }] }] } }],
+      (envoy) => envoy.backendRoute().includes('"name":"api"') && !envoy.backendRoute().includes('"name":"api-v2"'),
+    );
+    expect(seen("/api/v1/items")).toEqual({ "200 v2": 20 });
+    kubectl(["-n", WEB, "delete", "virtualservice", "backend-api"]);
+  });
+
+  test("exportTo: a VirtualService private to shop does not steer web's client, one exported to web does; a Service exported to its own namespace only is not in web's Envoy", async () => {
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
+    const toV2 = (exportTo: string[]) => ({
+      ...virtualService([{ route: [{ destination: { host: "backend", subset: "v2" } }] }]),
+      spec: { hosts: ["backend"], exportTo, http: [{ route: [{ destination: { host: "backend", subset: "v2" } }] }] },
+    });
+    await applyAndWait("a VirtualService to v2 private to shop", [destinationRule({ subsets: SUBSETS }), toV2(["."])], (envoy) =>
+      envoy.backendRoute().includes(`"cluster":"${BACKEND}"`),
+    );
+    const privately = tally(call(40).map((r) => r.version));
+    expect(Object.keys(privately).sort()).toEqual(["v1", "v2"]);
+    await applyAndWait("the VirtualService exported to web", [toV2([WEB])], (envoy) =>
+      envoy.backendRoute().includes(`"cluster":"outbound|80|v2|${HOST}"`),
+    );
+    expect(tally(call(40).map((r) => r.version))).toEqual({ v2: 40 });
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend"]);
+
+    kubectl(["-n", SHOP, "annotate", "service", "backend", "networking.istio.io/exportTo=."]);
+    await waitFor("the backend gone from the client's Envoy", async () =>
+      envoyView().cluster(BACKEND) === "" ? true : undefined,
+    );
+    expect(envoyView().backendRoute()).toBe("");
+    kubectl(["-n", SHOP, "annotate", "service", "backend", "networking.istio.io/exportTo-"]);
+    await waitFor("the backend back in the client's Envoy", async () =>
+      envoyView().cluster(BACKEND) !== "" && envoyView().endpoints(BACKEND) !== "" ? true : undefined,
+    );
+    await waitFor("the backend answering again", async () => (call(1)[0]?.code === "200" ? true : undefined));
+  });
+
+  test("a DestinationRule with a workloadSelector: a consistent hash for the selected client only", async () => {
+    const hashed = (selector: string) => ({
+      apiVersion: "networking.istio.io/v1",
+      kind: "DestinationRule",
+      metadata: { name: "backend-for-client", namespace: WEB },
+      spec: {
+        host: HOST,
+        workloadSelector: { matchLabels: { app: selector } },
+        trafficPolicy: { loadBalancer: { consistentHash: { httpHeaderName: "x-user" } } },
+      },
+    });
+    await applyAndWait("a hashing rule selecting the client", [hashed("client")], (envoy) =>
+      envoy.backendRoute().includes('"header_name":"x-user"'),
+    );
+    const pods = (n: number) => new Set(call(n, "/", ["-H", "x-user:ann"]).map((r) => r.hostname));
+    expect(pods(30).size).toBe(1);
+    await applyAndWait(
+      "the rule selecting another workload",
+      [hashed("nobody")],
+      (envoy) => !envoy.backendRoute().includes("x-user"),
+    );
+    expect(pods(30).size).toBe(2);
+    kubectl(["-n", WEB, "delete", "destinationrule", "backend-for-client"]);
+  });
+
+  test("locality load balancing: the nearest pod takes everything, the next zone when it goes, distribute shares as set", async () => {
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "nearby", namespace: SHOP },
+        spec: { selector: { app: "nearby" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      }),
+    );
+    const places = { "r1-z1": "r1.z1", "r1-z2": "r1.z2", "r2-z1": "r2.z1" };
+    for (const [name, locality] of Object.entries(places))
+      kubectl(
+        ["apply", "-f", "-"],
+        echoDeployment(`nearby-${name}`, SHOP, ["--port=8080", `--version=${name}`], undefined, {
+          app: "nearby",
+          place: name,
+          "istio-locality": locality,
+        }),
+      );
+    kubectl(
+      ["apply", "-f", "-"],
+      echoDeployment("client-r1", WEB, ["--port=8080"], undefined, { app: "client-r1", "istio-locality": "r1.z1" }),
+    );
+    await waitForPods(SHOP, "app=nearby", 3, isReady, "3 ready nearby pods");
+    const [pod] = await waitForPods(WEB, "app=client-r1", 1, isReady, "the r1.z1 client Ready");
+    if (!pod) throw new Error("no r1.z1 client");
+    const caller = podPids(pod, "client-r1");
+    const nearby = `nearby.${SHOP}.svc.cluster.local`;
+    const cluster = `outbound|80||${nearby}`;
+    // By address: the echo client in the pod's network namespace resolves names with the node's resolver.
+    const nearbyVip = json<{ spec: { clusterIP: string } }>(["-n", SHOP, "get", "service", "nearby"]).spec.clusterIP;
+    const assignment = () => {
+      const dump = JSON.parse(envoyAdmin(caller.proxy, "/config_dump?include_eds")) as {
+        configs: { dynamic_endpoint_configs?: { endpoint_config: { cluster_name: string } }[] }[];
+      };
+      const found = dump.configs
+        .flatMap((c) => c.dynamic_endpoint_configs ?? [])
+        .find((e) => e.endpoint_config.cluster_name === cluster);
+      return found ? JSON.stringify(found.endpoint_config) : "";
+    };
+    const places_ = (n: number) =>
+      tally(replies(echoCall(caller.app, `http://${nearbyVip}:80/`, ["--count", String(n), "--qps", "0"])).map((r) => r.version));
+    const rule = (trafficPolicy: object) => ({
+      apiVersion: "networking.istio.io/v1",
+      kind: "DestinationRule",
+      metadata: { name: "nearby", namespace: SHOP },
+      spec: { host: "nearby", trafficPolicy },
+    });
+    const t0 = Date.now();
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify(rule({ outlierDetection: { consecutive5xxErrors: 3, interval: "1s", baseEjectionTime: "10s" } })),
+    );
+    await waitFor("priorities in the r1.z1 client's load assignment", async () => {
+      const a = assignment();
+      return (a.match(/"endpoint"/g) ?? []).length === 3 && a.includes('"priority":2') ? true : undefined;
+    });
+    measured["locality failover rule: applied → priorities in the caller's Envoy"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(places_(60)).toEqual({ "r1-z1": 60 });
+    // The nearest pod goes: its zone's neighbour (priority 1) takes over, not the other region.
+    kubectl(["-n", SHOP, "scale", "deployment", "nearby-r1-z1", "--replicas=0"]);
+    await waitFor("the r1.z1 pod gone from the assignment", async () =>
+      (assignment().match(/"endpoint"/g) ?? []).length === 2 ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(places_(60)).toEqual({ "r1-z2": 60 });
+    // Distribute: from r1/z1, 20 % to r1/z2 and 80 % to r2.
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify(
+        rule({ loadBalancer: { localityLbSetting: { distribute: [{ from: "r1/z1/*", to: { "r1/z2/*": 20, "r2/*": 80 } }] } } }),
+      ),
+    );
+    await waitFor("locality weights in the assignment", async () =>
+      assignment().includes('"load_balancing_weight":80') ? true : undefined,
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const shares = places_(300);
+    measured["locality distribute 20/80, 300 calls: r1/z2 / r2"] = `${shares["r1-z2"] ?? 0} / ${shares["r2-z1"] ?? 0}`;
+    expect((shares["r1-z2"] ?? 0) + (shares["r2-z1"] ?? 0)).toBe(300);
+    // Binomial(300, 0.2): 60 ± 21 (3 standard deviations).
+    expect(shares["r1-z2"] ?? 0).toBeGreaterThanOrEqual(39);
+    expect(shares["r1-z2"] ?? 0).toBeLessThanOrEqual(81);
+    kubectl(["-n", SHOP, "delete", "destinationrule", "nearby"]);
+    kubectl(["-n", WEB, "delete", "deployment", "client-r1"]);
+    for (const name of Object.keys(places)) kubectl(["-n", SHOP, "delete", "deployment", `nearby-${name}`]);
+  });
+
   test("no packet left the machine", () => {
     expect(droppedPackets()).toBe(0);
   });

@@ -60,7 +60,7 @@ import { destinationRuleFor } from "./destination-rule.ts";
 import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
-import { tcpDestination } from "./tcp-routes.ts";
+import { type TcpDestination, type TlsRoute, tcpDestination, tlsRoutes } from "./tcp-routes.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -116,6 +116,11 @@ function outboundTcpChain(
 ): Pick<FilterChain, "filters" | "metadata"> {
   const routed = tcpDestination(push, proxy, service, listenPort);
   if (!routed) return { filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(port.port, service.hostname))] };
+  return routedChain(push, proxy, routed);
+}
+
+/** A TCP proxy to where a VirtualService's TCP or TLS rule sends connections. */
+function routedChain(push: PushContext, proxy: MeshProxy, routed: TcpDestination): Pick<FilterChain, "filters" | "metadata"> {
   const [first] = routed.clusters;
   if (routed.clusters.length === 1 && first)
     return { filters: [serviceTcpProxy(push, proxy, first.service, first.name, first.subset)], metadata: routed.metadata };
@@ -125,6 +130,26 @@ function outboundTcpChain(
     metadata: routed.metadata,
   };
 }
+
+/** `10.0.0.0/8` (or a bare address: one host) as Envoy's CIDR range. */
+function cidrRange(cidr: string) {
+  const [address = "", length] = cidr.split("/");
+  return { addressPrefix: address, prefixLen: length === undefined ? (address.includes(":") ? 128 : 32) : Number(length) };
+}
+
+/** A filter chain per TLS route: matched on its SNI names and destination subnets. */
+function tlsChains(push: PushContext, proxy: MeshProxy, routes: TlsRoute[]): FilterChain[] {
+  return routes.map((route) => ({
+    filterChainMatch: {
+      ...(route.destinationSubnets.length > 0 ? { prefixRanges: route.destinationSubnets.map(cidrRange) } : {}),
+      ...(route.serverNames.length > 0 ? { serverNames: route.serverNames } : {}),
+    },
+    ...routedChain(push, proxy, route),
+    ...CONNECT_TIMEOUT,
+  }));
+}
+
+const isTlsPort = (port: ServicePort) => port.protocol === "TLS" || port.protocol === "HTTPS";
 
 function typedStruct(typeUrl: string, value: Record<string, unknown>) {
   return pack(TypedStruct, { typeUrl, value });
@@ -339,6 +364,16 @@ function addressListener(
 ): Listener {
   const name = `${ip}_${number}`;
   const address = { socketAddress: { address: ip, portValue: number } };
+  const tls = isTlsPort(port) ? tlsRoutes(push, proxy, service, number) : [];
+  if (tls.length > 0)
+    return {
+      name,
+      address,
+      filterChains: tlsChains(push, proxy, tls),
+      defaultFilterChain: passthroughChain(push, proxy),
+      listenerFilters: [listenerFilter.tls],
+      ...outboundListenerBase,
+    };
   if (!isSniffed(port.protocol))
     return {
       name,
@@ -381,16 +416,34 @@ function wildcardListeners(
     const name = `0.0.0.0_${number}`;
     if (taken.has(name)) continue;
     const address = { socketAddress: { address: "0.0.0.0", portValue: number } };
-    const tls = list.filter((e) => e.port.protocol === "TLS" || e.port.protocol === "HTTPS");
+    const tls = list.filter((e) => isTlsPort(e.port));
     if (tls.length > 0) {
+      // Each host's TLS routes, else its own name to its cluster; a match already taken is left out.
+      const chains: FilterChain[] = [];
+      const taken = new Set<string>();
+      for (const { service } of tls) {
+        const routes = tlsRoutes(push, proxy, service, number);
+        const own =
+          routes.length > 0
+            ? tlsChains(push, proxy, routes)
+            : [
+                {
+                  filterChainMatch: { serverNames: [service.hostname] },
+                  filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(number, service.hostname))],
+                  ...CONNECT_TIMEOUT,
+                },
+              ];
+        for (const chain of own) {
+          const key = JSON.stringify(chain.filterChainMatch);
+          if (taken.has(key)) continue;
+          taken.add(key);
+          chains.push(chain);
+        }
+      }
       listeners.push({
         name,
         address,
-        filterChains: tls.map(({ service }) => ({
-          filterChainMatch: { serverNames: [service.hostname] },
-          filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(number, service.hostname))],
-          ...CONNECT_TIMEOUT,
-        })),
+        filterChains: chains,
         defaultFilterChain: passthroughChain(push, proxy),
         listenerFilters: [listenerFilter.tls],
         ...outboundListenerBase,

@@ -4,6 +4,10 @@
 // cluster (with its DestinationRule's TCP settings), several are weighted clusters; the filter
 // chain names the VirtualService in its metadata. Matches on destination subnets are not
 // applied yet (such a match never applies).
+// TLS rules (upstream's buildSidecarOutboundTLSFilterChainOpts) on a TLS or HTTPS port: each
+// match for this port and caller becomes a filter chain on the SNI names (sorted) and the
+// destination subnets it names, to its destinations; a later match with the same SNI names and
+// subnets is never reached and left out.
 import type { Metadata } from "../envoy/third_party/envoy/config/core/v3/base.ts";
 import type { MeshProxy } from "../proxy.ts";
 import type { MeshService } from "../registry/registry.ts";
@@ -20,6 +24,32 @@ function matches(match: L4Match, listenPort: number, proxy: MeshProxy): boolean 
   if (match.gateways?.length) return match.gateways.includes("mesh");
   if (!Object.entries(match.sourceLabels ?? {}).every(([k, v]) => proxy.labels[k] === v)) return false;
   return !match.sourceNamespace || match.sourceNamespace === proxy.namespace;
+}
+
+/** Where one TLS match sends connections: its SNI names and subnets, and the destinations. */
+export interface TlsRoute extends TcpDestination {
+  serverNames: string[];
+  destinationSubnets: string[];
+}
+
+type TlsRule = NonNullable<NonNullable<VirtualService["spec"]>["tls"]>[number];
+
+/** The TLS routes the VirtualService of `service` gives this proxy on `listenPort`; none: no TLS rule applies. */
+export function tlsRoutes(push: PushContext, proxy: MeshProxy, service: MeshService, listenPort: number): TlsRoute[] {
+  const vs = virtualServiceFor(push, service.hostname, proxy.namespace);
+  const out: TlsRoute[] = [];
+  const seen = new Set<string>();
+  for (const rule of vs?.spec?.tls ?? [])
+    for (const match of rule.match ?? []) {
+      if (!matches({ ...match, destinationSubnets: undefined }, listenPort, proxy) || !vs) continue;
+      const serverNames = [...(match.sniHosts ?? [])].sort();
+      const destinationSubnets = match.destinationSubnets ?? [];
+      const key = `${serverNames.join(",")}|${destinationSubnets.join(",")}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ ...destinations(push, vs, rule.route ?? [], listenPort), serverNames, destinationSubnets });
+    }
+  return out;
 }
 
 export interface TcpDestination {
@@ -41,6 +71,16 @@ export function tcpDestination(
   const vs: VirtualService | undefined = virtualServiceFor(push, service.hostname, proxy.namespace);
   const rule = vs?.spec?.tcp?.find((r) => !r.match?.length || r.match.some((m) => matches(m, listenPort, proxy)));
   if (!vs || !rule?.route?.length) return undefined;
+  return destinations(push, vs, rule.route, listenPort);
+}
+
+/** A TCP or TLS rule's destinations as TCP proxy clusters (weights kept when there are several). */
+function destinations(
+  push: PushContext,
+  vs: VirtualService,
+  route: NonNullable<TcpRoute["route"]> | TlsRule["route"],
+  listenPort: number,
+): TcpDestination {
   const namespace = vs.metadata?.namespace ?? "default";
   const ctx = {
     namespace,
@@ -48,7 +88,8 @@ export function tcpDestination(
     lookup: (host: string) => push.registry.byHostname.get(host),
     listenPort,
   };
-  const routes = rule.route.length === 1 ? rule.route : rule.route.filter((r) => (r.weight ?? 0) > 0);
+  const all = route ?? [];
+  const routes = all.length === 1 ? all : all.filter((r) => (r.weight ?? 0) > 0);
   return {
     clusters: routes.map((r) => {
       const { cluster, service: target } = clusterOf(r.destination, ctx);

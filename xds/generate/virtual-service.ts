@@ -93,9 +93,22 @@ export interface TcpRoute {
   route?: { destination?: Destination; weight?: number }[];
 }
 
+/** A TLS rule: matches on SNI names, port, destination subnets and the caller; weighted destinations. */
+export interface TlsRoute {
+  match?: (NonNullable<TcpRoute["match"]>[number] & { sniHosts?: string[] })[];
+  route?: { destination?: Destination; weight?: number }[];
+}
+
 export interface VirtualService {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string };
-  spec?: { hosts?: string[]; gateways?: string[]; exportTo?: string[]; http?: HttpRoute[]; tcp?: TcpRoute[] };
+  spec?: {
+    hosts?: string[];
+    gateways?: string[];
+    exportTo?: string[];
+    http?: HttpRoute[];
+    tcp?: TcpRoute[];
+    tls?: TlsRoute[];
+  };
 }
 
 /** A host as written in a VirtualService of `namespace`, fully qualified. */
