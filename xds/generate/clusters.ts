@@ -41,7 +41,7 @@ import {
   PASSTHROUGH_CLUSTER,
   type PushContext,
   SDS_CLUSTER,
-  serviceTargets,
+  servicesServing,
 } from "./context.ts";
 import {
   type AppliedRule,
@@ -56,7 +56,7 @@ import {
 } from "./destination-rule.ts";
 import { clusterLoadAssignment, istioTlsEndpoint, parseClusterName } from "./endpoints.ts";
 import { applyLocality, applyLocalityCluster, changesEndpoints, localityKey, localityPolicy, proxyLocality } from "./locality.ts";
-import { sidecarScope } from "./sidecar-scope.ts";
+import { type IngressPort, ingressPorts, sidecarScope } from "./sidecar-scope.ts";
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
@@ -302,11 +302,7 @@ function serviceAccountsOf(push: PushContext, service: MeshService): string[] {
 
 function inboundCluster(push: PushContext, proxy: MeshProxy, targetPort: number, port: ServicePort): Cluster {
   const name = inboundClusterName(targetPort);
-  const services = serviceTargets(push, proxy).filter((s) =>
-    (push.registry.endpoints.get(s.hostname) ?? []).some(
-      (ep) => ep.port === targetPort && proxy.ipAddresses.includes(ep.address),
-    ),
-  );
+  const services = servicesServing(push, proxy, targetPort);
   return {
     name,
     altStatName: statName(name),
@@ -320,6 +316,35 @@ function inboundCluster(push: PushContext, proxy: MeshProxy, targetPort: number,
     commonLbConfig: {},
     typedExtensionProtocolOptions: protocolOptions(port),
     metadata: { filterMetadata: { istio: { services: services.map(serviceRef) } } },
+  };
+}
+
+/** A Sidecar ingress port's cluster: the workload's address as the Sidecar names it. */
+function ingressCluster(push: PushContext, proxy: MeshProxy, port: IngressPort): Cluster {
+  const services = servicesServing(push, proxy, port.port);
+  const name = inboundClusterName(port.port);
+  const loopback = port.endpoint.address.startsWith("127.") || port.endpoint.address === "::1";
+  return {
+    name,
+    altStatName: statName(name),
+    type: Cluster_DiscoveryType.STATIC,
+    connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
+    loadAssignment: {
+      clusterName: name,
+      endpoints: [
+        {
+          lbEndpoints: [
+            { endpoint: { address: { socketAddress: { address: port.endpoint.address, portValue: port.endpoint.port } } } },
+          ],
+        },
+      ],
+    },
+    circuitBreakers,
+    // To the pod's own address, from 127.0.0.6 so the redirect rules let it through.
+    ...(loopback ? {} : { upstreamBindConfig: INBOUND_BIND }),
+    commonLbConfig: {},
+    typedExtensionProtocolOptions: protocolOptions({ name: "", port: port.port, protocol: port.protocol }),
+    ...(services.length > 0 ? { metadata: { filterMetadata: { istio: { services: services.map(serviceRef) } } } } : {}),
   };
 }
 
@@ -383,11 +408,19 @@ export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?
     }
   }
   if (only) return entries;
-  // Inbound: one per port the proxy's Services send to it (the endpoint's port).
-  for (const [targetPort, port] of inboundPorts(push, proxy)) {
-    const name = inboundClusterName(targetPort);
-    entries.push({ name, shared: false, build: () => inboundCluster(push, proxy, targetPort, port) });
-  }
+  // Inbound: one per port of the Sidecar's ingress listeners, else per port the proxy's Services
+  // send to it (the endpoint's port).
+  const ingress = ingressPorts(push, proxy);
+  if (ingress)
+    for (const port of ingress) {
+      const name = inboundClusterName(port.port);
+      entries.push({ name, shared: false, build: () => ingressCluster(push, proxy, port) });
+    }
+  else
+    for (const [targetPort, port] of inboundPorts(push, proxy)) {
+      const name = inboundClusterName(targetPort);
+      entries.push({ name, shared: false, build: () => inboundCluster(push, proxy, targetPort, port) });
+    }
   for (const cluster of fixedClusters(push, proxy))
     entries.push({ name: cluster.name ?? "", shared: false, build: () => cluster });
   return entries;

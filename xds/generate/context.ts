@@ -100,6 +100,15 @@ export function inboundPorts(push: PushContext, proxy: MeshProxy): [number, Serv
   return [...ports].sort(([a], [b]) => a - b);
 }
 
+/** The proxy's Services whose endpoints at its address take `targetPort`. */
+export function servicesServing(push: PushContext, proxy: MeshProxy, targetPort: number): MeshService[] {
+  return serviceTargets(push, proxy).filter((s) =>
+    (push.registry.endpoints.get(s.hostname) ?? []).some(
+      (ep) => ep.port === targetPort && proxy.ipAddresses.includes(ep.address),
+    ),
+  );
+}
+
 /** `outbound|<port>|<subset>|<hostname>` and `inbound|<port>||`, upstream's cluster names. */
 export function outboundClusterName(port: number, hostname: string, subset = ""): string {
   return `outbound|${port}|${subset}|${hostname}`;

@@ -54,12 +54,13 @@ import {
   outboundClusterName,
   PASSTHROUGH_CLUSTER,
   type PushContext,
+  servicesServing,
   serviceTargets,
 } from "./context.ts";
 import { destinationRuleFor } from "./destination-rule.ts";
 import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
-import { sidecarScope } from "./sidecar-scope.ts";
+import { ingressPorts, sidecarScope } from "./sidecar-scope.ts";
 import { type TcpDestination, type TlsRoute, tcpDestination, tlsRoutes } from "./tcp-routes.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
@@ -529,6 +530,12 @@ interface InboundTarget {
   /** The Service port number the target port serves, and its Service. */
   servicePort?: number;
   service?: MeshService;
+  /** The chain's address in its name (`0.0.0.0`, or the pod's for a Sidecar ingress port). */
+  bind?: string;
+  /** The route's decorator operation, when not `<service host>:<port>/*`. */
+  operation?: string;
+  /** The chains' metadata (a Sidecar ingress port: the Sidecar). */
+  metadata?: FilterChain["metadata"];
 }
 
 /**
@@ -543,12 +550,13 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
   const http = () =>
     httpConnectionManager(
       proxy,
-      target ? `inbound_0.0.0.0_${target.port}` : INBOUND_PASSTHROUGH_CLUSTER,
+      target ? `inbound_${target.bind ?? "0.0.0.0"}_${target.port}` : INBOUND_PASSTHROUGH_CLUSTER,
       {
         routeConfig: inboundRoutes(
           cluster,
           target?.servicePort ?? target?.port ?? 0,
-          target?.service ? `${target.service.hostname}:${target.servicePort ?? target.port}/*` : `:${target?.port ?? 0}/*`,
+          target?.operation ??
+            (target?.service ? `${target.service.hostname}:${target.servicePort ?? target.port}/*` : `:${target?.port ?? 0}/*`),
           grpc,
         ),
         ...(grpc ? { http2ProtocolOptions: {} } : {}),
@@ -558,7 +566,8 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
   // Under STRICT, a TCP chain's TLS offers Istio's peer-exchange ALPN too (the client need not ask for it).
   const tls = (tcpStrict: boolean) => inboundTls(push, tcpStrict);
   if (target) {
-    const name = `0.0.0.0_${target.port}`;
+    const name = `${target.bind ?? "0.0.0.0"}_${target.port}`;
+    const meta = target.metadata ? { metadata: target.metadata } : {};
     const httpPort = isHttp(target.protocol);
     const filters = () => [...mx, httpPort ? http() : tcpProxy(cluster)];
     const chains: FilterChain[] = [];
@@ -568,6 +577,7 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
         filters: filters(),
         transportSocket: tls(!httpPort),
         name,
+        ...meta,
       });
     if (mode === "PERMISSIVE")
       chains.push({
@@ -579,12 +589,14 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
         filters: filters(),
         transportSocket: tls(false),
         name,
+        ...meta,
       });
     if (mode !== "STRICT")
       chains.push({
         filterChainMatch: { destinationPort: target.port, transportProtocol: "raw_buffer" },
         filters: filters(),
         name,
+        ...meta,
       });
     return chains;
   }
@@ -640,12 +652,25 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
 }
 
 function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number) => MtlsMode): Listener {
-  const targets: InboundTarget[] = inboundPorts(push, proxy).map(([port, servicePort]) => ({
-    port,
-    protocol: servicePort.protocol,
-    servicePort: servicePort.port,
-    service: serviceTargets(push, proxy).find((s) => s.ports.includes(servicePort)),
-  }));
+  // The Sidecar's ingress listeners, else the ports the proxy's Services send to it.
+  const ingress = ingressPorts(push, proxy);
+  const targets: InboundTarget[] = ingress
+    ? ingress.map((i) => {
+        const [service] = servicesServing(push, proxy, i.port);
+        return {
+          port: i.port,
+          protocol: i.protocol,
+          bind: i.bind,
+          operation: `${service ? `${service.name}.${service.namespace}` : ""}:${i.port}/*`,
+          metadata: { filterMetadata: { istio: { config: i.config } } },
+        };
+      })
+    : inboundPorts(push, proxy).map(([port, servicePort]) => ({
+        port,
+        protocol: servicePort.protocol,
+        servicePort: servicePort.port,
+        service: serviceTargets(push, proxy).find((s) => s.ports.includes(servicePort)),
+      }));
   const workloadMode = mode(0);
   const chains: FilterChain[] = [
     ...inboundChains(push, proxy, undefined, workloadMode),
@@ -657,13 +682,13 @@ function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number
     return rules.length === 1 ? rules[0] : { orMatch: { rules } };
   };
   // TLS is never looked for on plaintext-only (DISABLE) ports; HTTP is sniffed only on
-  // plaintext chains whose protocol is not declared (not on HTTP ports, nor STRICT ones).
+  // plaintext chains whose protocol is not declared (not on HTTP or TCP ports, nor STRICT ones).
   const noTls = [...targets.filter((t) => mode(t.port) === "DISABLE").map((t) => t.port), push.mesh.inboundPort];
   const noHttp = [
-    ...targets.filter((t) => isHttp(t.protocol) || mode(t.port) === "STRICT").map((t) => t.port),
+    ...targets.filter((t) => !isSniffed(t.protocol) || mode(t.port) === "STRICT").map((t) => t.port),
     push.mesh.inboundPort,
   ];
-  const sniffs = workloadMode !== "STRICT" || targets.some((t) => !isHttp(t.protocol) && mode(t.port) !== "STRICT");
+  const sniffs = workloadMode !== "STRICT" || targets.some((t) => isSniffed(t.protocol) && mode(t.port) !== "STRICT");
   return {
     name: "virtualInbound",
     address: { socketAddress: { address: "0.0.0.0", portValue: push.mesh.inboundPort } },

@@ -11,18 +11,36 @@
 //   go to the BlackHole).
 // - a Service or ServiceEntry exported to some namespaces only (`exportTo`, the
 //   `networking.istio.io/exportTo` annotation) is in the scope of proxies there only.
-// Egress listeners on a given port, ingress listeners, and scoping VirtualServices and
-// DestinationRules by egress hosts are not applied yet.
+// - an egress listener with a port gives the proxy its services on that port only;
+// - ingress listeners replace the inbound ports the proxy's Services would give it: each port
+//   goes to its `defaultEndpoint` (127.0.0.1:PORT, or 0.0.0.0:PORT for the pod's address).
+// Egress `bind` and `captureMode`, ingress `bind`, `captureMode`, `tls` and unix sockets, and
+// scoping VirtualServices and DestinationRules by egress hosts are not applied yet.
 import type { MeshProxy } from "../proxy.ts";
+import { type Protocol, parseProtocol } from "../registry/protocol.ts";
 import { isVisible, type MeshService } from "../registry/registry.ts";
 import type { PushContext } from "./context.ts";
+
+export interface SidecarPort {
+  number?: number;
+  protocol?: string;
+  name?: string;
+}
+
+export interface SidecarIngress {
+  port?: SidecarPort;
+  /** Where the workload listens: `127.0.0.1:PORT`, `0.0.0.0:PORT` (the pod's address) or `unix://...`. */
+  defaultEndpoint?: string;
+  bind?: string;
+  captureMode?: string;
+}
 
 export interface Sidecar {
   metadata?: { name?: string; namespace?: string; creationTimestamp?: string; resourceVersion?: string };
   spec?: {
     workloadSelector?: { labels?: Record<string, string> };
-    egress?: { hosts?: string[]; port?: object; bind?: string; captureMode?: string }[];
-    ingress?: object[];
+    egress?: { hosts?: string[]; port?: SidecarPort; bind?: string; captureMode?: string }[];
+    ingress?: SidecarIngress[];
     outboundTrafficPolicy?: { mode?: "REGISTRY_ONLY" | "ALLOW_ANY" };
   };
 }
@@ -31,8 +49,11 @@ export interface Sidecar {
 export interface SidecarScope {
   /** `<namespace>/<name>` of the Sidecar, or "" (what caches built from the scope are keyed by). */
   key: string;
+  /** The services the proxy sees; an egress listener with a port gives its services that port only. */
   services: MeshService[];
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
+  /** The Sidecar's ingress listeners (none: inbound ports come from the proxy's Services). */
+  ingress: SidecarIngress[];
 }
 
 const created = (s: Sidecar) =>
@@ -74,6 +95,33 @@ function selects(entry: string, namespace: string, service: MeshService): boolea
   return hostMatches(host, service.hostname) || (service.origin === "Kubernetes" && hostMatches(host, service.name));
 }
 
+/**
+ * The services a Sidecar's egress listeners select, in registry order: a listener with a port
+ * contributes its services with that port only; a service several listeners select has the
+ * ports of all of them.
+ */
+function egressServices(sidecar: Sidecar, namespace: string, visible: MeshService[]): MeshService[] {
+  const ports = new Map<string, Set<number> | "all">();
+  for (const egress of sidecar.spec?.egress ?? []) {
+    const number = egress.port?.number;
+    for (const service of visible) {
+      if (!(egress.hosts ?? []).some((entry) => selects(entry, namespace, service))) continue;
+      const had = ports.get(service.hostname);
+      if (!number || had === "all") {
+        ports.set(service.hostname, "all");
+        continue;
+      }
+      if (!service.ports.some((p) => p.port === number)) continue;
+      ports.set(service.hostname, new Set([...(had ?? []), number]));
+    }
+  }
+  return visible.flatMap((service) => {
+    const wanted = ports.get(service.hostname);
+    if (!wanted) return [];
+    return wanted === "all" ? [service] : [{ ...service, ports: service.ports.filter((p) => wanted.has(p.port)) }];
+  });
+}
+
 const scopes = new WeakMap<PushContext, Map<string, SidecarScope>>();
 const limited = new WeakMap<PushContext, boolean>();
 
@@ -102,15 +150,46 @@ export function sidecarScope(push: PushContext, proxy: MeshProxy): SidecarScope 
   const cacheKey = exportsLimited(push) ? `${key}@${namespace}` : key;
   const cached = byKey.get(cacheKey);
   if (cached) return cached;
-  const hosts = (sidecar?.spec?.egress ?? []).flatMap((e) => e.hosts ?? []);
   const visible = exportsLimited(push)
     ? push.registry.services.filter((service) => isVisible(service, namespace))
     : push.registry.services;
   const scope: SidecarScope = {
     key,
-    services: sidecar ? visible.filter((service) => hosts.some((entry) => selects(entry, namespace, service))) : visible,
+    services: sidecar ? egressServices(sidecar, namespace, visible) : visible,
     outboundTrafficPolicy: sidecar?.spec?.outboundTrafficPolicy?.mode ?? push.mesh.outboundTrafficPolicy,
+    ingress: (sidecar?.spec?.ingress ?? []).filter((i) => i.port?.number),
   };
   byKey.set(cacheKey, scope);
   return scope;
+}
+
+/** One inbound port of a Sidecar's ingress listeners, and where the workload takes it. */
+export interface IngressPort {
+  port: number;
+  protocol: Protocol;
+  /** The workload's address and port (`0.0.0.0` in the Sidecar: the pod's own address). */
+  endpoint: { address: string; port: number };
+  /** The filter chain's name prefix: the pod's address. */
+  bind: string;
+  /** The Sidecar's config path (the chains' metadata). */
+  config: string;
+}
+
+/** The proxy's Sidecar ingress ports (undefined: it has none, its Services decide). */
+export function ingressPorts(push: PushContext, proxy: MeshProxy): IngressPort[] | undefined {
+  const ingress = sidecarScope(push, proxy).ingress;
+  const sidecar = sidecarFor(push, proxy);
+  if (ingress.length === 0 || !sidecar) return undefined;
+  const config = `/apis/networking.istio.io/v1/namespaces/${sidecar.metadata?.namespace ?? ""}/sidecar/${sidecar.metadata?.name ?? ""}`;
+  const ip = proxy.ipAddresses[0] ?? "0.0.0.0";
+  return ingress.flatMap((i) => {
+    const m = /^(.*):(\d+)$/.exec(i.defaultEndpoint ?? "");
+    const port = i.port?.number ?? 0;
+    // Unix domain sockets are not served yet.
+    if (!m || m[1]?.startsWith("unix")) return [];
+    const address = m[1] === "0.0.0.0" ? ip : (m[1] ?? "");
+    return [
+      { port, protocol: parseProtocol(i.port?.protocol ?? ""), endpoint: { address, port: Number(m[2]) }, bind: ip, config },
+    ];
+  });
 }
