@@ -7,6 +7,7 @@ import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
 import {
+  applyService,
   cleanUpMesh,
   echoCall,
   echoCallStatus,
@@ -564,15 +565,7 @@ describe.runIf(local)("traffic management on the real node", () => {
     const [outside] = await waitForPods(EXT, "app=outside", 1, isReady, "the outside pod Ready");
     const unknown = `http://${outside?.status.podIP}:8080/`;
     // A Service of the client's own namespace on 8080, so the client's Envoy has an HTTP listener there.
-    kubectl(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "client", namespace: WEB },
-        spec: { selector: { app: "client" }, ports: [{ name: "http", port: 8080, targetPort: 8080 }] },
-      }),
-    );
+    applyService("client", WEB, { app: "client" }, [{ name: "http", port: 8080, targetPort: 8080 }]);
     await waitFor("the client's Service in its Envoy", async () =>
       envoyView().cluster(`outbound|8080||client.${WEB}.svc.cluster.local`) !== "" ? true : undefined,
     );
@@ -775,15 +768,7 @@ describe.runIf(local)("traffic management on the real node", () => {
   });
 
   test("locality load balancing: the nearest pod takes everything, the next zone when it goes, distribute shares as set", async () => {
-    kubectl(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "nearby", namespace: SHOP },
-        spec: { selector: { app: "nearby" }, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-      }),
-    );
+    applyService("nearby", SHOP, { app: "nearby" }, [{ name: "http", port: 80, targetPort: 8080 }]);
     const places = { "r1-z1": "r1.z1", "r1-z2": "r1.z2", "r2-z1": "r2.z1" };
     for (const [name, locality] of Object.entries(places))
       kubectl(
@@ -862,6 +847,70 @@ describe.runIf(local)("traffic management on the real node", () => {
     kubectl(["-n", SHOP, "delete", "destinationrule", "nearby"]);
     kubectl(["-n", WEB, "delete", "deployment", "client-r1"]);
     for (const name of Object.keys(places)) kubectl(["-n", SHOP, "delete", "deployment", `nearby-${name}`]);
+  });
+
+  test("Sidecar ingress: an app listening on 127.0.0.1 only is reached through its ingress listener; egress ports narrow the client's clusters", async () => {
+    applyService("local-only", SHOP, { app: "local-only" }, [{ name: "http", port: 80, targetPort: 8081 }]);
+    kubectl(
+      ["apply", "-f", "-"],
+      echoDeployment("local-only", SHOP, ["--port=8081", "--bind-localhost=8081", "--version=local-only"]),
+    );
+    const [pod] = await waitForPods(SHOP, "app=local-only", 1, isReady, "the local-only pod Ready");
+    const target = `http://${json<{ spec: { clusterIP: string } }>(["-n", SHOP, "get", "service", "local-only"]).spec.clusterIP}:80/`;
+    await waitFor("local-only in the client's Envoy", async () =>
+      envoyView().endpoints(`outbound|80||local-only.${SHOP}.svc.cluster.local`).includes(`"${pod?.status.podIP}"`)
+        ? true
+        : undefined,
+    );
+    // Its sidecar forwards to the pod's address, where nothing listens.
+    expect(replies(echoCall(client.app, target))[0]?.code).toBe("503");
+    const sidecar = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "Sidecar",
+      metadata: { name: "local-only", namespace: SHOP },
+      spec: {
+        workloadSelector: { labels: { app: "local-only" } },
+        ingress: [{ port: { number: 8081, protocol: "HTTP", name: "http" }, defaultEndpoint: "127.0.0.1:8081" }],
+      },
+    };
+    kubectl(["apply", "-f", "-"], JSON.stringify(sidecar));
+    const answered = await waitFor("the local-only app answering through its ingress listener", async () => {
+      const [reply] = replies(echoCall(client.app, target));
+      return reply?.code === "200" ? reply : undefined;
+    });
+    expect(answered.version).toBe("local-only");
+    // Mutual TLS still ends in the sidecar: the app sees the client's identity.
+    expect(
+      answered.requestHeaders.some((h) => h.startsWith("X-Forwarded-Client-Cert:") && h.includes(`/ns/${WEB}/sa/default`)),
+    ).toBe(true);
+    kubectl(["-n", SHOP, "delete", "sidecar", "local-only"]);
+
+    // Egress with a port: the client gets the backend's port 80 only.
+    await applyAndWait(
+      "a Sidecar with an egress listener on port 80",
+      [
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "Sidecar",
+          metadata: { name: "default", namespace: WEB },
+          spec: {
+            egress: [
+              { port: { number: 80, protocol: "HTTP", name: "http" }, hosts: [`${SHOP}/*`] },
+              { hosts: ["istio-system/*"] },
+            ],
+          },
+        },
+      ],
+      (envoy) => envoy.cluster(BACKEND) !== "" && envoy.cluster(`outbound|9090||${HOST}`) === "",
+    );
+    expect(envoyView().cluster(`outbound|8080||${HOST}`)).toBe("");
+    expect(tally(call(20).map((r) => r.code))).toEqual({ "200": 20 });
+    kubectl(["-n", WEB, "delete", "sidecar", "default"]);
+    kubectl(["-n", SHOP, "delete", "deployment", "local-only"]);
+    kubectl(["-n", SHOP, "delete", "service", "local-only"]);
+    await waitFor("the backend's other ports back in the client's Envoy", async () =>
+      envoyView().cluster(`outbound|9090||${HOST}`) !== "" ? true : undefined,
+    );
   });
 
   test("no packet left the machine", () => {

@@ -149,6 +149,19 @@ export function echoDeployment(
   });
 }
 
+/** Creates or updates a ClusterIP Service selecting `selector`. */
+export function applyService(
+  name: string,
+  namespace: string,
+  selector: Record<string, string>,
+  ports: { name: string; port: number; targetPort: number }[],
+): void {
+  kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "Service", metadata: { name, namespace }, spec: { selector, ports } }),
+  );
+}
+
 /** Istio's echo client calling `url` from inside the network namespace of `pid` (the node's own when undefined). */
 export function echoCall(pid: number | undefined, url: string, extra: string[] = []): string {
   const command = [ECHO_CLIENT, url, "--timeout", "5s", ...extra];
