@@ -141,6 +141,18 @@ async function applyAndWait(what: string, yaml: object[], seen: (envoy: EnvoyVie
   await new Promise((r) => setTimeout(r, 500));
 }
 
+/** The last 300 lines of the istio-proxy logs of the pods `selector` picks. */
+function proxyLines(namespace: string, selector: string): string[] {
+  return kubectl(["-n", namespace, "logs", "-l", selector, "-c", "istio-proxy", "--tail=300"]).split("\n");
+}
+
+/** Waits for an access log line with `text` from those pods. */
+function lineWith(namespace: string, selector: string, text: string): Promise<string> {
+  return waitFor(`an access log line of ${selector} with ${text}`, async () =>
+    proxyLines(namespace, selector).find((l) => l.includes(text)),
+  );
+}
+
 const SUBSETS = [
   { name: "v1", labels: { version: "v1" } },
   { name: "v2", labels: { version: "v2" } },
@@ -614,12 +626,6 @@ describe.runIf(local)("traffic management on the real node", () => {
   });
 
   test("access log from the mesh config: both sidecars log each call, in Istio's text format", async () => {
-    const proxyLines = (namespace: string, selector: string) =>
-      kubectl(["-n", namespace, "logs", "-l", selector, "-c", "istio-proxy", "--tail=300"]).split("\n");
-    const lineWith = (namespace: string, selector: string, text: string) =>
-      waitFor(`an access log line of ${selector} with ${text}`, async () =>
-        proxyLines(namespace, selector).find((l) => l.includes(text)),
-      );
     kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
     await waitFor("the backend's default route", async () =>
       envoyView().backendRoute().includes(`"cluster":"${BACKEND}"`) ? true : undefined,
@@ -632,6 +638,34 @@ describe.runIf(local)("traffic management on the real node", () => {
     expect(outbound).toContain(`outbound|80||${HOST}`);
     expect(outbound).toContain("via_upstream");
     expect(await lineWith(SHOP, "app=backend", `"GET ${text} HTTP/1.1" 200`)).toMatch(/inbound\|8080\|\|/);
+  });
+
+  test("Telemetry API: a CEL filter has the client log only failed calls; the backend, under the mesh config, logs both", async () => {
+    const telemetry = {
+      apiVersion: "telemetry.istio.io/v1",
+      kind: "Telemetry",
+      metadata: { name: "client-errors", namespace: WEB },
+      spec: {
+        selector: { matchLabels: { app: "client" } },
+        accessLogging: [{ providers: [{ name: "envoy" }], filter: { expression: "response.code >= 400" } }],
+      },
+    };
+    await applyAndWait("a Telemetry logging the client's errors only", [telemetry], (envoy) =>
+      envoy.raw.includes("response.code >= 400"),
+    );
+    const stamp = Date.now();
+    const ok = `/telemetry-ok-${stamp}`;
+    const failed = `/telemetry-failed-${stamp}?codes=418:1`;
+    expect(call(1, ok)[0]?.code).toBe("200");
+    expect(call(1, failed)[0]?.code).toBe("418");
+    expect(await lineWith(WEB, "app=client", `telemetry-failed-${stamp}`)).toMatch(/" 418 /);
+    // Logged before the failed call, so flushed by now if it had been logged at all.
+    expect(proxyLines(WEB, "app=client").some((l) => l.includes(ok))).toBe(false);
+    expect(await lineWith(SHOP, "app=backend", ok)).toMatch(/" 200 /);
+    kubectl(["-n", WEB, "delete", "telemetry", "client-errors"]);
+    await waitFor("the Telemetry gone from the client's Envoy", async () =>
+      envoyView().raw.includes("response.code >= 400") ? undefined : true,
+    );
   });
 
   test("a weighted TCP route: 80/20 of 200 connections between subsets, as the echo servers saw them", async () => {

@@ -75,6 +75,7 @@ export function operatorClusterRole(): object {
         resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],
         verbs: ["list", "watch"],
       },
+      { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       // Gateways read TLS secrets in their own namespace: the operator binds them there to the

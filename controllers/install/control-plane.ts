@@ -153,6 +153,7 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
         resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],
         verbs: ["list", "watch"],
       },
+      { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },

@@ -4,7 +4,7 @@
 // 15001/15006 themselves), and on the 15001/15006 listeners one for
 // connections no filter chain took (response flag NR). Istio's default text format, or its
 // JSON fields; a user's format gets a trailing newline.
-import type { AccessLog } from "../envoy/third_party/envoy/config/accesslog/v3/accesslog.ts";
+import type { AccessLog, AccessLogFilter } from "../envoy/third_party/envoy/config/accesslog/v3/accesslog.ts";
 import type { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
 import type { Filter } from "../envoy/third_party/envoy/config/listener/v3/listener_components.ts";
 import { FileAccessLog } from "../envoy/third_party/envoy/extensions/access_loggers/file/v3/file.ts";
@@ -57,44 +57,59 @@ const REQ_WITHOUT_QUERY = {
   },
 };
 
+/** A file access log to `path` in Istio's text format, a given text format, or JSON fields. */
+export function fileLog(
+  path: string,
+  format: { text?: string } | { json: Record<string, unknown> },
+  omitEmptyValues = false,
+): AccessLog {
+  const config: FileAccessLog = { path };
+  const omit = omitEmptyValues ? { omitEmptyValues: true } : {};
+  if ("json" in format) {
+    const text = JSON.stringify(format.json);
+    config.logFormat = {
+      jsonFormat: format.json,
+      jsonFormatOptions: { sortProperties: false },
+      ...omit,
+      ...(text.includes("%REQ_WITHOUT_QUERY") ? { formatters: [REQ_WITHOUT_QUERY] } : {}),
+    };
+  } else {
+    // Upstream adds the newline a user's format lacks.
+    const line = format.text ? (format.text.endsWith("\n") ? format.text : `${format.text}\n`) : ISTIO_TEXT_FORMAT;
+    config.logFormat = {
+      textFormatSource: { inlineString: line },
+      ...omit,
+      ...(line.includes("%REQ_WITHOUT_QUERY") ? { formatters: [REQ_WITHOUT_QUERY] } : {}),
+    };
+  }
+  return { name: "envoy.access_loggers.file", typedConfig: pack(FileAccessLog, config) };
+}
+
+/** The mesh config's format (accessLogEncoding, accessLogFormat) to `path` (upstream's FileAccessLogFromMeshConfig). */
+export function meshFormatLog(mesh: MeshSettings, path: string): AccessLog {
+  if ((mesh.accessLogEncoding ?? "TEXT") !== "JSON") return fileLog(path, { text: mesh.accessLogFormat });
+  let fields: Record<string, unknown> = ISTIO_JSON_FORMAT;
+  if (mesh.accessLogFormat) {
+    try {
+      const parsed = JSON.parse(mesh.accessLogFormat) as unknown;
+      // Upstream falls back to its own fields when the format is not a JSON object.
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) fields = parsed as Record<string, unknown>;
+    } catch {}
+  }
+  return fileLog(path, { json: fields });
+}
+
+/** Only connections no filter chain took (the 15001/15006 listeners' own log). */
+export const NO_CHAIN_FILTER: AccessLogFilter = { responseFlagFilter: { flags: ["NR"] } };
+
 /**
  * The mesh config's file access log, or undefined when `accessLogFile` is empty; `listener`:
  * the listener-level one, for connections no filter chain matched (NR) only.
  */
 export function fileAccessLog(mesh: MeshSettings, listener = false): AccessLog | undefined {
   if (!mesh.accessLogFile) return undefined;
-  const config: FileAccessLog = { path: mesh.accessLogFile };
-  if ((mesh.accessLogEncoding ?? "TEXT") === "JSON") {
-    let fields: Record<string, unknown> = ISTIO_JSON_FORMAT;
-    if (mesh.accessLogFormat) {
-      try {
-        const parsed = JSON.parse(mesh.accessLogFormat) as unknown;
-        // Upstream falls back to its own fields when the format is not a JSON object.
-        if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) fields = parsed as Record<string, unknown>;
-      } catch {}
-    }
-    const text = JSON.stringify(fields);
-    config.logFormat = {
-      jsonFormat: fields,
-      jsonFormatOptions: { sortProperties: false },
-      ...(text.includes("%REQ_WITHOUT_QUERY") ? { formatters: [REQ_WITHOUT_QUERY] } : {}),
-    };
-  } else {
-    const format = mesh.accessLogFormat
-      ? mesh.accessLogFormat.endsWith("\n")
-        ? mesh.accessLogFormat
-        : `${mesh.accessLogFormat}\n`
-      : ISTIO_TEXT_FORMAT;
-    config.logFormat = {
-      textFormatSource: { inlineString: format },
-      ...(format.includes("%REQ_WITHOUT_QUERY") ? { formatters: [REQ_WITHOUT_QUERY] } : {}),
-    };
-  }
-  return {
-    name: "envoy.access_loggers.file",
-    ...(listener ? { filter: { responseFlagFilter: { flags: ["NR"] } } } : {}),
-    typedConfig: pack(FileAccessLog, config),
-  };
+  const log = meshFormatLog(mesh, mesh.accessLogFile);
+  return listener ? { ...log, filter: NO_CHAIN_FILTER } : log;
 }
 
 const HCM = "envoy.filters.network.http_connection_manager";
@@ -114,23 +129,39 @@ function logged(filter: Filter, log: AccessLog): Filter {
   return filter;
 }
 
+/** Access logs for a listener class: those of filters, and the listener's own (no chain matched). */
+export interface ClassLogs {
+  filters: AccessLog[];
+  listener: AccessLog[];
+}
+
 /**
- * The listeners with the mesh's access log in every connection manager and TCP proxy, and the
- * no-chain-matched one on the catch-all listeners (15001, 15006); unchanged when it is off.
+ * The listeners with their class's access logs (inbound: `server`, the rest: `client`) in every
+ * connection manager and TCP proxy, and the no-chain-matched ones on the catch-all listeners
+ * (15001, 15006).
  */
-export function withAccessLogs(mesh: MeshSettings, listeners: Listener[]): Listener[] {
-  const log = fileAccessLog(mesh);
-  const noChain = fileAccessLog(mesh, true);
-  if (!log || !noChain) return listeners;
-  return listeners.map((l) => ({
-    ...l,
-    // Not the chains that drop traffic sent to 15001/15006 themselves (upstream logs none there).
-    filterChains: l.filterChains?.map((c) =>
-      c.name?.endsWith("-blackhole") ? c : { ...c, filters: c.filters?.map((f) => logged(f, log)) },
-    ),
-    ...(l.defaultFilterChain
-      ? { defaultFilterChain: { ...l.defaultFilterChain, filters: l.defaultFilterChain.filters?.map((f) => logged(f, log)) } }
-      : {}),
-    ...(l.name === "virtualOutbound" || l.name === "virtualInbound" ? { accessLog: [...(l.accessLog ?? []), noChain] } : {}),
-  }));
+export function withAccessLogs(listeners: Listener[], client: ClassLogs, server: ClassLogs): Listener[] {
+  if (client.filters.length + client.listener.length + server.filters.length + server.listener.length === 0) return listeners;
+  const add = (filter: Filter, logs: AccessLog[]) => logs.reduce((f, log) => logged(f, log), filter);
+  return listeners.map((l) => {
+    const logs = l.name === "virtualInbound" ? server : client;
+    return {
+      ...l,
+      // Not the chains that drop traffic sent to 15001/15006 themselves (upstream logs none there).
+      filterChains: l.filterChains?.map((c) =>
+        c.name?.endsWith("-blackhole") ? c : { ...c, filters: c.filters?.map((f) => add(f, logs.filters)) },
+      ),
+      ...(l.defaultFilterChain
+        ? {
+            defaultFilterChain: {
+              ...l.defaultFilterChain,
+              filters: l.defaultFilterChain.filters?.map((f) => add(f, logs.filters)),
+            },
+          }
+        : {}),
+      ...((l.name === "virtualOutbound" || l.name === "virtualInbound") && logs.listener.length > 0
+        ? { accessLog: [...(l.accessLog ?? []), ...logs.listener] }
+        : {}),
+    };
+  });
 }

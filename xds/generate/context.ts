@@ -7,6 +7,7 @@ import type { DestinationRule } from "./destination-rule.ts";
 import type { LocalityLbSetting } from "./locality.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
 import type { Sidecar } from "./sidecar-scope.ts";
+import type { ExtensionProvider, Telemetry } from "./telemetry.ts";
 import type { VirtualService } from "./virtual-service.ts";
 
 export interface MeshSettings {
@@ -26,6 +27,10 @@ export interface MeshSettings {
   accessLogFormat?: string;
   /** meshConfig.localityLbSetting: the locality load balancing of clusters whose DestinationRule sets none. */
   localityLbSetting?: LocalityLbSetting;
+  /** meshConfig.extensionProviders as written (upstream's defaults are added where used). */
+  extensionProviders?: ExtensionProvider[];
+  /** meshConfig.defaultProviders.accessLogging: providers for proxies no Telemetry configures. */
+  defaultAccessLogProviders?: string[];
 }
 
 /** What the generators read of a MeshConfig (istiod's mesh ConfigMap, parsed), over the defaults. */
@@ -36,6 +41,8 @@ export function meshSettings(mesh: {
   accessLogFormat?: string;
   outboundTrafficPolicy?: { mode?: string };
   localityLbSetting?: LocalityLbSetting;
+  extensionProviders?: ExtensionProvider[];
+  defaultProviders?: { accessLogging?: string[] };
 }): Partial<MeshSettings> {
   return {
     trustDomain: mesh.trustDomain || DEFAULT_MESH.trustDomain,
@@ -44,6 +51,10 @@ export function meshSettings(mesh: {
     ...(mesh.accessLogEncoding === "JSON" ? { accessLogEncoding: "JSON" as const } : {}),
     ...(mesh.accessLogFormat ? { accessLogFormat: mesh.accessLogFormat } : {}),
     ...(mesh.localityLbSetting ? { localityLbSetting: mesh.localityLbSetting } : {}),
+    ...(Array.isArray(mesh.extensionProviders) ? { extensionProviders: mesh.extensionProviders } : {}),
+    ...(Array.isArray(mesh.defaultProviders?.accessLogging)
+      ? { defaultAccessLogProviders: mesh.defaultProviders.accessLogging }
+      : {}),
   };
 }
 
@@ -69,6 +80,8 @@ export interface PushContext {
   destinationRules?: DestinationRule[];
   /** Sidecar objects (networking.istio.io), as the cache holds them. */
   sidecars?: Sidecar[];
+  /** Telemetry objects (telemetry.istio.io), as the cache holds them. */
+  telemetries?: Telemetry[];
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**

@@ -62,6 +62,7 @@ import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
 import { ingressPorts, sidecarScope } from "./sidecar-scope.ts";
 import { type TcpDestination, type TlsRoute, tcpDestination, tlsRoutes } from "./tcp-routes.ts";
+import { accessLogsFor } from "./telemetry.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -708,9 +709,13 @@ function virtualInbound(push: PushContext, proxy: MeshProxy, mode: (port: number
 /** Every listener a sidecar gets; inbound chains follow the PeerAuthentications that apply to it. */
 export function sidecarListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const mtls = composeMtls(push.peerAuthentications, push.mesh.rootNamespace, proxy);
-  return withAccessLogs(push.mesh, [
-    ...outboundListeners(push, proxy),
-    virtualOutbound(push, proxy),
-    virtualInbound(push, proxy, (port) => portMode(mtls, port)),
-  ]);
+  return withAccessLogs(
+    [
+      ...outboundListeners(push, proxy),
+      virtualOutbound(push, proxy),
+      virtualInbound(push, proxy, (port) => portMode(mtls, port)),
+    ],
+    accessLogsFor(push, proxy, "CLIENT"),
+    accessLogsFor(push, proxy, "SERVER"),
+  );
 }

@@ -16,6 +16,7 @@ import { sidecarListeners } from "../generate/listeners.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
+import type { Telemetry } from "../generate/telemetry.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
@@ -64,6 +65,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     virtualServices: config.filter((o) => o.kind === "VirtualService") as VirtualService[],
     destinationRules: config.filter((o) => o.kind === "DestinationRule") as DestinationRule[],
     sidecars: config.filter((o) => o.kind === "Sidecar") as Sidecar[],
+    telemetries: config.filter((o) => o.kind === "Telemetry") as Telemetry[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

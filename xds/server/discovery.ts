@@ -15,6 +15,7 @@ import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../
 import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
+import type { Telemetry } from "../generate/telemetry.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
 import { mergedVirtualServices } from "../generate/virtual-service-scope.ts";
 import {
@@ -73,6 +74,7 @@ export class Discovery {
     virtualServices: Informer;
     destinationRules: Informer;
     sidecars: Informer;
+    telemetries: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -102,6 +104,7 @@ export class Discovery {
       virtualServices: cache.informer({ path: "/apis/networking.istio.io/v1/virtualservices", optional: true }),
       destinationRules: cache.informer({ path: "/apis/networking.istio.io/v1/destinationrules", optional: true }),
       sidecars: cache.informer({ path: "/apis/networking.istio.io/v1/sidecars", optional: true }),
+      telemetries: cache.informer({ path: "/apis/telemetry.istio.io/v1/telemetries", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -116,20 +119,11 @@ export class Discovery {
 
   /** Lists everything once (the first push has the whole mesh), then follows changes. */
   async start(): Promise<void> {
-    const {
-      services,
-      slices,
-      pods,
-      nodes,
-      peerAuthentications,
-      serviceEntries,
-      workloadEntries,
-      virtualServices,
-      destinationRules,
-      sidecars,
-    } = this.informers;
-    for (const optional of [peerAuthentications, serviceEntries, workloadEntries, virtualServices, destinationRules, sidecars])
-      void optional.start();
+    const { services, slices, pods, nodes, ...istio } = this.informers;
+    // Istio's kinds are optional (their CRDs may come later): started, not waited for.
+    for (const optional of Object.values(istio)) void optional.start();
+    const { peerAuthentications, serviceEntries, workloadEntries, virtualServices, destinationRules, sidecars, telemetries } =
+      istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
@@ -147,6 +141,8 @@ export class Discovery {
       destinationRules.subscribe(() => this.changed("full")),
       // What each proxy sees: everything.
       sidecars.subscribe(() => this.changed("full")),
+      // Access logs in listeners.
+      telemetries.subscribe(() => this.changed("full")),
     ];
   }
 
@@ -171,6 +167,7 @@ export class Discovery {
       virtualServices: list<VirtualService>("virtualServices"),
       destinationRules: list<DestinationRule>("destinationRules"),
       sidecars: list<Sidecar>("sidecars"),
+      telemetries: list<Telemetry>("telemetries"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: list<PeerAuthentication>("peerAuthentications"),
