@@ -31,6 +31,10 @@ export interface MeshSettings {
   extensionProviders?: ExtensionProvider[];
   /** meshConfig.defaultProviders.accessLogging: providers for proxies no Telemetry configures. */
   defaultAccessLogProviders?: string[];
+  /** meshConfig.defaultProviders.tracing (the first is used). */
+  defaultTracingProviders?: string[];
+  /** meshConfig.enableTracing (upstream's default: on, 1 % sampling, no provider of Istio's). */
+  enableTracing?: boolean;
 }
 
 /** What the generators read of a MeshConfig (istiod's mesh ConfigMap, parsed), over the defaults. */
@@ -42,7 +46,8 @@ export function meshSettings(mesh: {
   outboundTrafficPolicy?: { mode?: string };
   localityLbSetting?: LocalityLbSetting;
   extensionProviders?: ExtensionProvider[];
-  defaultProviders?: { accessLogging?: string[] };
+  defaultProviders?: { accessLogging?: string[]; tracing?: string[] };
+  enableTracing?: boolean;
 }): Partial<MeshSettings> {
   return {
     trustDomain: mesh.trustDomain || DEFAULT_MESH.trustDomain,
@@ -55,6 +60,8 @@ export function meshSettings(mesh: {
     ...(Array.isArray(mesh.defaultProviders?.accessLogging)
       ? { defaultAccessLogProviders: mesh.defaultProviders.accessLogging }
       : {}),
+    ...(Array.isArray(mesh.defaultProviders?.tracing) ? { defaultTracingProviders: mesh.defaultProviders.tracing } : {}),
+    ...(mesh.enableTracing === false ? { enableTracing: false } : {}),
   };
 }
 

@@ -63,6 +63,7 @@ import { composeMtls, portMode } from "./peer-authentication.ts";
 import { ingressPorts, sidecarScope } from "./sidecar-scope.ts";
 import { type TcpDestination, type TlsRoute, tcpDestination, tlsRoutes } from "./tcp-routes.ts";
 import { accessLogsFor } from "./telemetry.ts";
+import { hcmTracing } from "./tracing.ts";
 
 export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 
@@ -213,44 +214,21 @@ function httpFilters(proxy: MeshProxy, inbound: boolean): HttpFilter[] {
   return filters;
 }
 
-/** Tracing as upstream's default mesh config sets it (1% sampling), tagged with the workload's identity. */
-function tracing(proxy: MeshProxy) {
-  const dryRun = (tag: string, key: string) => ({
-    tag,
-    metadata: { kind: { request: {} }, metadataKey: { key: "envoy.filters.http.rbac", path: [{ key }] } },
-  });
-  const literal = (tag: string, value: string) => ({ tag, literal: { value } });
-  return {
-    clientSampling: { value: 100 },
-    randomSampling: { value: 1 },
-    overallSampling: { value: 100 },
-    customTags: [
-      dryRun("istio.authorization.dry_run.allow_policy.name", "istio_dry_run_allow_shadow_effective_policy_id"),
-      dryRun("istio.authorization.dry_run.allow_policy.result", "istio_dry_run_allow_shadow_engine_result"),
-      dryRun("istio.authorization.dry_run.deny_policy.name", "istio_dry_run_deny_shadow_effective_policy_id"),
-      dryRun("istio.authorization.dry_run.deny_policy.result", "istio_dry_run_deny_shadow_engine_result"),
-      literal("istio.canonical_revision", proxy.labels["service.istio.io/canonical-revision"] ?? "latest"),
-      literal("istio.canonical_service", proxy.labels["service.istio.io/canonical-name"] ?? "unknown"),
-      literal("istio.cluster_id", proxy.clusterId),
-      literal("istio.mesh_id", typeof proxy.metadata.MESH_ID === "string" ? proxy.metadata.MESH_ID : "unknown"),
-      literal("istio.namespace", proxy.namespace),
-    ],
-  };
-}
-
 function httpConnectionManager(
+  push: PushContext,
   proxy: MeshProxy,
   statPrefix: string,
   routing: { rds: string } | { routeConfig: RouteConfiguration; http2ProtocolOptions?: object },
   inbound: boolean,
 ): Filter {
+  const traced = hcmTracing(push, proxy, inbound);
   return {
     name: "envoy.filters.network.http_connection_manager",
     typedConfig: pack(HttpConnectionManager, {
       statPrefix: `${statPrefix};`,
       ...("rds" in routing ? { rds: { configSource: ADS_CONFIG, routeConfigName: routing.rds } } : routing),
       httpFilters: httpFilters(proxy, inbound),
-      tracing: tracing(proxy),
+      ...(traced ? { tracing: traced.tracing } : {}),
       ...(inbound ? { serverName: "istio-envoy" } : {}),
       streamIdleTimeout: { seconds: 0 },
       useRemoteAddress: false,
@@ -264,7 +242,9 @@ function httpConnectionManager(
       upgradeConfigs: [{ upgradeType: "websocket" }],
       normalizePath: true,
       pathWithEscapedSlashesAction: HttpConnectionManager_PathWithEscapedSlashesAction.KEEP_UNCHANGED,
-      requestIdExtension: { typedConfig: pack(UuidRequestIdConfig, { useRequestIdForTraceSampling: true }) },
+      requestIdExtension: {
+        typedConfig: pack(UuidRequestIdConfig, { useRequestIdForTraceSampling: traced?.useRequestIdForTraceSampling ?? true }),
+      },
     }),
   };
 }
@@ -343,7 +323,7 @@ function outboundListeners(push: PushContext, proxy: MeshProxy): Listener[] {
       filterChains: [
         {
           filterChainMatch: { transportProtocol: "raw_buffer", applicationProtocols: HTTP_ALPN },
-          filters: [httpConnectionManager(proxy, `outbound_${name}`, { rds: String(port) }, false)],
+          filters: [httpConnectionManager(push, proxy, `outbound_${name}`, { rds: String(port) }, false)],
           ...CONNECT_TIMEOUT,
         },
       ],
@@ -389,7 +369,7 @@ function addressListener(
     filterChains: [
       {
         filterChainMatch: { transportProtocol: "raw_buffer", applicationProtocols: HTTP_ALPN },
-        filters: [httpConnectionManager(proxy, `outbound_${name}`, { rds: `${service.hostname}:${port.port}` }, false)],
+        filters: [httpConnectionManager(push, proxy, `outbound_${name}`, { rds: `${service.hostname}:${port.port}` }, false)],
         ...CONNECT_TIMEOUT,
       },
     ],
@@ -550,6 +530,7 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
   const grpc = target ? isHttp2(target.protocol) : false;
   const http = () =>
     httpConnectionManager(
+      push,
       proxy,
       target ? `inbound_${target.bind ?? "0.0.0.0"}_${target.port}` : INBOUND_PASSTHROUGH_CLUSTER,
       {

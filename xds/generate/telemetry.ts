@@ -204,3 +204,70 @@ export function accessLogsFor(push: PushContext, proxy: MeshProxy, mode: "CLIENT
       });
   return { filters: build(), listener: build(NO_CHAIN_FILTER) };
 }
+
+// ---- Tracing -------------------------------------------------------------------------------
+
+export interface TracingEntry {
+  providers?: { name?: string }[];
+  match?: { mode?: WorkloadMode };
+  disableSpanReporting?: boolean;
+  customTags?: Record<string, CustomTag>;
+  randomSamplingPercentage?: number;
+  useRequestIdForTraceSampling?: boolean;
+  enableIstioTags?: boolean;
+}
+
+export interface CustomTag {
+  literal?: { value?: string };
+  environment?: { name?: string; defaultValue?: string };
+  header?: { name?: string; defaultValue?: string };
+}
+
+/** What one side (client or server) of a proxy traces with (upstream's TracingSpec). */
+export interface TracingSpec {
+  provider?: ExtensionProvider;
+  disabled: boolean;
+  customTags?: Record<string, CustomTag>;
+  randomSamplingPercentage?: number;
+  useRequestIdForTraceSampling: boolean;
+  enableIstioTags: boolean;
+}
+
+/**
+ * Upstream's Telemetries.Tracing: each applicable Telemetry's `tracing` entries override the
+ * provider (the first named), reporting, tags and sampling of the sides they match; undefined
+ * when neither a Telemetry nor the mesh's defaultProviders.tracing says anything (the mesh
+ * config's legacy tracing then applies). A side without a provider is disabled.
+ */
+export function tracingFor(push: PushContext, proxy: MeshProxy): { client: TracingSpec; server: TracingSpec } | undefined {
+  const entries = applicableTelemetries(push, proxy).flatMap((t) => (t.spec?.tracing ?? []) as TracingEntry[]);
+  const defaults = push.mesh.defaultTracingProviders ?? [];
+  if (entries.length === 0 && defaults.length === 0) return undefined;
+  const providers = mergeProviders(push.mesh.extensionProviders);
+  const fetch = (name: string) => providers.find((p) => p.name.toLowerCase() === name.toLowerCase());
+  const fresh = (): TracingSpec => ({
+    useRequestIdForTraceSampling: true,
+    enableIstioTags: true,
+    disabled: false,
+    provider: defaults[0] ? fetch(defaults[0]) : undefined,
+  });
+  const client = fresh();
+  const server = fresh();
+  for (const entry of entries) {
+    const mode = entry.match?.mode;
+    const sides = mode === "CLIENT" ? [client] : mode === "SERVER" ? [server] : [client, server];
+    const [first] = (entry.providers ?? []).map((p) => p.name ?? "").filter(Boolean);
+    for (const side of sides) {
+      if (first) side.provider = fetch(first);
+      if (entry.disableSpanReporting !== undefined) side.disabled = entry.disableSpanReporting;
+      if (entry.customTags !== undefined) side.customTags = entry.customTags;
+      if (entry.randomSamplingPercentage !== undefined) side.randomSamplingPercentage = entry.randomSamplingPercentage;
+      if (entry.useRequestIdForTraceSampling !== undefined)
+        side.useRequestIdForTraceSampling = entry.useRequestIdForTraceSampling;
+      if (entry.enableIstioTags !== undefined) side.enableIstioTags = entry.enableIstioTags;
+    }
+  }
+  if (!client.provider) client.disabled = true;
+  if (!server.provider) server.disabled = true;
+  return { client, server };
+}
