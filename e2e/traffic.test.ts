@@ -3,6 +3,7 @@
 // istiod from DestinationRules and VirtualServices. Every test counts what the echo servers
 // answered (their version, their pod name, the status), never what was configured.
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import packageJson from "../package.json" with { type: "json" };
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
@@ -22,6 +23,7 @@ import {
   waitForPods,
 } from "./support/mesh-node.ts";
 
+const packageVersion = packageJson.version;
 const SHOP = "shop";
 const WEB = "web";
 /** Not in the mesh: no injection, no Service. */
@@ -102,6 +104,8 @@ interface EnvoyView {
   /** The backend's virtual host on route configuration 80. */
   backendRoute(): string;
   endpoints(cluster: string): string;
+  /** The listeners Envoy serves with now (not those still draining after an update), as JSON text. */
+  activeListeners: string;
 }
 
 function envoyView(): EnvoyView {
@@ -119,7 +123,9 @@ function envoyView(): EnvoyView {
     (e) => e.endpoint_config as { cluster_name: string },
   );
   const text = (o: unknown) => (o ? JSON.stringify(o) : "");
+  const listeners = (of("ListenersConfigDump").dynamic_listeners ?? []) as { active_state?: { listener?: object } }[];
   return {
+    activeListeners: text(listeners.map((l) => l.active_state?.listener)),
     size: raw.length,
     raw,
     cluster: (name) => text(clusters.find((c) => c.name === name)),
@@ -650,8 +656,11 @@ describe.runIf(local)("traffic management on the real node", () => {
         accessLogging: [{ providers: [{ name: "envoy" }], filter: { expression: "response.code >= 400" } }],
       },
     };
-    await applyAndWait("a Telemetry logging the client's errors only", [telemetry], (envoy) =>
-      envoy.raw.includes("response.code >= 400"),
+    // Envoy's JSON escapes ">": look for the filter's name and the start of its expression.
+    await applyAndWait(
+      "a Telemetry logging the client's errors only",
+      [telemetry],
+      (envoy) => envoy.raw.includes("envoy.access_loggers.extension_filters.cel") && envoy.raw.includes("response.code"),
     );
     const stamp = Date.now();
     const ok = `/telemetry-ok-${stamp}`;
@@ -664,8 +673,118 @@ describe.runIf(local)("traffic management on the real node", () => {
     expect(await lineWith(SHOP, "app=backend", ok)).toMatch(/" 200 /);
     kubectl(["-n", WEB, "delete", "telemetry", "client-errors"]);
     await waitFor("the Telemetry gone from the client's Envoy", async () =>
-      envoyView().raw.includes("response.code >= 400") ? undefined : true,
+      envoyView().activeListeners.includes("envoy.access_loggers.extension_filters.cel") ? undefined : true,
     );
+    // The mesh config's log again: successful calls logged too.
+    const again = `/telemetry-again-${stamp}`;
+    expect(call(1, again)[0]?.code).toBe("200");
+    expect(await lineWith(WEB, "app=client", again)).toMatch(/" 200 /);
+  });
+
+  test("tracing through the Telemetry API: every call's client span reaches a Zipkin collector on the cluster, none once reporting is off", async () => {
+    // The collector: a few lines of Node in Rigger's own image (it has node), logging each span it is sent.
+    runOnRealNode(EXT);
+    const collector = [
+      "require('node:http').createServer((req, res) => { let body = '';",
+      " req.on('data', (c) => (body += c)); req.on('end', () => {",
+      " try { for (const s of JSON.parse(body)) console.log('SPAN ' + JSON.stringify(s)); } catch { console.log('UNPARSED ' + req.url); }",
+      " res.writeHead(202); res.end(); }); }).listen(9411);",
+    ].join("");
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "zipkin", namespace: EXT },
+        spec: {
+          selector: { matchLabels: { app: "zipkin" } },
+          template: {
+            metadata: { labels: { app: "zipkin" } },
+            spec: {
+              containers: [
+                {
+                  name: "collector",
+                  image: `rigger:${packageVersion}`,
+                  imagePullPolicy: "IfNotPresent",
+                  command: ["/usr/local/bin/node", "-e", collector],
+                  ports: [{ containerPort: 9411 }],
+                },
+              ],
+            },
+          },
+        },
+      }),
+    );
+    applyService("zipkin", EXT, { app: "zipkin" }, [{ name: "http", port: 9411, targetPort: 9411 }]);
+    await waitForPods(EXT, "app=zipkin", 1, isReady, "the Zipkin collector Ready");
+    // The provider goes in the mesh config, through the Istio resource.
+    const provider = { name: "zipkin", zipkin: { service: `zipkin.${EXT}.svc.cluster.local`, port: 9411 } };
+    kubectl([
+      "patch",
+      "istio",
+      "default",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { values: { meshConfig: { extensionProviders: [provider] } } } }),
+    ]);
+    await waitFor("the Zipkin provider in the rendered mesh config", async () =>
+      kubectl(["-n", "istio-system", "get", "configmap", "istio", "-o", "jsonpath={.data.mesh}"]).includes(
+        `zipkin.${EXT}.svc.cluster.local`,
+      )
+        ? true
+        : undefined,
+    ).catch((err: Error) => {
+      // Seen twice before (issue 16 notes): keep what explains it.
+      const revision = kubectl(["get", "istiorevision", "default", "-o", "jsonpath={.spec.values.meshConfig}"]);
+      const logs = kubectl(["-n", "rigger-system", "logs", "-l", "app.kubernetes.io/name=rigger-operator", "--tail=40"]);
+      throw new Error(`${err.message}\nIstioRevision meshConfig: ${revision}\noperator logs:\n${logs}`);
+    });
+    const telemetry = (spec: object) => ({
+      apiVersion: "telemetry.istio.io/v1",
+      kind: "Telemetry",
+      metadata: { name: "client-tracing", namespace: WEB },
+      spec: { selector: { matchLabels: { app: "client" } }, tracing: [spec] },
+    });
+    await applyAndWait(
+      "a Telemetry tracing every client call to Zipkin",
+      [
+        telemetry({
+          providers: [{ name: "zipkin" }],
+          randomSamplingPercentage: 100,
+          customTags: { suite: { literal: { value: "traffic-e2e" } } },
+        }),
+      ],
+      (envoy) =>
+        envoy.raw.includes("envoy.tracers.zipkin") && envoy.raw.includes(`outbound|9411||zipkin.${EXT}.svc.cluster.local`),
+    );
+    const spans = (marker: string) =>
+      kubectl(["-n", EXT, "logs", "-l", "app=zipkin", "--tail=2000"])
+        .split("\n")
+        .filter((l) => l.startsWith("SPAN ") && l.includes(marker))
+        .map((l) => JSON.parse(l.slice(5)) as { kind?: string; name?: string; traceId?: string; tags?: Record<string, string> });
+    const traced = `/traced-${Date.now()}`;
+    expect(tally(call(10, traced).map((r) => r.code))).toEqual({ "200": 10 });
+    const seen = await waitFor("10 client spans at the collector", async () => {
+      const list = spans(traced).filter((s) => s.kind === "CLIENT");
+      return list.length >= 10 ? list : undefined;
+    });
+    expect(seen).toHaveLength(10);
+    expect(new Set(seen.map((s) => s.traceId)).size).toBe(10);
+    expect(seen.every((s) => s.tags?.suite === "traffic-e2e" && s.tags?.["istio.namespace"] === WEB)).toBe(true);
+    expect(seen[0]?.name).toBe(`${HOST}:80/*`);
+    measured["tracing: client spans of 10 calls at the Zipkin collector"] = String(seen.length);
+
+    await applyAndWait(
+      "span reporting off for the client",
+      [telemetry({ disableSpanReporting: true })],
+      (envoy) => !envoy.activeListeners.includes("envoy.tracers.zipkin"),
+    );
+    const quiet = `/untraced-${Date.now()}`;
+    expect(tally(call(10, quiet).map((r) => r.code))).toEqual({ "200": 10 });
+    // Envoy flushes spans every second: well past that, still none of these.
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(spans(quiet).filter((s) => s.kind === "CLIENT")).toHaveLength(0);
+    kubectl(["-n", WEB, "delete", "telemetry", "client-tracing"]);
   });
 
   test("a weighted TCP route: 80/20 of 200 connections between subsets, as the echo servers saw them", async () => {

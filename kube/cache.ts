@@ -141,15 +141,19 @@ export class SharedCache {
     const key = namespace ? `${namespace}/${name}` : (name ?? "");
     const candidates = [`${prefix}/${resource}`, ...(namespace ? [`${prefix}/namespaces/${namespace}/${resource}`] : [])];
     let absent = false;
+    let newest: WatchedObject | undefined;
     for (const path of candidates) {
       for (const informer of this.informers.values()) {
         const spec = informer.spec;
         if (spec.path !== path || !informer.synced || spec.metadataOnly || spec.transform) continue;
         const object = informer.get(key);
-        if (object) return object;
-        if (!spec.labelSelector && !spec.fieldSelector) absent = true;
+        // Several informers (other selectors) may hold it, each as far as its own watch got: the
+        // newest copy, or a reconcile woken by the newer one would read the older and stop there.
+        if (object) newest = newest && !isNewer(object, newest) ? newest : object;
+        else if (!spec.labelSelector && !spec.fieldSelector) absent = true;
       }
     }
+    if (newest) return newest;
     return absent ? null : undefined;
   }
 
@@ -179,6 +183,17 @@ export class SharedCache {
     }
     return undefined;
   }
+}
+
+/**
+ * Whether `a` is a later version of an object than `b`: resourceVersions are opaque, but one
+ * apiserver's are etcd revisions (integers), so compared as numbers when both are.
+ */
+export function isNewer(a: WatchedObject, b: WatchedObject): boolean {
+  const va = (a.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? "";
+  const vb = (b.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? "";
+  if (!/^\d+$/.test(va) || !/^\d+$/.test(vb)) return false;
+  return BigInt(va) > BigInt(vb);
 }
 
 /** Label selector terms: "k=v" (equals) or "k" (exists); undefined for anything else (set-based, !=). */
