@@ -4,6 +4,8 @@
 // answered (their version, their pod name, the status), never what was configured.
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import packageJson from "../package.json" with { type: "json" };
+import { createCertificateAuthority, issueCertificate } from "../pki/certificates.ts";
+import { versions } from "../versions.ts";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
@@ -24,6 +26,7 @@ import {
 } from "./support/mesh-node.ts";
 
 const packageVersion = packageJson.version;
+const istioVersion = versions.istio;
 const SHOP = "shop";
 const WEB = "web";
 /** Not in the mesh: no injection, no Service. */
@@ -157,6 +160,59 @@ function lineWith(namespace: string, selector: string, text: string): Promise<st
   return waitFor(`an access log line of ${selector} with ${text}`, async () =>
     proxyLines(namespace, selector).find((l) => l.includes(text)),
   );
+}
+
+/**
+ * A server outside the mesh (EXT, no sidecar) speaking only TLS on 8443 (a certificate for
+ * secure.outside.test from a throwaway CA), answering with its name as its version.
+ */
+async function tlsServer(name: string): Promise<{ ip: string }> {
+  runOnRealNode(EXT);
+  const ca = await createCertificateAuthority("traffic-e2e-ca", 1);
+  const serving = await issueCertificate(ca, {
+    commonName: "secure.outside.test",
+    dnsNames: ["secure.outside.test"],
+    usages: ["server"],
+    validDays: 1,
+  });
+  kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name, namespace: EXT },
+      stringData: { "tls.crt": serving.certPem, "tls.key": serving.keyPem },
+    }),
+  );
+  kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: EXT },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            containers: [
+              {
+                name,
+                image: `localhost/istio/app:${istioVersion}`,
+                imagePullPolicy: "IfNotPresent",
+                args: ["--port=8443", "--tls=8443", "--crt=/certs/tls.crt", "--key=/certs/tls.key", `--version=${name}`],
+                volumeMounts: [{ name: "certs", mountPath: "/certs", readOnly: true }],
+              },
+            ],
+            volumes: [{ name: "certs", secret: { secretName: name } }],
+          },
+        },
+      },
+    }),
+  );
+  const [pod] = await waitForPods(EXT, `app=${name}`, 1, isReady, `the TLS server ${name} Ready`);
+  if (!pod?.status.podIP) throw new Error(`no ${name} pod`);
+  return { ip: pod.status.podIP };
 }
 
 const SUBSETS = [
@@ -785,6 +841,92 @@ describe.runIf(local)("traffic management on the real node", () => {
     await new Promise((r) => setTimeout(r, 3000));
     expect(spans(quiet).filter((s) => s.kind === "CLIENT")).toHaveLength(0);
     kubectl(["-n", WEB, "delete", "telemetry", "client-tracing"]);
+  });
+
+  test("TLS origination to a ServiceEntry: a server that speaks only TLS answers once a DestinationRule says SIMPLE", async () => {
+    const server = await tlsServer("tls-outside");
+
+    const entry = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "ServiceEntry",
+      metadata: { name: "secure-outside", namespace: WEB },
+      spec: {
+        hosts: ["secure.outside.test"],
+        location: "MESH_EXTERNAL",
+        resolution: "STATIC",
+        ports: [{ number: 80, name: "http", protocol: "HTTP", targetPort: 8443 }],
+        endpoints: [{ address: server.ip }],
+      },
+    };
+    const cluster = "outbound|80||secure.outside.test";
+    await applyAndWait("a ServiceEntry for the TLS-only server", [entry], (envoy) =>
+      envoy.endpoints(cluster).includes(`"${server.ip}"`),
+    );
+    // By the Host header, through the client's port-80 listener (the backend's address is just a way in).
+    const ask = () => replies(echoCall(client.app, `http://${vip}:80/`, ["-H", "Host:secure.outside.test"]))[0];
+    expect(ask()?.code).not.toBe("200");
+    await applyAndWait(
+      "a DestinationRule originating TLS to it",
+      [
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "DestinationRule",
+          metadata: { name: "secure-outside", namespace: WEB },
+          spec: {
+            host: "secure.outside.test",
+            trafficPolicy: { tls: { mode: "SIMPLE", sni: "secure.outside.test", insecureSkipVerify: true } },
+          },
+        },
+      ],
+      (envoy) => envoy.cluster(cluster).includes("secure.outside.test") && envoy.cluster(cluster).includes("UpstreamTlsContext"),
+    );
+    const answered = await waitFor("the TLS-only server answering", async () => {
+      const reply = ask();
+      return reply?.code === "200" ? reply : undefined;
+    });
+    expect(answered.version).toBe("tls-outside");
+    kubectl(["-n", WEB, "delete", "destinationrule", "secure-outside"]);
+    kubectl(["-n", WEB, "delete", "serviceentry", "secure-outside"]);
+  });
+
+  test("TLS routes by SNI: a VirtualService sends each server name to its own Service, the client's TLS untouched", async () => {
+    await Promise.all([tlsServer("tls-a"), tlsServer("tls-b")]);
+    for (const name of ["tls-a", "tls-b"]) applyService(name, EXT, { app: name }, [{ name: "tls", port: 443, targetPort: 8443 }]);
+    const a = `tls-a.${EXT}.svc.cluster.local`;
+    const b = `tls-b.${EXT}.svc.cluster.local`;
+    const address = json<{ spec: { clusterIP: string } }>(["-n", EXT, "get", "service", "tls-a"]).spec.clusterIP;
+    await waitFor("tls-a's listener in the client's Envoy", async () =>
+      envoyView().activeListeners.includes(`${address}_443`) ? true : undefined,
+    );
+    const versions = (sni: string) =>
+      tally(
+        replies(echoCall(client.app, `https://${address}:443/`, ["--server-name", sni, "-k", "--count", "10", "--qps", "0"])).map(
+          (r) => r.version,
+        ),
+      );
+    expect(versions("b.tls.test")).toEqual({ "tls-a": 10 });
+    await applyAndWait(
+      "a VirtualService routing b.tls.test to tls-b",
+      [
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "VirtualService",
+          metadata: { name: "tls-by-sni", namespace: EXT },
+          spec: {
+            hosts: [a, "*.tls.test"],
+            tls: [
+              { match: [{ port: 443, sniHosts: ["b.tls.test"] }], route: [{ destination: { host: b } }] },
+              { match: [{ port: 443, sniHosts: ["a.tls.test", a] }], route: [{ destination: { host: a } }] },
+            ],
+          },
+        },
+      ],
+      (envoy) => envoy.activeListeners.includes('"b.tls.test"'),
+    );
+    expect(versions("b.tls.test")).toEqual({ "tls-b": 10 });
+    expect(versions("a.tls.test")).toEqual({ "tls-a": 10 });
+    kubectl(["-n", EXT, "delete", "virtualservice", "tls-by-sni"]);
+    for (const name of ["tls-a", "tls-b"]) kubectl(["-n", EXT, "delete", "deployment,service,secret", name]);
   });
 
   test("a weighted TCP route: 80/20 of 200 connections between subsets, as the echo servers saw them", async () => {

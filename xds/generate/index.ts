@@ -85,7 +85,10 @@ export function proxyLoadAssignment(
   const parsed = parseClusterName(name);
   const service = parsed && push.registry.byHostname.get(parsed.hostname);
   if (!parsed || !service) return { key: "", build: () => clusterLoadAssignment(push, name) };
-  const applied = destinationRuleFor(push, proxy, service);
+  const applied = push.destinationRules?.length ? destinationRuleFor(push, proxy, service) : undefined;
+  // No rule: the shared assignment, unless the mesh's own locality setting distributes.
+  if (!applied && !parsed.subset && !push.mesh.localityLbSetting?.distribute?.length)
+    return { key: "", build: () => clusterLoadAssignment(push, name) };
   const rules = applied ? applied.from.join(",") : "";
   const subset = parsed.subset ? applied?.subsets.find((s) => s.name === parsed.subset) : undefined;
   // A subset no rule defines has no endpoints.
