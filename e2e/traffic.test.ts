@@ -929,6 +929,45 @@ describe.runIf(local)("traffic management on the real node", () => {
     for (const name of ["tls-a", "tls-b"]) kubectl(["-n", EXT, "delete", "deployment,service,secret", name]);
   });
 
+  test("warm-up: a pod that joins gets a small share of calls at first, about its half once the warm-up window has passed", async () => {
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
+    await applyAndWait(
+      "a 15 s warm-up for subset v1",
+      [
+        destinationRule({
+          subsets: SUBSETS,
+          trafficPolicy: { loadBalancer: { simple: "ROUND_ROBIN", warmupDurationSecs: "15s" } },
+        }),
+        virtualService([{ route: [{ destination: { host: "backend", subset: "v1" } }] }]),
+      ],
+      (envoy) => envoy.cluster(`outbound|80|v1|${HOST}`).includes("slow_start"),
+    );
+    // The changed cluster puts its hosts in slow start too: the pod already there leaves it first.
+    await new Promise((r) => setTimeout(r, 16_000));
+    const before = new Set(
+      backendPods()
+        .filter((p) => p.version === "v1")
+        .map((p) => p.name),
+    );
+    kubectl(["-n", SHOP, "scale", "deployment", "backend-v1", "--replicas=2"]);
+    const pods = await waitForPods(SHOP, "app=backend,version=v1", 2, isReady, "a second v1 pod Ready");
+    const joined = pods.find((p) => !before.has(p.metadata.name));
+    if (!joined) throw new Error("no new v1 pod");
+    await waitFor("the new pod in the client's Envoy", async () =>
+      envoyView().endpoints(`outbound|80|v1|${HOST}`).includes(`"${joined.status.podIP}"`) ? true : undefined,
+    );
+    const share = () => call(100).filter((r) => r.hostname === joined.metadata.name).length;
+    const early = share();
+    await new Promise((r) => setTimeout(r, 16_000));
+    const late = share();
+    measured["warm-up 15 s: the joining pod's calls of 100, at once → after the window"] = `${early} → ${late}`;
+    // Envoy starts a new host at 10 % of its weight: about 9 of 100 against the warmed pod.
+    expect(early).toBeLessThan(25);
+    expect(late).toBeGreaterThanOrEqual(35);
+    kubectl(["-n", SHOP, "scale", "deployment", "backend-v1", "--replicas=1"]);
+    await waitForPods(SHOP, "app=backend,version=v1", 1, isReady, "one v1 pod again");
+  }, 180_000);
+
   test("a weighted TCP route: 80/20 of 200 connections between subsets, as the echo servers saw them", async () => {
     await applyAndWait(
       "a TCP route 80/20 to subsets v1, v2",

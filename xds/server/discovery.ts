@@ -269,8 +269,9 @@ export class Discovery {
     const moved = changedWorkloadPorts(before.registry, this.current.registry);
     if (moved.size > 0) this.ads.push(undefined, (c) => c.proxy.ipAddresses.some((ip) => moved.has(ip)));
     if (routes) {
-      // TCP rules live in listeners: with any (before or now), listeners are looked at too.
-      const tcp = (p: PushContext) => (p.virtualServices ?? []).some((vs) => (vs.spec?.tcp?.length ?? 0) > 0);
+      // TCP and TLS rules live in listeners: with any (before or now), listeners are looked at too.
+      const tcp = (p: PushContext) =>
+        (p.virtualServices ?? []).some((vs) => (vs.spec?.tcp?.length ?? 0) > 0 || (vs.spec?.tls?.length ?? 0) > 0);
       this.ads.push(new Set(tcp(before) || tcp(this.current) ? [TypeUrl.route, TypeUrl.listener] : [TypeUrl.route]));
     }
     if (hosts.size === 0) return;
