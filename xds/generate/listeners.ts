@@ -61,7 +61,7 @@ import { destinationRuleFor } from "./destination-rule.ts";
 import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
 import { ingressPorts, sidecarScope } from "./sidecar-scope.ts";
-import { type TcpDestination, type TlsRoute, tcpDestination, tlsRoutes } from "./tcp-routes.ts";
+import { type TcpDestination, type TlsRoute, tcpDestination, tcpRoutes, tlsRoutes } from "./tcp-routes.ts";
 import { accessLogsFor } from "./telemetry.ts";
 import { hcmTracing } from "./tracing.ts";
 
@@ -120,6 +120,39 @@ function outboundTcpChain(
   const routed = tcpDestination(push, proxy, service, listenPort);
   if (!routed) return { filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(port.port, service.hostname))] };
   return routedChain(push, proxy, routed);
+}
+
+/**
+ * The TCP filter chains of a service port's listener: its VirtualService's TCP rules (chains on
+ * destination subnets first, as upstream orders them), then the service's cluster for the rest.
+ */
+function outboundTcpChains(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService,
+  port: ServicePort,
+  listenPort: number,
+): FilterChain[] {
+  const { chains, complete } = tcpRoutes(push, proxy, service, listenPort);
+  const out: FilterChain[] = chains.map((c) => {
+    const chain = routedChain(push, proxy, c.destination);
+    // Upstream names the VirtualService only on chains without a subnet match.
+    if (c.subnets.length === 0) return { ...chain, ...CONNECT_TIMEOUT };
+    return { filterChainMatch: { prefixRanges: c.subnets.map(cidrRange) }, filters: chain.filters, ...CONNECT_TIMEOUT };
+  });
+  if (!complete)
+    out.push({
+      filters: [serviceTcpProxy(push, proxy, service, outboundClusterName(port.port, service.hostname))],
+      ...CONNECT_TIMEOUT,
+    });
+  return out;
+}
+
+/** Upstream's layout: beside chains that match, the one matching everything is the listener's default chain. */
+function tcpChainsOf(chains: FilterChain[]): Pick<Listener, "filterChains" | "defaultFilterChain"> {
+  const last = chains[chains.length - 1];
+  if (chains.length > 1 && last && !last.filterChainMatch) return { filterChains: chains.slice(0, -1), defaultFilterChain: last };
+  return { filterChains: chains };
 }
 
 /** A TCP proxy to where a VirtualService's TCP or TLS rule sends connections. */
@@ -360,7 +393,7 @@ function addressListener(
     return {
       name,
       address,
-      filterChains: [{ ...outboundTcpChain(push, proxy, service, port, number), ...CONNECT_TIMEOUT }],
+      ...tcpChainsOf(outboundTcpChains(push, proxy, service, port, number)),
       ...outboundListenerBase,
     };
   return {

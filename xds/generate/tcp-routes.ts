@@ -2,8 +2,8 @@
 // buildSidecarOutboundTCPFilterChainOpts: the first rule with a match for this listener port
 // and caller (no match: every connection) decides; one destination is a TCP proxy to its
 // cluster (with its DestinationRule's TCP settings), several are weighted clusters; the filter
-// chain names the VirtualService in its metadata. Matches on destination subnets are not
-// applied yet (such a match never applies).
+// chain names the VirtualService in its metadata. Matches on destination subnets make chains of
+// their own on those address ranges (the service's cluster takes the rest).
 // TLS rules (upstream's buildSidecarOutboundTLSFilterChainOpts) on a TLS or HTTPS port: each
 // match for this port and caller becomes a filter chain on the SNI names (sorted) and the
 // destination subnets it names, to its destinations; a later match with the same SNI names and
@@ -17,9 +17,8 @@ import { virtualServiceFor } from "./virtual-service-scope.ts";
 
 type L4Match = NonNullable<TcpRoute["match"]>[number];
 
-/** Upstream's matchTCP for a sidecar (gateway `mesh`). */
+/** Upstream's matchTCP for a sidecar (gateway `mesh`); destination subnets are the caller's to match at run time. */
 function matches(match: L4Match, listenPort: number, proxy: MeshProxy): boolean {
-  if (match.destinationSubnets?.length) return false;
   if (match.port && match.port !== listenPort) return false;
   if (match.gateways?.length) return match.gateways.includes("mesh");
   if (!Object.entries(match.sourceLabels ?? {}).every(([k, v]) => proxy.labels[k] === v)) return false;
@@ -41,7 +40,7 @@ export function tlsRoutes(push: PushContext, proxy: MeshProxy, service: MeshServ
   const seen = new Set<string>();
   for (const rule of vs?.spec?.tls ?? [])
     for (const match of rule.match ?? []) {
-      if (!matches({ ...match, destinationSubnets: undefined }, listenPort, proxy) || !vs) continue;
+      if (!matches(match, listenPort, proxy) || !vs) continue;
       const serverNames = [...(match.sniHosts ?? [])].sort();
       const destinationSubnets = match.destinationSubnets ?? [];
       const key = `${serverNames.join(",")}|${destinationSubnets.join(",")}`;
@@ -61,17 +60,56 @@ export interface TcpDestination {
   metadata: Metadata;
 }
 
-/** Where the VirtualService for `service` sends TCP connections to `listenPort`; undefined: no TCP rule applies. */
+/** One filter chain a TCP rule makes: for connections to `subnets` (none: any), to the rule's destinations. */
+export interface TcpRouteChain {
+  destination: TcpDestination;
+  subnets: string[];
+}
+
+/**
+ * The filter chains the VirtualService for `service` gives TCP connections to `listenPort`
+ * (upstream's buildSidecarOutboundTCPFilterChainOpts): rules in order; a rule without matches,
+ * or with a match for this port and caller naming no subnets, takes every connection left
+ * (`complete`); matches naming destination subnets make a chain for those subnets. Not
+ * complete: the service's own cluster takes the rest.
+ */
+export function tcpRoutes(
+  push: PushContext,
+  proxy: MeshProxy,
+  service: MeshService,
+  listenPort: number,
+): { chains: TcpRouteChain[]; complete: boolean } {
+  const vs: VirtualService | undefined = virtualServiceFor(push, service.hostname, proxy.namespace);
+  const chains: TcpRouteChain[] = [];
+  for (const rule of vs?.spec?.tcp ?? []) {
+    if (!vs || !rule.route?.length) continue;
+    if (!rule.match?.length) {
+      chains.push({ destination: destinations(push, vs, rule.route, listenPort), subnets: [] });
+      return { chains, complete: true };
+    }
+    const subnets: string[] = [];
+    for (const match of rule.match) {
+      if (!matches(match, listenPort, proxy)) continue;
+      if (!match.destinationSubnets?.length) {
+        chains.push({ destination: destinations(push, vs, rule.route, listenPort), subnets: [] });
+        return { chains, complete: true };
+      }
+      subnets.push(...match.destinationSubnets);
+    }
+    if (subnets.length > 0) chains.push({ destination: destinations(push, vs, rule.route, listenPort), subnets });
+  }
+  return { chains, complete: false };
+}
+
+/** Where the VirtualService for `service` sends TCP connections to `listenPort` regardless of address; undefined: nowhere special. */
 export function tcpDestination(
   push: PushContext,
   proxy: MeshProxy,
   service: MeshService,
   listenPort: number,
 ): TcpDestination | undefined {
-  const vs: VirtualService | undefined = virtualServiceFor(push, service.hostname, proxy.namespace);
-  const rule = vs?.spec?.tcp?.find((r) => !r.match?.length || r.match.some((m) => matches(m, listenPort, proxy)));
-  if (!vs || !rule?.route?.length) return undefined;
-  return destinations(push, vs, rule.route, listenPort);
+  const { chains, complete } = tcpRoutes(push, proxy, service, listenPort);
+  return complete ? chains[chains.length - 1]?.destination : undefined;
 }
 
 /** A TCP or TLS rule's destinations as TCP proxy clusters (weights kept when there are several). */
