@@ -949,8 +949,9 @@ describe.runIf(local)("traffic management on the real node", () => {
         .filter((p) => p.version === "v1")
         .map((p) => p.name),
     );
-    kubectl(["-n", SHOP, "scale", "deployment", "backend-v1", "--replicas=2"]);
-    const pods = await waitForPods(SHOP, "app=backend,version=v1", 2, isReady, "a second v1 pod Ready");
+    // Earlier tests may have scaled v1 up: one more than there is.
+    kubectl(["-n", SHOP, "scale", "deployment", "backend-v1", `--replicas=${before.size + 1}`]);
+    const pods = await waitForPods(SHOP, "app=backend,version=v1", before.size + 1, isReady, "one more v1 pod Ready");
     const joined = pods.find((p) => !before.has(p.metadata.name));
     if (!joined) throw new Error("no new v1 pod");
     await waitFor("the new pod in the client's Envoy", async () =>
@@ -960,12 +961,15 @@ describe.runIf(local)("traffic management on the real node", () => {
     const early = share();
     await new Promise((r) => setTimeout(r, 16_000));
     const late = share();
-    measured["warm-up 15 s: the joining pod's calls of 100, at once → after the window"] = `${early} → ${late}`;
-    // Envoy starts a new host at 10 % of its weight: about 9 of 100 against the warmed pod.
-    expect(early).toBeLessThan(25);
-    expect(late).toBeGreaterThanOrEqual(35);
-    kubectl(["-n", SHOP, "scale", "deployment", "backend-v1", "--replicas=1"]);
-    await waitForPods(SHOP, "app=backend,version=v1", 1, isReady, "one v1 pod again");
+    measured[`warm-up 15 s: the joining pod's calls of 100 (beside ${before.size}), at once → after the window`] =
+      `${early} → ${late}`;
+    // Envoy starts a new host at 10 % of its weight: beside one warmed pod about 9 of 100, beside
+    // two about 5; once warm, its even share (50 or 33).
+    const even = 100 / (before.size + 1);
+    expect(early).toBeLessThan(even / 2);
+    expect(late).toBeGreaterThanOrEqual(even * 0.7);
+    kubectl(["-n", SHOP, "scale", "deployment", "backend-v1", `--replicas=${before.size}`]);
+    await waitForPods(SHOP, "app=backend,version=v1", before.size, isReady, "the v1 pods there were before");
   }, 180_000);
 
   test("a weighted TCP route: 80/20 of 200 connections between subsets, as the echo servers saw them", async () => {
@@ -1097,7 +1101,8 @@ describe.runIf(local)("traffic management on the real node", () => {
       [hashed("nobody")],
       (envoy) => !envoy.backendRoute().includes("x-user"),
     );
-    expect(pods(30).size).toBe(2);
+    // Without the hash, more than one pod (however many earlier tests left running).
+    expect(pods(30).size).toBeGreaterThan(1);
     kubectl(["-n", WEB, "delete", "destinationrule", "backend-for-client"]);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest";
 import { buildRegistry } from "../registry/registry.ts";
 import { DEFAULT_MESH, type PushContext } from "./context.ts";
 import type { HttpRoute, VirtualService } from "./virtual-service.ts";
-import { mergeDelegates, virtualServiceFor } from "./virtual-service-scope.ts";
+import { mergeDelegates, shadowedHosts, virtualServiceFor } from "./virtual-service-scope.ts";
 
 const virtualService = (
   namespace: string,
@@ -30,6 +30,15 @@ describe("which VirtualService routes a host", () => {
       virtualService("shop", "old", { hosts: ["reviews"] }),
     ]);
     expect(virtualServiceFor(p, REVIEWS, "web")?.metadata?.name).toBe("old");
+  });
+
+  test("a host two public VirtualServices name: the newer one is told which older one routes it", () => {
+    const p = push([
+      virtualService("shop", "new", { hosts: ["reviews", "ratings"] }, "2026-02-01T00:00:00Z"),
+      virtualService("shop", "old", { hosts: ["reviews"] }),
+      virtualService("shop", "mine", { hosts: ["reviews"], exportTo: ["."] }, "2026-03-01T00:00:00Z"),
+    ]);
+    expect(shadowedHosts(p)).toEqual(new Map([["shop/new", new Map([[REVIEWS, "shop/old"]])]]));
   });
 
   test("exportTo: private to its namespace, named namespaces, none; a namespace's own beats an older public one", () => {

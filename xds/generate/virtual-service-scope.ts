@@ -279,3 +279,31 @@ export function virtualServiceFor(push: PushContext, hostname: string, namespace
   for (const [host, vs] of index.wildcard) if (host === "*" || hostname.endsWith(host.slice(1))) return vs;
   return undefined;
 }
+
+/**
+ * Hosts a VirtualService names that another one, ahead of it for every namespace that sees
+ * both, routes instead (upstream keeps the first and counts the rest in
+ * pilot_vservice_dup_domain): `<namespace>/<name>` of the loser → host → the winner.
+ */
+export function shadowedHosts(push: PushContext): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  const winners = new Map<string, string>();
+  // Public VirtualServices, as a namespace with none of its own sees them.
+  const publicOnes = mergedVirtualServices(push)
+    .virtualServices.filter((vs) => forMesh(vs) && (vs.spec?.exportTo ?? []).every((e) => e === "*"))
+    .sort(oldestFirst);
+  for (const vs of publicOnes) {
+    const id = `${vs.metadata?.namespace}/${vs.metadata?.name}`;
+    for (const host of vs.spec?.hosts ?? []) {
+      const fqdn = resolveHost(host, vs.metadata?.namespace ?? "default", push.registry.domainSuffix);
+      const winner = winners.get(fqdn);
+      if (!winner) winners.set(fqdn, id);
+      else if (winner !== id) {
+        const lost = out.get(id) ?? new Map<string, string>();
+        lost.set(fqdn, winner);
+        out.set(id, lost);
+      }
+    }
+  }
+  return out;
+}

@@ -17,7 +17,7 @@ import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
 import type { Telemetry } from "../generate/telemetry.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
-import { mergedVirtualServices } from "../generate/virtual-service-scope.ts";
+import { mergedVirtualServices, shadowedHosts } from "../generate/virtual-service-scope.ts";
 import {
   buildRegistry,
   changedEndpoints,
@@ -195,6 +195,7 @@ export class Discovery {
       .digest("base64url")
       .slice(0, 12);
     const { virtualServices, problems } = mergedVirtualServices(push);
+    const shadowed = shadowedHosts(push);
     const versions = new Map((push.virtualServices ?? []).map((v) => [`${v.metadata?.namespace}/${v.metadata?.name}`, v]));
     for (const vs of virtualServices) {
       const meta = vs.metadata;
@@ -212,6 +213,12 @@ export class Discovery {
         this.options.log.warn(
           { virtualService, problems: left.map((p) => p.message) },
           "VirtualService delegation: rules left out of proxies' routes",
+        );
+      const lost = shadowed.get(virtualService);
+      if (lost)
+        this.options.log.warn(
+          { virtualService, hosts: Object.fromEntries(lost) },
+          "VirtualService hosts routed by an older VirtualService (the oldest wins, as upstream): this one's rules for them are not used",
         );
       const nowhere = unresolvedDestinations(push, vs);
       if (nowhere.length > 0)
