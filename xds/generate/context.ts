@@ -99,6 +99,17 @@ export interface PushContext {
   incremental?: { from: number; hosts: ReadonlySet<string>; routes?: boolean };
 }
 
+/** Istio config objects oldest first (creationTimestamp, then namespace and name): upstream's order when several apply. */
+export function oldestFirst(
+  a: { metadata?: { creationTimestamp?: string; namespace?: string; name?: string } },
+  b: { metadata?: { creationTimestamp?: string; namespace?: string; name?: string } },
+): number {
+  const key = (o: typeof a) =>
+    `${o.metadata?.creationTimestamp ?? ""}\n${o.metadata?.namespace ?? ""}\n${o.metadata?.name ?? ""}`;
+  const [ka, kb] = [key(a), key(b)];
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
 /** The Services a proxy's workload belongs to (selected by their selectors), for its inbound side. */
 export function serviceTargets(push: PushContext, proxy: MeshProxy): MeshService[] {
   return servicesSelecting(push.registry, proxy.namespace, proxy.labels);

@@ -19,7 +19,7 @@
 import type { MeshProxy } from "../proxy.ts";
 import { type Protocol, parseProtocol } from "../registry/protocol.ts";
 import { isVisible, type MeshService } from "../registry/registry.ts";
-import type { PushContext } from "./context.ts";
+import { oldestFirst, type PushContext } from "./context.ts";
 
 export interface SidecarPort {
   number?: number;
@@ -56,16 +56,13 @@ export interface SidecarScope {
   ingress: SidecarIngress[];
 }
 
-const created = (s: Sidecar) =>
-  `${s.metadata?.creationTimestamp ?? ""}\n${s.metadata?.namespace ?? ""}\n${s.metadata?.name ?? ""}`;
-
 /** The Sidecar that applies to a proxy (upstream's selection), if any. */
 const sortedSidecars = new WeakMap<PushContext, Sidecar[]>();
 
 export function sidecarFor(push: PushContext, proxy: MeshProxy): Sidecar | undefined {
   let all = sortedSidecars.get(push);
   if (!all) {
-    all = [...(push.sidecars ?? [])].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+    all = [...(push.sidecars ?? [])].sort(oldestFirst);
     sortedSidecars.set(push, all);
   }
   const own = all.filter((s) => s.metadata?.namespace === proxy.namespace);

@@ -16,7 +16,7 @@ import { ExpressionFilter } from "../envoy/third_party/envoy/extensions/access_l
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import { type ClassLogs, fileAccessLog, fileLog, ISTIO_JSON_FORMAT, meshFormatLog, NO_CHAIN_FILTER } from "./access-log.ts";
-import type { MeshSettings, PushContext } from "./context.ts";
+import { type MeshSettings, oldestFirst, type PushContext } from "./context.ts";
 
 export type WorkloadMode = "CLIENT" | "SERVER" | "CLIENT_AND_SERVER";
 
@@ -67,9 +67,6 @@ export function mergeProviders(user: ExtensionProvider[] | undefined): Extension
   return out;
 }
 
-const created = (t: Telemetry) =>
-  `${t.metadata?.creationTimestamp ?? ""}\n${t.metadata?.namespace ?? ""}\n${t.metadata?.name ?? ""}`;
-
 const selects = (t: Telemetry) =>
   Object.keys(t.spec?.selector?.matchLabels ?? {}).length > 0 || (t.spec?.targetRefs?.length ?? 0) > 0 || !!t.spec?.targetRef;
 
@@ -79,7 +76,7 @@ const sorted = new WeakMap<PushContext, Telemetry[]>();
 export function applicableTelemetries(push: PushContext, proxy: MeshProxy): Telemetry[] {
   let all = sorted.get(push);
   if (!all) {
-    all = [...(push.telemetries ?? [])].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
+    all = [...(push.telemetries ?? [])].sort(oldestFirst);
     sorted.set(push, all);
   }
   const root = push.mesh.rootNamespace;

@@ -12,14 +12,9 @@
 //   where the delegate has none. A delegate that does not exist, or is not exported to the
 //   root's namespace, leaves that rule out. The delegate's short hosts resolve in its own
 //   namespace.
-import type { PushContext } from "./context.ts";
+import { oldestFirst, type PushContext } from "./context.ts";
 import type { StringMatch } from "./route-actions.ts";
 import { type Destination, type HttpMatchRequest, type HttpRoute, resolveHost, type VirtualService } from "./virtual-service.ts";
-
-const created = (vs: VirtualService) =>
-  `${vs.metadata?.creationTimestamp ?? ""}\n${vs.metadata?.namespace ?? ""}\n${vs.metadata?.name ?? ""}`;
-
-const oldestFirst = (a: VirtualService, b: VirtualService) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0);
 
 /** Bound to the mesh's sidecars (no gateways, or `mesh` among them). */
 function forMesh(vs: VirtualService): boolean {
