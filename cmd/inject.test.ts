@@ -63,3 +63,28 @@ test("invalid YAML and missing files are named", () => {
   expect(noFile.status).toBe(1);
   expect(noFile.stderr).toContain("-f FILE is required");
 });
+
+test("the proxyless gRPC templates by annotation, with the built-in settings: grpc-agent's pilot-agent without Envoy, the app told where its bootstrap is", () => {
+  const grpc = deployment.replace(
+    "metadata: {labels: {app: web}}",
+    "metadata: {labels: {app: web}, annotations: {inject.istio.io/templates: grpc-agent}}",
+  );
+  const result = run(["inject", "-f", "-"], grpc);
+  expect(result.stderr).toBe("");
+  const spec = parseAllDocuments(result.stdout)[0]?.toJS().spec.template.spec;
+  expect(spec.initContainers).toBeUndefined();
+  expect(spec.containers.map((c: { name: string }) => c.name)).toEqual(["web", "istio-proxy"]);
+  const env = (i: number) =>
+    Object.fromEntries(spec.containers[i].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+  expect(env(0).GRPC_XDS_BOOTSTRAP).toBe("/etc/istio/proxy/grpc-bootstrap.json");
+  expect(env(1)).toMatchObject({ ISTIO_META_GENERATOR: "grpc", DISABLE_ENVOY: "true", OUTPUT_CERTS: "/var/lib/istio/data" });
+
+  const simple = run(["inject", "-f", "-"], grpc.replace("grpc-agent", "grpc-simple"));
+  const simpleSpec = parseAllDocuments(simple.stdout)[0]?.toJS().spec.template.spec;
+  expect(simpleSpec.initContainers.map((c: { name: string }) => c.name)).toEqual(["grpc-bootstrap-init"]);
+  expect(simpleSpec.containers.map((c: { name: string }) => c.name)).toEqual(["web"]);
+
+  const unknown = run(["inject", "-f", "-"], grpc.replace("grpc-agent", "waypoint"));
+  expect(unknown.status).toBe(1);
+  expect(unknown.stderr).toContain('template "waypoint"');
+});

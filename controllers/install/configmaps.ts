@@ -6,7 +6,14 @@
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { versions } from "../../versions.ts";
-import { deepMerge, defaultValues, isPlainObject, type LabelSelector, type Values } from "../../webhooks/inject/config.ts";
+import {
+  deepMerge,
+  defaultValues,
+  isPlainObject,
+  type LabelSelector,
+  RENDERED_TEMPLATES,
+  type Values,
+} from "../../webhooks/inject/config.ts";
 
 /** The part of an IstioRevision's spec the ConfigMaps come from (see crds/operator.ts). */
 export interface RevisionSpec {
@@ -74,7 +81,7 @@ export function injectorConfigMap(spec: RevisionSpec): V1ConfigMap {
     injectedAnnotations: {},
     defaultTemplates: ["sidecar"],
     // Rigger renders the templates in code; the names are kept so tools that list templates see them.
-    templates: { sidecar: "# rendered by rigger istiod", gateway: "# rendered by rigger istiod" },
+    templates: Object.fromEntries(RENDERED_TEMPLATES.map((name) => [name, "# rendered by rigger istiod"])),
   };
   return {
     apiVersion: "v1",

@@ -162,6 +162,9 @@ export function defaultValues(): Values {
   };
 }
 
+/** The injection templates Rigger renders (in code), by the names pods ask for them. */
+export const RENDERED_TEMPLATES = ["sidecar", "gateway", "grpc-agent", "grpc-simple"];
+
 export function defaultInjectorConfig(): InjectorConfig {
   return {
     policy: "enabled",
@@ -170,7 +173,7 @@ export function defaultInjectorConfig(): InjectorConfig {
     injectedAnnotations: {},
     defaultTemplates: ["sidecar"],
     aliases: {},
-    templates: ["sidecar"],
+    templates: [...RENDERED_TEMPLATES],
   };
 }
 

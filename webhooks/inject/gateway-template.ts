@@ -6,29 +6,19 @@
 // release's template after Kubernetes' typed round trip (golden cases gateway-*.yaml).
 import type { V1Container, V1Pod } from "@kubernetes/client-node";
 import {
-  appContainerNames,
   omitZero,
   proxyContainerBase,
   proxyEnv,
   proxyVolumeMounts,
   type TemplateInput,
   volumes,
+  workloadMetadata,
 } from "./sidecar-template.ts";
 
 export function renderGatewayTemplate(input: TemplateInput): V1Pod {
   const { pod, values } = input;
   const annotations = pod.metadata?.annotations ?? {};
-  const labels = pod.metadata?.labels ?? {};
   const annotation = (name: string, fallback: unknown): string => annotations[name] ?? String(fallback);
-
-  const templateAnnotations: Record<string, string> = { "istio.io/rev": input.revision || "default" };
-  const first = appContainerNames(pod)[0];
-  if (first !== undefined) {
-    if (!("kubectl.kubernetes.io/default-logs-container" in annotations))
-      templateAnnotations["kubectl.kubernetes.io/default-logs-container"] = first;
-    if (!("kubectl.kubernetes.io/default-container" in annotations))
-      templateAnnotations["kubectl.kubernetes.io/default-container"] = first;
-  }
   const gatewaySecurityContext = values.gateways?.securityContext;
   const spec = {
     securityContext:
@@ -43,15 +33,7 @@ export function renderGatewayTemplate(input: TemplateInput): V1Pod {
   } as NonNullable<V1Pod["spec"]>;
 
   return {
-    metadata: {
-      labels: {
-        "service.istio.io/canonical-name":
-          labels["service.istio.io/canonical-name"] || labels["app.kubernetes.io/name"] || labels.app || input.deployment.name,
-        "service.istio.io/canonical-revision":
-          labels["service.istio.io/canonical-revision"] || labels["app.kubernetes.io/version"] || labels.version || "latest",
-      },
-      annotations: templateAnnotations,
-    },
+    metadata: workloadMetadata(input),
     spec,
   };
 }

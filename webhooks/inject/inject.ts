@@ -12,6 +12,7 @@ import { annotationProblems, MAX_ANNOTATION_VALUE_BYTES, quoted } from "./annota
 import { deepMerge, type InjectorConfig, isPlainObject, type MeshConfig, type ProxyConfig, type Values } from "./config.ts";
 import { injectionRequired } from "./gate.ts";
 import { renderGatewayTemplate } from "./gateway-template.ts";
+import { renderGrpcAgentTemplate, renderGrpcSimpleTemplate } from "./grpc-templates.ts";
 import { strategicMergePod } from "./merge.ts";
 import { podShapeProblem, withoutNulls } from "./pod-shape.ts";
 import { dumpAppProbers, rewriteAppProbes } from "./probes.ts";
@@ -52,6 +53,8 @@ const OVERRIDES = "proxy.istio.io/overrides";
 const TEMPLATES: Record<string, (input: TemplateInput) => V1Pod> = {
   sidecar: renderSidecarTemplate,
   gateway: renderGatewayTemplate,
+  "grpc-agent": renderGrpcAgentTemplate,
+  "grpc-simple": renderGrpcSimpleTemplate,
 };
 
 export function inject(request: InjectRequest, settings: InjectionSettings): InjectResult {

@@ -299,7 +299,7 @@ export function proxyContainerBase(
  * workload name from the owner only.
  */
 export function proxyEnv(input: TemplateInput, mode: string, template: "sidecar" | "gateway" = "sidecar"): V1EnvVar[] {
-  const { values, mesh, proxyConfig, pod, deployment, owner } = input;
+  const { values, mesh, proxyConfig, pod, deployment } = input;
   const gateway = template === "gateway";
   const g = values.global;
   const field = (fieldPath: string) => ({ fieldRef: { fieldPath } });
@@ -308,16 +308,7 @@ export function proxyEnv(input: TemplateInput, mode: string, template: "sidecar"
   if (!gateway && mesh.inboundTrafficPolicy?.mode === "LOCALHOST")
     env.push({ name: "REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION", value: "true" });
   env.push(
-    { name: "PILOT_CERT_PROVIDER", value: g.pilotCertProvider },
-    {
-      name: "CA_ADDR",
-      value: g.caAddress || `istiod${values.revision ? `-${values.revision}` : ""}.${g.istioNamespace}.svc:15012`,
-    },
-    { name: "POD_NAME", valueFrom: field("metadata.name") },
-    { name: "POD_NAMESPACE", valueFrom: field("metadata.namespace") },
-    { name: "INSTANCE_IP", valueFrom: field("status.podIP") },
-    { name: "SERVICE_ACCOUNT", valueFrom: field("spec.serviceAccountName") },
-    { name: "HOST_IP", valueFrom: field("status.hostIP") },
+    ...agentPodEnv(input),
     { name: "ISTIO_CPU_LIMIT", valueFrom: resource("limits.cpu") },
     { name: "PROXY_CONFIG", value: `${proxyConfigJson(proxyConfig)}\n` },
     { name: "ISTIO_META_POD_PORTS", value: podPortsJson(pod) },
@@ -339,21 +330,78 @@ export function proxyEnv(input: TemplateInput, mode: string, template: "sidecar"
   if (g.network) env.push({ name: "ISTIO_META_NETWORK", value: g.network });
   const workload = (gateway ? "" : pod.metadata?.labels?.["service.istio.io/workload-name"]) || deployment.name;
   if (workload) env.push({ name: "ISTIO_META_WORKLOAD_NAME", value: workload });
-  if (owner.apiVersion && deployment.name) {
-    env.push({
-      name: "ISTIO_META_OWNER",
-      value: `kubernetes://apis/${owner.apiVersion}/namespaces/${deployment.namespace || "default"}/${owner.kind.toLowerCase()}s/${deployment.name}`,
-    });
-  }
+  env.push(...ownerEnv(input));
   if (pod.metadata?.annotations?.["sidecar.istio.io/bootstrapOverride"] !== undefined) {
     env.push({ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: "/etc/istio/custom-bootstrap/custom_bootstrap.json" });
   }
+  env.push(...meshEnv(input), ...proxyMetadataEnv(proxyConfig));
+  return env;
+}
+
+/** Where the agent reaches the CA and who the pod is: the first variables of every agent template. */
+export function agentPodEnv({ values }: TemplateInput): V1EnvVar[] {
+  const g = values.global;
+  const field = (fieldPath: string) => ({ fieldRef: { fieldPath } });
+  return [
+    { name: "PILOT_CERT_PROVIDER", value: g.pilotCertProvider },
+    {
+      name: "CA_ADDR",
+      value: g.caAddress || `istiod${values.revision ? `-${values.revision}` : ""}.${g.istioNamespace}.svc:15012`,
+    },
+    { name: "POD_NAME", valueFrom: field("metadata.name") },
+    { name: "POD_NAMESPACE", valueFrom: field("metadata.namespace") },
+    { name: "INSTANCE_IP", valueFrom: field("status.podIP") },
+    { name: "SERVICE_ACCOUNT", valueFrom: field("spec.serviceAccountName") },
+    { name: "HOST_IP", valueFrom: field("status.hostIP") },
+  ];
+}
+
+/** ISTIO_META_OWNER: the workload the pod belongs to, when known. */
+export function ownerEnv({ deployment, owner }: TemplateInput): V1EnvVar[] {
+  if (!owner.apiVersion || !deployment.name) return [];
+  return [
+    {
+      name: "ISTIO_META_OWNER",
+      value: `kubernetes://apis/${owner.apiVersion}/namespaces/${deployment.namespace || "default"}/${owner.kind.toLowerCase()}s/${deployment.name}`,
+    },
+  ];
+}
+
+/** The mesh ID (or else the trust domain) and the trust domain. */
+export function meshEnv({ values, mesh }: TemplateInput): V1EnvVar[] {
+  const g = values.global;
+  const env: V1EnvVar[] = [];
   const trustDomain = mesh.trustDomain || g.trustDomain;
   if (g.meshID) env.push({ name: "ISTIO_META_MESH_ID", value: g.meshID });
   else if (trustDomain) env.push({ name: "ISTIO_META_MESH_ID", value: trustDomain });
   if (trustDomain) env.push({ name: "TRUST_DOMAIN", value: trustDomain });
-  env.push(...proxyMetadataEnv(proxyConfig));
   return env;
+}
+
+/**
+ * The gateway and gRPC templates' labels and annotations: canonical names (not trimmed, unlike
+ * the sidecar's), the revision, and the app's first container as the default for kubectl.
+ */
+export function workloadMetadata(input: TemplateInput): { labels: Record<string, string>; annotations: Record<string, string> } {
+  const { pod } = input;
+  const annotations = pod.metadata?.annotations ?? {};
+  const labels = pod.metadata?.labels ?? {};
+  const out: Record<string, string> = { "istio.io/rev": input.revision || "default" };
+  const first = appContainerNames(pod)[0];
+  if (first !== undefined) {
+    if (!("kubectl.kubernetes.io/default-logs-container" in annotations))
+      out["kubectl.kubernetes.io/default-logs-container"] = first;
+    if (!("kubectl.kubernetes.io/default-container" in annotations)) out["kubectl.kubernetes.io/default-container"] = first;
+  }
+  return {
+    labels: {
+      "service.istio.io/canonical-name":
+        labels["service.istio.io/canonical-name"] || labels["app.kubernetes.io/name"] || labels.app || input.deployment.name,
+      "service.istio.io/canonical-revision":
+        labels["service.istio.io/canonical-revision"] || labels["app.kubernetes.io/version"] || labels.version || "latest",
+    },
+    annotations: out,
+  };
 }
 
 /** istio-proxy's mounts; the gateway template has no CRL mount and no user mounts. */
@@ -445,7 +493,7 @@ export function podInfoVolume(): V1Volume {
 }
 
 /** Resources for both injected containers: the four annotations if any is set, else the values' defaults. */
-function resources({ pod, values }: TemplateInput): V1Container["resources"] {
+export function resources({ pod, values }: TemplateInput): V1Container["resources"] {
   const a = pod.metadata?.annotations ?? {};
   const names = [
     "sidecar.istio.io/proxyCPU",
@@ -489,7 +537,7 @@ function excludedInboundPorts(input: TemplateInput, annotation: (name: string, f
   return [...ports.map((p) => p.trim()).filter((p) => p !== ""), statusPort].join(",");
 }
 
-function proxyMetadataEnv(proxyConfig: ProxyConfig): V1EnvVar[] {
+export function proxyMetadataEnv(proxyConfig: ProxyConfig): V1EnvVar[] {
   const metadata = proxyConfig.proxyMetadata ?? {};
   return Object.keys(metadata)
     .sort()
@@ -502,7 +550,7 @@ export function appContainerNames(pod: V1Pod): string[] {
 }
 
 /** The JSON text upstream writes for ISTIO_META_POD_PORTS: one port per line, Go field order. */
-function podPortsJson(pod: V1Pod): string {
+export function podPortsJson(pod: V1Pod): string {
   const lines: string[] = [];
   for (const container of pod.spec?.containers ?? []) {
     for (const p of container.ports ?? []) {
