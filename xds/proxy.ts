@@ -43,6 +43,11 @@ const ISTIO_EXTENSIONS = [
   "istio.alpn",
 ];
 
+/** A proxyless gRPC client or server (node metadata GENERATOR=grpc), not an Envoy. */
+export function isProxylessGrpc(proxy: MeshProxy): boolean {
+  return proxy.metadata.GENERATOR === "grpc";
+}
+
 export class NodeError extends Error {}
 
 export interface EnvoyNode {

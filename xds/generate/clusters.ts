@@ -189,7 +189,8 @@ function metadataExchange(proxy: MeshProxy): Cluster["filters"] {
 }
 
 /** `<name>;`: upstream's delimited stats prefix, so stats tag extraction can split the name off. */
-const statName = (name: string) => `${name};`;
+/** A cluster's alt_stat_name: its name and a `;`, upstream's DelimitedStatsPrefix. */
+export const statName = (name: string) => `${name};`;
 
 const circuitBreakers = { thresholds: [defaultThresholds()] };
 
@@ -290,6 +291,11 @@ function outboundCluster(
   }
   cluster.typedExtensionProtocolOptions = packOptions(options);
   return cluster;
+}
+
+/** The SPIFFE identities of the ServiceAccounts running a Service's endpoints (what its clients verify). */
+export function serviceIdentities(push: PushContext, service: MeshService): string[] {
+  return spiffe(push, serviceAccountsOf(push, service));
 }
 
 /** `<namespace>/sa/<name>` of every ServiceAccount running the Service's endpoints, sorted. */

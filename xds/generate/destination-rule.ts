@@ -459,6 +459,11 @@ function applyLoadBalancer(cluster: Cluster, lb: LoadBalancerSettings | undefine
       cluster.lbPolicy = Cluster_LbPolicy.LEAST_REQUEST;
       if (warm) cluster.leastRequestLbConfig = { slowStartConfig: warm };
   }
+  applyConsistentHash(cluster, lb);
+}
+
+/** A consistent hash's load balancer (ring hash or Maglev), as upstream's ApplyRingHashLoadBalancer. */
+export function applyConsistentHash(cluster: Cluster, lb: LoadBalancerSettings | undefined): void {
   const hash = lb?.consistentHash;
   if (!hash) return;
   if (hash.maglev) {

@@ -9,11 +9,12 @@ import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener
 import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
 import { type MessageCodec, pack, TypeUrl } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import type { Generate, Resource } from "../server/stream.ts";
+import type { Generate, Resource, Subscription } from "../server/stream.ts";
 import { sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
 import { destinationRuleFor, portPolicy, subsetPolicy } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
+import { grpcClusters, grpcListeners, grpcRoute } from "./grpc.ts";
 import { sidecarListeners } from "./listeners.ts";
 import { applyLocality, changesEndpoints, localityKey, localityPolicy, proxyLocality } from "./locality.ts";
 import { routeConfiguration, routesDependOnLabels } from "./routes.ts";
@@ -140,15 +141,45 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
           return built ? [built] : [];
         });
       case TypeUrl.endpoint:
-        return [...(subscription.only ?? subscription.names)].flatMap((name) => {
-          if (!subscription.names.has(name)) return [];
-          const { key, build } = proxyLoadAssignment(push, proxy, name);
-          const built = cache.get(push, `eds/${key}/${name}`, () => {
-            const assignment = build();
-            return assignment && resource(ClusterLoadAssignment, name, assignment);
-          });
-          return built ? [built] : [];
+        return loadAssignments(push, proxy, cache, subscription);
+      default:
+        return undefined;
+    }
+  };
+}
+
+/** Load assignments of the clusters a proxy watches (all, or on a partial push those in `only`). */
+function loadAssignments(push: PushContext, proxy: MeshProxy, cache: ResourceCache, subscription: Subscription): Resource[] {
+  return [...(subscription.only ?? subscription.names)].flatMap((name) => {
+    if (!subscription.names.has(name)) return [];
+    const { key, build } = proxyLoadAssignment(push, proxy, name);
+    const built = cache.get(push, `eds/${key}/${name}`, () => {
+      const assignment = build();
+      return assignment && resource(ClusterLoadAssignment, name, assignment);
+    });
+    return built ? [built] : [];
+  });
+}
+
+/**
+ * A proxyless gRPC client or server (node metadata GENERATOR=grpc): listeners, clusters and
+ * routes by the names it asks for (grpc.ts), the sidecar's load assignments.
+ */
+export function grpcGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {
+  return (typeUrl, subscription) => {
+    const push = current();
+    switch (typeUrl) {
+      case TypeUrl.listener:
+        return grpcListeners(push, proxy, subscription.names).map((l) => resource(Listener, l.name ?? "", l));
+      case TypeUrl.cluster:
+        return grpcClusters(push, proxy, subscription.names).map((c) => resource(Cluster, c.name ?? "", c));
+      case TypeUrl.route:
+        return [...subscription.names].flatMap((name) => {
+          const config = grpcRoute(push, proxy, name);
+          return config ? [resource(RouteConfiguration, name, config)] : [];
         });
+      case TypeUrl.endpoint:
+        return loadAssignments(push, proxy, cache, subscription);
       default:
         return undefined;
     }

@@ -6,7 +6,7 @@ import type { RouteConfiguration } from "../envoy/third_party/envoy/config/route
 import type { VirtualHost } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
 import { PreviousHostsPredicate } from "../envoy/third_party/envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.ts";
 import { pack } from "../envoy/types.ts";
-import type { MeshProxy } from "../proxy.ts";
+import { isProxylessGrpc, type MeshProxy } from "../proxy.ts";
 import { isHttp, isSniffed } from "../registry/protocol.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
@@ -15,16 +15,27 @@ import { sidecarScope } from "./sidecar-scope.ts";
 import { resolveHost, type VirtualService, virtualServiceRoutes } from "./virtual-service.ts";
 import { virtualServiceFor, visibleVirtualServices } from "./virtual-service-scope.ts";
 
-/** The names a Service answers to from a proxy in `namespace` (routes ignore the port in Host). */
-export function serviceDomains(service: MeshService, namespace: string): string[] {
-  const names = [service.hostname, `${service.hostname}.`];
+/**
+ * The names a Service answers to from a proxy in `namespace`. An Envoy ignores the port in Host
+ * (the route configuration says so); a proxyless gRPC client does not, so with `port` each name
+ * comes with its `name:port` form too.
+ */
+export function serviceDomains(service: MeshService, namespace: string, port?: number): string[] {
+  const names: string[] = [];
+  const add = (...domains: string[]) => {
+    for (const d of domains) names.push(...(port ? [d, `${d}:${port}`] : [d]));
+  };
+  add(service.hostname, `${service.hostname}.`);
   // A ServiceEntry host has no short forms.
-  if (service.origin === "ServiceEntry") return service.clusterIp ? [...names, service.clusterIp] : names;
+  if (service.origin === "ServiceEntry") {
+    if (service.clusterIp) add(service.clusterIp);
+    return names;
+  }
   const short = `${service.name}.${service.namespace}`;
   // Upstream's order: the bare name first in the Service's own namespace, else name.namespace first.
-  if (service.namespace === namespace) names.push(service.name, `${short}.svc`, short);
-  else names.push(short, `${short}.svc`);
-  if (service.clusterIp) names.push(service.clusterIp);
+  if (service.namespace === namespace) add(service.name, `${short}.svc`, short);
+  else add(short, `${short}.svc`);
+  if (service.clusterIp) add(service.clusterIp);
   // A headless Service's pods are also reached by their own names (<pod>.<service>...).
   else if (service.resolution === "NONE") names.push(...names.map((n) => `*.${n}`));
   return names;
@@ -83,17 +94,20 @@ function routesOf(push: PushContext, proxy: MeshProxy, vs: VirtualService, port:
     hashPolicy: (target, subset, targetPort) => hashPolicy(consistentHashFor(push, proxy, target, subset, targetPort)),
     proxyLabels: proxy.labels,
     proxyNamespace: proxy.namespace,
+    proxyless: isProxylessGrpc(proxy),
   });
 }
 
 function virtualHost(push: PushContext, service: MeshService, port: number, proxy: MeshProxy): VirtualHost {
   const namespace = proxy.namespace;
+  const proxyless = isProxylessGrpc(proxy);
+  const domains = serviceDomains(service, namespace, proxyless ? port : undefined);
   const cluster = outboundClusterName(port, service.hostname);
   const vs = virtualServiceFor(push, service.hostname, namespace);
   if (vs)
     return {
       name: `${service.hostname}:${port}`,
-      domains: serviceDomains(service, namespace),
+      domains,
       routes: routesOf(push, proxy, vs, port),
       includeRequestAttemptCount: true,
     };
@@ -106,7 +120,7 @@ function virtualHost(push: PushContext, service: MeshService, port: number, prox
   );
   return {
     name: `${service.hostname}:${port}`,
-    domains: serviceDomains(service, namespace),
+    domains,
     routes: [
       {
         name: "default",
@@ -140,14 +154,8 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
   }
   const port = Number(name);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
-  const hosts: VirtualHost[] = [];
+  const hosts = serviceVirtualHosts(push, proxy, port);
   const scope = sidecarScope(push, proxy);
-  for (const service of scope.services) {
-    if (service.externalName) continue;
-    if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
-      hosts.push(virtualHost(push, service, port, proxy));
-  }
-  if (port === 80) hosts.push(...virtualServiceOnlyHosts(push, proxy, scope.services, hosts));
   // Unknown hosts: passed through (ALLOW_ANY), or answered 502 at once (REGISTRY_ONLY), as upstream.
   const allowAny = scope.outboundTrafficPolicy === "ALLOW_ANY";
   hosts.push({
@@ -165,6 +173,23 @@ export function routeConfiguration(push: PushContext, proxy: MeshProxy, name: st
     includeRequestAttemptCount: true,
   });
   return { name, virtualHosts: hosts, ...base };
+}
+
+/**
+ * The virtual hosts of the services a proxy sees on `port` (HTTP or sniffed), and on port 80
+ * those of VirtualService-only hosts: a sidecar's route configuration `<port>` without the
+ * catch-all, and all a proxyless gRPC client's route configuration for a port holds.
+ */
+export function serviceVirtualHosts(push: PushContext, proxy: MeshProxy, port: number): VirtualHost[] {
+  const hosts: VirtualHost[] = [];
+  const scope = sidecarScope(push, proxy);
+  for (const service of scope.services) {
+    if (service.externalName) continue;
+    if (service.ports.some((p) => p.port === port && (isHttp(p.protocol) || isSniffed(p.protocol))))
+      hosts.push(virtualHost(push, service, port, proxy));
+  }
+  if (port === 80) hosts.push(...virtualServiceOnlyHosts(push, proxy, scope.services, hosts));
+  return hosts;
 }
 
 /**
@@ -198,7 +223,7 @@ function virtualServiceOnlyHosts(
       if (names.has(name) || domains.has(host)) continue;
       names.add(name);
       domains.add(host);
-      out.push({ name, domains: [host], routes, includeRequestAttemptCount: true });
+      out.push({ name, domains: isProxylessGrpc(proxy) ? [host, name] : [host], routes, includeRequestAttemptCount: true });
     }
   }
   return out;

@@ -177,6 +177,8 @@ export interface RouteContext {
   /** The proxy's labels and namespace, for matches on `sourceLabels` and `sourceNamespace`. */
   proxyLabels?: Record<string, string>;
   proxyNamespace?: string;
+  /** For a proxyless gRPC client: timeouts as max_stream_duration, which gRPC reads (not max_grpc_timeout). */
+  proxyless?: boolean;
 }
 
 /** Upstream's GetDestinationCluster, and the destination's hash policy (its DestinationRule's consistent hash). */
@@ -258,7 +260,9 @@ function routeAction(rule: HttpRoute, ctx: RouteContext, out: Route, authority: 
   const hashes = targets.flatMap((t) => (t.hash ? [t.hash] : []));
   // Only a single destination's consistent hash keeps retries on the same host.
   const hashed = (rule.route?.length ?? 0) === 1 && hashes.length > 0;
-  const action: NonNullable<Route["route"]> = { timeout, maxGrpcTimeout: timeout };
+  const action: NonNullable<Route["route"]> = ctx.proxyless
+    ? { timeout, maxStreamDuration: { maxStreamDuration: timeout } }
+    : { timeout, maxGrpcTimeout: timeout };
   if (rule.rewrite?.uriRegexRewrite)
     action.regexRewrite = {
       pattern: { regex: rule.rewrite.uriRegexRewrite.match ?? "" },

@@ -11,6 +11,7 @@ import { toJson } from "../envoy/types.ts";
 import { sidecarClusters } from "../generate/clusters.ts";
 import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
 import type { DestinationRule } from "../generate/destination-rule.ts";
+import { grpcClusters, grpcListeners, grpcRoute } from "../generate/grpc.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
@@ -18,7 +19,7 @@ import { routeConfiguration } from "../generate/routes.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
 import type { Telemetry } from "../generate/telemetry.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
-import { parseNode } from "../proxy.ts";
+import { type MeshProxy, parseNode } from "../proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
 import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 
@@ -29,6 +30,10 @@ export interface ProxySpec {
   serviceAccount: string;
   labels: Record<string, string>;
   istioVersion?: string;
+  /** "grpc": a proxyless gRPC client or server (node metadata GENERATOR=grpc). */
+  generator?: "grpc";
+  /** For a gRPC proxy, the listener names it asks for (clients `host:port`, servers the inbound form). */
+  listeners?: string[];
 }
 
 export interface Scenario {
@@ -84,8 +89,13 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
         LABELS: spec.labels,
         ISTIO_VERSION: spec.istioVersion ?? "1.27.9",
         CLUSTER_ID: "Kubernetes",
+        ...(spec.generator ? { GENERATOR: spec.generator } : {}),
       },
     });
+    if (spec.generator === "grpc") {
+      out[proxy.id] = grpcConfig(push, proxy, spec.listeners ?? []);
+      continue;
+    }
     const clusters = sidecarClusters(push, proxy);
     const listeners = sidecarListeners(push, proxy);
     const routeNames = new Set<string>();
@@ -110,6 +120,39 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     };
   }
   return out;
+}
+
+/**
+ * What a gRPC client asks for, one step after another as grpc-go does: the listeners named,
+ * the route configurations those name, the clusters the routes name, their load assignments.
+ */
+function grpcConfig(push: PushContext, proxy: MeshProxy, listenerNames: string[]): ProxyConfig {
+  const listeners = grpcListeners(push, proxy, new Set(listenerNames)).map((l) => toJson(Listener, l) as Record<string, unknown>);
+  const routeNames = new Set([...JSON.stringify(listeners).matchAll(/"routeConfigName":"([^"]+)"/g)].map((m) => m[1] ?? ""));
+  const routes = [...routeNames].flatMap((name) => {
+    const r = grpcRoute(push, proxy, name);
+    return r ? [toJson(RouteConfiguration, r) as Record<string, unknown>] : [];
+  });
+  type Routes = {
+    virtualHosts?: { routes?: { route?: { cluster?: string; weightedClusters?: { clusters?: { name?: string }[] } } }[] }[];
+  }[];
+  const clusterNames = new Set<string>();
+  for (const r of routes as Routes)
+    for (const vh of r.virtualHosts ?? [])
+      for (const route of vh.routes ?? []) {
+        if (route.route?.cluster) clusterNames.add(route.route.cluster);
+        for (const w of route.route?.weightedClusters?.clusters ?? []) if (w.name) clusterNames.add(w.name);
+      }
+  const clusters = grpcClusters(push, proxy, clusterNames);
+  return {
+    listeners,
+    routes,
+    clusters: clusters.map((c) => toJson(Cluster, c) as Record<string, unknown>),
+    endpoints: clusters.flatMap((c) => {
+      const a = proxyLoadAssignment(push, proxy, c.name ?? "").build();
+      return a ? [toJson(ClusterLoadAssignment, a) as Record<string, unknown>] : [];
+    }),
+  };
 }
 
 /** Sorted by name, versions dropped: the form both sides are compared in. */

@@ -12,12 +12,13 @@ import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
-import { ResourceCache, sidecarGenerator } from "../generate/index.ts";
+import { grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
 import type { Telemetry } from "../generate/telemetry.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
 import { mergedVirtualServices, shadowedHosts } from "../generate/virtual-service-scope.ts";
+import { isProxylessGrpc } from "../proxy.ts";
 import {
   buildRegistry,
   changedEndpoints,
@@ -113,7 +114,9 @@ export class Discovery {
       registry: options.metrics,
       log: options.log,
       onNack: options.onNack,
-      generatorFor: (proxy) => sidecarGenerator(proxy, () => this.current, this.resources),
+      // Proxyless gRPC asks for its own generator, as upstream's node metadata GENERATOR does.
+      generatorFor: (proxy) =>
+        (isProxylessGrpc(proxy) ? grpcGenerator : sidecarGenerator)(proxy, () => this.current, this.resources),
     });
   }
 

@@ -18,14 +18,20 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/core"
+	"istio.io/istio/pilot/pkg/networking/grpcgen"
+	"istio.io/istio/pilot/pkg/xds/endpoints"
+	"istio.io/istio/pilot/test/xdstest"
 	netutil "istio.io/istio/pilot/pkg/networking/util"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config/mesh"
@@ -40,6 +46,9 @@ type proxySpec struct {
 	Labels         map[string]string `json:"labels"`
 	ServiceAccount string            `json:"serviceAccount"`
 	IstioVersion   string            `json:"istioVersion"`
+	// "grpc": a proxyless gRPC client or server, answered by grpcgen with the names it asks for.
+	Generator string   `json:"generator"`
+	Listeners []string `json:"listeners"`
 }
 
 type scenario struct {
@@ -119,8 +128,13 @@ func main() {
 					ServiceAccount: p.ServiceAccount,
 					IstioVersion:   orDefault(p.IstioVersion, "1.27.9"),
 					ClusterID:      "Kubernetes",
+					Generator:      p.Generator,
 				},
 			})
+			if p.Generator == "grpc" {
+				result[proxy.ID] = grpcOutput(fake, proxy, p.Listeners)
+				continue
+			}
 			listeners := fake.Listeners(proxy)
 			result[proxy.ID] = output{
 				Clusters:  marshal(fake.Clusters(proxy)),
@@ -155,6 +169,65 @@ func routes(fake *xds.FakeDiscoveryServer, proxy *model.Proxy, listeners []*list
 			panic(err)
 		}
 		out = append(out, config)
+	}
+	return out
+}
+
+// grpcOutput asks grpcgen what a gRPC client would, one step after another: the listeners
+// named, the route configurations those name, the clusters the routes name, then their load
+// assignments from the sidecar's endpoint builder (gRPC proxies share it).
+func grpcOutput(fake *xds.FakeDiscoveryServer, proxy *model.Proxy, listenerNames []string) output {
+	gen := &grpcgen.GrpcConfigGenerator{}
+	push := fake.PushContext()
+	listeners := unpack[*listener.Listener](gen.BuildListeners(proxy, push, listenerNames), func() *listener.Listener { return &listener.Listener{} })
+	routeNames := sets.New[string]()
+	for _, l := range listeners {
+		if api := l.GetApiListener().GetApiListener(); api != nil {
+			manager := &hcm.HttpConnectionManager{}
+			if err := api.UnmarshalTo(manager); err != nil {
+				panic(err)
+			}
+			if name := manager.GetRds().GetRouteConfigName(); name != "" {
+				routeNames.Insert(name)
+			}
+		}
+	}
+	routes := unpack[*route.RouteConfiguration](gen.BuildHTTPRoutes(proxy, push, sets.SortedList(routeNames)), func() *route.RouteConfiguration { return &route.RouteConfiguration{} })
+	clusterNames := sets.New[string]()
+	for _, r := range routes {
+		for _, vh := range r.GetVirtualHosts() {
+			for _, rt := range vh.GetRoutes() {
+				if c := rt.GetRoute().GetCluster(); c != "" {
+					clusterNames.Insert(c)
+				}
+				for _, w := range rt.GetRoute().GetWeightedClusters().GetClusters() {
+					clusterNames.Insert(w.GetName())
+				}
+			}
+		}
+	}
+	clusters := unpack[*cluster.Cluster](gen.BuildClusters(proxy, push, sets.SortedList(clusterNames)), func() *cluster.Cluster { return &cluster.Cluster{} })
+	loadAssignments := make([]*endpoint.ClusterLoadAssignment, 0, len(clusters))
+	for _, c := range xdstest.ExtractEdsClusterNames(clusters) {
+		builder := endpoints.NewEndpointBuilder(c, proxy, push)
+		loadAssignments = append(loadAssignments, builder.BuildClusterLoadAssignment(fake.Discovery.Env.EndpointIndex))
+	}
+	return output{
+		Clusters:  marshal(clusters),
+		Listeners: marshal(listeners),
+		Routes:    marshal(routes),
+		Endpoints: marshal(loadAssignments),
+	}
+}
+
+func unpack[T proto.Message](resources model.Resources, newT func() T) []T {
+	out := make([]T, 0, len(resources))
+	for _, r := range resources {
+		m := newT()
+		if err := r.Resource.UnmarshalTo(m); err != nil {
+			panic(err)
+		}
+		out = append(out, m)
 	}
 	return out
 }
