@@ -4,7 +4,7 @@
 // answered (their version, their pod name, the status), never what was configured.
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import packageJson from "../package.json" with { type: "json" };
-import { createCertificateAuthority, issueCertificate } from "../pki/certificates.ts";
+import { type CertificateAuthority, createCertificateAuthority, issueCertificate } from "../pki/certificates.ts";
 import { versions } from "../versions.ts";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
@@ -166,7 +166,7 @@ function lineWith(namespace: string, selector: string, text: string): Promise<st
  * A server outside the mesh (EXT, no sidecar) speaking only TLS on 8443 (a certificate for
  * secure.outside.test from a throwaway CA), answering with its name as its version.
  */
-async function tlsServer(name: string): Promise<{ ip: string }> {
+async function tlsServer(name: string, requireClientCert = false): Promise<{ ip: string; ca: CertificateAuthority }> {
   runOnRealNode(EXT);
   const ca = await createCertificateAuthority("traffic-e2e-ca", 1);
   const serving = await issueCertificate(ca, {
@@ -181,7 +181,7 @@ async function tlsServer(name: string): Promise<{ ip: string }> {
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name, namespace: EXT },
-      stringData: { "tls.crt": serving.certPem, "tls.key": serving.keyPem },
+      stringData: { "tls.crt": serving.certPem, "tls.key": serving.keyPem, "ca.crt": ca.certPem },
     }),
   );
   kubectl(
@@ -200,7 +200,15 @@ async function tlsServer(name: string): Promise<{ ip: string }> {
                 name,
                 image: `localhost/istio/app:${istioVersion}`,
                 imagePullPolicy: "IfNotPresent",
-                args: ["--port=8443", "--tls=8443", "--crt=/certs/tls.crt", "--key=/certs/tls.key", `--version=${name}`],
+                args: [
+                  "--port=8443",
+                  "--tls=8443",
+                  "--crt=/certs/tls.crt",
+                  "--key=/certs/tls.key",
+                  `--version=${name}`,
+                  // Client certificates from the same CA required.
+                  ...(requireClientCert ? ["--mtls=8443", "--ca=/certs/ca.crt"] : []),
+                ],
                 volumeMounts: [{ name: "certs", mountPath: "/certs", readOnly: true }],
               },
             ],
@@ -212,7 +220,7 @@ async function tlsServer(name: string): Promise<{ ip: string }> {
   );
   const [pod] = await waitForPods(EXT, `app=${name}`, 1, isReady, `the TLS server ${name} Ready`);
   if (!pod?.status.podIP) throw new Error(`no ${name} pod`);
-  return { ip: pod.status.podIP };
+  return { ip: pod.status.podIP, ca };
 }
 
 const SUBSETS = [
@@ -889,6 +897,89 @@ describe.runIf(local)("traffic management on the real node", () => {
     kubectl(["-n", WEB, "delete", "serviceentry", "secure-outside"]);
   });
 
+  test("TLS origination with a client certificate: a server requiring one refuses SIMPLE and answers MUTUAL with the files mounted in the client's proxy", async () => {
+    const server = await tlsServer("mtls-outside", true);
+    const clientCert = await issueCertificate(server.ca, { commonName: "mtls-client", usages: ["client"], validDays: 1 });
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "client-certs", namespace: WEB },
+        stringData: { "tls.crt": clientCert.certPem, "tls.key": clientCert.keyPem, "ca.crt": server.ca.certPem },
+      }),
+    );
+    // A caller whose istio-proxy has the files (upstream's userVolume annotations).
+    kubectl(
+      ["apply", "-f", "-"],
+      echoDeployment("mtls-caller", WEB, ["--port=8080"], {
+        "sidecar.istio.io/userVolume": JSON.stringify({ "client-certs": { secret: { secretName: "client-certs" } } }),
+        "sidecar.istio.io/userVolumeMount": JSON.stringify({
+          "client-certs": { mountPath: "/etc/client-certs", readOnly: true },
+        }),
+      }),
+    );
+    const [pod] = await waitForPods(WEB, "app=mtls-caller", 1, isReady, "the caller with client certificates Ready");
+    if (!pod) throw new Error("no caller pod");
+    const caller = podPids(pod, "mtls-caller");
+    const cluster = "outbound|80||mutual.outside.test";
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: { name: "mutual-outside", namespace: WEB },
+        spec: {
+          hosts: ["mutual.outside.test"],
+          location: "MESH_EXTERNAL",
+          resolution: "STATIC",
+          ports: [{ number: 80, name: "http", protocol: "HTTP", targetPort: 8443 }],
+          endpoints: [{ address: server.ip }],
+        },
+      }),
+    );
+    const rule = (tls: object) => ({
+      apiVersion: "networking.istio.io/v1",
+      kind: "DestinationRule",
+      metadata: { name: "mutual-outside", namespace: WEB },
+      spec: { host: "mutual.outside.test", trafficPolicy: { tls: { sni: "secure.outside.test", ...tls } } },
+    });
+    const ask = () => replies(echoCall(caller.app, `http://${vip}:80/`, ["-H", "Host:mutual.outside.test"]))[0];
+    const status = (tlsMode: string) =>
+      waitFor(`the caller's Envoy with ${tlsMode}`, async () => {
+        const dump = envoyAdmin(caller.proxy, "/config_dump");
+        return dump.includes(cluster) && dump.includes(tlsMode) ? true : undefined;
+      });
+    kubectl(["apply", "-f", "-"], JSON.stringify(rule({ mode: "SIMPLE", caCertificates: "/etc/client-certs/ca.crt" })));
+    await status("/etc/client-certs/ca.crt");
+    await new Promise((r) => setTimeout(r, 500));
+    const simple = ask();
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify(
+        rule({
+          mode: "MUTUAL",
+          clientCertificate: "/etc/client-certs/tls.crt",
+          privateKey: "/etc/client-certs/tls.key",
+          caCertificates: "/etc/client-certs/ca.crt",
+        }),
+      ),
+    );
+    await status("/etc/client-certs/tls.crt");
+    const mutual = await waitFor("the server answering the caller's certificate", async () => {
+      const reply = ask();
+      return reply?.code === "200" ? reply : undefined;
+    });
+    measured["TLS to a server requiring client certificates: SIMPLE / MUTUAL"] =
+      `${simple?.code || "no answer"} / ${mutual.code}`;
+    expect(simple?.code).not.toBe("200");
+    expect(mutual.version).toBe("mtls-outside");
+    kubectl(["-n", WEB, "delete", "destinationrule,serviceentry", "mutual-outside"]);
+    kubectl(["-n", WEB, "delete", "deployment", "mtls-caller"]);
+    kubectl(["-n", WEB, "delete", "secret", "client-certs"]);
+    kubectl(["-n", EXT, "delete", "deployment,secret", "mtls-outside"]);
+  });
+
   test("TLS routes by SNI: a VirtualService sends each server name to its own Service, the client's TLS untouched", async () => {
     await Promise.all([tlsServer("tls-a"), tlsServer("tls-b")]);
     for (const name of ["tls-a", "tls-b"]) applyService(name, EXT, { app: name }, [{ name: "tls", port: 443, targetPort: 8443 }]);
@@ -1256,6 +1347,156 @@ describe.runIf(local)("traffic management on the real node", () => {
     await waitFor("the backend's other ports back in the client's Envoy", async () =>
       envoyView().cluster(`outbound|9090||${HOST}`) !== "" ? true : undefined,
     );
+  });
+
+  test("load balancers: ROUND_ROBIN cycles through the pods, RANDOM does not, a port's own setting wins; PASSTHROUGH sends to the original destination", async () => {
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
+    const pods = backendPods().length;
+    // One call after another on one HTTP/2 connection: one Envoy worker (each has its own
+    // round-robin position) picks every host.
+    const hosts = (port: number) =>
+      replies(echoCall(client.app, `http://${vip}:${port}/`, ["--count", String(8 * pods), "--qps", "20", "--http2"])).map(
+        (r) => r.hostname,
+      );
+    const cycles = (seq: string[]) =>
+      new Set(seq.slice(0, pods)).size === pods && seq.every((h, i) => i + pods >= seq.length || seq[i + pods] === h);
+    await applyAndWait(
+      "RANDOM, ROUND_ROBIN on port 80",
+      [
+        destinationRule({
+          subsets: SUBSETS,
+          trafficPolicy: {
+            loadBalancer: { simple: "RANDOM" },
+            portLevelSettings: [{ port: { number: 80 }, loadBalancer: { simple: "ROUND_ROBIN" } }],
+          },
+        }),
+      ],
+      // ROUND_ROBIN is Envoy's default policy: the config dump leaves it out.
+      (envoy) =>
+        envoy.cluster(BACKEND) !== "" &&
+        !envoy.cluster(BACKEND).includes('"lb_policy"') &&
+        envoy.cluster(`outbound|8080||${HOST}`).includes('"lb_policy":"RANDOM"'),
+    );
+    const roundRobin = hosts(80);
+    const random = hosts(8080);
+    measured[`load balancers, ${8 * pods} calls over ${pods} pods: ROUND_ROBIN (port 80) / RANDOM (port 8080) in a fixed cycle`] =
+      `${cycles(roundRobin)} / ${cycles(random)}`;
+    expect(cycles(roundRobin)).toBe(true);
+    // A random choice keeps a fixed cycle over this many calls with a chance below 1 in 10^6.
+    expect(cycles(random)).toBe(false);
+    expect(new Set(random).size).toBeGreaterThan(1);
+
+    // PASSTHROUGH: Envoy connects to the address the client called (the Service's VIP, where
+    // kube-proxy picks any pod), whatever subset the route names.
+    await applyAndWait(
+      "PASSTHROUGH for subset v2",
+      [
+        destinationRule({
+          subsets: [SUBSETS[0], { ...SUBSETS[1], trafficPolicy: { loadBalancer: { simple: "PASSTHROUGH" } } }],
+        }),
+        virtualService([{ route: [{ destination: { host: "backend", subset: "v2" } }] }]),
+      ],
+      (envoy) => envoy.cluster(`outbound|80|v2|${HOST}`).includes("ORIGINAL_DST"),
+    );
+    const passed = tally(call(60).map((r) => `${r.code} ${r.version}`));
+    measured["PASSTHROUGH on subset v2, 60 calls: v1 / v2"] = `${passed["200 v1"] ?? 0} / ${passed["200 v2"] ?? 0}`;
+    expect((passed["200 v1"] ?? 0) + (passed["200 v2"] ?? 0)).toBe(60);
+    expect(passed["200 v1"] ?? 0).toBeGreaterThan(0);
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend"]);
+  });
+
+  test("ServiceEntries resolved by DNS and by the original destination, and a DestinationRule's exportTo", async () => {
+    // DNS: a host whose endpoint is a name the cluster's DNS answers (a Service of v2 pods only).
+    applyService("v2only", SHOP, { app: "backend", version: "v2" }, [{ name: "http", port: 80, targetPort: 8080 }]);
+    await applyAndWait(
+      "a ServiceEntry resolved by DNS",
+      [
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "ServiceEntry",
+          metadata: { name: "v2-by-dns", namespace: SHOP },
+          spec: {
+            hosts: ["v2.dns.test"],
+            location: "MESH_INTERNAL",
+            resolution: "DNS",
+            ports: [{ number: 80, name: "http", protocol: "HTTP" }],
+            endpoints: [{ address: `v2only.${SHOP}.svc.cluster.local` }],
+          },
+        },
+      ],
+      (envoy) => envoy.cluster("outbound|80||v2.dns.test").includes("STRICT_DNS"),
+    );
+    const byDns = tally(call(20, "/", ["-H", "Host: v2.dns.test"]).map((r) => `${r.code} ${r.version}`));
+    measured["ServiceEntry resolution DNS (a name of v2 pods), 20 calls"] = JSON.stringify(byDns);
+    expect(byDns).toEqual({ "200 v2": 20 });
+    kubectl(["-n", SHOP, "delete", "serviceentry", "v2-by-dns"]);
+    kubectl(["-n", SHOP, "delete", "service", "v2only"]);
+
+    // NONE: under REGISTRY_ONLY a pod address is unknown until an entry names it.
+    const target = backendPods()[0];
+    if (!target) throw new Error("no backend pod");
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "networking.istio.io/v1",
+        kind: "Sidecar",
+        metadata: { name: "default", namespace: WEB },
+        spec: { outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } },
+      }),
+    );
+    const tcpStatus = () => {
+      try {
+        return replies(echoCall(client.app, `tcp://${target.ip}:9090`)).map((r) => r.version)[0] ?? "no answer";
+      } catch {
+        return "refused";
+      }
+    };
+    await waitFor("the pod address refused", async () => (tcpStatus() === "refused" ? true : undefined));
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "networking.istio.io/v1",
+        kind: "ServiceEntry",
+        metadata: { name: "pod-by-address", namespace: WEB },
+        spec: {
+          hosts: ["pod.none.test"],
+          addresses: [`${target.ip}/32`],
+          location: "MESH_INTERNAL",
+          resolution: "NONE",
+          ports: [{ number: 9090, name: "tcp", protocol: "TCP" }],
+        },
+      }),
+    );
+    const answered = await waitFor("the pod answering through the entry", async () => {
+      const version = tcpStatus();
+      return version === target.version ? version : undefined;
+    });
+    measured["REGISTRY_ONLY, TCP to a pod address: without / with a NONE entry"] = `refused / ${answered}`;
+    kubectl(["-n", WEB, "delete", "serviceentry", "pod-by-address"]);
+    kubectl(["-n", WEB, "delete", "sidecar", "default"]);
+
+    // exportTo: the client's own VirtualService routes to subset v2, defined by a rule in shop.
+    const rule = (exportTo: string[]) => ({
+      ...destinationRule({ subsets: SUBSETS }),
+      spec: { host: HOST, exportTo, subsets: SUBSETS },
+    });
+    const clientRoute = {
+      apiVersion: "networking.istio.io/v1",
+      kind: "VirtualService",
+      metadata: { name: "to-v2", namespace: WEB },
+      spec: { hosts: [HOST], exportTo: ["."], http: [{ route: [{ destination: { host: HOST, subset: "v2" } }] }] },
+    };
+    await applyAndWait("a rule private to shop", [rule(["."]), clientRoute], (envoy) =>
+      envoy.backendRoute().includes(`outbound|80|v2|${HOST}`),
+    );
+    const hidden = tally(call(20).map((r) => r.code));
+    await applyAndWait("the rule exported", [rule(["*"])], (envoy) => envoy.cluster(`outbound|80|v2|${HOST}`) !== "");
+    const shown = tally(call(20).map((r) => `${r.code} ${r.version}`));
+    measured["DestinationRule exportTo: private to shop / exported, 20 calls to subset v2"] =
+      `${JSON.stringify(hidden)} / ${JSON.stringify(shown)}`;
+    expect(hidden).toEqual({ "503": 20 });
+    expect(shown).toEqual({ "200 v2": 20 });
+    kubectl(["-n", WEB, "delete", "virtualservice", "to-v2"]);
   });
 
   test("no packet left the machine", () => {

@@ -99,7 +99,10 @@ function selects(entry: string, namespace: string, service: MeshService): boolea
  */
 function egressServices(sidecar: Sidecar, namespace: string, visible: MeshService[]): MeshService[] {
   const ports = new Map<string, Set<number> | "all">();
-  for (const egress of sidecar.spec?.egress ?? []) {
+  // No egress listeners: every host (upstream's default egress `*/*`), e.g. a Sidecar that only sets
+  // outboundTrafficPolicy.
+  const listeners = sidecar.spec?.egress?.length ? sidecar.spec.egress : [{ hosts: ["*/*"] }];
+  for (const egress of listeners as NonNullable<NonNullable<Sidecar["spec"]>["egress"]>) {
     const number = egress.port?.number;
     for (const service of visible) {
       if (!(egress.hosts ?? []).some((entry) => selects(entry, namespace, service))) continue;

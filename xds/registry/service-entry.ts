@@ -61,6 +61,16 @@ function byAge(a: KubeServiceEntry, b: KubeServiceEntry): number {
   return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 }
 
+/**
+ * An entry's address as a VIP: an IP, or a CIDR of one host (`/32`, `/128`) written as that IP,
+ * as upstream reads them; a wider range is no single VIP.
+ */
+function singleAddress(address: string | undefined): string | undefined {
+  if (!address?.includes("/")) return address;
+  const [ip = "", bits = ""] = address.split("/");
+  return (ip.includes(":") ? bits === "128" : bits === "32") ? ip : undefined;
+}
+
 export function serviceEntryServices(
   entries: KubeServiceEntry[],
   workloadEntries: KubeWorkloadEntry[],
@@ -98,7 +108,7 @@ export function serviceEntryServices(
         hostname: host,
         name: host,
         namespace,
-        clusterIp: spec.addresses?.[0]?.includes("/") ? undefined : spec.addresses?.[0],
+        clusterIp: singleAddress(spec.addresses?.[0]),
         ports: ports.map(({ name, port, protocol }) => ({ name, port, protocol })),
         selector: {},
         labels: entry.metadata?.labels ?? {},
