@@ -402,6 +402,41 @@ describe.runIf(local)("traffic management on the real node", () => {
     expect(codes["503"] ?? 0).toBeGreaterThanOrEqual(6);
     const refused = answers.filter((r) => r.code === "503");
     expect(refused.every((r) => r.headers.some((h) => /^x-envoy-overloaded:\s*true$/i.test(h)))).toBe(true);
+
+    // http2MaxRequests bounds requests in flight (Envoy's max_requests, HTTP/1.1 too).
+    await applyAndWait(
+      "at most 2 requests in flight",
+      [destinationRule({ trafficPolicy: { connectionPool: { http: { http2MaxRequests: 2 } } } })],
+      (envoy) => /"max_requests":2[,}]/.test(envoy.cluster(BACKEND)),
+    );
+    const bounded = tally(call(12, "/?delay=1s", ["--timeout", "10s"]).map((r) => r.code));
+    measured["12 concurrent calls, http2MaxRequests 2: 200 / 503"] = `${bounded["200"] ?? 0} / ${bounded["503"] ?? 0}`;
+    expect(bounded["200"] ?? 0).toBeGreaterThanOrEqual(2);
+    expect(bounded["503"] ?? 0).toBeGreaterThanOrEqual(6);
+
+    // maxRequestsPerConnection 1: every request gets its own upstream connection, as the client
+    // Envoy's per-host connection counters for the backend (its /clusters page) show.
+    const connections = () =>
+      envoyAdmin(client.proxy, "/clusters")
+        .split("\n")
+        .filter((l) => l.startsWith(`${BACKEND}::`) && l.includes("::cx_total::"))
+        .reduce((sum, l) => sum + Number(l.split("::").pop()), 0);
+    const opened = async (policy: object) => {
+      await applyAndWait(
+        `connection pool ${JSON.stringify(policy)}`,
+        [destinationRule({ trafficPolicy: { connectionPool: policy } })],
+        (envoy) => envoy.cluster(BACKEND).includes('"max_requests_per_connection":1') === "http" in policy,
+      );
+      const before = connections();
+      call(20, "/", [], 10);
+      return connections() - before;
+    };
+    const reused = await opened({ tcp: { maxConnections: 100 } });
+    const perRequest = await opened({ http: { maxRequestsPerConnection: 1 } });
+    measured["20 calls one after another: upstream connections opened, default / maxRequestsPerConnection 1"] =
+      `${reused} / ${perRequest}`;
+    expect(perRequest).toBeGreaterThanOrEqual(20);
+    expect(reused).toBeLessThan(10);
   });
 
   test("outlier detection: a failing pod stops getting traffic and is tried again after the ejection time", async () => {
@@ -1349,13 +1384,97 @@ describe.runIf(local)("traffic management on the real node", () => {
     );
   });
 
+  test("match conditions: headers, URI regex, query parameters, method, the caller's labels and the port each pick their route", async () => {
+    const toV2 = (match: object) => ({ match: [match], route: [{ destination: { host: "backend", subset: "v2" } }] });
+    await applyAndWait(
+      "routes to v2 by each kind of match",
+      [
+        destinationRule({ subsets: SUBSETS }),
+        virtualService([
+          toV2({ headers: { "x-user": { exact: "tester" } } }),
+          toV2({ uri: { regex: "/items/[0-9]+" } }),
+          toV2({ queryParams: { debug: { exact: "1" } } }),
+          toV2({ method: { exact: "POST" } }),
+          toV2({ uri: { prefix: "/from-client" }, sourceLabels: { app: "client" } }),
+          toV2({ uri: { prefix: "/from-other" }, sourceLabels: { app: "other" } }),
+          toV2({ port: 8080 }),
+          { route: [{ destination: { host: "backend", subset: "v1" } }] },
+        ]),
+      ],
+      (envoy) => envoy.backendRoute().includes("/items/[0-9]+"),
+    );
+    const versionOf = (path: string, extra: string[] = [], port = 80) =>
+      Object.keys(
+        tally(
+          replies(echoCall(client.app, `http://${vip}:${port}${path}`, ["--count", "5", ...extra])).map(
+            (r) => `${r.code} ${r.version}`,
+          ),
+        ),
+      ).join(",");
+    const seen = {
+      none: versionOf("/"),
+      header: versionOf("/", ["-H", "x-user: tester"]),
+      otherHeader: versionOf("/", ["-H", "x-user: someone"]),
+      regex: versionOf("/items/42"),
+      regexMiss: versionOf("/items/abc"),
+      query: versionOf("/?debug=1"),
+      queryMiss: versionOf("/?debug=0"),
+      method: versionOf("/", ["--method", "POST"]),
+      ownLabels: versionOf("/from-client"),
+      otherLabels: versionOf("/from-other"),
+      port: versionOf("/", [], 8080),
+    };
+    measured["match conditions (5 calls each): route taken"] = JSON.stringify(seen);
+    expect(seen).toEqual({
+      none: "200 v1",
+      header: "200 v2",
+      otherHeader: "200 v1",
+      regex: "200 v2",
+      regexMiss: "200 v1",
+      query: "200 v2",
+      queryMiss: "200 v1",
+      method: "200 v2",
+      ownLabels: "200 v2",
+      otherLabels: "200 v1",
+      port: "200 v2",
+    });
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend"]);
+  });
+
+  test("bad input: a route to a subset no DestinationRule defines answers 503, istiod says why, the other routes keep working", async () => {
+    await applyAndWait(
+      "a route to an undefined subset v3",
+      [
+        destinationRule({ subsets: SUBSETS }),
+        virtualService([
+          { match: [{ headers: { "x-version": { exact: "v3" } } }], route: [{ destination: { host: "backend", subset: "v3" } }] },
+          { route: [{ destination: { host: "backend", subset: "v2" } }] },
+        ]),
+      ],
+      (envoy) => envoy.backendRoute().includes(`outbound|80|v3|${HOST}`),
+    );
+    const v3 = tally(call(10, "/", ["-H", "x-version: v3"]).map((r) => r.code));
+    const others = tally(call(10).map((r) => `${r.code} ${r.version}`));
+    measured["a route to undefined subset v3 / the other route, 10 calls each"] =
+      `${JSON.stringify(v3)} / ${JSON.stringify(others)}`;
+    expect(v3).toEqual({ "503": 10 });
+    expect(others).toEqual({ "200 v2": 10 });
+    const warning = await waitFor("istiod's warning about the missing subset", async () =>
+      kubectl(["-n", "istio-system", "logs", "-l", "app=istiod", "--tail=400"])
+        .split("\n")
+        .find((l) => l.includes("subset v3 of") && l.includes("no DestinationRule defines it")),
+    );
+    expect(warning).toContain(`backend.${SHOP}`);
+    kubectl(["-n", SHOP, "delete", "virtualservice", "backend"]);
+  });
+
   test("load balancers: ROUND_ROBIN cycles through the pods, RANDOM does not, a port's own setting wins; PASSTHROUGH sends to the original destination", async () => {
     kubectl(["-n", SHOP, "delete", "virtualservice", "backend", "--ignore-not-found"]);
     const pods = backendPods().length;
     // One call after another on one HTTP/2 connection: one Envoy worker (each has its own
     // round-robin position) picks every host.
     const hosts = (port: number) =>
-      replies(echoCall(client.app, `http://${vip}:${port}/`, ["--count", String(8 * pods), "--qps", "20", "--http2"])).map(
+      replies(echoCall(client.app, `http://${vip}:${port}/`, ["--count", String(12 * pods), "--qps", "20", "--http2"])).map(
         (r) => r.hostname,
       );
     const cycles = (seq: string[]) =>
@@ -1379,8 +1498,9 @@ describe.runIf(local)("traffic management on the real node", () => {
     );
     const roundRobin = hosts(80);
     const random = hosts(8080);
-    measured[`load balancers, ${8 * pods} calls over ${pods} pods: ROUND_ROBIN (port 80) / RANDOM (port 8080) in a fixed cycle`] =
-      `${cycles(roundRobin)} / ${cycles(random)}`;
+    measured[
+      `load balancers, ${12 * pods} calls over ${pods} pods: ROUND_ROBIN (port 80) / RANDOM (port 8080) in a fixed cycle`
+    ] = `${cycles(roundRobin)} / ${cycles(random)}`;
     expect(cycles(roundRobin)).toBe(true);
     // A random choice keeps a fixed cycle over this many calls with a chance below 1 in 10^6.
     expect(cycles(random)).toBe(false);
@@ -1429,6 +1549,15 @@ describe.runIf(local)("traffic management on the real node", () => {
     const byDns = tally(call(20, "/", ["-H", "Host: v2.dns.test"]).map((r) => `${r.code} ${r.version}`));
     measured["ServiceEntry resolution DNS (a name of v2 pods), 20 calls"] = JSON.stringify(byDns);
     expect(byDns).toEqual({ "200 v2": 20 });
+    // The entry exported to its own namespace only: gone from the client's Envoy, the name is
+    // unknown there and passes through to the address called (the backend's VIP: any pod).
+    kubectl(["-n", SHOP, "patch", "serviceentry", "v2-by-dns", "--type=merge", "-p", '{"spec":{"exportTo":["."]}}']);
+    await waitFor("the entry gone from the client's Envoy", async () =>
+      envoyView().cluster("outbound|80||v2.dns.test") === "" ? true : undefined,
+    );
+    const unexported = tally(call(20, "/", ["-H", "Host: v2.dns.test"]).map((r) => r.version));
+    measured["the DNS entry exported to its namespace only, 20 calls from web: versions"] = JSON.stringify(unexported);
+    expect(Object.keys(unexported).length).toBeGreaterThan(1);
     kubectl(["-n", SHOP, "delete", "serviceentry", "v2-by-dns"]);
     kubectl(["-n", SHOP, "delete", "service", "v2only"]);
 
