@@ -3,6 +3,7 @@
 import type { MeshProxy } from "../proxy.ts";
 import type { MeshService, Registry, ServicePort } from "../registry/registry.ts";
 import { servicesSelecting } from "../registry/registry.ts";
+import type { AuthorizationPolicy } from "./authorization.ts";
 import type { DestinationRule } from "./destination-rule.ts";
 import type { LocalityLbSetting } from "./locality.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
@@ -89,6 +90,8 @@ export interface PushContext {
   sidecars?: Sidecar[];
   /** Telemetry objects (telemetry.istio.io), as the cache holds them. */
   telemetries?: Telemetry[];
+  /** AuthorizationPolicy objects (security.istio.io), as the cache holds them. */
+  authorizationPolicies?: AuthorizationPolicy[];
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**

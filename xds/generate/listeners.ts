@@ -45,6 +45,7 @@ import type { MeshProxy } from "../proxy.ts";
 import { isHttp, isHttp2, isSniffed, isTcp, type Protocol } from "../registry/protocol.ts";
 import type { MeshService, ServicePort } from "../registry/registry.ts";
 import { withAccessLogs } from "./access-log.ts";
+import { authorizationFilters } from "./authorization.ts";
 import { ADS_CONFIG, sdsSecret } from "./clusters.ts";
 import {
   BLACKHOLE_CLUSTER,
@@ -206,7 +207,7 @@ function networkMetadataExchange(proxy: MeshProxy): Filter[] {
 }
 
 /** The HTTP filters upstream puts in every sidecar HTTP connection manager, in its order. */
-function httpFilters(proxy: MeshProxy, inbound: boolean): HttpFilter[] {
+function httpFilters(push: PushContext, proxy: MeshProxy, inbound: boolean): HttpFilter[] {
   const filters: HttpFilter[] = [];
   if (proxy.istioFilters)
     filters.push({
@@ -224,6 +225,8 @@ function httpFilters(proxy: MeshProxy, inbound: boolean): HttpFilter[] {
             },
       ),
     });
+  // Authorization after the peer's metadata, before everything else (inbound only).
+  if (inbound) filters.push(...authorizationFilters(push, proxy).http);
   filters.push({
     name: "envoy.filters.http.grpc_stats",
     typedConfig: pack(GrpcStats, { emitFilterState: true, statsForAllMethods: false }),
@@ -260,7 +263,7 @@ function httpConnectionManager(
     typedConfig: pack(HttpConnectionManager, {
       statPrefix: `${statPrefix};`,
       ...("rds" in routing ? { rds: { configSource: ADS_CONFIG, routeConfigName: routing.rds } } : routing),
-      httpFilters: httpFilters(proxy, inbound),
+      httpFilters: httpFilters(push, proxy, inbound),
       ...(traced ? { tracing: traced.tracing } : {}),
       ...(inbound ? { serverName: "istio-envoy" } : {}),
       streamIdleTimeout: { seconds: 0 },
@@ -560,6 +563,8 @@ interface InboundTarget {
 function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarget | undefined, mode: MtlsMode): FilterChain[] {
   const cluster = target ? inboundClusterName(target.port) : INBOUND_PASSTHROUGH_CLUSTER;
   const mx = networkMetadataExchange(proxy);
+  // Every inbound TCP chain but the blackhole: the peer's metadata, authorization, the proxy.
+  const tcp = (to: string) => [...mx, ...authorizationFilters(push, proxy).tcp, tcpProxy(to)];
   const grpc = target ? isHttp2(target.protocol) : false;
   const http = () =>
     httpConnectionManager(
@@ -584,7 +589,7 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
     const name = `${target.bind ?? "0.0.0.0"}_${target.port}`;
     const meta = target.metadata ? { metadata: target.metadata } : {};
     const httpPort = isHttp(target.protocol);
-    const filters = () => [...mx, httpPort ? http() : tcpProxy(cluster)];
+    const filters = () => (httpPort ? [...mx, http()] : tcp(cluster));
     const chains: FilterChain[] = [];
     if (mode === "STRICT")
       chains.push({
@@ -638,14 +643,14 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
   if (mode === "STRICT")
     chains.push({
       filterChainMatch: { transportProtocol: "tls" },
-      filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
+      filters: tcp(INBOUND_PASSTHROUGH_CLUSTER),
       transportSocket: tls(true),
       name: "virtualInbound",
     });
   if (mode === "PERMISSIVE")
     chains.push({
       filterChainMatch: { transportProtocol: "tls", applicationProtocols: ISTIO_TCP_ALPN },
-      filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
+      filters: tcp(INBOUND_PASSTHROUGH_CLUSTER),
       transportSocket: tls(false),
       name: "virtualInbound",
     });
@@ -653,13 +658,13 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
     chains.push(
       {
         filterChainMatch: { transportProtocol: "raw_buffer" },
-        filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
+        filters: tcp(INBOUND_PASSTHROUGH_CLUSTER),
         name: "virtualInbound",
       },
       // TLS that is not Istio's (the application's own): passed through as it is.
       {
         filterChainMatch: { transportProtocol: "tls" },
-        filters: [...mx, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER)],
+        filters: tcp(INBOUND_PASSTHROUGH_CLUSTER),
         name: "virtualInbound",
       },
     );

@@ -8,6 +8,7 @@ import { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoin
 import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
 import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
 import { toJson } from "../envoy/types.ts";
+import type { AuthorizationPolicy } from "../generate/authorization.ts";
 import { sidecarClusters } from "../generate/clusters.ts";
 import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
 import type { DestinationRule } from "../generate/destination-rule.ts";
@@ -71,6 +72,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     destinationRules: config.filter((o) => o.kind === "DestinationRule") as DestinationRule[],
     sidecars: config.filter((o) => o.kind === "Sidecar") as Sidecar[],
     telemetries: config.filter((o) => o.kind === "Telemetry") as Telemetry[],
+    authorizationPolicies: config.filter((o) => o.kind === "AuthorizationPolicy") as AuthorizationPolicy[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

@@ -10,6 +10,7 @@ import type { TokenReviewer } from "../../istiod/ca/authenticate.ts";
 import type { Informer, SharedCache } from "../../kube/cache.ts";
 import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
+import type { AuthorizationPolicy } from "../generate/authorization.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
@@ -76,6 +77,7 @@ export class Discovery {
     destinationRules: Informer;
     sidecars: Informer;
     telemetries: Informer;
+    authorizationPolicies: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -106,6 +108,7 @@ export class Discovery {
       destinationRules: cache.informer({ path: "/apis/networking.istio.io/v1/destinationrules", optional: true }),
       sidecars: cache.informer({ path: "/apis/networking.istio.io/v1/sidecars", optional: true }),
       telemetries: cache.informer({ path: "/apis/telemetry.istio.io/v1/telemetries", optional: true }),
+      authorizationPolicies: cache.informer({ path: "/apis/security.istio.io/v1/authorizationpolicies", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -125,8 +128,16 @@ export class Discovery {
     const { services, slices, pods, nodes, ...istio } = this.informers;
     // Istio's kinds are optional (their CRDs may come later): started, not waited for.
     for (const optional of Object.values(istio)) void optional.start();
-    const { peerAuthentications, serviceEntries, workloadEntries, virtualServices, destinationRules, sidecars, telemetries } =
-      istio;
+    const {
+      peerAuthentications,
+      serviceEntries,
+      workloadEntries,
+      virtualServices,
+      destinationRules,
+      sidecars,
+      telemetries,
+      authorizationPolicies,
+    } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
     this.unsubscribe = [
@@ -146,6 +157,8 @@ export class Discovery {
       sidecars.subscribe(() => this.changed("full")),
       // Access logs in listeners.
       telemetries.subscribe(() => this.changed("full")),
+      // RBAC filters in inbound listeners.
+      authorizationPolicies.subscribe(() => this.changed("full")),
     ];
   }
 
@@ -171,6 +184,7 @@ export class Discovery {
       destinationRules: list<DestinationRule>("destinationRules"),
       sidecars: list<Sidecar>("sidecars"),
       telemetries: list<Telemetry>("telemetries"),
+      authorizationPolicies: list<AuthorizationPolicy>("authorizationPolicies"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: list<PeerAuthentication>("peerAuthentications"),
