@@ -154,7 +154,9 @@ describe.runIf(local)("proxyless gRPC on the real node", () => {
 
   afterAll(() => {
     reportMeasurements("proxyless gRPC", measured);
-  });
+    // The operator left running would reconcile the next suites' Istio resources.
+    cleanUpMesh([NS]);
+  }, 200_000);
 
   test("the injected pods run pilot-agent without Envoy, which wrote the gRPC bootstrap asking for istiod's gRPC generator", () => {
     const spec = JSON.parse(kubectl(["-n", NS, "get", "pods", "-l", "app=grpc-client", "-o", "json"])).items[0].spec;

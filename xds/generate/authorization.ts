@@ -450,6 +450,18 @@ const shadowPrefix = (config: { shadowRules?: RBAC }) =>
 
 const actionOf = (policy: AuthorizationPolicy) => policy.spec?.action ?? "ALLOW";
 
+const ACTIONS: Record<string, RBAC_Action> = { ALLOW: RBAC_Action.ALLOW, DENY: RBAC_Action.DENY, AUDIT: RBAC_Action.LOG };
+
+/** The rules of one policy that proxies cannot be given, and why (whoever it applies to). */
+export function policyProblems(policy: AuthorizationPolicy): string[] {
+  const problems: string[] = [];
+  const action = actionOf(policy);
+  rbacConfig([policy], ACTIONS[action] ?? RBAC_Action.DENY, false, problems, action === "CUSTOM");
+  if (action === "CUSTOM")
+    problems.push(`CUSTOM provider ${JSON.stringify(policy.spec?.provider?.name ?? "")} is not served yet: its rules deny`);
+  return problems;
+}
+
 /** The policies that apply to a proxy's workload, oldest first: the root namespace's, then its own namespace's. */
 export function policiesFor(push: PushContext, proxy: MeshProxy): AuthorizationPolicy[] {
   const all = push.authorizationPolicies ?? [];

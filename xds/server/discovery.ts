@@ -10,7 +10,7 @@ import type { TokenReviewer } from "../../istiod/ca/authenticate.ts";
 import type { Informer, SharedCache } from "../../kube/cache.ts";
 import type { WatchedObject } from "../../kube/watcher.ts";
 import { TypeUrl } from "../envoy/types.ts";
-import type { AuthorizationPolicy } from "../generate/authorization.ts";
+import { type AuthorizationPolicy, policyProblems } from "../generate/authorization.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
@@ -198,7 +198,26 @@ export class Discovery {
       }),
     };
     this.warnVirtualServices(push);
+    this.warnAuthorizationPolicies(push);
     return push;
+  }
+
+  /** Logs, once per version of an AuthorizationPolicy, the rules proxies cannot be given (they fail closed). */
+  private warnAuthorizationPolicies(push: PushContext): void {
+    for (const policy of push.authorizationPolicies ?? []) {
+      const meta = policy.metadata as { namespace?: string; name?: string; resourceVersion?: string } | undefined;
+      const authorizationPolicy = `${meta?.namespace}/${meta?.name}`;
+      const key = `authz:${authorizationPolicy}@${meta?.resourceVersion}`;
+      if (this.warned.has(key)) continue;
+      if (this.warned.size > 10_000) this.warned.clear();
+      this.warned.add(key);
+      const problems = policyProblems(policy);
+      if (problems.length > 0)
+        this.options.log.warn(
+          { authorizationPolicy, problems },
+          "AuthorizationPolicy: rules that cannot be translated are left out (an ALLOW allows less, a DENY denies more)",
+        );
+    }
   }
 
   /**
