@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import packageJson from "../package.json" with { type: "json" };
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
 import {
@@ -21,6 +20,7 @@ import {
   installMesh,
   isReady,
   kubectl,
+  nodeScriptDeployment,
   waitForPods,
 } from "./support/mesh-node.ts";
 
@@ -259,28 +259,7 @@ describe.runIf(local)("proxyless gRPC on the real node", () => {
     ].join("");
     kubectl(
       ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "flaky", namespace: NS },
-        spec: {
-          selector: { matchLabels: { app: "flaky" } },
-          template: {
-            metadata: { labels: { app: "flaky" }, annotations: { "sidecar.istio.io/inject": "false" } },
-            spec: {
-              containers: [
-                {
-                  name: "server",
-                  image: `rigger:${packageJson.version}`,
-                  imagePullPolicy: "IfNotPresent",
-                  command: ["/usr/local/bin/node", "-e", server],
-                  ports: [{ containerPort: 7070 }],
-                },
-              ],
-            },
-          },
-        },
-      }),
+      nodeScriptDeployment("flaky", NS, server, { port: 7070, annotations: { "sidecar.istio.io/inject": "false" } }),
     );
     applyService("flaky", NS, { app: "flaky" }, [{ name: "grpc", port: 7070, targetPort: 7070 }]);
     await waitForPods(NS, "app=flaky", 1, isReady, "the flaky server Ready");

@@ -2,7 +2,9 @@
 // backend in `shop` through both sidecars (upstream's proxyv2) while AuthorizationPolicies come
 // and go; every test counts the status codes and answers the client saw (403 with Envoy's
 // "RBAC: access denied" for HTTP, a closed connection for TCP), never what was configured.
+import { generateKeyPairSync, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
 import {
@@ -15,12 +17,15 @@ import {
   isReady,
   json,
   kubectl,
+  nodeScriptDeployment,
   podPids,
   waitForPods,
 } from "./support/mesh-node.ts";
 
 const SHOP = "authz-shop";
 const WEB = "authz-web";
+/** Not in the mesh: a JWT issuer serving its key set. */
+const ISSUER = "authz-issuer";
 const local = inject("localCluster");
 const measured: Record<string, string> = {};
 let client = { app: 0, proxy: 0 };
@@ -44,6 +49,21 @@ function tcpCall(): "answered" | "closed" {
   }
 }
 
+/** An ES256 key: its public JWKS, and JWTs signed with it. */
+function keySigner(kid: string): { jwks: string; sign(claims: object): string } {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const jwk = { ...publicKey.export({ format: "jwk" }), kid, alg: "ES256", use: "sig" };
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return {
+    jwks: JSON.stringify({ keys: [jwk] }),
+    sign(claims) {
+      const input = `${b64({ alg: "ES256", typ: "JWT", kid })}.${b64(claims)}`;
+      const signature = sign("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" });
+      return `${input}.${signature.toString("base64url")}`;
+    },
+  };
+}
+
 function policy(name: string, namespace: string, spec: object) {
   return { apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name, namespace }, spec };
 }
@@ -60,7 +80,7 @@ const only = (counts: Record<string, number>, code: string) => Object.keys(count
 
 describe.runIf(local)("authorization on the real node", () => {
   beforeAll(async () => {
-    cleanUpMesh([SHOP, WEB]);
+    cleanUpMesh([SHOP, WEB, ISSUER]);
     await installMesh();
     injectedNamespace(SHOP);
     injectedNamespace(WEB);
@@ -82,7 +102,7 @@ describe.runIf(local)("authorization on the real node", () => {
 
   afterAll(() => {
     reportMeasurements("authorization", measured);
-    cleanUpMesh([SHOP, WEB]);
+    cleanUpMesh([SHOP, WEB, ISSUER]);
   }, 200_000);
 
   test("ALLOW: only what a rule names gets through (from the client's namespace, GET on /api/*); the rest is 403", async () => {
@@ -173,6 +193,81 @@ describe.runIf(local)("authorization on the real node", () => {
     measured["TCP: ALLOW port 9090 from authz-web, then a DENY of a path"] = "answered, then closed";
     kubectl(["-n", SHOP, "delete", "authorizationpolicy", "tcp-allow", "deny-path"]);
     await waitFor("TCP answered again", async () => (tcpCall() === "answered" ? true : undefined));
+  });
+
+  test("RequestAuthentication: a bad token 401, no token 403 under a policy requiring one, a good one 200; claims decide; keys from an inline JWKS or a jwksUri on the cluster", async () => {
+    const issuer = "https://issuer.authz.test";
+    const signer = keySigner("inline");
+    const stranger = keySigner("inline");
+    const token = (claims: object, by = signer) =>
+      by.sign({ iss: issuer, sub: "alice", exp: Math.floor(Date.now() / 1000) + 3600, ...claims });
+    const bearer = (t: string) => ["-H", `Authorization: Bearer ${t}`];
+    await applyUntil(
+      "a RequestAuthentication with an inline JWKS and a policy requiring its principal in group admins",
+      [
+        {
+          apiVersion: "security.istio.io/v1",
+          kind: "RequestAuthentication",
+          metadata: { name: "jwt", namespace: SHOP },
+          spec: { selector: { matchLabels: { app: "backend" } }, jwtRules: [{ issuer, jwks: signer.jwks }] },
+        },
+        policy("require-jwt", SHOP, {
+          selector: { matchLabels: { app: "backend" } },
+          rules: [
+            {
+              from: [{ source: { requestPrincipals: [`${issuer}/*`] } }],
+              when: [{ key: "request.auth.claims[groups]", values: ["admins"] }],
+            },
+          ],
+        }),
+      ],
+      () => only(codes("/", bearer(token({ groups: ["admins"] }))), "200") && only(codes("/"), "403"),
+    );
+    const seen = {
+      none: codes("/"),
+      admin: codes("/", bearer(token({ groups: ["admins"] }))),
+      notAdmin: codes("/", bearer(token({ groups: ["users"] }))),
+      foreignKey: codes("/", bearer(token({ groups: ["admins"] }, stranger))),
+      expired: codes("/", bearer(token({ groups: ["admins"], exp: Math.floor(Date.now() / 1000) - 60 }))),
+    };
+    measured["JWT (inline JWKS): no token, admin, not admin, other key, expired"] = JSON.stringify(seen);
+    expect(seen).toEqual({
+      none: { "403": 5 },
+      admin: { "200": 5 },
+      notAdmin: { "403": 5 },
+      foreignKey: { "401": 5 },
+      expired: { "401": 5 },
+    });
+
+    // The same issuer's keys served by an issuer on the cluster: istiod fetches them.
+    const remote = keySigner("remote");
+    const served = `require('node:http').createServer((req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(process.env.JWKS); }).listen(8080);`;
+    runOnRealNode(ISSUER);
+    kubectl(["apply", "-f", "-"], nodeScriptDeployment("issuer", ISSUER, served, { port: 8080, env: { JWKS: remote.jwks } }));
+    applyService("issuer", ISSUER, { app: "issuer" }, [{ name: "http", port: 80, targetPort: 8080 }]);
+    await waitForPods(ISSUER, "app=issuer", 1, isReady, "the issuer Ready");
+    const remoteToken = remote.sign({ iss: issuer, sub: "bob", exp: Math.floor(Date.now() / 1000) + 3600, groups: ["admins"] });
+    expect(only(codes("/", bearer(remoteToken)), "401")).toBe(true);
+    await applyUntil(
+      "the issuer's keys by jwksUri",
+      [
+        {
+          apiVersion: "security.istio.io/v1",
+          kind: "RequestAuthentication",
+          metadata: { name: "jwt", namespace: SHOP },
+          spec: {
+            selector: { matchLabels: { app: "backend" } },
+            jwtRules: [{ issuer, jwksUri: `http://issuer.${ISSUER}.svc.cluster.local/jwks.json` }],
+          },
+        },
+      ],
+      () => only(codes("/", bearer(remoteToken)), "200"),
+    );
+    // The inline key is gone: its tokens are refused now.
+    expect(codes("/", bearer(token({ groups: ["admins"] })))).toEqual({ "401": 5 });
+    kubectl(["-n", SHOP, "delete", "requestauthentication", "jwt"]);
+    kubectl(["-n", SHOP, "delete", "authorizationpolicy", "require-jwt"]);
+    await waitFor("calls answered without a token again", async () => (only(codes("/"), "200") ? true : undefined));
   });
 
   test("no packet left the machine", () => {

@@ -3,7 +3,6 @@
 // istiod from DestinationRules and VirtualServices. Every test counts what the echo servers
 // answered (their version, their pod name, the status), never what was configured.
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import packageJson from "../package.json" with { type: "json" };
 import { type CertificateAuthority, createCertificateAuthority, issueCertificate } from "../pki/certificates.ts";
 import { versions } from "../versions.ts";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
@@ -21,11 +20,11 @@ import {
   isReady,
   json,
   kubectl,
+  nodeScriptDeployment,
   podPids,
   waitForPods,
 } from "./support/mesh-node.ts";
 
-const packageVersion = packageJson.version;
 const istioVersion = versions.istio;
 const SHOP = "shop";
 const WEB = "web";
@@ -789,31 +788,7 @@ describe.runIf(local)("traffic management on the real node", () => {
       " try { for (const s of JSON.parse(body)) console.log('SPAN ' + JSON.stringify(s)); } catch { console.log('UNPARSED ' + req.url); }",
       " res.writeHead(202); res.end(); }); }).listen(9411);",
     ].join("");
-    kubectl(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "zipkin", namespace: EXT },
-        spec: {
-          selector: { matchLabels: { app: "zipkin" } },
-          template: {
-            metadata: { labels: { app: "zipkin" } },
-            spec: {
-              containers: [
-                {
-                  name: "collector",
-                  image: `rigger:${packageVersion}`,
-                  imagePullPolicy: "IfNotPresent",
-                  command: ["/usr/local/bin/node", "-e", collector],
-                  ports: [{ containerPort: 9411 }],
-                },
-              ],
-            },
-          },
-        },
-      }),
-    );
+    kubectl(["apply", "-f", "-"], nodeScriptDeployment("zipkin", EXT, collector, { port: 9411 }));
     applyService("zipkin", EXT, { app: "zipkin" }, [{ name: "http", port: 9411, targetPort: 9411 }]);
     await waitForPods(EXT, "app=zipkin", 1, isReady, "the Zipkin collector Ready");
     // The provider goes in the mesh config, through the Istio resource.

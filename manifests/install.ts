@@ -69,7 +69,11 @@ export function operatorClusterRole(): object {
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
       { apiGroups: ["networking.istio.io"], resources: ["gateways"], verbs: ["create"] },
       // istiod's service discovery (xDS) reads nodes' localities, EndpointSlices and mTLS policies.
-      { apiGroups: ["security.istio.io"], resources: ["peerauthentications", "authorizationpolicies"], verbs: ["list", "watch"] },
+      {
+        apiGroups: ["security.istio.io"],
+        resources: ["peerauthentications", "authorizationpolicies", "requestauthentications"],
+        verbs: ["list", "watch"],
+      },
       {
         apiGroups: ["networking.istio.io"],
         resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],

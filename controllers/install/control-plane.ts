@@ -147,7 +147,11 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       { apiGroups: [""], resources: ["services", "pods", "nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       // Istio config the proxies' configuration is built from.
-      { apiGroups: ["security.istio.io"], resources: ["peerauthentications", "authorizationpolicies"], verbs: ["list", "watch"] },
+      {
+        apiGroups: ["security.istio.io"],
+        resources: ["peerauthentications", "authorizationpolicies", "requestauthentications"],
+        verbs: ["list", "watch"],
+      },
       {
         apiGroups: ["networking.istio.io"],
         resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],

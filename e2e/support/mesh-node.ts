@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inject } from "vitest";
+import packageJson from "../../package.json" with { type: "json" };
 import { versions } from "../../versions.ts";
 import { binaries, CLUSTER_DIR, LOCAL_ISTIO_VALUES, runOnRealNode } from "../cluster/local-cluster.ts";
 import { nodePaths } from "../cluster/real-node.ts";
@@ -117,13 +118,13 @@ export function envoyAdmin(pid: number, path: string): string {
   return execFileSync("nsenter", ["-t", String(pid), "-n", process.execPath, "-e", script], { encoding: "utf8" });
 }
 
-/** A Deployment of Istio's echo app (`localhost/istio/app`) in an injected namespace. */
-export function echoDeployment(
+/** A Deployment of one pod with one container. */
+function oneContainerDeployment(
   name: string,
   namespace: string,
-  args: string[],
-  annotations?: Record<string, string>,
-  labels: Record<string, string> = { app: name },
+  labels: Record<string, string>,
+  annotations: Record<string, string> | undefined,
+  container: object,
 ): string {
   return JSON.stringify({
     apiVersion: "apps/v1",
@@ -133,19 +134,42 @@ export function echoDeployment(
       selector: { matchLabels: labels },
       template: {
         metadata: { labels, ...(annotations ? { annotations } : {}) },
-        spec: {
-          containers: [
-            {
-              name,
-              image: `localhost/istio/app:${versions.istio}`,
-              imagePullPolicy: "IfNotPresent",
-              args,
-              ports: [{ containerPort: 8080 }],
-            },
-          ],
-        },
+        spec: { containers: [{ name, imagePullPolicy: "IfNotPresent", ...container }] },
       },
     },
+  });
+}
+
+/** A Deployment of Istio's echo app (`localhost/istio/app`) in an injected namespace. */
+export function echoDeployment(
+  name: string,
+  namespace: string,
+  args: string[],
+  annotations?: Record<string, string>,
+  labels: Record<string, string> = { app: name },
+): string {
+  return oneContainerDeployment(name, namespace, labels, annotations, {
+    image: `localhost/istio/app:${versions.istio}`,
+    args,
+    ports: [{ containerPort: 8080 }],
+  });
+}
+
+/**
+ * A Deployment of one pod running a few lines of Node in Rigger's own image (it has node): the
+ * tests' servers on the cluster (collectors, issuers, misbehaving backends). Labelled app=<name>.
+ */
+export function nodeScriptDeployment(
+  name: string,
+  namespace: string,
+  script: string,
+  options: { port: number; env?: Record<string, string>; annotations?: Record<string, string> },
+): string {
+  return oneContainerDeployment(name, namespace, { app: name }, options.annotations, {
+    image: `rigger:${packageJson.version}`,
+    command: ["/usr/local/bin/node", "-e", script],
+    env: Object.entries(options.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
+    ports: [{ containerPort: options.port }],
   });
 }
 

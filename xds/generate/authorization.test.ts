@@ -23,7 +23,7 @@ function filters(policies: AuthorizationPolicy[]) {
   };
   const built = authorizationFilters(push, proxy);
   const json = (f: object) => JSON.stringify(toJson(Filter, f));
-  return { http: built.http.map(json), tcp: built.tcp.map(json), problems: built.problems };
+  return { http: [...built.customHttp, ...built.http].map(json), tcp: built.tcp.map(json), problems: built.problems };
 }
 
 const policy = (action: string, rules: object[], name = "p"): AuthorizationPolicy => ({

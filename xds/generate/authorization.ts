@@ -478,6 +478,8 @@ export function policiesFor(push: PushContext, proxy: MeshProxy): AuthorizationP
 }
 
 export interface AuthorizationFilters {
+  /** CUSTOM's filters (before authentication, as upstream orders them), then the others'. */
+  customHttp: HttpFilter[];
   http: HttpFilter[];
   tcp: Filter[];
   /** Rules left out, with why (upstream logs these). */
@@ -489,7 +491,7 @@ const cache = new WeakMap<PushContext, Map<string, AuthorizationFilters>>();
 /** The inbound RBAC filters for a proxy: CUSTOM first, then AUDIT, DENY, ALLOW (upstream's order). */
 export function authorizationFilters(push: PushContext, proxy: MeshProxy): AuthorizationFilters {
   const policies = policiesFor(push, proxy);
-  if (policies.length === 0) return { http: [], tcp: [], problems: [] };
+  if (policies.length === 0) return { customHttp: [], http: [], tcp: [], problems: [] };
   const key = policies.map((p) => `${p.metadata?.namespace}/${p.metadata?.name}`).join(",");
   let byKey = cache.get(push);
   if (!byKey) {
@@ -506,12 +508,17 @@ export function authorizationFilters(push: PushContext, proxy: MeshProxy): Autho
     [of("DENY"), RBAC_Action.DENY, false],
     [of("ALLOW"), RBAC_Action.ALLOW, false],
   ];
+  const customHttp: HttpFilter[] = [];
   const http: HttpFilter[] = [];
   const tcp: Filter[] = [];
   for (const [group, action, custom] of groups) {
     const forHttp = rbacConfig(group, action, false, problems, custom);
     const prefix = (config: { shadowRules?: RBAC }) => (custom ? {} : { shadowRulesStatPrefix: shadowPrefix(config) });
-    if (forHttp) http.push({ name: "envoy.filters.http.rbac", typedConfig: pack(HttpRBAC, { ...forHttp, ...prefix(forHttp) }) });
+    if (forHttp)
+      (custom ? customHttp : http).push({
+        name: "envoy.filters.http.rbac",
+        typedConfig: pack(HttpRBAC, { ...forHttp, ...prefix(forHttp) }),
+      });
     const forTcp = rbacConfig(group, action, true, [], custom);
     if (forTcp)
       tcp.push({
@@ -519,7 +526,7 @@ export function authorizationFilters(push: PushContext, proxy: MeshProxy): Autho
         typedConfig: pack(NetworkRBAC, { ...forTcp, statPrefix: "tcp.", ...prefix(forTcp) }),
       });
   }
-  const built = { http, tcp, problems };
+  const built = { customHttp, http, tcp, problems };
   byKey.set(key, built);
   return built;
 }

@@ -7,6 +7,7 @@ import type { AuthorizationPolicy } from "./authorization.ts";
 import type { DestinationRule } from "./destination-rule.ts";
 import type { LocalityLbSetting } from "./locality.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
+import type { RequestAuthentication } from "./request-authentication.ts";
 import type { Sidecar } from "./sidecar-scope.ts";
 import type { ExtensionProvider, Telemetry } from "./telemetry.ts";
 import type { VirtualService } from "./virtual-service.ts";
@@ -92,6 +93,10 @@ export interface PushContext {
   telemetries?: Telemetry[];
   /** AuthorizationPolicy objects (security.istio.io), as the cache holds them. */
   authorizationPolicies?: AuthorizationPolicy[];
+  /** RequestAuthentication objects (security.istio.io), as the cache holds them. */
+  requestAuthentications?: RequestAuthentication[];
+  /** Key sets istiod fetched, by jwksUri (RequestAuthentications naming one). */
+  jwks?: ReadonlyMap<string, string>;
   /** Increases with every push: resources cached for another version are rebuilt. */
   version: number;
   /**

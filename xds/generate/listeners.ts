@@ -61,6 +61,7 @@ import {
 import { destinationRuleFor } from "./destination-rule.ts";
 import { duration } from "./duration.ts";
 import { composeMtls, portMode } from "./peer-authentication.ts";
+import { jwtFilter } from "./request-authentication.ts";
 import { ingressPorts, sidecarScope } from "./sidecar-scope.ts";
 import { type TcpDestination, type TlsRoute, tcpDestination, tcpRoutes, tlsRoutes } from "./tcp-routes.ts";
 import { accessLogsFor } from "./telemetry.ts";
@@ -225,8 +226,11 @@ function httpFilters(push: PushContext, proxy: MeshProxy, inbound: boolean): Htt
             },
       ),
     });
-  // Authorization after the peer's metadata, before everything else (inbound only).
-  if (inbound) filters.push(...authorizationFilters(push, proxy).http);
+  // Inbound only, after the peer's metadata: CUSTOM authorization, JWT authentication, authorization.
+  if (inbound) {
+    const authz = authorizationFilters(push, proxy);
+    filters.push(...authz.customHttp, ...jwtFilter(push, proxy), ...authz.http);
+  }
   filters.push({
     name: "envoy.filters.http.grpc_stats",
     typedConfig: pack(GrpcStats, { emitFilterState: true, statsForAllMethods: false }),

@@ -16,6 +16,7 @@ import { grpcClusters, grpcListeners, grpcRoute } from "../generate/grpc.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
+import type { RequestAuthentication } from "../generate/request-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
 import type { Telemetry } from "../generate/telemetry.ts";
@@ -73,6 +74,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     sidecars: config.filter((o) => o.kind === "Sidecar") as Sidecar[],
     telemetries: config.filter((o) => o.kind === "Telemetry") as Telemetry[],
     authorizationPolicies: config.filter((o) => o.kind === "AuthorizationPolicy") as AuthorizationPolicy[],
+    requestAuthentications: config.filter((o) => o.kind === "RequestAuthentication") as RequestAuthentication[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

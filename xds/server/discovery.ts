@@ -15,6 +15,7 @@ import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext 
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
+import type { RequestAuthentication } from "../generate/request-authentication.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
 import type { Telemetry } from "../generate/telemetry.ts";
 import type { VirtualService } from "../generate/virtual-service.ts";
@@ -31,6 +32,7 @@ import {
 } from "../registry/registry.ts";
 import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 import { AdsServer, type NackReport } from "./ads.ts";
+import { JwksFetcher } from "./jwks.ts";
 
 export interface DiscoveryOptions {
   cache: SharedCache;
@@ -78,9 +80,11 @@ export class Discovery {
     sidecars: Informer;
     telemetries: Informer;
     authorizationPolicies: Informer;
+    requestAuthentications: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
+  private readonly jwks: JwksFetcher;
   private readonly resources = new ResourceCache();
   private current: PushContext;
   private version = 0;
@@ -94,6 +98,7 @@ export class Discovery {
 
   constructor(options: DiscoveryOptions) {
     this.options = options;
+    this.jwks = new JwksFetcher(() => this.changed("full"), options.log);
     const cache = options.cache;
     this.informers = {
       services: cache.informer({ path: "/api/v1/services" }),
@@ -109,6 +114,7 @@ export class Discovery {
       sidecars: cache.informer({ path: "/apis/networking.istio.io/v1/sidecars", optional: true }),
       telemetries: cache.informer({ path: "/apis/telemetry.istio.io/v1/telemetries", optional: true }),
       authorizationPolicies: cache.informer({ path: "/apis/security.istio.io/v1/authorizationpolicies", optional: true }),
+      requestAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/requestauthentications", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -137,6 +143,7 @@ export class Discovery {
       sidecars,
       telemetries,
       authorizationPolicies,
+      requestAuthentications,
     } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
@@ -159,11 +166,14 @@ export class Discovery {
       telemetries.subscribe(() => this.changed("full")),
       // RBAC filters in inbound listeners.
       authorizationPolicies.subscribe(() => this.changed("full")),
+      // JWT filters in inbound listeners.
+      requestAuthentications.subscribe(() => this.changed("full")),
     ];
   }
 
   stop(): void {
     for (const u of this.unsubscribe) u();
+    this.jwks.stop();
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -185,6 +195,7 @@ export class Discovery {
       sidecars: list<Sidecar>("sidecars"),
       telemetries: list<Telemetry>("telemetries"),
       authorizationPolicies: list<AuthorizationPolicy>("authorizationPolicies"),
+      requestAuthentications: list<RequestAuthentication>("requestAuthentications"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: list<PeerAuthentication>("peerAuthentications"),
@@ -199,6 +210,11 @@ export class Discovery {
     };
     this.warnVirtualServices(push);
     this.warnAuthorizationPolicies(push);
+    // Key sets named by jwksUri, as far as fetched (a fetched one that changed pushes again).
+    const uris = (push.requestAuthentications ?? []).flatMap((r) =>
+      (r.spec?.jwtRules ?? []).flatMap((rule) => (rule.jwksUri && !rule.jwks ? [rule.jwksUri] : [])),
+    );
+    if (uris.length > 0) push.jwks = this.jwks.keysFor(uris);
     return push;
   }
 
