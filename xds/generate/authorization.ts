@@ -36,7 +36,7 @@ import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/s
 import type { ValueMatcher } from "../envoy/third_party/envoy/type/matcher/v3/value.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import { oldestFirst, type PushContext } from "./context.ts";
+import { oldestFirst, type PushContext, policyAppliesTo } from "./context.ts";
 
 export interface AuthorizationPolicy {
   metadata?: { name?: string; namespace?: string; creationTimestamp?: string; annotations?: Record<string, string> };
@@ -464,17 +464,7 @@ export function policyProblems(policy: AuthorizationPolicy): string[] {
 
 /** The policies that apply to a proxy's workload, oldest first: the root namespace's, then its own namespace's. */
 export function policiesFor(push: PushContext, proxy: MeshProxy): AuthorizationPolicy[] {
-  const all = push.authorizationPolicies ?? [];
-  if (all.length === 0) return [];
-  const selects = (p: AuthorizationPolicy) =>
-    // targetRefs address waypoints and gateways, not sidecars.
-    !p.spec?.targetRef &&
-    !(p.spec?.targetRefs && p.spec.targetRefs.length > 0) &&
-    Object.entries(p.spec?.selector?.matchLabels ?? {}).every(([k, v]) => proxy.labels[k] === v);
-  const root = push.mesh.rootNamespace;
-  return all
-    .filter((p) => (p.metadata?.namespace === root || p.metadata?.namespace === proxy.namespace) && selects(p))
-    .sort(oldestFirst);
+  return (push.authorizationPolicies ?? []).filter((p) => policyAppliesTo(push, proxy, p)).sort(oldestFirst);
 }
 
 export interface AuthorizationFilters {

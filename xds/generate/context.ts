@@ -118,6 +118,28 @@ export function oldestFirst(
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+/**
+ * Whether a workload policy (AuthorizationPolicy, RequestAuthentication) applies to a sidecar:
+ * it lives in the root namespace or the workload's, and its selector (none: every workload)
+ * matches the workload's labels. Policies with targetRefs address waypoints and gateways.
+ */
+export function policyAppliesTo(
+  push: PushContext,
+  proxy: MeshProxy,
+  policy: {
+    metadata?: { namespace?: string };
+    spec?: { selector?: { matchLabels?: Record<string, string> }; targetRef?: object; targetRefs?: object[] };
+  },
+): boolean {
+  const namespace = policy.metadata?.namespace;
+  return (
+    (namespace === push.mesh.rootNamespace || namespace === proxy.namespace) &&
+    !policy.spec?.targetRef &&
+    !(policy.spec?.targetRefs && policy.spec.targetRefs.length > 0) &&
+    Object.entries(policy.spec?.selector?.matchLabels ?? {}).every(([k, v]) => proxy.labels[k] === v)
+  );
+}
+
 /** The Services a proxy's workload belongs to (selected by their selectors), for its inbound side. */
 export function serviceTargets(push: PushContext, proxy: MeshProxy): MeshService[] {
   return servicesSelecting(push.registry, proxy.namespace, proxy.labels);

@@ -568,7 +568,8 @@ function inboundChains(push: PushContext, proxy: MeshProxy, target: InboundTarge
   const cluster = target ? inboundClusterName(target.port) : INBOUND_PASSTHROUGH_CLUSTER;
   const mx = networkMetadataExchange(proxy);
   // Every inbound TCP chain but the blackhole: the peer's metadata, authorization, the proxy.
-  const tcp = (to: string) => [...mx, ...authorizationFilters(push, proxy).tcp, tcpProxy(to)];
+  const authorization = authorizationFilters(push, proxy).tcp;
+  const tcp = (to: string) => [...mx, ...authorization, tcpProxy(to)];
   const grpc = target ? isHttp2(target.protocol) : false;
   const http = () =>
     httpConnectionManager(

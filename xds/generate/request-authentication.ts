@@ -19,7 +19,7 @@ import {
 import type { HttpFilter } from "../envoy/third_party/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import type { PushContext } from "./context.ts";
+import { type PushContext, policyAppliesTo } from "./context.ts";
 
 export interface JwtRule {
   issuer?: string;
@@ -63,14 +63,7 @@ export const PUBLIC_ONLY_JWKS = `{
 
 /** The RequestAuthentications that apply to a proxy's workload: the root namespace's and its own, by selector. */
 export function requestAuthenticationsFor(push: PushContext, proxy: MeshProxy): RequestAuthentication[] {
-  const root = push.mesh.rootNamespace;
-  return (push.requestAuthentications ?? []).filter(
-    (r) =>
-      (r.metadata?.namespace === proxy.namespace || r.metadata?.namespace === root) &&
-      !r.spec?.targetRef &&
-      !(r.spec?.targetRefs && r.spec.targetRefs.length > 0) &&
-      Object.entries(r.spec?.selector?.matchLabels ?? {}).every(([k, v]) => proxy.labels[k] === v),
-  );
+  return (push.requestAuthentications ?? []).filter((r) => policyAppliesTo(push, proxy, r));
 }
 
 function provider(push: PushContext, rule: JwtRule): JwtProvider {
