@@ -4,7 +4,9 @@
 // time and size; refreshed every 20 minutes; a changed key set triggers a push. Until a URI's
 // first fetch succeeds, its providers get a key set no token matches (fail closed).
 const REFRESH_MS = 20 * 60_000;
+/** After a failure: 5 s, doubling up to a minute (an issuer just deployed may not answer yet). */
 const RETRY_MS = 60_000;
+const FIRST_RETRY_MS = 5_000;
 const TIMEOUT_MS = 5_000;
 const MAX_BYTES = 1 << 20;
 /** URIs kept at most (a user could name very many). */
@@ -17,6 +19,7 @@ interface Entry {
   inFlight: boolean;
   timer?: NodeJS.Timeout;
   lastError?: string;
+  failures: number;
 }
 
 export class JwksFetcher {
@@ -39,7 +42,7 @@ export class JwksFetcher {
       let entry = this.entries.get(uri);
       if (!entry) {
         if (this.entries.size >= MAX_URIS) continue;
-        entry = { wantedAt: 0, inFlight: false };
+        entry = { wantedAt: 0, inFlight: false, failures: 0 };
         this.entries.set(uri, entry);
         void this.fetch(uri, entry);
       }
@@ -68,12 +71,14 @@ export class JwksFetcher {
       const changed = entry.keys !== text;
       entry.keys = text;
       entry.lastError = undefined;
+      entry.failures = 0;
       if (changed) this.onChange();
     } catch (err) {
       const message = (err as Error).message;
       if (entry.lastError !== message)
         this.log.warn({ jwksUri: uri, error: message }, "JWKS fetch failed: tokens for its issuer are refused");
       entry.lastError = message;
+      entry.failures++;
     } finally {
       entry.inFlight = false;
       // Again in 20 minutes (a minute after a failure), while some push still asks for it.
