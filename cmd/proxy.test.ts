@@ -8,9 +8,9 @@ import { readScenario } from "../xds/parity/scenario.ts";
 import { parseNode } from "../xds/proxy.ts";
 import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../xds/registry/registry.ts";
 import type { Connection } from "../xds/server/ads.ts";
-import { configDump, type SyncStatus } from "../xds/server/debug.ts";
+import { authorizationView, configDump, type SyncStatus } from "../xds/server/debug.ts";
 import { DeltaStream } from "../xds/server/stream.ts";
-import { configRows, statusRows } from "./proxy.ts";
+import { authorizationText, configRows, statusRows } from "./proxy.ts";
 import { table } from "./table.ts";
 
 describe("rigger proxy-status", () => {
@@ -75,5 +75,62 @@ describe("rigger proxy-config, from istiod's config dump", () => {
       ["10.10.0.12:8080", "HEALTHY", "outbound|9080||ratings.default.svc.cluster.local"],
     ]);
     expect(() => configRows(dump, "secret")).toThrow("unknown kind secret");
+  });
+});
+
+describe("rigger proxy-config authz, from istiod's /debug/authorizationz", () => {
+  const proxy = parseNode({
+    id: "sidecar~10.10.0.11~reviews-v1-7f9.default~default.svc.cluster.local",
+    metadata: { NAMESPACE: "default", SERVICE_ACCOUNT: "reviews", LABELS: { app: "reviews" } },
+  });
+  const policy = (name: string, namespace: string, spec: object, annotations?: Record<string, string>) => ({
+    metadata: { name, namespace, creationTimestamp: `2026-01-01T00:00:0${name.length % 10}Z`, annotations },
+    spec,
+  });
+  const push = {
+    version: 1,
+    mesh: DEFAULT_MESH,
+    peerAuthentications: [],
+    registry: buildRegistry({ services: [], endpointSlices: [], pods: [] }),
+    authorizationPolicies: [
+      policy("allow-web", "default", {
+        rules: [{ from: [{ source: { ipBlocks: ["10.0.0.0/33"] } }] }, { from: [{ source: { namespaces: ["web"] } }] }],
+      }),
+      policy("ext", "default", { action: "CUSTOM", provider: { name: "opa" }, rules: [{}] }),
+      policy("trial", "istio-system", { action: "DENY", rules: [{}] }, { "istio.io/dry-run": "true" }),
+      policy("ratings-only", "default", { selector: { matchLabels: { app: "ratings" } }, rules: [] }),
+    ],
+  };
+  const view = authorizationView(push, { proxy } as unknown as Connection);
+
+  test("the policies that apply, in Envoy's order (CUSTOM, AUDIT, DENY, ALLOW), and the rules left out with why", () => {
+    expect(view.policies.map((p) => `${p.action} ${p.name}.${p.namespace}`)).toEqual([
+      "CUSTOM ext.default",
+      "DENY trial.istio-system",
+      "ALLOW allow-web.default",
+    ]);
+    expect(view.problems).toEqual([
+      `failed to process CUSTOM action, will generate deny configs for the specified rules: extension provider is either invalid or undefined`,
+      `skipped invalid rule ns[default]-policy[allow-web]-rule[0]: invalid CIDR "10.0.0.0/33"`,
+    ]);
+  });
+
+  test("printed as a table, then what fails closed", () => {
+    expect(authorizationText(view)).toBe(
+      [
+        "ACTION         AUTHORIZATION POLICY   RULES   DRY RUN",
+        "CUSTOM (opa)   ext.default            1       no",
+        "DENY           trial.istio-system     1       yes",
+        "ALLOW          allow-web.default      2       no",
+        "",
+        "left out, failing closed (an ALLOW allows less, a DENY denies more):",
+        "  failed to process CUSTOM action, will generate deny configs for the specified rules: extension provider is either invalid or undefined",
+        `  skipped invalid rule ns[default]-policy[allow-web]-rule[0]: invalid CIDR "10.0.0.0/33"`,
+        "",
+      ].join("\n"),
+    );
+    expect(authorizationText({ proxy: "x.y", policies: [], problems: [] })).toBe(
+      "no AuthorizationPolicy applies: every request is allowed\n",
+    );
   });
 });

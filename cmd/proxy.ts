@@ -2,18 +2,20 @@
 // read from istiod's debug views (/debug/syncz, /debug/config_dump) through the apiserver's
 // Service proxy (no port-forward; needs `get services/proxy` in istiod's namespace).
 //   rigger proxy-status [--revision REV] [--namespace istio-system] [--kubeconfig FILE]
-//   rigger proxy-config cluster|listener|route|endpoint <pod>.<namespace> [same flags]
+//   rigger proxy-config cluster|listener|route|endpoint|authz <pod>.<namespace> [same flags]
 import { parseArgs } from "node:util";
 import { rawClient } from "../kube/raw-client.ts";
-import type { SyncStatus } from "../xds/server/debug.ts";
+import type { AuthorizationView, SyncStatus } from "../xds/server/debug.ts";
 import { kubeConfig, table } from "./table.ts";
 
 export const usage = `usage: rigger proxy-status [--revision REV] [--namespace NS] [--kubeconfig FILE]
-       rigger proxy-config cluster|listener|route|endpoint <pod>.<namespace> [--revision REV] [--namespace NS] [--kubeconfig FILE]
+       rigger proxy-config cluster|listener|route|endpoint|authz <pod>.<namespace> [--revision REV] [--namespace NS] [--kubeconfig FILE]
 
 proxy-status: every proxy connected to the revision's istiod and, per xDS type, SYNCED (its last
 response acknowledged), STALE (sent, not yet acknowledged), REJECTED (the proxy's NACK) or
-NOT SENT. proxy-config: the clusters, listeners, routes or endpoints istiod sends that proxy.
+NOT SENT. proxy-config: the clusters, listeners, routes or endpoints istiod sends that proxy;
+authz: the AuthorizationPolicies it enforces, in Envoy's order, and the rules it could not be
+given (an ALLOW leaves them out, a DENY denies more: fail closed), with why.
 `;
 
 export function statusRows(statuses: SyncStatus[], istiod: string): string[][] {
@@ -113,7 +115,23 @@ export function configRows(dump: Dump, kind: string): { header: string[]; rows: 
       ),
     };
   }
-  throw new Error(`unknown kind ${kind}: want cluster, listener, route or endpoint`);
+  throw new Error(`unknown kind ${kind}: want cluster, listener, route, endpoint or authz`);
+}
+
+/** `proxy-config authz`: the policies as a table, then the rules left out and why. */
+export function authorizationText(view: AuthorizationView): string {
+  const rows = view.policies.map((p) => [
+    p.action === "CUSTOM" ? `CUSTOM (${p.provider})` : p.action,
+    `${p.name}.${p.namespace}`,
+    String(p.rules),
+    p.dryRun ? "yes" : "no",
+  ]);
+  const policies =
+    rows.length > 0
+      ? table(["ACTION", "AUTHORIZATION POLICY", "RULES", "DRY RUN"], rows, 3)
+      : "no AuthorizationPolicy applies: every request is allowed\n";
+  if (view.problems.length === 0) return policies;
+  return `${policies}\nleft out, failing closed (an ALLOW allows less, a DENY denies more):\n${view.problems.map((p) => `  ${p}\n`).join("")}`;
 }
 
 function istiodPath(namespace: string, revision: string | undefined, debugPath: string): string {
@@ -150,6 +168,13 @@ export async function runProxyCommand(command: "proxy-status" | "proxy-config", 
       return 0;
     }
     const [kind = "", proxy = ""] = positionals;
+    if (kind === "authz") {
+      const view = await client.get<AuthorizationView>(
+        istiodPath(namespace, values.revision, `/debug/authorizationz?proxyID=${encodeURIComponent(proxy)}`),
+      );
+      process.stdout.write(authorizationText(view));
+      return 0;
+    }
     const dump = await client.get<Dump>(
       istiodPath(namespace, values.revision, `/debug/config_dump?proxyID=${encodeURIComponent(proxy)}`),
     );

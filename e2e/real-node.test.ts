@@ -31,6 +31,7 @@ import {
   OPERATOR_NS,
   type Pod,
   podsOf,
+  riggerCli,
   waitForPods,
   whyNot,
 } from "./support/mesh-node.ts";
@@ -443,19 +444,14 @@ describe.runIf(local)("on the local cluster's real node", () => {
 
   test("rigger proxy-status and proxy-config show the proxies in sync and what istiod sends them", async () => {
     if (!appPod) throw new Error("no echo pod (an earlier test failed)");
-    const rigger = (args: string[]) =>
-      execFileSync(process.execPath, [join(ROOT, "cmd/rigger.ts"), ...args, "--kubeconfig", inject("kubeconfig")], {
-        encoding: "utf8",
-        timeout: 60_000,
-      });
     // In sync once the last push is acknowledged (a push may be in flight at any moment).
     const status = await waitFor("the echo proxy SYNCED on CDS, LDS, EDS and RDS", async () => {
-      const out = rigger(["proxy-status"]);
+      const out = riggerCli(["proxy-status"]);
       const row = out.split("\n").find((line) => line.startsWith(`${appPod?.metadata.name}.${APP_NS} `));
       return row?.split(/\s+/).slice(2, 6).join(" ") === "SYNCED SYNCED SYNCED SYNCED" ? out : undefined;
     });
     expect(status).toMatch(new RegExp(`^client-\\S+\\.${CLIENT_NS} `, "m"));
-    const clusters = rigger(["proxy-config", "cluster", `${appPod.metadata.name}.${APP_NS}`]);
+    const clusters = riggerCli(["proxy-config", "cluster", `${appPod.metadata.name}.${APP_NS}`]);
     expect(clusters).toMatch(new RegExp(`echo\\.${APP_NS}\\.svc\\.cluster\\.local\\s+80\\s+-\\s+outbound\\s+EDS`));
     expect(clusters).toMatch(/\s8080\s+-\s+inbound\s+ORIGINAL_DST/);
   });

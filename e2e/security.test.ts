@@ -3,7 +3,7 @@
 // and go; every test counts the status codes and answers the client saw (403 with Envoy's
 // "RBAC: access denied" for HTTP, a closed connection for TCP), never what was configured.
 import { generateKeyPairSync, sign } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
@@ -11,6 +11,7 @@ import {
   applyService,
   cleanUpMesh,
   echoCall,
+  echoCallStatus,
   echoDeployment,
   injectedNamespace,
   installMesh,
@@ -19,6 +20,8 @@ import {
   kubectl,
   nodeScriptDeployment,
   podPids,
+  riggerCli,
+  setExtensionProviders,
   waitForPods,
 } from "./support/mesh-node.ts";
 
@@ -31,12 +34,13 @@ const measured: Record<string, string> = {};
 let client = { app: 0, proxy: 0 };
 let vip = "";
 
-/** Status codes of `count` calls from the client pod to the backend (`extra`: echo client flags). */
-function codes(path: string, extra: string[] = [], count = 5): Record<string, number> {
+/** Status codes of `count` calls from the client pod to the backend (`extra`: echo client flags; `rbac`: 403s are Envoy's). */
+function codes(path: string, extra: string[] = [], count = 5, rbac = true): Record<string, number> {
   const out = echoCall(client.app, `http://${vip}:80${path}`, ["--count", String(count), ...extra]);
   const counts: Record<string, number> = {};
   for (const m of out.matchAll(/^\[\d+\] StatusCode=(\d+)$/gm)) counts[m[1] ?? ""] = (counts[m[1] ?? ""] ?? 0) + 1;
-  if (counts["403"]) expect(out).toContain("RBAC: access denied");
+  // Envoy's own denials say so; an external authorizer's carry its body.
+  if (counts["403"]) expect(out).toContain(rbac ? "RBAC: access denied" : "denied by the test grpc ext-authz server");
   return counts;
 }
 
@@ -68,12 +72,27 @@ function policy(name: string, namespace: string, spec: object) {
   return { apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name, namespace }, spec };
 }
 
-/** Applies policies and waits until calls come out as `expected` says. */
+/**
+ * Applies policies and waits until calls come out as `observed` says three times in a row:
+ * connections the client's sidecar pooled before the change are served by the old filters until
+ * the backend's Envoy drains them.
+ */
 async function applyUntil(what: string, objects: object[], observed: () => boolean): Promise<void> {
   const t0 = Date.now();
+  let first = 0;
+  let streak = 0;
   kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
-  await waitFor(what, async () => (observed() ? true : undefined));
-  measured[`${what}: applied → observed`] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  await waitFor(what, async () => {
+    let ok = false;
+    try {
+      ok = observed();
+    } finally {
+      streak = ok ? streak + 1 : 0;
+    }
+    if (ok && !first) first = Date.now();
+    return streak >= 3 ? true : undefined;
+  });
+  measured[`${what}: applied → first observed`] = `${((first - t0) / 1000).toFixed(1)} s`;
 }
 
 const only = (counts: Record<string, number>, code: string) => Object.keys(counts).join(",") === code;
@@ -100,23 +119,36 @@ describe.runIf(local)("authorization on the real node", () => {
     );
   }, 400_000);
 
+  // Whatever a test got to, the next one starts without policies, the backend answering.
+  afterEach(async () => {
+    for (const namespace of [SHOP, "istio-system"])
+      kubectl([
+        "-n",
+        namespace,
+        "delete",
+        "authorizationpolicies,peerauthentications,requestauthentications",
+        "--all",
+        "--ignore-not-found",
+      ]);
+    await waitFor("the backend answering HTTP and TCP without policies", async () =>
+      only(codes("/guarded/1"), "200") && tcpCall() === "answered" ? true : undefined,
+    );
+  }, 120_000);
+
   afterAll(() => {
     reportMeasurements("authorization", measured);
     cleanUpMesh([SHOP, WEB, ISSUER]);
   }, 200_000);
 
+  const allowApi = () =>
+    policy("allow-api", SHOP, {
+      selector: { matchLabels: { app: "backend" } },
+      action: "ALLOW",
+      rules: [{ from: [{ source: { namespaces: [WEB] } }], to: [{ operation: { methods: ["GET"], paths: ["/api/*"] } }] }],
+    });
+
   test("ALLOW: only what a rule names gets through (from the client's namespace, GET on /api/*); the rest is 403", async () => {
-    await applyUntil(
-      "an ALLOW for GET /api/* from authz-web",
-      [
-        policy("allow-api", SHOP, {
-          selector: { matchLabels: { app: "backend" } },
-          action: "ALLOW",
-          rules: [{ from: [{ source: { namespaces: [WEB] } }], to: [{ operation: { methods: ["GET"], paths: ["/api/*"] } }] }],
-        }),
-      ],
-      () => only(codes("/other"), "403"),
-    );
+    await applyUntil("an ALLOW for GET /api/* from authz-web", [allowApi()], () => only(codes("/other"), "403"));
     const seen = {
       getApi: codes("/api/items"),
       postApi: codes("/api/items", ["--method", "POST"]),
@@ -130,8 +162,9 @@ describe.runIf(local)("authorization on the real node", () => {
 
   test("DENY wins over ALLOW; a mesh-wide DENY in the root namespace applies to every workload", async () => {
     await applyUntil(
-      "a DENY for /api/secret",
+      "a DENY for /api/secret beside the ALLOW of /api/*",
       [
+        allowApi(),
         policy("deny-secret", SHOP, {
           selector: { matchLabels: { app: "backend" } },
           action: "DENY",
@@ -141,6 +174,7 @@ describe.runIf(local)("authorization on the real node", () => {
       () => only(codes("/api/secret"), "403"),
     );
     expect(codes("/api/items")).toEqual({ "200": 5 });
+    expect(codes("/other")).toEqual({ "403": 5 });
     await applyUntil(
       "a mesh-wide DENY on header x-block",
       [
@@ -155,6 +189,41 @@ describe.runIf(local)("authorization on the real node", () => {
     kubectl(["-n", "istio-system", "delete", "authorizationpolicy", "block-header"]);
     kubectl(["-n", SHOP, "delete", "authorizationpolicy", "deny-secret", "allow-api"]);
     await waitFor("everything allowed again", async () => (only(codes("/other"), "200") ? true : undefined));
+  });
+
+  test("path templates: {*} is one segment, {**} any number of them", async () => {
+    await applyUntil(
+      "a DENY of /users/{*}/secret and /files/{**}",
+      [
+        policy("deny-templates", SHOP, {
+          selector: { matchLabels: { app: "backend" } },
+          action: "DENY",
+          rules: [{ to: [{ operation: { paths: ["/users/{*}/secret", "/files/{**}"] } }] }],
+        }),
+      ],
+      () => only(codes("/users/alice/secret"), "403"),
+    );
+    const seen = {
+      oneSegment: codes("/users/alice/secret"),
+      twoSegments: codes("/users/alice/bob/secret"),
+      otherLeaf: codes("/users/alice/public"),
+      filesDeep: codes("/files/a/b/c.txt"),
+      filesOne: codes("/files/c.txt"),
+      filesRoot: codes("/filesystem"),
+    };
+    measured["DENY /users/{*}/secret, /files/{**}"] = JSON.stringify(seen);
+    expect(seen).toEqual({
+      oneSegment: { "403": 5 },
+      twoSegments: { "200": 5 },
+      otherLeaf: { "200": 5 },
+      filesDeep: { "403": 5 },
+      filesOne: { "403": 5 },
+      filesRoot: { "200": 5 },
+    });
+    kubectl(["-n", SHOP, "delete", "authorizationpolicy", "deny-templates"]);
+    await waitFor("/users/alice/secret answered again", async () =>
+      only(codes("/users/alice/secret"), "200") ? true : undefined,
+    );
   });
 
   test("an ALLOW policy without rules allows nothing, HTTP or TCP; removing it lets everything back", async () => {
@@ -269,6 +338,233 @@ describe.runIf(local)("authorization on the real node", () => {
     kubectl(["-n", SHOP, "delete", "requestauthentication", "jwt"]);
     kubectl(["-n", SHOP, "delete", "authorizationpolicy", "require-jwt"]);
     await waitFor("calls answered without a token again", async () => (only(codes("/"), "200") ? true : undefined));
+  });
+
+  test("CUSTOM: an ext-authz provider from the mesh config decides the requests its rules match; an unusable provider denies them", async () => {
+    // The external authorizer: Istio's HTTP ext_authz protocol in a few lines of Node, allowing
+    // requests that carry x-ext-authz: allow, logging every check it is asked.
+    const authorizer = [
+      "require('node:http').createServer((req, res) => { console.log('CHECK ' + req.method + ' ' + req.url);",
+      " if (req.headers['x-ext-authz'] === 'allow') { res.writeHead(200, { 'x-ext-authz-check-result': 'allowed' }); res.end(); }",
+      " else { res.writeHead(403, { 'x-ext-authz-check-result': 'denied' }); res.end('denied by the test ext-authz server'); }",
+      " }).listen(8000);",
+    ].join("");
+    runOnRealNode(ISSUER);
+    kubectl(["apply", "-f", "-"], nodeScriptDeployment("ext-authz", ISSUER, authorizer, { port: 8000 }));
+    applyService("ext-authz", ISSUER, { app: "ext-authz" }, [{ name: "http", port: 8000, targetPort: 8000 }]);
+    await waitForPods(ISSUER, "app=ext-authz", 1, isReady, "the ext-authz server Ready");
+    const host = `ext-authz.${ISSUER}.svc.cluster.local`;
+    const provider = {
+      name: "test-ext-authz",
+      envoyExtAuthzHttp: {
+        service: host,
+        port: 8000,
+        pathPrefix: "/check",
+        includeRequestHeadersInCheck: ["x-ext-authz"],
+        headersToUpstreamOnAllow: ["x-ext-authz-check-result"],
+        headersToDownstreamOnDeny: ["x-ext-authz-check-result"],
+      },
+    };
+    await setExtensionProviders([provider], host);
+    /** Status codes of 5 calls, and everything the client printed. */
+    const calls = (path: string, extra: string[] = []) => {
+      const out = echoCall(client.app, `http://${vip}:80${path}`, ["--count", "5", ...extra]);
+      const counts: Record<string, number> = {};
+      for (const m of out.matchAll(/^\[\d+\] StatusCode=(\d+)$/gm)) counts[m[1] ?? ""] = (counts[m[1] ?? ""] ?? 0) + 1;
+      return { counts, out };
+    };
+    const allow = ["-H", "x-ext-authz: allow"];
+    const custom = (providerName: string) =>
+      policy("ext-authz", SHOP, {
+        selector: { matchLabels: { app: "backend" } },
+        action: "CUSTOM",
+        provider: { name: providerName },
+        rules: [{ to: [{ operation: { paths: ["/guarded/*"] } }] }],
+      });
+    // Every call denied: connections the sidecars pooled before the change drain on the old filters.
+    await applyUntil("a CUSTOM policy on /guarded/*", [custom("test-ext-authz")], () => {
+      const seen = calls("/guarded/1");
+      return only(seen.counts, "403") && seen.out.includes("denied by the test ext-authz server");
+    });
+    const checks = () =>
+      kubectl(["-n", ISSUER, "logs", "-l", "app=ext-authz", "--tail=10000"])
+        .split("\n")
+        .filter((l) => l.startsWith("CHECK "));
+    const before = checks().length;
+    const denied = calls("/guarded/1");
+    const allowed = calls("/guarded/2", allow);
+    const open = calls("/open");
+    const asked = await waitFor("the checks in the ext-authz server's log", async () => {
+      const lines = checks().slice(before);
+      return lines.length >= 10 ? lines : undefined;
+    });
+    measured["CUSTOM (HTTP ext-authz): /guarded without and with x-ext-authz: allow, /open; checks asked"] = JSON.stringify({
+      denied: denied.counts,
+      allowed: allowed.counts,
+      open: open.counts,
+      checks: asked.length,
+    });
+    expect({ denied: denied.counts, allowed: allowed.counts, open: open.counts }).toEqual({
+      denied: { "403": 5 },
+      allowed: { "200": 5 },
+      open: { "200": 5 },
+    });
+    // The authorizer's answer reached the client (its body) and, when it allowed, the backend (its header).
+    expect(denied.out).toContain("denied by the test ext-authz server");
+    expect(allowed.out).toMatch(/RequestHeader=X-Ext-Authz-Check-Result:allowed/i);
+    // Asked only about what the rule matches, under the provider's path prefix.
+    expect(asked).toHaveLength(10);
+    expect(asked.filter((l) => l === "CHECK GET /check/guarded/1")).toHaveLength(5);
+    expect(asked.filter((l) => l === "CHECK GET /check/guarded/2")).toHaveLength(5);
+
+    // A provider the mesh config does not define: the rules deny (fail closed), the rest is untouched.
+    await applyUntil("the CUSTOM policy naming an undefined provider", [custom("no-such-provider")], () => {
+      const seen = calls("/guarded/2", allow);
+      return only(seen.counts, "403") && seen.out.includes("RBAC: access denied");
+    });
+    const failClosed = { guarded: calls("/guarded/2", allow).counts, open: calls("/open").counts };
+    measured["CUSTOM with an undefined provider: /guarded with allow header, /open"] = JSON.stringify(failClosed);
+    expect(failClosed).toEqual({ guarded: { "403": 5 }, open: { "200": 5 } });
+    // Why, where a user looks: `rigger proxy-config authz` for the backend's proxy.
+    const backendPod = json<{ items: { metadata: { name: string } }[] }>(["-n", SHOP, "get", "pods", "-l", "app=backend"])
+      .items[0]?.metadata.name;
+    const view = riggerCli(["proxy-config", "authz", `${backendPod}.${SHOP}`]);
+    expect(view).toMatch(new RegExp(`^CUSTOM \\(no-such-provider\\)\\s+ext-authz\\.${SHOP}\\s+1\\s+no$`, "m"));
+    expect(view).toContain('available providers are [test-ext-authz] but found "no-such-provider"');
+    kubectl(["-n", SHOP, "delete", "authorizationpolicy", "ext-authz"]);
+    await waitFor("/guarded answered again", async () => (only(calls("/guarded/1").counts, "200") ? true : undefined));
+  });
+
+  test("CUSTOM with a gRPC ext-authz provider: Envoy's Authorization service decides HTTP requests and TCP connections", async () => {
+    // Envoy's envoy.service.auth.v3.Authorization/Check over h2c, in Node without a gRPC library:
+    // a request allowed when its headers carry x-ext-authz: allow (the map entry's protobuf
+    // bytes), every TCP connection denied; each check logged.
+    const authorizer = String.raw`
+      const frame = (m) => { const h = Buffer.alloc(5); h.writeUInt32BE(m.length, 1); return Buffer.concat([h, m]); };
+      const body = Buffer.from('denied by the test grpc ext-authz server');
+      const ok = Buffer.from([0x0a, 0x00]);
+      const denied = Buffer.concat([Buffer.from([0x0a, 0x02, 0x08, 0x07, 0x12, body.length + 7, 0x0a, 0x03, 0x08, 0x93, 0x03, 0x1a, body.length]), body]);
+      require('node:http2').createServer().on('stream', (stream, headers) => {
+        const chunks = [];
+        stream.on('data', (c) => chunks.push(c));
+        stream.on('end', () => {
+          const text = Buffer.concat(chunks).toString('latin1');
+          const http = text.includes(':method');
+          const allow = text.includes('x-ext-authzallow');
+          console.log('CHECK ' + headers[':path'] + ' ' + (http ? 'http' : 'tcp') + ' ' + (allow ? 'allow' : 'deny'));
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(frame(allow ? ok : denied));
+        });
+      }).listen(9000);`;
+    runOnRealNode(ISSUER);
+    kubectl(["apply", "-f", "-"], nodeScriptDeployment("grpc-authz", ISSUER, authorizer, { port: 9000 }));
+    applyService("grpc-authz", ISSUER, { app: "grpc-authz" }, [{ name: "grpc", port: 9000, targetPort: 9000 }]);
+    await waitForPods(ISSUER, "app=grpc-authz", 1, isReady, "the gRPC ext-authz server Ready");
+    const host = `grpc-authz.${ISSUER}.svc.cluster.local`;
+    await setExtensionProviders([{ name: "grpc-authz", envoyExtAuthzGrpc: { service: host, port: 9000 } }], host);
+    const checks = () =>
+      kubectl(["-n", ISSUER, "logs", "-l", "app=grpc-authz", "--tail=10000"])
+        .split("\n")
+        .filter((l) => l.startsWith("CHECK "));
+    const allow = ["-H", "x-ext-authz: allow"];
+    await applyUntil(
+      "a CUSTOM policy with the gRPC provider on /guarded/* and port 9090",
+      [
+        policy("grpc-authz", SHOP, {
+          selector: { matchLabels: { app: "backend" } },
+          action: "CUSTOM",
+          provider: { name: "grpc-authz" },
+          rules: [{ to: [{ operation: { paths: ["/guarded/*"] } }] }, { to: [{ operation: { ports: ["9090"] } }] }],
+        }),
+      ],
+      () => only(codes("/guarded/1", [], 5, false), "403") && tcpCall() === "closed",
+    );
+    const before = checks().length;
+    const seen = {
+      denied: codes("/guarded/1", [], 5, false),
+      allowed: codes("/guarded/2", allow),
+      open: codes("/open"),
+      tcp: tcpCall(),
+    };
+    const asked = await waitFor("the checks in the gRPC ext-authz server's log", async () => {
+      const lines = checks().slice(before);
+      return lines.length >= 11 ? lines : undefined;
+    });
+    measured["CUSTOM (gRPC ext-authz): /guarded without and with the header, /open, TCP 9090; checks"] = JSON.stringify({
+      ...seen,
+      checks: asked.length,
+    });
+    expect(seen).toEqual({ denied: { "403": 5 }, allowed: { "200": 5 }, open: { "200": 5 }, tcp: "closed" });
+    const path = "CHECK /envoy.service.auth.v3.Authorization/Check";
+    expect(asked.filter((l) => l === `${path} http deny`)).toHaveLength(5);
+    expect(asked.filter((l) => l === `${path} http allow`)).toHaveLength(5);
+    expect(asked.filter((l) => l === `${path} tcp deny`)).toHaveLength(1);
+    expect(asked).toHaveLength(11);
+    kubectl(["-n", SHOP, "delete", "authorizationpolicy", "grpc-authz"]);
+    await waitFor("/guarded and TCP answered again", async () =>
+      only(codes("/guarded/1"), "200") && tcpCall() === "answered" ? true : undefined,
+    );
+  });
+
+  test("PeerAuthentication: the workload's policy over its namespace's over the mesh's, a port-level mode over the workload's; plaintext and mesh clients", async () => {
+    const backend = json<{ items: { status: { podIP: string } }[] }>(["-n", SHOP, "get", "pods", "-l", "app=backend"]).items;
+    const podIp = backend[0]?.status.podIP;
+    if (!podIp) throw new Error("no backend pod IP");
+    // The node itself is outside the mesh: plaintext, straight to the pod's ports.
+    const plain = () => ({
+      http: echoCallStatus(undefined, `http://${podIp}:8080/`),
+      tcp: (() => {
+        try {
+          return /ServiceVersion=/.test(echoCall(undefined, `tcp://${podIp}:9090`)) ? "ok" : "refused";
+        } catch {
+          return "refused";
+        }
+      })(),
+    });
+    const mesh = () => ({ http: only(codes("/"), "200") ? "ok" : "refused", tcp: tcpCall() === "answered" ? "ok" : "refused" });
+    const peer = (name: string, namespace: string, spec: object) => ({
+      apiVersion: "security.istio.io/v1",
+      kind: "PeerAuthentication",
+      metadata: { name, namespace },
+      spec,
+    });
+    const same = (a: object, b: object) => JSON.stringify(a) === JSON.stringify(b);
+    expect(plain()).toEqual({ http: "ok", tcp: "ok" });
+    const seen: Record<string, object> = {};
+
+    await applyUntil("a mesh-wide STRICT", [peer("default", "istio-system", { mtls: { mode: "STRICT" } })], () =>
+      same(plain(), { http: "refused", tcp: "refused" }),
+    );
+    seen.meshStrict = { plain: plain(), mesh: mesh() };
+
+    await applyUntil("a namespace PERMISSIVE under it", [peer("default", SHOP, { mtls: { mode: "PERMISSIVE" } })], () =>
+      same(plain(), { http: "ok", tcp: "ok" }),
+    );
+    seen.namespacePermissive = { plain: plain(), mesh: mesh() };
+
+    await applyUntil(
+      "a workload STRICT with port 9090 PERMISSIVE",
+      [
+        peer("backend", SHOP, {
+          selector: { matchLabels: { app: "backend" } },
+          mtls: { mode: "STRICT" },
+          portLevelMtls: { 9090: { mode: "PERMISSIVE" } },
+        }),
+      ],
+      () => same(plain(), { http: "refused", tcp: "ok" }),
+    );
+    seen.workloadStrictPortPermissive = { plain: plain(), mesh: mesh() };
+
+    measured["PeerAuthentication precedence (plaintext / mesh client, HTTP and TCP)"] = JSON.stringify(seen);
+    expect(seen).toEqual({
+      meshStrict: { plain: { http: "refused", tcp: "refused" }, mesh: { http: "ok", tcp: "ok" } },
+      namespacePermissive: { plain: { http: "ok", tcp: "ok" }, mesh: { http: "ok", tcp: "ok" } },
+      workloadStrictPortPermissive: { plain: { http: "refused", tcp: "ok" }, mesh: { http: "ok", tcp: "ok" } },
+    });
+    kubectl(["-n", SHOP, "delete", "peerauthentication", "default", "backend"]);
+    kubectl(["-n", "istio-system", "delete", "peerauthentication", "default"]);
+    await waitFor("plaintext answered again", async () => (same(plain(), { http: "ok", tcp: "ok" }) ? true : undefined));
   });
 
   test("no packet left the machine", () => {

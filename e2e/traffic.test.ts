@@ -22,6 +22,7 @@ import {
   kubectl,
   nodeScriptDeployment,
   podPids,
+  setExtensionProviders,
   waitForPods,
 } from "./support/mesh-node.ts";
 
@@ -793,26 +794,7 @@ describe.runIf(local)("traffic management on the real node", () => {
     await waitForPods(EXT, "app=zipkin", 1, isReady, "the Zipkin collector Ready");
     // The provider goes in the mesh config, through the Istio resource.
     const provider = { name: "zipkin", zipkin: { service: `zipkin.${EXT}.svc.cluster.local`, port: 9411 } };
-    kubectl([
-      "patch",
-      "istio",
-      "default",
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { values: { meshConfig: { extensionProviders: [provider] } } } }),
-    ]);
-    await waitFor("the Zipkin provider in the rendered mesh config", async () =>
-      kubectl(["-n", "istio-system", "get", "configmap", "istio", "-o", "jsonpath={.data.mesh}"]).includes(
-        `zipkin.${EXT}.svc.cluster.local`,
-      )
-        ? true
-        : undefined,
-    ).catch((err: Error) => {
-      // Seen twice before (issue 16 notes): keep what explains it.
-      const revision = kubectl(["get", "istiorevision", "default", "-o", "jsonpath={.spec.values.meshConfig}"]);
-      const logs = kubectl(["-n", "rigger-system", "logs", "-l", "app.kubernetes.io/name=rigger-operator", "--tail=40"]);
-      throw new Error(`${err.message}\nIstioRevision meshConfig: ${revision}\noperator logs:\n${logs}`);
-    });
+    await setExtensionProviders([provider], `zipkin.${EXT}.svc.cluster.local`);
     const telemetry = (spec: object) => ({
       apiVersion: "telemetry.istio.io/v1",
       kind: "Telemetry",

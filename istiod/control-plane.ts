@@ -160,7 +160,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     tls: { certPem: serving.certPem, keyPem: serving.keyPem },
     injection: () => settings,
     logLevel: options.logLevel,
-    debug: (path, query) => (discovery ? debugView(discovery.ads.connections(), path, query) : undefined),
+    debug: (path, query) => {
+      const d = discovery;
+      return d ? debugView(d.ads.connections(), path, query, () => d.pushContext()) : undefined;
+    },
   });
 
   let proven = false;

@@ -249,6 +249,39 @@ export async function installMesh(): Promise<void> {
   await waitForPods(CONTROL_PLANE_NS, "app=istiod", 1, isReady, "a ready istiod pod");
 }
 
+/**
+ * Sets meshConfig.extensionProviders through the Istio resource and waits until the operator
+ * has rendered them into istiod's mesh ConfigMap (`marker`: a string one of them contains).
+ */
+export async function setExtensionProviders(providers: object[], marker: string): Promise<void> {
+  kubectl([
+    "patch",
+    "istio",
+    "default",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ spec: { values: { meshConfig: { extensionProviders: providers } } } }),
+  ]);
+  await waitFor(`extension providers (${marker}) in the rendered mesh config`, async () =>
+    kubectl(["-n", CONTROL_PLANE_NS, "get", "configmap", "istio", "-o", "jsonpath={.data.mesh}"]).includes(marker)
+      ? true
+      : undefined,
+  ).catch((err: Error) => {
+    // Keep what explains a miss: what the operator was given and what it said.
+    const revision = kubectl(["get", "istiorevision", "default", "-o", "jsonpath={.spec.values.meshConfig}"]);
+    const logs = kubectl(["-n", OPERATOR_NS, "logs", "-l", "app.kubernetes.io/name=rigger-operator", "--tail=40"]);
+    throw new Error(`${err.message}\nIstioRevision meshConfig: ${revision}\noperator logs:\n${logs}`);
+  });
+}
+
+/** The `rigger` CLI against the local cluster, as a user runs it; its standard output. */
+export function riggerCli(args: string[]): string {
+  return execFileSync(process.execPath, [join(ROOT, "cmd/rigger.ts"), ...args, "--kubeconfig", inject("kubeconfig")], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+}
+
 /** An injected namespace on the real node. */
 export function injectedNamespace(namespace: string): void {
   runOnRealNode(namespace);

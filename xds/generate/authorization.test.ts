@@ -6,7 +6,7 @@ import { toJson } from "../envoy/types.ts";
 import { parseNode } from "../proxy.ts";
 import { buildRegistry } from "../registry/registry.ts";
 import { type AuthorizationPolicy, authorizationFilters } from "./authorization.ts";
-import { DEFAULT_MESH, type PushContext } from "./context.ts";
+import { DEFAULT_MESH, type PushContext, policyAppliesTo } from "./context.ts";
 
 const proxy = parseNode({
   id: "sidecar~10.0.0.1~backend-1.shop~shop.svc.cluster.local",
@@ -64,4 +64,35 @@ test("unknown when keys drop the rule whatever the action; CUSTOM without a prov
   ]);
   expect(custom.http[0]).toContain('"action":"DENY"');
   expect(custom.http[0]).toContain("istio-ext-authz-ns[shop]-policy[p]-rule[0]-deny-due-to-bad-CUSTOM-action");
+});
+
+test("targetRefs: a policy naming a Gateway applies to that Gateway's pods only, never to sidecars; selectors still apply to gateways", () => {
+  const gatewayPod = parseNode({
+    id: "router~10.0.0.9~edge-istio-7d9.shop~shop.svc.cluster.local",
+    metadata: { NAMESPACE: "shop", LABELS: { "gateway.networking.k8s.io/gateway-name": "edge", app: "edge" } },
+  });
+  const push: PushContext = {
+    version: 1,
+    mesh: DEFAULT_MESH,
+    peerAuthentications: [],
+    registry: buildRegistry({ services: [], endpointSlices: [], pods: [] }),
+  };
+  const ref = (name: string, extra: object = {}) => ({ group: "gateway.networking.k8s.io", kind: "Gateway", name, ...extra });
+  const attached = (spec: object, namespace = "shop") => {
+    const p = { metadata: { name: "p", namespace }, spec };
+    return { sidecar: policyAppliesTo(push, proxy, p), gateway: policyAppliesTo(push, gatewayPod, p) };
+  };
+  expect(attached({ targetRefs: [ref("edge")] })).toEqual({ sidecar: false, gateway: true });
+  expect(attached({ targetRef: ref("edge") })).toEqual({ sidecar: false, gateway: true });
+  expect(attached({ targetRefs: [ref("other"), ref("edge")] })).toEqual({ sidecar: false, gateway: true });
+  expect(attached({ targetRefs: [ref("other")] })).toEqual({ sidecar: false, gateway: false });
+  // Another namespace's Gateway, a Service, the core group: not this gateway.
+  expect(attached({ targetRefs: [ref("edge", { namespace: "web" })] })).toEqual({ sidecar: false, gateway: false });
+  expect(attached({ targetRefs: [{ kind: "Service", name: "edge" }] })).toEqual({ sidecar: false, gateway: false });
+  expect(attached({ targetRefs: [{ kind: "Gateway", name: "edge" }] })).toEqual({ sidecar: false, gateway: false });
+  // From the root namespace a targetRef reaches only gateways in the root namespace.
+  expect(attached({ targetRefs: [ref("edge")] }, "istio-system")).toEqual({ sidecar: false, gateway: false });
+  // No targetRefs: by selector, for both.
+  expect(attached({})).toEqual({ sidecar: true, gateway: true });
+  expect(attached({ selector: { matchLabels: { app: "edge" } } })).toEqual({ sidecar: false, gateway: true });
 });

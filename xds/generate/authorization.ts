@@ -15,10 +15,10 @@
 //
 // Policies annotated istio.io/dry-run: "true" become shadow rules (counted, not enforced).
 //
-// Not yet: CUSTOM (ext_authz) is translated as upstream translates a CUSTOM policy whose
-// provider cannot be used, a DENY of its rules; path templates
-// (`{*}`/`{**}`, the rule is treated as untranslatable); targetRefs (policies for waypoints
-// and gateways).
+// CUSTOM policies go first: their rules as shadow rules enabling the provider's ext_authz filter
+// (ext-authz.ts); a provider that cannot be used makes them a DENY (fail closed).
+//
+// Policies with targetRefs apply to the Gateway API gateways they name (context.ts), not to sidecars.
 import type { Filter } from "../envoy/third_party/envoy/config/listener/v3/listener_components.ts";
 import {
   type Permission,
@@ -28,22 +28,26 @@ import {
   RBAC_Action,
 } from "../envoy/third_party/envoy/config/rbac/v3/rbac.ts";
 import type { HeaderMatcher } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
+import { ExtAuthz as HttpExtAuthz } from "../envoy/third_party/envoy/extensions/filters/http/ext_authz/v3/ext_authz.ts";
 import { RBAC as HttpRBAC } from "../envoy/third_party/envoy/extensions/filters/http/rbac/v3/rbac.ts";
+import { ExtAuthz as NetworkExtAuthz } from "../envoy/third_party/envoy/extensions/filters/network/ext_authz/v3/ext_authz.ts";
 import type { HttpFilter } from "../envoy/third_party/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.ts";
 import { RBAC as NetworkRBAC } from "../envoy/third_party/envoy/extensions/filters/network/rbac/v3/rbac.ts";
+import { UriTemplateMatchConfig } from "../envoy/third_party/envoy/extensions/path/match/uri_template/v3/uri_template_match.ts";
 import type { MetadataMatcher } from "../envoy/third_party/envoy/type/matcher/v3/metadata.ts";
 import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/string.ts";
 import type { ValueMatcher } from "../envoy/third_party/envoy/type/matcher/v3/value.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import { oldestFirst, type PushContext, policyAppliesTo } from "./context.ts";
+import { oldestFirst, type PolicyTargetRef, type PushContext, policyAppliesTo } from "./context.ts";
+import { EXT_AUTHZ_SHADOW_PREFIX, extAuthzFor } from "./ext-authz.ts";
 
 export interface AuthorizationPolicy {
   metadata?: { name?: string; namespace?: string; creationTimestamp?: string; annotations?: Record<string, string> };
   spec?: {
     selector?: { matchLabels?: Record<string, string> };
-    targetRef?: object;
-    targetRefs?: object[];
+    targetRef?: PolicyTargetRef;
+    targetRefs?: PolicyTargetRef[];
     action?: string;
     provider?: { name?: string };
     rules?: (AuthorizationRule | null)[];
@@ -237,10 +241,18 @@ const ATTRIBUTES: Record<string, Attribute> = {
   "path-matcher": {
     kind: "permission",
     httpOnly: true,
-    each: (v) => {
-      if (/\{\*{1,2}\}/.test(v)) throw new Untranslatable(`path template ${v} is not supported yet`);
-      return { urlPath: { path: stringMatcher(v) } };
-    },
+    each: (v) =>
+      // `{*}` one segment, `{**}` any number: Envoy's URI template matcher (`*`, `**`).
+      v.includes("{*}") || v.includes("{**}")
+        ? {
+            uriTemplate: {
+              name: "uri-template",
+              typedConfig: pack(UriTemplateMatchConfig, {
+                pathTemplate: v.replaceAll("{**}", "**").replaceAll("{*}", "*"),
+              }),
+            },
+          }
+        : { urlPath: { path: stringMatcher(v) } },
   },
 };
 
@@ -424,17 +436,6 @@ function rbacConfig(
     });
     if (rules.length === 0) target.policies[policyName(namespace, name, 0, custom)] = MATCH_NEVER;
   }
-  if (custom) {
-    // No ext_authz provider is served yet: upstream's answer to a provider it cannot use, a
-    // DENY of the policies' rules (fail closed).
-    const policies = { ...enforced.policies, ...shadow.policies };
-    return {
-      rules: {
-        action: RBAC_Action.DENY,
-        policies: Object.fromEntries(Object.entries(policies).map(([k, v]) => [`${k}-deny-due-to-bad-CUSTOM-action`, v])),
-      },
-    };
-  }
   const hasEnforced = policies.some((p) => !isDryRun(p));
   const hasShadow = policies.some(isDryRun);
   return { ...(hasEnforced ? { rules: enforced } : {}), ...(hasShadow ? { shadowRules: shadow } : {}) };
@@ -453,13 +454,26 @@ const actionOf = (policy: AuthorizationPolicy) => policy.spec?.action ?? "ALLOW"
 const ACTIONS: Record<string, RBAC_Action> = { ALLOW: RBAC_Action.ALLOW, DENY: RBAC_Action.DENY, AUDIT: RBAC_Action.LOG };
 
 /** The rules of one policy that proxies cannot be given, and why (whoever it applies to). */
-export function policyProblems(policy: AuthorizationPolicy): string[] {
+export function policyProblems(push: PushContext, policy: AuthorizationPolicy): string[] {
   const problems: string[] = [];
   const action = actionOf(policy);
   rbacConfig([policy], ACTIONS[action] ?? RBAC_Action.DENY, false, problems, action === "CUSTOM");
-  if (action === "CUSTOM")
-    problems.push(`CUSTOM provider ${JSON.stringify(policy.spec?.provider?.name ?? "")} is not served yet: its rules deny`);
+  if (action === "CUSTOM") {
+    const provider = extAuthzFor(push, [policy.spec?.provider?.name ?? ""]);
+    if (typeof provider === "string") problems.push(`${BAD_CUSTOM}: ${provider}`);
+  }
   return problems;
+}
+
+const BAD_CUSTOM = "failed to process CUSTOM action, will generate deny configs for the specified rules";
+
+/** A CUSTOM policy's rules, when its provider cannot be used: DENY what they match (fail closed). */
+function badCustomDeny(config: { rules?: RBAC; shadowRules?: RBAC }): RBAC {
+  const policies = { ...config.rules?.policies, ...config.shadowRules?.policies };
+  return {
+    action: RBAC_Action.DENY,
+    policies: Object.fromEntries(Object.entries(policies).map(([k, v]) => [`${k}-deny-due-to-bad-CUSTOM-action`, v])),
+  };
 }
 
 /** The policies that apply to a proxy's workload, oldest first: the root namespace's, then its own namespace's. */
@@ -492,29 +506,50 @@ export function authorizationFilters(push: PushContext, proxy: MeshProxy): Autho
   if (cached) return cached;
   const problems: string[] = [];
   const of = (action: string) => policies.filter((p) => actionOf(p) === action);
-  const groups: [AuthorizationPolicy[], RBAC_Action, boolean][] = [
-    [of("CUSTOM"), RBAC_Action.DENY, true],
-    [of("AUDIT"), RBAC_Action.LOG, false],
-    [of("DENY"), RBAC_Action.DENY, false],
-    [of("ALLOW"), RBAC_Action.ALLOW, false],
-  ];
   const customHttp: HttpFilter[] = [];
   const http: HttpFilter[] = [];
   const tcp: Filter[] = [];
-  for (const [group, action, custom] of groups) {
-    const forHttp = rbacConfig(group, action, false, problems, custom);
-    const prefix = (config: { shadowRules?: RBAC }) => (custom ? {} : { shadowRulesStatPrefix: shadowPrefix(config) });
-    if (forHttp)
-      (custom ? customHttp : http).push({
-        name: "envoy.filters.http.rbac",
-        typedConfig: pack(HttpRBAC, { ...forHttp, ...prefix(forHttp) }),
+  const httpRbac = (config: HttpRBAC): HttpFilter => ({ name: "envoy.filters.http.rbac", typedConfig: pack(HttpRBAC, config) });
+  const tcpRbac = (config: NetworkRBAC): Filter => ({
+    name: "envoy.filters.network.rbac",
+    typedConfig: pack(NetworkRBAC, { ...config, statPrefix: "tcp." }),
+  });
+  // CUSTOM: rules evaluated as shadow rules, the one that matched enabling the provider's
+  // ext_authz filter; if the provider cannot be used, a DENY of the rules.
+  const custom = of("CUSTOM");
+  const customForHttp = rbacConfig(custom, RBAC_Action.DENY, false, problems, true);
+  const customForTcp = rbacConfig(custom, RBAC_Action.DENY, true, [], true);
+  if (customForHttp && customForTcp) {
+    const provider = extAuthzFor(
+      push,
+      custom.map((p) => p.spec?.provider?.name ?? ""),
+    );
+    if (typeof provider === "string") {
+      problems.push(`${BAD_CUSTOM}: ${provider}`);
+      customHttp.push(httpRbac({ rules: badCustomDeny(customForHttp) }));
+      tcp.push(tcpRbac({ rules: badCustomDeny(customForTcp) }));
+    } else {
+      customHttp.push(httpRbac({ shadowRules: customForHttp.rules, shadowRulesStatPrefix: EXT_AUTHZ_SHADOW_PREFIX }), {
+        name: "envoy.filters.http.ext_authz",
+        typedConfig: pack(HttpExtAuthz, provider.http),
       });
-    const forTcp = rbacConfig(group, action, true, [], custom);
-    if (forTcp)
-      tcp.push({
-        name: "envoy.filters.network.rbac",
-        typedConfig: pack(NetworkRBAC, { ...forTcp, statPrefix: "tcp.", ...prefix(forTcp) }),
-      });
+      if (provider.tcp)
+        tcp.push(tcpRbac({ shadowRules: customForTcp.rules, shadowRulesStatPrefix: EXT_AUTHZ_SHADOW_PREFIX }), {
+          name: "envoy.filters.network.ext_authz",
+          typedConfig: pack(NetworkExtAuthz, provider.tcp),
+        });
+    }
+  }
+  const groups: [AuthorizationPolicy[], RBAC_Action][] = [
+    [of("AUDIT"), RBAC_Action.LOG],
+    [of("DENY"), RBAC_Action.DENY],
+    [of("ALLOW"), RBAC_Action.ALLOW],
+  ];
+  for (const [group, action] of groups) {
+    const forHttp = rbacConfig(group, action, false, problems);
+    if (forHttp) http.push(httpRbac({ ...forHttp, shadowRulesStatPrefix: shadowPrefix(forHttp) }));
+    const forTcp = rbacConfig(group, action, true, []);
+    if (forTcp) tcp.push(tcpRbac({ ...forTcp, shadowRulesStatPrefix: shadowPrefix(forTcp) }));
   }
   const built = { customHttp, http, tcp, problems };
   byKey.set(key, built);

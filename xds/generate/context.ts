@@ -118,25 +118,52 @@ export function oldestFirst(
   return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
 
+export interface PolicyTargetRef {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+}
+
+/** The label Gateway API deployments put on their pods: the Gateway's name. */
+export const GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name";
+
 /**
- * Whether a workload policy (AuthorizationPolicy, RequestAuthentication) applies to a sidecar:
- * it lives in the root namespace or the workload's, and its selector (none: every workload)
- * matches the workload's labels. Policies with targetRefs address waypoints and gateways.
+ * Whether a workload policy (AuthorizationPolicy, RequestAuthentication) applies to a proxy, as
+ * upstream's ShouldAttachPolicy decides for sidecars and gateways: it lives in the root
+ * namespace or the workload's, and
+ * - for a sidecar, it has no targetRefs and its selector (none: every workload) matches;
+ * - for a Gateway API gateway's pods (labelled with the Gateway's name), a policy with targetRefs
+ *   applies when one names that Gateway (group gateway.networking.k8s.io, kind Gateway) from the
+ *   gateway's own namespace; one without applies by selector, as upstream's default.
+ * Waypoints (targetRefs to Services, ServiceEntries, GatewayClass istio-waypoint) are ambient's.
  */
 export function policyAppliesTo(
   push: PushContext,
   proxy: MeshProxy,
   policy: {
     metadata?: { namespace?: string };
-    spec?: { selector?: { matchLabels?: Record<string, string> }; targetRef?: object; targetRefs?: object[] };
+    spec?: {
+      selector?: { matchLabels?: Record<string, string> };
+      targetRef?: PolicyTargetRef;
+      targetRefs?: PolicyTargetRef[];
+    };
   },
 ): boolean {
   const namespace = policy.metadata?.namespace;
-  return (
-    (namespace === push.mesh.rootNamespace || namespace === proxy.namespace) &&
-    !policy.spec?.targetRef &&
-    !(policy.spec?.targetRefs && policy.spec.targetRefs.length > 0) &&
-    Object.entries(policy.spec?.selector?.matchLabels ?? {}).every(([k, v]) => proxy.labels[k] === v)
+  if (namespace !== push.mesh.rootNamespace && namespace !== proxy.namespace) return false;
+  const refs = policy.spec?.targetRefs?.length ? policy.spec.targetRefs : policy.spec?.targetRef ? [policy.spec.targetRef] : [];
+  const selected = () => Object.entries(policy.spec?.selector?.matchLabels ?? {}).every(([k, v]) => proxy.labels[k] === v);
+  const gateway = proxy.labels[GATEWAY_NAME_LABEL];
+  if (refs.length === 0) return selected();
+  if (gateway === undefined) return false;
+  return refs.some(
+    (ref) =>
+      namespace === proxy.namespace &&
+      (!ref.namespace || ref.namespace === proxy.namespace) &&
+      ref.group === "gateway.networking.k8s.io" &&
+      ref.kind === "Gateway" &&
+      ref.name === gateway,
   );
 }
 
@@ -183,3 +210,21 @@ export const BLACKHOLE_CLUSTER = "BlackHoleCluster";
 export const PASSTHROUGH_CLUSTER = "PassthroughCluster";
 export const INBOUND_PASSTHROUGH_CLUSTER = "InboundPassthroughCluster";
 export const SDS_CLUSTER = "sds-grpc";
+
+/**
+ * The outbound cluster of a provider's service (upstream's LookupCluster): `service` is a
+ * hostname, or `<namespace>/<hostname>` when several namespaces have that host. An error
+ * message when there is no such service or the host is ambiguous.
+ */
+export function lookupCluster(push: PushContext, service: string, port: number): { hostname: string; cluster: string } | string {
+  if (!service) return "service must not be empty";
+  const parts = service.split("/");
+  const [namespace, host] = parts.length === 2 ? parts : [undefined, service];
+  const found = push.registry.services.filter((s) => s.hostname === host && (!namespace || s.namespace === namespace));
+  const namespaces = [...new Set(found.map((s) => s.namespace))];
+  if (!namespace && namespaces.length > 1)
+    return `found ${service} in multiple namespaces [${namespaces.join(" ")}], specify the namespace explicitly in the format of <Namespace>/<Hostname>`;
+  const svc = found[0];
+  if (!svc) return `could not find service ${service} in Istio service registry`;
+  return { hostname: svc.hostname, cluster: outboundClusterName(port, svc.hostname) };
+}

@@ -19,7 +19,7 @@ import {
 import type { HttpFilter } from "../envoy/third_party/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.ts";
 import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
-import { type PushContext, policyAppliesTo } from "./context.ts";
+import { type PolicyTargetRef, type PushContext, policyAppliesTo } from "./context.ts";
 
 export interface JwtRule {
   issuer?: string;
@@ -39,8 +39,8 @@ export interface RequestAuthentication {
   metadata?: { name?: string; namespace?: string; creationTimestamp?: string };
   spec?: {
     selector?: { matchLabels?: Record<string, string> };
-    targetRef?: object;
-    targetRefs?: object[];
+    targetRef?: PolicyTargetRef;
+    targetRefs?: PolicyTargetRef[];
     jwtRules?: JwtRule[];
   };
 }

@@ -1,7 +1,9 @@
 // istiod's debug views of xDS, as upstream serves them: /debug/syncz (every connected proxy and,
 // per type, the last response sent, acknowledged and rejected) and /debug/config_dump?proxyID=
 // (what the proxy is being sent, as an Envoy admin ConfigDump in proto3 JSON, which
-// `istioctl proxy-config <kind> -f dump.json` and `rigger proxy-config` read).
+// `istioctl proxy-config <kind> -f dump.json` and `rigger proxy-config` read), and
+// /debug/authorizationz?proxyID= (the AuthorizationPolicies that apply to the proxy and the rules
+// it could not be given, with why: what `rigger proxy-config authz` shows).
 
 import { ConfigDump } from "../envoy/third_party/envoy/admin/v3/config_dump.ts";
 import {
@@ -11,6 +13,8 @@ import {
   RoutesConfigDump,
 } from "../envoy/third_party/envoy/admin/v3/config_dump_shared.ts";
 import { pack, TypeUrl, toJson } from "../envoy/types.ts";
+import { type AuthorizationPolicy, authorizationFilters, policiesFor } from "../generate/authorization.ts";
+import type { PushContext } from "../generate/context.ts";
 import { type Connection, typeLabel } from "./ads.ts";
 
 export interface SyncStatus {
@@ -72,18 +76,46 @@ export function configDump(connection: Connection): unknown {
   });
 }
 
+export interface AuthorizationView {
+  proxy: string;
+  /** In the order Envoy evaluates them: CUSTOM, AUDIT, DENY, then ALLOW (oldest first within each). */
+  policies: { namespace: string; name: string; action: string; provider?: string; dryRun: boolean; rules: number }[];
+  /** Rules the proxy could not be given, with why: an ALLOW left them out, a DENY denies more. */
+  problems: string[];
+}
+
+const ORDER = ["CUSTOM", "AUDIT", "DENY", "ALLOW"];
+
+/** What authorization a proxy gets from the current push. */
+export function authorizationView(push: PushContext, connection: Connection): AuthorizationView {
+  const describe = (p: AuthorizationPolicy) => ({
+    namespace: p.metadata?.namespace ?? "",
+    name: p.metadata?.name ?? "",
+    action: p.spec?.action ?? "ALLOW",
+    ...(p.spec?.action === "CUSTOM" ? { provider: p.spec?.provider?.name ?? "" } : {}),
+    dryRun: p.metadata?.annotations?.["istio.io/dry-run"] === "true",
+    rules: p.spec?.rules?.length ?? 0,
+  });
+  const policies = policiesFor(push, connection.proxy)
+    .map(describe)
+    .sort((a, b) => ORDER.indexOf(a.action) - ORDER.indexOf(b.action));
+  return { proxy: connection.proxy.id, policies, problems: authorizationFilters(push, connection.proxy).problems };
+}
+
 /** GET /debug/<what>: the JSON answer, or undefined for a path that is not ours (404). */
 export function debugView(
   connections: Connection[],
   path: string,
   query: URLSearchParams,
+  push?: () => PushContext,
 ): { status: number; body: unknown } | undefined {
   if (path === "/debug/syncz") return { status: 200, body: syncz(connections) };
-  if (path === "/debug/config_dump") {
+  if (path === "/debug/config_dump" || (path === "/debug/authorizationz" && push)) {
     const id = query.get("proxyID");
     if (!id) return { status: 400, body: { error: "give the proxy as ?proxyID=<pod>.<namespace>" } };
     const connection = connections.find((c) => c.proxy.id === id || c.id === id);
     if (!connection) return { status: 404, body: { error: `no proxy ${id} is connected to this istiod` } };
+    if (path === "/debug/authorizationz" && push) return { status: 200, body: authorizationView(push(), connection) };
     return { status: 200, body: configDump(connection) };
   }
   return undefined;

@@ -227,7 +227,7 @@ export class Discovery {
       if (this.warned.has(key)) continue;
       if (this.warned.size > 10_000) this.warned.clear();
       this.warned.add(key);
-      const problems = policyProblems(policy);
+      const problems = policyProblems(push, policy);
       if (problems.length > 0)
         this.options.log.warn(
           { authorizationPolicy, problems },

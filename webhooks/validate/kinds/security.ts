@@ -125,10 +125,14 @@ export function validateAuthorizationPolicy(spec: Obj, report: Report): void {
           if (!/^\d+$/.test(p) || n > 65535) report.error(ppath, `invalid port: ${p}`);
         }
       }
-      for (const field of ["paths", "notPaths"]) {
+      for (const [field, name] of [
+        ["paths", "Paths"],
+        ["notPaths", "NotPaths"],
+      ] as const) {
         for (const [p, ppath] of strings(report, at(at(tpath, "operation"), field), operation[field])) {
-          if (p.includes("{**}") && !p.endsWith("{**}"))
-            report.error(ppath, `invalid or unsupported path ${p}, found in ${field}. {**} is not the last operator`);
+          const problem = pathTemplateProblem(p);
+          if (problem)
+            report.error(ppath, `invalid or unsupported path ${p.replace(/^\/+|\/+$/g, "")}, found in ${name}. ${problem}`);
         }
       }
     }
@@ -229,4 +233,27 @@ export function validateRequestAuthentication(spec: Obj, report: Report): void {
       if (!claim.claim) report.error(at(cpath, "claim"), "claim must be non-empty string");
     }
   }
+}
+
+/**
+ * What is wrong with a path's templates (upstream's CheckValidPathTemplate): `{*}` and `{**}`
+ * are whole segments, `{**}` is the last one (upstream 1.27 lets a literal follow it, which
+ * Envoy then rejects: see testdata/intended-differences.yaml), and beside a template every
+ * segment is a plain literal.
+ */
+function pathTemplateProblem(path: string): string | undefined {
+  const templated = path.includes("{*}") || path.includes("{**}");
+  let matchAny = false;
+  for (const glob of path.replace(/^\/+|\/+$/g, "").split("/")) {
+    if (matchAny) return "{**} is not the last operator";
+    if (glob === "{*}") continue;
+    if (glob === "{**}") {
+      matchAny = true;
+      continue;
+    }
+    if (/[{}]/.test(glob)) return "Contains '{' or '}' beyond a supported path template";
+    if (templated && !/^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$/.test(glob))
+      return `Contains segment ${glob} with invalid string literal`;
+  }
+  return undefined;
 }
