@@ -1,7 +1,7 @@
 // The JWKS fetcher with a stand-in fetch function (no network): what it hands out, when it
 // says something changed, and what it does with a bad answer.
 import { expect, test } from "vitest";
-import { JwksFetcher } from "./jwks.ts";
+import { JwksFetcher, retryDelay } from "./jwks.ts";
 
 const KEYS = '{"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]}';
 
@@ -48,4 +48,8 @@ test("failures leave the URI without keys (tokens refused), warn once per error,
     "status 404",
   ]);
   f.stop();
+});
+
+test("after failures the next fetch waits 5 s, doubling up to a minute", () => {
+  expect([1, 2, 3, 4, 5, 9].map(retryDelay)).toEqual([5_000, 10_000, 20_000, 40_000, 60_000, 60_000]);
 });

@@ -12,6 +12,11 @@ const MAX_BYTES = 1 << 20;
 /** URIs kept at most (a user could name very many). */
 const MAX_URIS = 1_000;
 
+/** The wait before the next fetch after `failures` failures in a row. */
+export function retryDelay(failures: number): number {
+  return Math.min(RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, failures - 1));
+}
+
 interface Entry {
   keys?: string;
   /** When a push last asked for it: an entry nobody asks for stops being refreshed. */
@@ -81,13 +86,13 @@ export class JwksFetcher {
       entry.failures++;
     } finally {
       entry.inFlight = false;
-      // Again in 20 minutes (a minute after a failure), while some push still asks for it.
+      // Again in 20 minutes (after a failure: 5 s, 10 s, ... up to a minute), while some push still asks for it.
       entry.timer = setTimeout(
         () => {
           if (Date.now() - entry.wantedAt > 2 * REFRESH_MS) this.entries.delete(uri);
           else void this.fetch(uri, entry);
         },
-        entry.lastError ? RETRY_MS : REFRESH_MS,
+        entry.lastError ? retryDelay(entry.failures) : REFRESH_MS,
       );
       entry.timer.unref();
     }
