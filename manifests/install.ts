@@ -76,7 +76,7 @@ export function operatorClusterRole(): object {
       },
       {
         apiGroups: ["networking.istio.io"],
-        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],
+        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars", "gateways"],
         verbs: ["list", "watch"],
       },
       { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },

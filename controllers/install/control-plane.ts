@@ -154,7 +154,7 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       },
       {
         apiGroups: ["networking.istio.io"],
-        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars"],
+        resources: ["serviceentries", "workloadentries", "virtualservices", "destinationrules", "sidecars", "gateways"],
         verbs: ["list", "watch"],
       },
       { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },

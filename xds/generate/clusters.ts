@@ -385,6 +385,37 @@ export interface ClusterEntry {
 
 /** The proxy's clusters; with `only`, just the outbound ones of those names (a partial push). */
 export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?: ReadonlySet<string>): ClusterEntry[] {
+  const entries = outboundClusterEntries(push, proxy, only);
+  if (only) return entries;
+  // Inbound: one per port of the Sidecar's ingress listeners, else per port the proxy's Services
+  // send to it (the endpoint's port).
+  const ingress = ingressPorts(push, proxy);
+  if (ingress)
+    for (const port of ingress) {
+      const name = inboundClusterName(port.port);
+      entries.push({ name, shared: false, build: () => ingressCluster(push, proxy, port) });
+    }
+  else
+    for (const [targetPort, port] of inboundPorts(push, proxy)) {
+      const name = inboundClusterName(targetPort);
+      entries.push({ name, shared: false, build: () => inboundCluster(push, proxy, targetPort, port) });
+    }
+  for (const cluster of fixedClusters(push, proxy))
+    entries.push({ name: cluster.name ?? "", shared: false, build: () => cluster });
+  return entries;
+}
+
+/** A gateway's clusters: the outbound ones (a gateway has no inbound side) and the BlackHole. */
+export function gatewayClusterEntries(push: PushContext, proxy: MeshProxy, only?: ReadonlySet<string>): ClusterEntry[] {
+  const entries = outboundClusterEntries(push, proxy, only);
+  if (only) return entries;
+  const blackHole = blackHoleCluster(push);
+  entries.push({ name: BLACKHOLE_CLUSTER, shared: false, build: () => blackHole });
+  return entries;
+}
+
+/** Every visible service's clusters, per port and subset; with `only`, those of these names. */
+function outboundClusterEntries(push: PushContext, proxy: MeshProxy, only?: ReadonlySet<string>): ClusterEntry[] {
   const entries: ClusterEntry[] = [];
   const hosts = only && new Set([...only].map((name) => parseClusterName(name)?.hostname));
   const visible = sidecarScope(push, proxy).services;
@@ -413,22 +444,6 @@ export function sidecarClusterEntries(push: PushContext, proxy: MeshProxy, only?
         });
     }
   }
-  if (only) return entries;
-  // Inbound: one per port of the Sidecar's ingress listeners, else per port the proxy's Services
-  // send to it (the endpoint's port).
-  const ingress = ingressPorts(push, proxy);
-  if (ingress)
-    for (const port of ingress) {
-      const name = inboundClusterName(port.port);
-      entries.push({ name, shared: false, build: () => ingressCluster(push, proxy, port) });
-    }
-  else
-    for (const [targetPort, port] of inboundPorts(push, proxy)) {
-      const name = inboundClusterName(targetPort);
-      entries.push({ name, shared: false, build: () => inboundCluster(push, proxy, targetPort, port) });
-    }
-  for (const cluster of fixedClusters(push, proxy))
-    entries.push({ name: cluster.name ?? "", shared: false, build: () => cluster });
   return entries;
 }
 
@@ -436,16 +451,18 @@ export function sidecarClusters(push: PushContext, proxy: MeshProxy): Cluster[] 
   return sidecarClusterEntries(push, proxy).map((e) => e.build());
 }
 
+const blackHoleCluster = (push: PushContext): Cluster => ({
+  name: BLACKHOLE_CLUSTER,
+  altStatName: statName(BLACKHOLE_CLUSTER),
+  type: Cluster_DiscoveryType.STATIC,
+  connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
+});
+
 /** BlackHole, Passthrough and InboundPassthrough. */
 function fixedClusters(push: PushContext, proxy: MeshProxy): Cluster[] {
   const clusters: Cluster[] = [];
   clusters.push(
-    {
-      name: BLACKHOLE_CLUSTER,
-      altStatName: statName(BLACKHOLE_CLUSTER),
-      type: Cluster_DiscoveryType.STATIC,
-      connectTimeout: { seconds: push.mesh.connectTimeoutSeconds },
-    },
+    blackHoleCluster(push),
     { ...passthrough(push, PASSTHROUGH_CLUSTER), filters: metadataExchange(proxy) },
     { ...passthrough(push, INBOUND_PASSTHROUGH_CLUSTER), upstreamBindConfig: INBOUND_BIND },
   );

@@ -5,6 +5,7 @@ import type { MeshService, Registry, ServicePort } from "../registry/registry.ts
 import { servicesSelecting } from "../registry/registry.ts";
 import type { AuthorizationPolicy } from "./authorization.ts";
 import type { DestinationRule } from "./destination-rule.ts";
+import type { IstioGateway } from "./gateway.ts";
 import type { LocalityLbSetting } from "./locality.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
 import type { RequestAuthentication } from "./request-authentication.ts";
@@ -93,6 +94,8 @@ export interface PushContext {
   telemetries?: Telemetry[];
   /** AuthorizationPolicy objects (security.istio.io), as the cache holds them. */
   authorizationPolicies?: AuthorizationPolicy[];
+  /** Gateway objects (networking.istio.io): what gateway pods serve. */
+  gateways?: IstioGateway[];
   /** RequestAuthentication objects (security.istio.io), as the cache holds them. */
   requestAuthentications?: RequestAuthentication[];
   /** Key sets istiod fetched, by jwksUri (RequestAuthentications naming one). */

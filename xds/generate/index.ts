@@ -10,10 +10,11 @@ import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/r
 import { type MessageCodec, pack, TypeUrl } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource, Subscription } from "../server/stream.ts";
-import { sidecarClusterEntries } from "./clusters.ts";
+import { gatewayClusterEntries, sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
 import { destinationRuleFor, portPolicy, subsetPolicy } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
+import { gatewayListeners, gatewayRouteConfiguration } from "./gateway.ts";
 import { grpcClusters, grpcListeners, grpcRoute } from "./grpc.ts";
 import { sidecarListeners } from "./listeners.ts";
 import { applyLocality, changesEndpoints, localityKey, localityPolicy, proxyLocality } from "./locality.ts";
@@ -140,6 +141,37 @@ export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, c
           });
           return built ? [built] : [];
         });
+      case TypeUrl.endpoint:
+        return loadAssignments(push, proxy, cache, subscription);
+      default:
+        return undefined;
+    }
+  };
+}
+
+/**
+ * A gateway pod (node type `router`): listeners for the servers of the Gateways selecting it,
+ * their route configurations from the VirtualServices bound to those Gateways (gateway.ts), the
+ * outbound clusters and load assignments sidecars get.
+ */
+export function gatewayGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {
+  return (typeUrl, subscription) => {
+    const push = current();
+    switch (typeUrl) {
+      case TypeUrl.cluster:
+        return gatewayClusterEntries(push, proxy, subscription.only).map((entry) =>
+          entry.shared
+            ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.cacheKey ?? ""}/${entry.name}`, () =>
+                resource(Cluster, entry.name, entry.build()),
+              ) as Resource)
+            : resource(Cluster, entry.name, entry.build()),
+        );
+      case TypeUrl.listener:
+        return gatewayListeners(push, proxy).map((l) => resource(Listener, l.name ?? "", l));
+      case TypeUrl.route:
+        return [...subscription.names].map((name) =>
+          resource(RouteConfiguration, name, gatewayRouteConfiguration(push, proxy, name)),
+        );
       case TypeUrl.endpoint:
         return loadAssignments(push, proxy, cache, subscription);
       default:

@@ -72,7 +72,7 @@ export type MtlsMode = "STRICT" | "PERMISSIVE" | "DISABLE";
 const HTTP_ALPN = ["http/1.1", "h2c"];
 const ISTIO_HTTP_ALPN = ["istio-http/1.0", "istio-http/1.1", "istio-h2"];
 const ISTIO_TCP_ALPN = ["istio-peer-exchange", "istio"];
-const CONNECT_TIMEOUT = { transportSocketConnectTimeout: { seconds: 15 } };
+export const CONNECT_TIMEOUT = { transportSocketConnectTimeout: { seconds: 15 } };
 
 function tcpFilter(config: TcpProxy): Filter {
   return { name: "envoy.filters.network.tcp_proxy", typedConfig: pack(TcpProxy, config) };
@@ -254,12 +254,18 @@ function httpFilters(push: PushContext, proxy: MeshProxy, inbound: boolean): Htt
   return filters;
 }
 
-function httpConnectionManager(
+/**
+ * An HTTP connection manager: a sidecar's outbound or inbound one, or (`gateway`) a gateway
+ * server's, which is outbound in its filters and, as the mesh's edge, uses the client's address
+ * and sanitizes the client certificate header (upstream's buildGatewayConnectionManager).
+ */
+export function httpConnectionManager(
   push: PushContext,
   proxy: MeshProxy,
   statPrefix: string,
   routing: { rds: string } | { routeConfig: RouteConfiguration; http2ProtocolOptions?: object },
   inbound: boolean,
+  gateway = false,
 ): Filter {
   const traced = hcmTracing(push, proxy, inbound);
   return {
@@ -269,13 +275,20 @@ function httpConnectionManager(
       ...("rds" in routing ? { rds: { configSource: ADS_CONFIG, routeConfigName: routing.rds } } : routing),
       httpFilters: httpFilters(push, proxy, inbound),
       ...(traced ? { tracing: traced.tracing } : {}),
-      ...(inbound ? { serverName: "istio-envoy" } : {}),
+      ...(gateway ? { httpProtocolOptions: {} } : {}),
+      ...(inbound || gateway ? { serverName: "istio-envoy" } : {}),
       streamIdleTimeout: { seconds: 0 },
-      useRemoteAddress: false,
+      useRemoteAddress: gateway,
       ...(inbound
         ? {
             forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.APPEND_FORWARD,
             setCurrentClientCertDetails: { subject: true, dns: true, uri: true },
+          }
+        : {}),
+      ...(gateway
+        ? {
+            forwardClientCertDetails: HttpConnectionManager_ForwardClientCertDetails.SANITIZE_SET,
+            setCurrentClientCertDetails: { subject: true, cert: true, dns: true, uri: true },
           }
         : {}),
       proxy100Continue: true,

@@ -12,7 +12,7 @@ import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName, PASSTHROUGH_CLUSTER, type PushContext } from "./context.ts";
 import { consistentHashFor, destinationRuleFor, hashPolicy, portPolicy, rulesSelectWorkloads } from "./destination-rule.ts";
 import { sidecarScope } from "./sidecar-scope.ts";
-import { resolveHost, type VirtualService, virtualServiceRoutes } from "./virtual-service.ts";
+import { type RouteContext, resolveHost, type VirtualService, virtualServiceRoutes } from "./virtual-service.ts";
 import { virtualServiceFor, visibleVirtualServices } from "./virtual-service-scope.ts";
 
 /**
@@ -83,9 +83,19 @@ export function routesDependOnLabels(push: PushContext): boolean {
   return uses;
 }
 
-/** The routes `vs` gives a proxy's listener on `port`. */
-function routesOf(push: PushContext, proxy: MeshProxy, vs: VirtualService, port: number) {
-  return virtualServiceRoutes(vs, {
+/** How a gateway's server on `port` of Gateway `gateway` (`<namespace>/<name>`) routes with `vs`. */
+export function gatewayRouteContext(
+  push: PushContext,
+  proxy: MeshProxy,
+  vs: VirtualService,
+  port: number,
+  gateway: string,
+): RouteContext {
+  return { ...routeContext(push, proxy, vs, port), gateways: new Set([gateway]) };
+}
+
+function routeContext(push: PushContext, proxy: MeshProxy, vs: VirtualService, port: number): RouteContext {
+  return {
     namespace: vs.metadata?.namespace ?? "default",
     domainSuffix: push.registry.domainSuffix,
     listenPort: port,
@@ -95,7 +105,12 @@ function routesOf(push: PushContext, proxy: MeshProxy, vs: VirtualService, port:
     proxyLabels: proxy.labels,
     proxyNamespace: proxy.namespace,
     proxyless: isProxylessGrpc(proxy),
-  });
+  };
+}
+
+/** The routes `vs` gives a proxy's listener on `port`. */
+function routesOf(push: PushContext, proxy: MeshProxy, vs: VirtualService, port: number) {
+  return virtualServiceRoutes(vs, routeContext(push, proxy, vs, port));
 }
 
 function virtualHost(push: PushContext, service: MeshService, port: number, proxy: MeshProxy): VirtualHost {

@@ -60,6 +60,8 @@ export interface SidecarScope {
 const sortedSidecars = new WeakMap<PushContext, Sidecar[]>();
 
 export function sidecarFor(push: PushContext, proxy: MeshProxy): Sidecar | undefined {
+  // Gateways see every service exported to their namespace: Sidecars are for sidecars.
+  if (proxy.type === "router") return undefined;
   let all = sortedSidecars.get(push);
   if (!all) {
     all = [...(push.sidecars ?? [])].sort(oldestFirst);

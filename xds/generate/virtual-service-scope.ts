@@ -14,7 +14,14 @@
 //   namespace.
 import { oldestFirst, type PushContext } from "./context.ts";
 import type { StringMatch } from "./route-actions.ts";
-import { type Destination, type HttpMatchRequest, type HttpRoute, resolveHost, type VirtualService } from "./virtual-service.ts";
+import {
+  type Destination,
+  type HttpMatchRequest,
+  type HttpRoute,
+  resolveGatewayName,
+  resolveHost,
+  type VirtualService,
+} from "./virtual-service.ts";
 
 /** Bound to the mesh's sidecars (no gateways, or `mesh` among them). */
 function forMesh(vs: VirtualService): boolean {
@@ -242,6 +249,21 @@ export function visibleVirtualServices(push: PushContext, namespace: string): Vi
     byNamespace.set(namespace, visible);
   }
   return visible;
+}
+
+/**
+ * The VirtualServices bound to Gateway `gateway` (`<namespace>/<name>`) that a gateway in
+ * `namespace` sees, in upstream's order (VirtualServicesForGateway): private to its namespace,
+ * exported to it by name, then public; oldest first in each.
+ */
+export function gatewayVirtualServices(push: PushContext, namespace: string, gateway: string): VirtualService[] {
+  return mergedVirtualServices(push)
+    .virtualServices.filter(
+      (vs) =>
+        exportedTo(vs, namespace) &&
+        (vs.spec?.gateways ?? []).some((g) => resolveGatewayName(g, vs.metadata?.namespace ?? "default") === gateway),
+    )
+    .sort((a, b) => rank(a, namespace) - rank(b, namespace) || oldestFirst(a, b));
 }
 
 function hostIndex(push: PushContext, namespace: string): HostIndex {

@@ -179,6 +179,8 @@ export interface RouteContext {
   proxyNamespace?: string;
   /** For a proxyless gRPC client: timeouts as max_stream_duration, which gRPC reads (not max_grpc_timeout). */
   proxyless?: boolean;
+  /** The gateways routed for, `<namespace>/<name>` (a gateway's server); unset: `mesh` (a sidecar). */
+  gateways?: ReadonlySet<string>;
 }
 
 /** Upstream's GetDestinationCluster, and the destination's hash policy (its DestinationRule's consistent hash). */
@@ -186,13 +188,14 @@ function destinationCluster(
   destination: Destination | undefined,
   ctx: RouteContext,
 ): { cluster: string; hash?: RouteAction_HashPolicy } {
-  // Upstream's HTTP routes see a service only through the listener's port: a destination without a
-  // port goes to the listener's, whatever ports its service has.
+  // Upstream's sidecar routes see a service only through the listener's port: a destination without
+  // a port goes to the listener's, whatever ports its service has. A gateway's see the whole
+  // service: a service with one port is sent to that port.
   const onPort = (host: string) => {
     const found = ctx.lookup(host);
     return found && { ...found, ports: found.ports.filter((p) => p.port === ctx.listenPort) };
   };
-  const { cluster } = clusterOf(destination, { ...ctx, lookup: onPort });
+  const { cluster } = clusterOf(destination, ctx.gateways ? ctx : { ...ctx, lookup: onPort });
   const service = ctx.lookup(resolveHost(destination?.host ?? "", ctx.namespace, ctx.domainSuffix));
   const subset = destination?.subset ?? "";
   // Port-level hash settings apply only to a destination that names its port (upstream's portLevelSettingsConsistentHash).
@@ -239,10 +242,25 @@ function retryPolicy(rule: HttpRoute, ctx: RouteContext, hashed: boolean) {
   return out;
 }
 
+/** A VirtualService's gateway reference as `<namespace>/<name>` (upstream's resolveGatewayName); `mesh` stays. */
+export function resolveGatewayName(name: string, namespace: string): string {
+  if (name === "mesh") return name;
+  if (!name.includes("/")) {
+    if (!name.includes(".")) return `${namespace}/${name}`;
+    // Legacy FQDN form: <name>.<namespace>[.svc.cluster.local].
+    const [short = "", ns = ""] = name.split(".");
+    return `${ns}/${short}`;
+  }
+  return name.startsWith("./") ? `${namespace}/${name.slice(2)}` : name;
+}
+
 /** Whether a match applies to this proxy (upstream's sourceMatchHTTP): its gateways, or its source labels and namespace. */
 function sourceMatches(match: HttpMatchRequest | undefined, ctx: RouteContext): boolean {
   if (!match) return true;
-  if (match.gateways?.length) return match.gateways.includes("mesh");
+  if (match.gateways?.length) {
+    const routedFor = ctx.gateways ?? new Set(["mesh"]);
+    return match.gateways.some((g) => routedFor.has(resolveGatewayName(g, ctx.namespace)));
+  }
   const labels = ctx.proxyLabels ?? {};
   if (!Object.entries(match.sourceLabels ?? {}).every(([k, v]) => labels[k] === v)) return false;
   return !match.sourceNamespace || match.sourceNamespace === ctx.proxyNamespace;

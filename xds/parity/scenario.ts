@@ -9,9 +9,10 @@ import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener
 import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
 import { toJson } from "../envoy/types.ts";
 import type { AuthorizationPolicy } from "../generate/authorization.ts";
-import { sidecarClusters } from "../generate/clusters.ts";
+import { gatewayClusterEntries, sidecarClusters } from "../generate/clusters.ts";
 import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
 import type { DestinationRule } from "../generate/destination-rule.ts";
+import { gatewayListeners, gatewayRouteConfiguration, type IstioGateway } from "../generate/gateway.ts";
 import { grpcClusters, grpcListeners, grpcRoute } from "../generate/grpc.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
@@ -36,6 +37,8 @@ export interface ProxySpec {
   generator?: "grpc";
   /** For a gRPC proxy, the listener names it asks for (clients `host:port`, servers the inbound form). */
   listeners?: string[];
+  /** "router": a gateway pod; else a sidecar. */
+  type?: "router";
 }
 
 export interface Scenario {
@@ -75,6 +78,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     telemetries: config.filter((o) => o.kind === "Telemetry") as Telemetry[],
     authorizationPolicies: config.filter((o) => o.kind === "AuthorizationPolicy") as AuthorizationPolicy[],
     requestAuthentications: config.filter((o) => o.kind === "RequestAuthentication") as RequestAuthentication[],
+    gateways: config.filter((o) => o.kind === "Gateway") as IstioGateway[],
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],
@@ -86,7 +90,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
   const out: Record<string, ProxyConfig> = {};
   for (const spec of scenario.proxies) {
     const proxy = parseNode({
-      id: `sidecar~${spec.ip}~${spec.name}.${spec.namespace}~${spec.namespace}.svc.cluster.local`,
+      id: `${spec.type ?? "sidecar"}~${spec.ip}~${spec.name}.${spec.namespace}~${spec.namespace}.svc.cluster.local`,
       metadata: {
         NAMESPACE: spec.namespace,
         SERVICE_ACCOUNT: spec.serviceAccount,
@@ -100,8 +104,9 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
       out[proxy.id] = grpcConfig(push, proxy, spec.listeners ?? []);
       continue;
     }
-    const clusters = sidecarClusters(push, proxy);
-    const listeners = sidecarListeners(push, proxy);
+    const router = proxy.type === "router";
+    const clusters = router ? gatewayClusterEntries(push, proxy).map((e) => e.build()) : sidecarClusters(push, proxy);
+    const listeners = router ? gatewayListeners(push, proxy) : sidecarListeners(push, proxy);
     const routeNames = new Set<string>();
     const json = JSON.stringify(listeners.map((l) => toJson(Listener, l)));
     for (const match of json.matchAll(/"routeConfigName":"([^"]+)"/g)) if (match[1]) routeNames.add(match[1]);
@@ -110,7 +115,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
       listeners: listeners.map((l) => toJson(Listener, l) as Record<string, unknown>),
       routes: [...routeNames]
         .flatMap((name) => {
-          const r = routeConfiguration(push, proxy, name);
+          const r = router ? gatewayRouteConfiguration(push, proxy, name) : routeConfiguration(push, proxy, name);
           return r ? [r] : [];
         })
         .map((r) => toJson(RouteConfiguration, r) as Record<string, unknown>),

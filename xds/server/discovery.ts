@@ -13,7 +13,8 @@ import { TypeUrl } from "../envoy/types.ts";
 import { type AuthorizationPolicy, policyProblems } from "../generate/authorization.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
-import { grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
+import type { IstioGateway } from "../generate/gateway.ts";
+import { gatewayGenerator, grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { RequestAuthentication } from "../generate/request-authentication.ts";
 import type { Sidecar } from "../generate/sidecar-scope.ts";
@@ -81,6 +82,7 @@ export class Discovery {
     telemetries: Informer;
     authorizationPolicies: Informer;
     requestAuthentications: Informer;
+    gateways: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -115,6 +117,7 @@ export class Discovery {
       telemetries: cache.informer({ path: "/apis/telemetry.istio.io/v1/telemetries", optional: true }),
       authorizationPolicies: cache.informer({ path: "/apis/security.istio.io/v1/authorizationpolicies", optional: true }),
       requestAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/requestauthentications", optional: true }),
+      gateways: cache.informer({ path: "/apis/networking.istio.io/v1/gateways", optional: true }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -125,7 +128,11 @@ export class Discovery {
       onNack: options.onNack,
       // Proxyless gRPC asks for its own generator, as upstream's node metadata GENERATOR does.
       generatorFor: (proxy) =>
-        (isProxylessGrpc(proxy) ? grpcGenerator : sidecarGenerator)(proxy, () => this.current, this.resources),
+        (isProxylessGrpc(proxy) ? grpcGenerator : proxy.type === "router" ? gatewayGenerator : sidecarGenerator)(
+          proxy,
+          () => this.current,
+          this.resources,
+        ),
     });
   }
 
@@ -144,6 +151,7 @@ export class Discovery {
       telemetries,
       authorizationPolicies,
       requestAuthentications,
+      gateways,
     } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
@@ -168,6 +176,8 @@ export class Discovery {
       authorizationPolicies.subscribe(() => this.changed("full")),
       // JWT filters in inbound listeners.
       requestAuthentications.subscribe(() => this.changed("full")),
+      // Gateway pods' listeners and routes.
+      gateways.subscribe(() => this.changed("full")),
     ];
   }
 
@@ -196,6 +206,7 @@ export class Discovery {
       telemetries: list<Telemetry>("telemetries"),
       authorizationPolicies: list<AuthorizationPolicy>("authorizationPolicies"),
       requestAuthentications: list<RequestAuthentication>("requestAuthentications"),
+      gateways: list<IstioGateway>("gateways"),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: list<PeerAuthentication>("peerAuthentications"),

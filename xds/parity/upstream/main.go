@@ -30,11 +30,12 @@ import (
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/pkg/networking/core"
 	"istio.io/istio/pilot/pkg/networking/grpcgen"
-	"istio.io/istio/pilot/pkg/xds/endpoints"
-	"istio.io/istio/pilot/test/xdstest"
 	netutil "istio.io/istio/pilot/pkg/networking/util"
+	"istio.io/istio/pilot/pkg/xds/endpoints"
 	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pilot/test/xdstest"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/spiffe"
 	"istio.io/istio/pkg/test"
 	"istio.io/istio/pkg/util/sets"
 )
@@ -49,6 +50,8 @@ type proxySpec struct {
 	// "grpc": a proxyless gRPC client or server, answered by grpcgen with the names it asks for.
 	Generator string   `json:"generator"`
 	Listeners []string `json:"listeners"`
+	// "router": a gateway (Istio Gateway or Gateway API deployment); else a sidecar.
+	Type string `json:"type"`
 }
 
 type scenario struct {
@@ -113,13 +116,22 @@ func main() {
 		fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjectString: s.Kubernetes, Configs: configs, MeshConfig: meshConfig})
 		for _, p := range s.Proxies {
 			ns := p.Namespace
+			proxyType := model.SidecarProxy
+			var verified *spiffe.Identity
+			if p.Type == "router" {
+				proxyType = model.Router
+				// As the xDS server verifies it from the proxy's credentials: a gateway's
+				// credentialName Secrets are served from its own namespace.
+				verified = &spiffe.Identity{TrustDomain: "cluster.local", Namespace: ns, ServiceAccount: p.ServiceAccount}
+			}
 			proxy := fake.SetupProxy(&model.Proxy{
-				Type:            model.SidecarProxy,
-				ID:              p.Name + "." + ns,
-				ConfigNamespace: ns,
-				DNSDomain:       ns + ".svc.cluster.local",
-				IPAddresses:     []string{p.IP},
-				Labels:          p.Labels,
+				Type:             proxyType,
+				VerifiedIdentity: verified,
+				ID:               p.Name + "." + ns,
+				ConfigNamespace:  ns,
+				DNSDomain:        ns + ".svc.cluster.local",
+				IPAddresses:      []string{p.IP},
+				Labels:           p.Labels,
 				// As istiod finds it (setTopologyLabels): the pod's istio-locality label, else none.
 				Locality: netutil.ConvertLocality(model.GetLocalityLabel(p.Labels[model.LocalityLabel])),
 				Metadata: &model.NodeMetadata{
