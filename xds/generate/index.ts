@@ -10,7 +10,7 @@ import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/r
 import { type MessageCodec, pack, TypeUrl } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource, Subscription } from "../server/stream.ts";
-import { gatewayClusterEntries, sidecarClusterEntries } from "./clusters.ts";
+import { type ClusterEntry, gatewayClusterEntries, sidecarClusterEntries } from "./clusters.ts";
 import type { PushContext } from "./context.ts";
 import { destinationRuleFor, portPolicy, subsetPolicy } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
@@ -111,20 +111,26 @@ export function proxyLoadAssignment(
   };
 }
 
+/**
+ * Clusters as resources: outbound ones are built and encoded once per push for every proxy with
+ * the same Envoy build (Istio's filters or not); the rest are the proxy's own.
+ */
+function clusterResources(push: PushContext, proxy: MeshProxy, cache: ResourceCache, entries: ClusterEntry[]): Resource[] {
+  return entries.map((entry) =>
+    entry.shared
+      ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.cacheKey ?? ""}/${entry.name}`, () =>
+          resource(Cluster, entry.name, entry.build()),
+        ) as Resource)
+      : resource(Cluster, entry.name, entry.build()),
+  );
+}
+
 export function sidecarGenerator(proxy: MeshProxy, current: () => PushContext, cache: ResourceCache): Generate {
   return (typeUrl, subscription) => {
     const push = current();
     switch (typeUrl) {
       case TypeUrl.cluster:
-        // Outbound clusters are built and encoded once per push for every proxy with the same
-        // Envoy build (Istio's filters or not); inbound ones are the proxy's own.
-        return sidecarClusterEntries(push, proxy, subscription.only).map((entry) =>
-          entry.shared
-            ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.cacheKey ?? ""}/${entry.name}`, () =>
-                resource(Cluster, entry.name, entry.build()),
-              ) as Resource)
-            : resource(Cluster, entry.name, entry.build()),
-        );
+        return clusterResources(push, proxy, cache, sidecarClusterEntries(push, proxy, subscription.only));
       case TypeUrl.listener:
         return sidecarListeners(push, proxy).map((l) => resource(Listener, l.name ?? "", l));
       case TypeUrl.route:
@@ -159,13 +165,7 @@ export function gatewayGenerator(proxy: MeshProxy, current: () => PushContext, c
     const push = current();
     switch (typeUrl) {
       case TypeUrl.cluster:
-        return gatewayClusterEntries(push, proxy, subscription.only).map((entry) =>
-          entry.shared
-            ? (cache.get(push, `cds/${proxy.istioFilters}/${entry.cacheKey ?? ""}/${entry.name}`, () =>
-                resource(Cluster, entry.name, entry.build()),
-              ) as Resource)
-            : resource(Cluster, entry.name, entry.build()),
-        );
+        return clusterResources(push, proxy, cache, gatewayClusterEntries(push, proxy, subscription.only));
       case TypeUrl.listener:
         return gatewayListeners(push, proxy).map((l) => resource(Listener, l.name ?? "", l));
       case TypeUrl.route:
