@@ -112,6 +112,7 @@ export interface IstioGatewaySpec {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   replicas?: number;
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   autoscaling?: { enabled?: boolean; minReplicas?: number; maxReplicas?: number; targetCPUUtilizationPercentage?: number };
   podDisruptionBudget?: { enabled?: boolean; minAvailable?: number };
   service?: {
@@ -180,6 +181,7 @@ export const API_FIELDS = {
       labels: true,
       annotations: true,
       replicas: true,
+      imagePullPolicy: true,
       autoscaling: true,
       podDisruptionBudget: true,
       service: true,

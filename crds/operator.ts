@@ -50,6 +50,9 @@ const values: Schema = {
       properties: {
         hub: str("Registry and repository of the proxy image, e.g. docker.io/istio."),
         tag: str("Tag of the proxy image; defaults to the Istio version."),
+        imagePullPolicy: str("Pull policy of the injected proxy containers (unset: Kubernetes' default for the image).", {
+          enum: ["Always", "IfNotPresent", "Never"],
+        }),
         proxy: {
           type: "object",
           properties: {
@@ -351,6 +354,10 @@ function istioGateway(): object {
         },
         annotations: { type: "object", description: "Extra pod annotations.", additionalProperties: { type: "string" } },
         replicas: int("Replicas when autoscaling is disabled.", { minimum: 0, default: 1 }),
+        imagePullPolicy: str(
+          "Pull policy of the proxy container (unset: Kubernetes' default for `image: auto`, Always), as the gateway chart's value.",
+          { enum: ["Always", "IfNotPresent", "Never"] },
+        ),
         autoscaling: {
           type: "object",
           properties: {

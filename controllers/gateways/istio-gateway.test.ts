@@ -66,13 +66,14 @@ describe("an IstioGateway's objects", () => {
     expect(byKind(objects, "PodDisruptionBudget").spec.minAvailable).toBe(1);
   });
 
-  test("egress on a tag: ClusterIP, istio.io/rev on the pods, fixed replicas, no HPA or PDB when turned off", () => {
+  test("egress on a tag: ClusterIP, istio.io/rev on the pods, fixed replicas, a pull policy, no HPA or PDB when turned off", () => {
     const objects = renderIstioGateway(
       gateway(
         {
           type: "egress",
           revision: "prod-stable",
           replicas: 3,
+          imagePullPolicy: "IfNotPresent",
           autoscaling: { enabled: false },
           podDisruptionBudget: { enabled: false },
           labels: { team: "net" },
@@ -85,6 +86,7 @@ describe("an IstioGateway's objects", () => {
     expect(objects.map((o) => o.kind)).toEqual(["ServiceAccount", "RoleBinding", "Deployment", "Service"]);
     const deployment = byKind(objects, "Deployment");
     expect(deployment.spec.replicas).toBe(3);
+    expect(deployment.spec.template.spec.containers[0].imagePullPolicy).toBe("IfNotPresent");
     expect(deployment.spec.template.metadata.labels).toMatchObject({
       istio: "egressgateway",
       team: "net",

@@ -102,6 +102,7 @@ export function renderIstioGateway(gateway: IstioGateway, revision: string): Kub
                 name: "istio-proxy",
                 // Filled in by the injector's gateway template.
                 image: "auto",
+                ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
                 ports: [{ name: "http-envoy-prom", containerPort: 15090, protocol: "TCP" }],
                 resources: spec.resources ?? {
                   requests: { cpu: "100m", memory: "128Mi" },

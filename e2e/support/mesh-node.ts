@@ -274,6 +274,29 @@ export async function setExtensionProviders(providers: object[], marker: string)
   });
 }
 
+/**
+ * Applies objects and waits until `observed` holds three times in a row: connections a proxy
+ * pooled before the change are served by the old filters until the receiving Envoy drains them.
+ * Returns the seconds from the apply to the first time `observed` held.
+ */
+export async function applyUntil(what: string, objects: object[], observed: () => boolean): Promise<number> {
+  const t0 = Date.now();
+  let first = 0;
+  let streak = 0;
+  kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+  await waitFor(what, async () => {
+    let ok = false;
+    try {
+      ok = observed();
+    } finally {
+      streak = ok ? streak + 1 : 0;
+    }
+    if (ok && !first) first = Date.now();
+    return streak >= 3 ? true : undefined;
+  });
+  return (first - t0) / 1000;
+}
+
 /** The `rigger` CLI against the local cluster, as a user runs it; its standard output. */
 export function riggerCli(args: string[]): string {
   return execFileSync(process.execPath, [join(ROOT, "cmd/rigger.ts"), ...args, "--kubeconfig", inject("kubeconfig")], {

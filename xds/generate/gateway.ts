@@ -286,12 +286,13 @@ export function gatewayListeners(push: PushContext, proxy: MeshProxy): Listener[
   return withAccessLogs(listeners, accessLogsFor(push, proxy, "SERVER"), accessLogsFor(push, proxy, "SERVER"));
 }
 
-/** Why servers get no listener yet (TLS and TCP servers), for istiod's log. */
-export function unservedServers(merged: MergedGateway): string[] {
-  return merged.ports
-    .filter((p) => !isHttp(p.protocol))
-    .flatMap((p) =>
-      p.servers.map((s) => `${s.gateway} port ${s.port} ${p.protocol}: TLS and TCP gateway servers are not served yet`),
+/** A Gateway's servers no gateway gets a listener for yet (HTTPS, TLS, TCP), with why: for istiod's log. */
+export function unservedServers(gateway: IstioGateway): string[] {
+  return (gateway.spec?.servers ?? [])
+    .filter((s) => !isHttp(protocolOf(s)))
+    .map(
+      (s) =>
+        `server ${s.port?.name ?? ""} (port ${s.port?.number}, ${s.port?.protocol}): HTTPS, TLS and TCP gateway servers are not served yet`,
     );
 }
 

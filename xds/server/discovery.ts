@@ -13,7 +13,7 @@ import { TypeUrl } from "../envoy/types.ts";
 import { type AuthorizationPolicy, policyProblems } from "../generate/authorization.ts";
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
-import type { IstioGateway } from "../generate/gateway.ts";
+import { type IstioGateway, unservedServers } from "../generate/gateway.ts";
 import { gatewayGenerator, grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { RequestAuthentication } from "../generate/request-authentication.ts";
@@ -221,12 +221,27 @@ export class Discovery {
     };
     this.warnVirtualServices(push);
     this.warnAuthorizationPolicies(push);
+    this.warnGateways(push);
     // Key sets named by jwksUri, as far as fetched (a fetched one that changed pushes again).
     const uris = (push.requestAuthentications ?? []).flatMap((r) =>
       (r.spec?.jwtRules ?? []).flatMap((rule) => (rule.jwksUri && !rule.jwks ? [rule.jwksUri] : [])),
     );
     if (uris.length > 0) push.jwks = this.jwks.keysFor(uris);
     return push;
+  }
+
+  /** Logs, once per version of a Gateway, its servers gateways get no listener for yet. */
+  private warnGateways(push: PushContext): void {
+    for (const gateway of push.gateways ?? []) {
+      const meta = gateway.metadata as { namespace?: string; name?: string; resourceVersion?: string } | undefined;
+      const name = `${meta?.namespace}/${meta?.name}`;
+      const key = `gateway:${name}@${meta?.resourceVersion}`;
+      if (this.warned.has(key)) continue;
+      if (this.warned.size > 10_000) this.warned.clear();
+      this.warned.add(key);
+      const problems = unservedServers(gateway);
+      if (problems.length > 0) this.options.log.warn({ gateway: name, problems }, "Gateway: servers left out");
+    }
   }
 
   /** Logs, once per version of an AuthorizationPolicy, the rules proxies cannot be given (they fail closed). */
