@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
-import { reportMeasurements, waitFor } from "./support/kube.ts";
+import { reportMeasurements } from "./support/kube.ts";
 import {
   applyService,
   applyUntil as applyUntilSteady,

@@ -491,7 +491,7 @@ describe.runIf(local)("authorization on the real node", () => {
         stream.on('end', () => {
           const text = Buffer.concat(chunks).toString('latin1');
           const http = text.includes(':method');
-          const allow = text.includes('x-ext-authzallow');
+          const allow = text.includes('x-ext-authz\x12\x05allow');
           console.log('CHECK ' + headers[':path'] + ' ' + (http ? 'http' : 'tcp') + ' ' + (allow ? 'allow' : 'deny'));
           stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));

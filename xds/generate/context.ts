@@ -6,6 +6,7 @@ import { servicesSelecting } from "../registry/registry.ts";
 import type { AuthorizationPolicy } from "./authorization.ts";
 import type { DestinationRule } from "./destination-rule.ts";
 import type { IstioGateway } from "./gateway.ts";
+import type { CredentialSecret } from "./gateway-secrets.ts";
 import type { LocalityLbSetting } from "./locality.ts";
 import type { PeerAuthentication } from "./peer-authentication.ts";
 import type { RequestAuthentication } from "./request-authentication.ts";
@@ -96,6 +97,8 @@ export interface PushContext {
   authorizationPolicies?: AuthorizationPolicy[];
   /** Gateway objects (networking.istio.io): what gateway pods serve. */
   gateways?: IstioGateway[];
+  /** Secrets by `<namespace>/<name>`, their certificate keys decoded: gateways' credentialNames. */
+  credentials?: ReadonlyMap<string, CredentialSecret>;
   /** RequestAuthentication objects (security.istio.io), as the cache holds them. */
   requestAuthentications?: RequestAuthentication[];
   /** Key sets istiod fetched, by jwksUri (RequestAuthentications naming one). */

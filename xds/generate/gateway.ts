@@ -16,21 +16,31 @@
 //   naming gateways applies only on those. `httpsRedirect` makes a server's hosts require TLS.
 //   Hosts with the same routes share one virtual host; none at all: a 404 virtual host.
 //
-// Not yet: servers with TLS (HTTPS SIMPLE, MUTUAL, PASSTHROUGH, ISTIO_MUTUAL; their
-// `credentialName` Secrets over SDS) and TCP servers: they are merged (so they conflict as
-// upstream's would) but get no listener, and istiod says so.
+// - HTTPS servers terminated here (SIMPLE, MUTUAL, OPTIONAL_MUTUAL with a `credentialName`): a
+//   filter chain each on the port's listener, matched by SNI, with the server's TLS settings and
+//   its certificate by SDS (gateway-secrets.ts), routes from `https.<port>.<name>.<gateway>.<ns>`.
+//
+// Not yet: TLS passthrough, ISTIO_MUTUAL, TLS and TCP servers: they are merged (so they conflict
+// as upstream's would) but get no filter chain, and istiod says so.
 import { TrafficDirection } from "../envoy/third_party/envoy/config/core/v3/base.ts";
+import { ApiVersion } from "../envoy/third_party/envoy/config/core/v3/config_source.ts";
 import type { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
+import type { FilterChain } from "../envoy/third_party/envoy/config/listener/v3/listener_components.ts";
 import type { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
 import {
   type Route,
   type VirtualHost,
   VirtualHost_TlsRequirementType,
 } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
+import { TlsInspector } from "../envoy/third_party/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.ts";
+import { TlsParameters_TlsProtocol } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/common.ts";
+import { DownstreamTlsContext } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/tls.ts";
+import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import { isHttp, type Protocol, parseProtocol } from "../registry/protocol.ts";
 import { withAccessLogs } from "./access-log.ts";
 import { oldestFirst, type PushContext, serviceTargets } from "./context.ts";
+import { credentialsReady } from "./gateway-secrets.ts";
 import { CONNECT_TIMEOUT, httpConnectionManager } from "./listeners.ts";
 import { gatewayRouteContext } from "./routes.ts";
 import { accessLogsFor } from "./telemetry.ts";
@@ -58,7 +68,9 @@ export interface IstioGateway {
 }
 
 const protocolOf = (s: GatewayServer): Protocol => parseProtocol(s.port?.protocol ?? "");
-const isPassthrough = (s: GatewayServer) => s.tls?.mode === "PASSTHROUGH" || s.tls?.mode === "AUTO_PASSTHROUGH";
+/** TLS passed through by SNI (an unset mode is PASSTHROUGH, the enum's zero). */
+const isPassthrough = (s: GatewayServer) =>
+  s.tls !== undefined && ["PASSTHROUGH", "AUTO_PASSTHROUGH"].includes(String(s.tls.mode ?? "PASSTHROUGH"));
 /** TLS on a non-HTTP port (an HTTP server's `tls` is only its httpsRedirect). */
 const isTlsServer = (s: GatewayServer) => s.tls !== undefined && !isHttp(protocolOf(s));
 /** HTTP, or HTTPS terminated here. */
@@ -261,24 +273,94 @@ function merge(push: PushContext, proxy: MeshProxy, gateways: IstioGateway[]): M
   return { ports, byRouteName, problems };
 }
 
-/** The gateway's listeners: one per merged port with HTTP servers (TLS and TCP servers: not yet). */
+/** Envoy's name of a TLS version as Istio writes it (TLSV1_2 → TLSv1_2). */
+const TLS_VERSIONS: Record<string, TlsParameters_TlsProtocol> = {
+  TLSV1_0: TlsParameters_TlsProtocol.TLSv1_0,
+  TLSV1_1: TlsParameters_TlsProtocol.TLSv1_1,
+  TLSV1_2: TlsParameters_TlsProtocol.TLSv1_2,
+  TLSV1_3: TlsParameters_TlsProtocol.TLSv1_3,
+};
+
+/** An SDS secret istiod serves over ADS (a credentialName). */
+const adsSecret = (name: string) => ({ name, sdsConfig: { ads: {}, resourceApiVersion: ApiVersion.V3 } });
+
+/** The `kubernetes://` resource name of a credentialName (`<name>` or `<namespace>/<name>`). */
+export const credentialResource = (credentialName: string) => `kubernetes://${credentialName}`;
+
+/** A terminating server's TLS (upstream's BuildListenerTLSContext for SIMPLE, MUTUAL, OPTIONAL_MUTUAL with credentialName). */
+function serverTls(tls: ServerTls): FilterChain["transportSocket"] {
+  const mutual = tls.mode === "MUTUAL";
+  const validate = mutual || tls.mode === "OPTIONAL_MUTUAL";
+  const min = TLS_VERSIONS[String(tls.minProtocolVersion ?? "")];
+  const max = TLS_VERSIONS[String(tls.maxProtocolVersion ?? "")];
+  const ciphers = Array.isArray(tls.cipherSuites) ? (tls.cipherSuites as string[]) : [];
+  const tlsParams = {
+    ...(min !== undefined ? { tlsMinimumProtocolVersion: min } : {}),
+    ...(ciphers.length > 0 ? { cipherSuites: ciphers } : {}),
+    ...(max !== undefined ? { tlsMaximumProtocolVersion: max } : {}),
+  };
+  const credential = credentialResource(String(tls.credentialName ?? ""));
+  const sans = Array.isArray(tls.subjectAltNames) ? (tls.subjectAltNames as string[]) : [];
+  return {
+    name: "envoy.transport_sockets.tls",
+    typedConfig: pack(DownstreamTlsContext, {
+      commonTlsContext: {
+        ...(Object.keys(tlsParams).length > 0 ? { tlsParams } : {}),
+        tlsCertificateSdsSecretConfigs: [adsSecret(credential)],
+        ...(validate
+          ? {
+              combinedValidationContext: {
+                defaultValidationContext: sans.length > 0 ? { matchSubjectAltNames: sans.map((exact) => ({ exact })) } : {},
+                validationContextSdsSecretConfig: adsSecret(`${credential}${CA_SUFFIX}`),
+              },
+            }
+          : {}),
+        alpnProtocols: ["h2", "http/1.1"],
+      },
+      requireClientCertificate: mutual,
+    }),
+  };
+}
+
+/** A server's SNI hosts: its hosts without namespaces, each once, sorted (upstream's GetSNIHostsForServer). */
+function sniHosts(server: GatewayServer): string[] {
+  return [...new Set((server.hosts ?? []).map((h) => (h.includes("/") ? h.slice(h.indexOf("/") + 1) : h)))].sort();
+}
+
+/** Whether the gateway can serve a server now: HTTP, or HTTPS terminated with a credentialName. */
+const servable = (s: GatewayServer) =>
+  isHttp(protocolOf(s)) ||
+  (protocolOf(s) === "HTTPS" &&
+    ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"].includes(String(s.tls?.mode ?? "")) &&
+    Boolean(s.tls?.credentialName));
+
+/** The gateway's listeners: one per merged port; HTTP servers share an HTTP connection manager, HTTPS ones get a chain each by SNI. */
 export function gatewayListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const merged = mergeGateways(push, proxy);
   if (!merged) return [];
   const listeners: Listener[] = [];
   for (const port of merged.ports) {
-    if (!isHttp(port.protocol)) continue;
     const bind = port.bind || "0.0.0.0";
     const name = `${bind}_${port.number}`;
+    const hcm = (routeName: string, statPrefix: string) =>
+      httpConnectionManager(push, proxy, statPrefix, { rds: routeName }, false, true);
+    let filterChains: FilterChain[];
+    if (isHttp(port.protocol)) filterChains = [{ filters: [hcm(port.routeName, `outbound_${name}`)], ...CONNECT_TIMEOUT }];
+    else
+      filterChains = port.servers
+        .filter((m) => servable(m.server) && credentialsReady(push, proxy, m.server))
+        .map((m) => ({
+          filterChainMatch: { serverNames: sniHosts(m.server) },
+          filters: [hcm(m.routeName, m.server.name || `outbound_${name}`)],
+          transportSocket: serverTls(m.server.tls ?? {}),
+          ...CONNECT_TIMEOUT,
+        }));
+    if (filterChains.length === 0) continue;
     listeners.push({
       name,
       address: { socketAddress: { address: bind, portValue: port.number } },
-      filterChains: [
-        {
-          filters: [httpConnectionManager(push, proxy, `outbound_${name}`, { rds: port.routeName }, false, true)],
-          ...CONNECT_TIMEOUT,
-        },
-      ],
+      filterChains,
+      ...(isHttp(port.protocol) ? {} : { listenerFilters: [TLS_INSPECTOR] }),
       trafficDirection: TrafficDirection.OUTBOUND,
       maxConnectionsToAcceptPerSocketEvent: 1,
     });
@@ -286,14 +368,28 @@ export function gatewayListeners(push: PushContext, proxy: MeshProxy): Listener[
   return withAccessLogs(listeners, accessLogsFor(push, proxy, "SERVER"), accessLogsFor(push, proxy, "SERVER"));
 }
 
-/** A Gateway's servers no gateway gets a listener for yet (HTTPS, TLS, TCP), with why: for istiod's log. */
-export function unservedServers(gateway: IstioGateway): string[] {
-  return (gateway.spec?.servers ?? [])
-    .filter((s) => !isHttp(protocolOf(s)))
-    .map(
-      (s) =>
-        `server ${s.port?.name ?? ""} (port ${s.port?.number}, ${s.port?.protocol}): HTTPS, TLS and TCP gateway servers are not served yet`,
-    );
+const TLS_INSPECTOR = {
+  name: "envoy.filters.listener.tls_inspector",
+  typedConfig: pack(TlsInspector, { initialReadBufferSize: 512 }),
+};
+
+/** The suffix of a credential's CA resource (`kubernetes://<name>-cacert`). */
+export const CA_SUFFIX = "-cacert";
+
+/**
+ * A Gateway's servers no gateway gets a filter chain for, with why, for istiod's log: TLS
+ * passthrough, ISTIO_MUTUAL, TLS and TCP servers (not yet), and, while istiod reads no Secrets
+ * (`secretsRead` false), HTTPS servers too.
+ */
+export function unservedServers(gateway: IstioGateway, secretsRead: boolean): string[] {
+  const what = (s: GatewayServer) =>
+    `server ${s.port?.name ?? ""} (port ${s.port?.number}, ${s.port?.protocol}${s.tls?.mode ? `, ${s.tls.mode}` : ""})`;
+  return (gateway.spec?.servers ?? []).flatMap((s) => {
+    if (!servable(s)) return [`${what(s)}: only HTTP and HTTPS with a credentialName (SIMPLE, MUTUAL) are served yet`];
+    if (!isHttp(protocolOf(s)) && !secretsRead)
+      return [`${what(s)}: istiod does not read credentialName Secrets yet, so this server gets no listener`];
+    return [];
+  });
 }
 
 /** `a` is covered by `b` (upstream's host.Name SubsetOf). */

@@ -7,6 +7,7 @@ import { Cluster } from "../envoy/third_party/envoy/config/cluster/v3/cluster.ts
 import { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoint/v3/endpoint.ts";
 import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
 import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
+import { Secret } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
 import { type MessageCodec, pack, TypeUrl } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import type { Generate, Resource, Subscription } from "../server/stream.ts";
@@ -15,6 +16,7 @@ import type { PushContext } from "./context.ts";
 import { destinationRuleFor, portPolicy, subsetPolicy } from "./destination-rule.ts";
 import { clusterLoadAssignment, parseClusterName } from "./endpoints.ts";
 import { gatewayListeners, gatewayRouteConfiguration } from "./gateway.ts";
+import { credentialSecret } from "./gateway-secrets.ts";
 import { grpcClusters, grpcListeners, grpcRoute } from "./grpc.ts";
 import { sidecarListeners } from "./listeners.ts";
 import { applyLocality, changesEndpoints, localityKey, localityPolicy, proxyLocality } from "./locality.ts";
@@ -172,6 +174,12 @@ export function gatewayGenerator(proxy: MeshProxy, current: () => PushContext, c
         return [...subscription.names].map((name) =>
           resource(RouteConfiguration, name, gatewayRouteConfiguration(push, proxy, name)),
         );
+      case TypeUrl.secret:
+        // Certificates of its HTTPS servers; a name it may not have is left unanswered.
+        return [...subscription.names].flatMap((name) => {
+          const secret = credentialSecret(push, proxy, name);
+          return typeof secret === "string" ? [] : [resource(Secret, name, secret)];
+        });
       case TypeUrl.endpoint:
         return loadAssignments(push, proxy, cache, subscription);
       default:

@@ -13,6 +13,7 @@ import { gatewayClusterEntries, sidecarClusters } from "../generate/clusters.ts"
 import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
 import type { DestinationRule } from "../generate/destination-rule.ts";
 import { gatewayListeners, gatewayRouteConfiguration, type IstioGateway } from "../generate/gateway.ts";
+import { credentialsOf, type KubeSecret } from "../generate/gateway-secrets.ts";
 import { grpcClusters, grpcListeners, grpcRoute } from "../generate/grpc.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
@@ -79,6 +80,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
     authorizationPolicies: config.filter((o) => o.kind === "AuthorizationPolicy") as AuthorizationPolicy[],
     requestAuthentications: config.filter((o) => o.kind === "RequestAuthentication") as RequestAuthentication[],
     gateways: config.filter((o) => o.kind === "Gateway") as IstioGateway[],
+    credentials: credentialsOf(objects.filter((o) => o.kind === "Secret") as KubeSecret[]),
     registry: buildRegistry({
       services: objects.filter((o) => o.kind === "Service") as KubeService[],
       endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],

@@ -239,7 +239,7 @@ export class Discovery {
       if (this.warned.has(key)) continue;
       if (this.warned.size > 10_000) this.warned.clear();
       this.warned.add(key);
-      const problems = unservedServers(gateway);
+      const problems = unservedServers(gateway, push.credentials !== undefined);
       if (problems.length > 0) this.options.log.warn({ gateway: name, problems }, "Gateway: servers left out");
     }
   }

@@ -1,0 +1,107 @@
+// The certificates of gateways' HTTPS servers (`credentialName`): Kubernetes Secrets istiod serves
+// over SDS (resources `kubernetes://<name>` and `kubernetes://<name>-cacert`), as upstream's
+// SecretGen does, only to the gateways allowed to read them:
+// - a Secret is served to a gateway pod only when one of the Gateways selecting it names it,
+//   that Gateway lives in the pod's namespace and so does the Secret (upstream's rule without
+//   the Gateway API's ReferenceGrants);
+// - the certificate is the Secret's `tls.crt` and `tls.key` (or `cert` and `key`); a MUTUAL
+//   server's CA is the Secret `<name>-cacert`'s `ca.crt` (or `cacert`), else the Secret's own.
+// A server whose certificate is missing, incomplete or not readable gets no filter chain (the
+// port's other servers keep working: Envoy would hold the whole listener back waiting for it).
+import type { Secret } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
+import type { MeshProxy } from "../proxy.ts";
+import type { PushContext } from "./context.ts";
+import { CA_SUFFIX, credentialResource, type GatewayServer, mergeGateways } from "./gateway.ts";
+
+/** The parts of a Secret istiod keeps (decoded): what certificates are made of. */
+export interface CredentialSecret {
+  namespace: string;
+  name: string;
+  data: Record<string, string>;
+}
+
+/** The keys istiod keeps of a Secret (the rest is never read, so never held in memory). */
+export const CREDENTIAL_KEYS = ["tls.crt", "tls.key", "ca.crt", "cert", "key", "cacert"];
+
+export interface KubeSecret {
+  metadata?: { name?: string; namespace?: string };
+  data?: Record<string, string>;
+}
+
+/** Secrets as the push holds them: by `<namespace>/<name>`, their certificate keys decoded from base64. */
+export function credentialsOf(secrets: KubeSecret[]): Map<string, CredentialSecret> {
+  const out = new Map<string, CredentialSecret>();
+  for (const secret of secrets) {
+    const namespace = secret.metadata?.namespace ?? "default";
+    const name = secret.metadata?.name ?? "";
+    const data: Record<string, string> = {};
+    for (const key of CREDENTIAL_KEYS) {
+      const value = secret.data?.[key];
+      if (value) data[key] = Buffer.from(value, "base64").toString("utf8");
+    }
+    out.set(`${namespace}/${name}`, { namespace, name, data });
+  }
+  return out;
+}
+
+/** `kubernetes://[<namespace>/]<name>[-cacert]` → the Secret it names and whether it asks for the CA. */
+function parseResource(resource: string, proxyNamespace: string): { namespace: string; name: string; ca: boolean } | undefined {
+  if (!resource.startsWith("kubernetes://")) return undefined;
+  let rest = resource.slice("kubernetes://".length);
+  const ca = rest.endsWith(CA_SUFFIX);
+  if (ca) rest = rest.slice(0, -CA_SUFFIX.length);
+  const slash = rest.indexOf("/");
+  return slash < 0
+    ? { namespace: proxyNamespace, name: rest, ca }
+    : { namespace: rest.slice(0, slash), name: rest.slice(slash + 1), ca };
+}
+
+const needsCa = (server: GatewayServer) => server.tls?.mode === "MUTUAL" || server.tls?.mode === "OPTIONAL_MUTUAL";
+
+/** The credential resources a gateway pod may be sent: those its own namespace's Gateways name, in its namespace. */
+export function allowedCredentials(push: PushContext, proxy: MeshProxy): Set<string> {
+  const allowed = new Set<string>();
+  for (const port of mergeGateways(push, proxy)?.ports ?? [])
+    for (const { server, gateway } of port.servers) {
+      const credential = server.tls?.credentialName;
+      if (!credential || !gateway.startsWith(`${proxy.namespace}/`)) continue;
+      const resource = credentialResource(credential);
+      if (parseResource(resource, proxy.namespace)?.namespace !== proxy.namespace) continue;
+      allowed.add(resource);
+      if (needsCa(server)) allowed.add(`${resource}${CA_SUFFIX}`);
+    }
+  return allowed;
+}
+
+const pick = (data: Record<string, string>, ...keys: string[]) => keys.map((k) => data[k]).find((v) => v);
+
+/** The SDS Secret for a credential resource, or why there is none. */
+export function credentialSecret(push: PushContext, proxy: MeshProxy, resource: string): Secret | string {
+  if (!allowedCredentials(push, proxy).has(resource))
+    return `${resource}: no Gateway in ${proxy.namespace} names it for this gateway (a Secret is served only to gateways of its namespace)`;
+  const parsed = parseResource(resource, proxy.namespace);
+  if (!parsed) return `${resource}: not a kubernetes:// credential`;
+  const secret = push.credentials?.get(`${parsed.namespace}/${parsed.name}`);
+  if (parsed.ca) {
+    const own = push.credentials?.get(`${parsed.namespace}/${parsed.name}${CA_SUFFIX}`);
+    const ca = (own && pick(own.data, "ca.crt", "cacert")) ?? (secret && pick(secret.data, "ca.crt", "cacert"));
+    if (!ca)
+      return `${resource}: no ca.crt in Secret ${parsed.namespace}/${parsed.name}${CA_SUFFIX} or ${parsed.namespace}/${parsed.name}`;
+    return { name: resource, validationContext: { trustedCa: { inlineBytes: Buffer.from(ca) } } };
+  }
+  if (!secret) return `${resource}: Secret ${parsed.namespace}/${parsed.name} does not exist`;
+  const cert = pick(secret.data, "tls.crt", "cert");
+  const key = pick(secret.data, "tls.key", "key");
+  if (!cert || !key) return `${resource}: Secret ${parsed.namespace}/${parsed.name} has no tls.crt and tls.key`;
+  return {
+    name: resource,
+    tlsCertificate: { certificateChain: { inlineBytes: Buffer.from(cert) }, privateKey: { inlineBytes: Buffer.from(key) } },
+  };
+}
+
+/** Whether a terminating server's credentials can be sent to this gateway now (else its chain is left out). */
+export function credentialsReady(push: PushContext, proxy: MeshProxy, server: GatewayServer): boolean {
+  const resource = credentialResource(String(server.tls?.credentialName ?? ""));
+  const ok = (r: string) => typeof credentialSecret(push, proxy, r) !== "string";
+  return ok(resource) && (!needsCa(server) || ok(`${resource}${CA_SUFFIX}`));
+}
