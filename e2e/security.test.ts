@@ -75,6 +75,10 @@ function keySigner(kid: string): { jwks: string; sign(claims: object): string } 
   };
 }
 
+function requestAuthentication(name: string, spec: object) {
+  return { apiVersion: "security.istio.io/v1", kind: "RequestAuthentication", metadata: { name, namespace: SHOP }, spec };
+}
+
 function policy(name: string, namespace: string, spec: object) {
   return { apiVersion: "security.istio.io/v1", kind: "AuthorizationPolicy", metadata: { name, namespace }, spec };
 }
@@ -264,12 +268,10 @@ describe.runIf(local)("authorization on the real node", () => {
     await applyUntil(
       "a RequestAuthentication with an inline JWKS and a policy requiring its principal in group admins",
       [
-        {
-          apiVersion: "security.istio.io/v1",
-          kind: "RequestAuthentication",
-          metadata: { name: "jwt", namespace: SHOP },
-          spec: { selector: { matchLabels: { app: "backend" } }, jwtRules: [{ issuer, jwks: signer.jwks }] },
-        },
+        requestAuthentication("jwt", {
+          selector: { matchLabels: { app: "backend" } },
+          jwtRules: [{ issuer, jwks: signer.jwks }],
+        }),
         policy("require-jwt", SHOP, {
           selector: { matchLabels: { app: "backend" } },
           rules: [
@@ -311,15 +313,10 @@ describe.runIf(local)("authorization on the real node", () => {
     await applyUntil(
       "the issuer's keys by jwksUri",
       [
-        {
-          apiVersion: "security.istio.io/v1",
-          kind: "RequestAuthentication",
-          metadata: { name: "jwt", namespace: SHOP },
-          spec: {
-            selector: { matchLabels: { app: "backend" } },
-            jwtRules: [{ issuer, jwksUri: `http://issuer.${ISSUER}.svc.cluster.local/jwks.json` }],
-          },
-        },
+        requestAuthentication("jwt", {
+          selector: { matchLabels: { app: "backend" } },
+          jwtRules: [{ issuer, jwksUri: `http://issuer.${ISSUER}.svc.cluster.local/jwks.json` }],
+        }),
       ],
       () => only(codes("/", bearer(remoteToken)), "200"),
     );
@@ -339,26 +336,21 @@ describe.runIf(local)("authorization on the real node", () => {
     await applyUntil(
       "a RequestAuthentication reading x-jwt (prefix Token) and ?access_token, and a policy requiring a principal",
       [
-        {
-          apiVersion: "security.istio.io/v1",
-          kind: "RequestAuthentication",
-          metadata: { name: "locations", namespace: SHOP },
-          spec: {
-            selector: { matchLabels: { app: "backend" } },
-            jwtRules: [
-              {
-                issuer,
-                jwks: signer.jwks,
-                audiences: ["shop"],
-                fromHeaders: [{ name: "x-jwt", prefix: "Token " }],
-                fromParams: ["access_token"],
-                forwardOriginalToken: true,
-                outputPayloadToHeader: "x-jwt-payload",
-                outputClaimToHeaders: [{ header: "x-jwt-sub", claim: "sub" }],
-              },
-            ],
-          },
-        },
+        requestAuthentication("locations", {
+          selector: { matchLabels: { app: "backend" } },
+          jwtRules: [
+            {
+              issuer,
+              jwks: signer.jwks,
+              audiences: ["shop"],
+              fromHeaders: [{ name: "x-jwt", prefix: "Token " }],
+              fromParams: ["access_token"],
+              forwardOriginalToken: true,
+              outputPayloadToHeader: "x-jwt-payload",
+              outputClaimToHeaders: [{ header: "x-jwt-sub", claim: "sub" }],
+            },
+          ],
+        }),
         policy("require-principal", SHOP, {
           selector: { matchLabels: { app: "backend" } },
           rules: [{ from: [{ source: { requestPrincipals: [`${issuer}/*`] } }] }],

@@ -245,11 +245,7 @@ function merge(push: PushContext, proxy: MeshProxy, gateways: IstioGateway[]): M
       }
       if (!isTlsServer(server)) {
         // A plain-text server on a port so far only TLS: it takes the port over, as upstream's does.
-        const port: MergedPort = { number: resolved, protocol, bind, servers: [entry], routeName };
-        plainText.set(resolved, port);
-        if (isHttpServer(server)) byRouteName.set(routeName, [entry]);
-        byKey.set(portKey(resolved, protocol, bind), port);
-        ports.push(port);
+        addPlainText(entry, protocol, bind);
         continue;
       }
       if (isHttpServer(server)) {

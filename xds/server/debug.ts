@@ -110,13 +110,16 @@ export function debugView(
   push?: () => PushContext,
 ): { status: number; body: unknown } | undefined {
   if (path === "/debug/syncz") return { status: 200, body: syncz(connections) };
-  if (path === "/debug/config_dump" || (path === "/debug/authorizationz" && push)) {
-    const id = query.get("proxyID");
-    if (!id) return { status: 400, body: { error: "give the proxy as ?proxyID=<pod>.<namespace>" } };
-    const connection = connections.find((c) => c.proxy.id === id || c.id === id);
-    if (!connection) return { status: 404, body: { error: `no proxy ${id} is connected to this istiod` } };
-    if (path === "/debug/authorizationz" && push) return { status: 200, body: authorizationView(push(), connection) };
-    return { status: 200, body: configDump(connection) };
-  }
-  return undefined;
+  // The per-proxy views: what the proxy named by ?proxyID= is sent.
+  const views: Record<string, ((connection: Connection) => unknown) | undefined> = {
+    "/debug/config_dump": configDump,
+    "/debug/authorizationz": push && ((connection) => authorizationView(push(), connection)),
+  };
+  const view = views[path];
+  if (!view) return undefined;
+  const id = query.get("proxyID");
+  if (!id) return { status: 400, body: { error: "give the proxy as ?proxyID=<pod>.<namespace>" } };
+  const connection = connections.find((c) => c.proxy.id === id || c.id === id);
+  if (!connection) return { status: 404, body: { error: `no proxy ${id} is connected to this istiod` } };
+  return { status: 200, body: view(connection) };
 }

@@ -230,15 +230,21 @@ export class Discovery {
     return push;
   }
 
+  /** Whether `key` (an object's version) is seen for the first time: warnings are logged once each. */
+  private firstTime(key: string): boolean {
+    if (this.warned.has(key)) return false;
+    if (this.warned.size > 10_000) this.warned.clear();
+    this.warned.add(key);
+    return true;
+  }
+
   /** Logs, once per version of a Gateway, its servers gateways get no listener for yet. */
   private warnGateways(push: PushContext): void {
     for (const gateway of push.gateways ?? []) {
       const meta = gateway.metadata as { namespace?: string; name?: string; resourceVersion?: string } | undefined;
       const name = `${meta?.namespace}/${meta?.name}`;
       const key = `gateway:${name}@${meta?.resourceVersion}`;
-      if (this.warned.has(key)) continue;
-      if (this.warned.size > 10_000) this.warned.clear();
-      this.warned.add(key);
+      if (!this.firstTime(key)) continue;
       const problems = unservedServers(gateway, push.credentials !== undefined);
       if (problems.length > 0) this.options.log.warn({ gateway: name, problems }, "Gateway: servers left out");
     }
@@ -250,9 +256,7 @@ export class Discovery {
       const meta = policy.metadata as { namespace?: string; name?: string; resourceVersion?: string } | undefined;
       const authorizationPolicy = `${meta?.namespace}/${meta?.name}`;
       const key = `authz:${authorizationPolicy}@${meta?.resourceVersion}`;
-      if (this.warned.has(key)) continue;
-      if (this.warned.size > 10_000) this.warned.clear();
-      this.warned.add(key);
+      if (!this.firstTime(key)) continue;
       const problems = policyProblems(push, policy);
       if (problems.length > 0)
         this.options.log.warn(
@@ -283,9 +287,7 @@ export class Discovery {
         .map((r) => r.delegate && versions.get(`${r.delegate.namespace || meta?.namespace}/${r.delegate.name}`))
         .map((d) => (d ? d.metadata?.resourceVersion : "-"));
       const key = `${virtualService}@${meta?.resourceVersion}/${delegates.join(",")}/${rules}`;
-      if (this.warned.has(key)) continue;
-      if (this.warned.size > 10_000) this.warned.clear();
-      this.warned.add(key);
+      if (!this.firstTime(key)) continue;
       const left = problems.filter((p) => p.root.metadata?.namespace === meta?.namespace && p.root.metadata?.name === meta?.name);
       if (left.length > 0)
         this.options.log.warn(
