@@ -3,11 +3,16 @@
 // VirtualServices bound to them. A client on this machine (curl on the node, outside the mesh)
 // calls the gateway pod's port; every test counts what came back (status codes, which backend
 // version answered, redirect locations), never what was configured.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
+import { type CertificateAuthority, createCertificateAuthority, issueCertificate, type PemPair } from "../pki/certificates.ts";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
-import { reportMeasurements } from "./support/kube.ts";
+import { reportMeasurements, waitFor } from "./support/kube.ts";
 import {
   applyService,
   applyUntil as applyUntilSteady,
@@ -18,12 +23,15 @@ import {
   isReady,
   json,
   kubectl,
+  podsOf,
   waitForPods,
 } from "./support/mesh-node.ts";
 
 const APP = "gwt-app";
 const OTHER = "gwt-other";
 const EDGE = "gwt-edge";
+/** A namespace whose hand-made gateway's ServiceAccount may not read Secrets (at first). */
+const ROGUE = "gwt-rogue";
 const local = inject("localCluster");
 const measured: Record<string, string> = {};
 let gatewayIp = "";
@@ -92,11 +100,98 @@ const virtualService = (name: string, namespace: string, spec: object) => ({
   spec,
 });
 
+/** PEM files of the HTTPS tests (a throwaway CA's), by name. */
+const pemDir = mkdtempSync(join(tmpdir(), "gwt-tls-"));
+const pemFile = (name: string, pem: string) => {
+  const path = join(pemDir, name);
+  writeFileSync(path, pem);
+  return path;
+};
+
+interface HttpsAnswer {
+  /** 0 when no HTTP answer came (the handshake failed, the connection was refused). */
+  code: number;
+  version?: string;
+  /** curl's exit code and message when it failed (35: handshake, 56: peer reset, 7: refused). */
+  error?: string;
+}
+
+/** One HTTPS request from the node to `ip`:443 by SNI `host`, trusting `ca`, presenting `client` if given. */
+function httpsCall(ip: string, host: string, path: string, ca: string, client?: { cert: string; key: string }): HttpsAnswer {
+  const out = spawnSync(
+    "curl",
+    [
+      "-sS",
+      "--max-time",
+      "5",
+      "--resolve",
+      `${host}:443:${ip}`,
+      "--cacert",
+      ca,
+      ...(client ? ["--cert", client.cert, "--key", client.key] : []),
+      "-o",
+      "-",
+      "-w",
+      "\\nHTTP_CODE=%{http_code}",
+      `https://${host}${path}`,
+    ],
+    { encoding: "utf8" },
+  );
+  const code = Number(/HTTP_CODE=(\d+)/.exec(out.stdout)?.[1] ?? 0);
+  return {
+    code,
+    version: /ServiceVersion=(\S+)/.exec(out.stdout)?.[1],
+    ...(out.status !== 0 ? { error: `curl ${out.status}: ${out.stderr.trim().split("\n").pop()}` } : {}),
+  };
+}
+
+/** What `count` HTTPS requests got: status codes (0: no answer) and versions, counted. */
+function httpsTally(ip: string, host: string, ca: string, client?: { cert: string; key: string }, count = 10) {
+  const seen: Record<string, number> = {};
+  for (let i = 0; i < count; i++) {
+    const a = httpsCall(ip, host, "/", ca, client);
+    const key = a.code ? `${a.code}${a.version ? ` ${a.version}` : ""}` : "no answer";
+    seen[key] = (seen[key] ?? 0) + 1;
+  }
+  return seen;
+}
+
+/**
+ * A TLS handshake by openssl s_client with `host` as SNI and extra options (a protocol version):
+ * the server certificate's SHA-256 fingerprint when one came, and what openssl said.
+ */
+function handshake(
+  ip: string,
+  host: string,
+  options: string[] = [],
+): { fingerprint?: string; protocol?: string; output: string } {
+  const out = spawnSync("openssl", ["s_client", "-connect", `${ip}:443`, "-servername", host, ...options], {
+    input: "",
+    encoding: "utf8",
+    timeout: 10_000,
+  });
+  const output = `${out.stdout}\n${out.stderr}`;
+  const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(out.stdout)?.[0];
+  return {
+    fingerprint: pem ? new X509Certificate(pem).fingerprint256 : undefined,
+    protocol: /Protocol\s*:\s*(\S+)/.exec(out.stdout)?.[1] ?? /New, (TLSv[\d.]+)/.exec(out.stdout)?.[1],
+    output,
+  };
+}
+
+const tlsSecret = (name: string, namespace: string, pair: PemPair, ca?: string) => ({
+  apiVersion: "v1",
+  kind: "Secret",
+  metadata: { name, namespace },
+  type: "kubernetes.io/tls",
+  stringData: { "tls.crt": pair.certPem, "tls.key": pair.keyPem, ...(ca ? { "ca.crt": ca } : {}) },
+});
+
 const only = (seen: Record<string, number>, key: string) => Object.keys(seen).join(",") === key;
 
 describe.runIf(local)("traffic through an ingress gateway on the real node", () => {
   beforeAll(async () => {
-    cleanUpMesh([APP, OTHER, EDGE]);
+    cleanUpMesh([APP, OTHER, EDGE, ROGUE]);
     await installMesh();
     injectedNamespace(APP);
     injectedNamespace(OTHER);
@@ -124,7 +219,8 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
 
   afterAll(() => {
     reportMeasurements("gateway traffic", measured);
-    cleanUpMesh([APP, OTHER, EDGE]);
+    rmSync(pemDir, { recursive: true, force: true });
+    cleanUpMesh([APP, OTHER, EDGE, ROGUE]);
   }, 200_000);
 
   test("an HTTP server and a VirtualService bound to its Gateway: requests by Host reach the backends; other hosts 404", async () => {
@@ -212,6 +308,244 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
     expect(split["200 v2"] ?? 0).toBeLessThanOrEqual(60);
     // A host the server does not take (the VirtualService's namespace only gets *.other.example.com).
     expect(tally("app.else.example.com", "/", 3)).toEqual({ "404": 3 });
+  });
+
+  describe("HTTPS servers with credentialName certificates, served by istiod over SDS", () => {
+    let serverCa: CertificateAuthority;
+    let caFile = "";
+    let client = { cert: "", key: "" };
+    let stranger = { cert: "", key: "" };
+    let shopPair: PemPair;
+    let securePair: PemPair;
+    const serving = (host: string) =>
+      issueCertificate(serverCa, { commonName: host, dnsNames: [host], usages: ["server"], validDays: 1 });
+
+    beforeAll(async () => {
+      serverCa = await createCertificateAuthority("gateway-e2e-server-ca", 1);
+      caFile = pemFile("server-ca.pem", serverCa.certPem);
+      // Clients' certificates: one from the CA the MUTUAL server trusts, one from another CA.
+      const clientCa = await createCertificateAuthority("gateway-e2e-client-ca", 1);
+      const otherCa = await createCertificateAuthority("gateway-e2e-other-ca", 1);
+      const issueClient = (ca: CertificateAuthority, name: string) =>
+        issueCertificate(ca, { commonName: name, dnsNames: [`${name}.example.com`], usages: ["client"], validDays: 1 });
+      const [good, bad] = await Promise.all([issueClient(clientCa, "client"), issueClient(otherCa, "stranger")]);
+      client = { cert: pemFile("client.pem", good.certPem), key: pemFile("client-key.pem", good.keyPem) };
+      stranger = { cert: pemFile("stranger.pem", bad.certPem), key: pemFile("stranger-key.pem", bad.keyPem) };
+      [shopPair, securePair] = await Promise.all([serving("shop.example.com"), serving("secure.example.com")]);
+      kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: [tlsSecret("shop-cert", EDGE, shopPair), tlsSecret("secure-cert", EDGE, securePair, clientCa.certPem)],
+        }),
+      );
+    });
+
+    test("SIMPLE and MUTUAL servers share port 443 by SNI; MUTUAL needs a client certificate from its CA; TLS versions as configured", async () => {
+      await applyUntil(
+        "a Gateway with SIMPLE, MUTUAL and a missing-Secret server on 443, and its VirtualService",
+        [
+          gateway("tls-gw", EDGE, [
+            {
+              port: { number: 443, name: "https-shop", protocol: "HTTPS" },
+              hosts: ["shop.example.com"],
+              tls: { mode: "SIMPLE", credentialName: "shop-cert", maxProtocolVersion: "TLSV1_2" },
+            },
+            {
+              port: { number: 443, name: "https-secure", protocol: "HTTPS" },
+              hosts: ["secure.example.com"],
+              // The seed's example.
+              tls: {
+                mode: "MUTUAL",
+                credentialName: "secure-cert",
+                minProtocolVersion: "TLSV1_2",
+                maxProtocolVersion: "TLSV1_3",
+              },
+            },
+            {
+              port: { number: 443, name: "https-missing", protocol: "HTTPS" },
+              hosts: ["late.example.com"],
+              tls: { mode: "SIMPLE", credentialName: "late-cert" },
+            },
+          ]),
+          virtualService("tls", APP, {
+            hosts: ["shop.example.com", "secure.example.com", "late.example.com"],
+            gateways: [`${EDGE}/tls-gw`],
+            http: [{ route: [{ destination: { host: "backend" } }] }],
+          }),
+        ],
+        () => httpsCall(gatewayIp, "shop.example.com", "/", caFile).code === 200,
+      );
+      const seen = {
+        simple: httpsTally(gatewayIp, "shop.example.com", caFile),
+        mutualWithCertificate: httpsTally(gatewayIp, "secure.example.com", caFile, client),
+        mutualWithout: httpsTally(gatewayIp, "secure.example.com", caFile, undefined, 5),
+        mutualOtherCa: httpsTally(gatewayIp, "secure.example.com", caFile, stranger, 5),
+        missingSecret: httpsTally(gatewayIp, "late.example.com", caFile, undefined, 5),
+      };
+      measured["HTTPS on 443: SIMPLE, MUTUAL with / without / other CA's certificate, missing Secret"] = JSON.stringify(seen);
+      expect(seen).toEqual({
+        simple: { "200 v1": 10 },
+        mutualWithCertificate: { "200 v1": 10 },
+        mutualWithout: { "no answer": 5 },
+        mutualOtherCa: { "no answer": 5 },
+        missingSecret: { "no answer": 5 },
+      });
+      // Without a certificate the handshake itself fails (not a 4xx after it).
+      expect(httpsCall(gatewayIp, "secure.example.com", "/", caFile).error).toMatch(/^curl (35|56)/);
+      // Each server's certificate is its own Secret's.
+      expect(handshake(gatewayIp, "shop.example.com").fingerprint).toBe(new X509Certificate(shopPair.certPem).fingerprint256);
+      expect(handshake(gatewayIp, "secure.example.com").fingerprint).toBe(new X509Certificate(securePair.certPem).fingerprint256);
+      // Protocol versions: shop's maximum is TLS 1.2, secure's range 1.2 to 1.3. A refusal must
+      // be the server's (its protocol_version alert), not the client's own.
+      const withClient = ["-cert", client.cert, "-key", client.key];
+      const attempts = {
+        shopDefault: handshake(gatewayIp, "shop.example.com"),
+        shop13: handshake(gatewayIp, "shop.example.com", ["-tls1_3"]),
+        secure13: handshake(gatewayIp, "secure.example.com", ["-tls1_3", ...withClient]),
+        secure11: handshake(gatewayIp, "secure.example.com", ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", ...withClient]),
+      };
+      const versions = Object.fromEntries(
+        Object.entries(attempts).map(([k, a]) => [
+          k,
+          a.fingerprint ? a.protocol : /alert protocol version/.test(a.output) ? "refused by the server" : a.output.slice(-300),
+        ]),
+      );
+      measured["TLS versions: shop (max 1.2), secure (1.2-1.3)"] = JSON.stringify(versions);
+      expect(versions).toEqual({
+        shopDefault: "TLSv1.2",
+        shop13: "refused by the server",
+        secure13: "TLSv1.3",
+        secure11: "refused by the server",
+      });
+      // The server left out is named in istiod's log.
+      const logs = kubectl(["-n", "istio-system", "logs", "-l", "app=istiod", "--tail=-1"]);
+      expect(logs).toContain("Secret gwt-edge/late-cert does not exist");
+    });
+
+    test("a Secret created after its Gateway and a rotated Secret are served without restarting the gateway", async () => {
+      const pod = podsOf(EDGE, "istio=ingressgateway")[0];
+      const late = await serving("late.example.com");
+      const seconds = await applyUntilSteady(
+        "the missing Secret created",
+        [tlsSecret("late-cert", EDGE, late)],
+        () => httpsCall(gatewayIp, "late.example.com", "/", caFile).code === 200,
+      );
+      measured["Secret created after its Gateway: applied → first HTTPS answer"] = `${seconds.toFixed(1)} s`;
+      expect(httpsTally(gatewayIp, "late.example.com", caFile)).toEqual({ "200 v1": 10 });
+      // Rotation: a new certificate (new key) in the same Secret.
+      const before = handshake(gatewayIp, "shop.example.com").fingerprint;
+      const rotated = await serving("shop.example.com");
+      const rotatedFingerprint = new X509Certificate(rotated.certPem).fingerprint256;
+      expect(rotatedFingerprint).not.toBe(before);
+      const rotation = await applyUntilSteady(
+        "shop-cert rotated",
+        [tlsSecret("shop-cert", EDGE, rotated)],
+        () => handshake(gatewayIp, "shop.example.com").fingerprint === rotatedFingerprint,
+      );
+      measured["Secret rotated: applied → new certificate served"] = `${rotation.toFixed(1)} s`;
+      expect(httpsTally(gatewayIp, "shop.example.com", caFile)).toEqual({ "200 v1": 10 });
+      // The same pod, never restarted.
+      const after = podsOf(EDGE, "istio=ingressgateway");
+      expect(after.map((p) => p.metadata.name)).toEqual([pod?.metadata.name]);
+      expect(after[0]?.status.containerStatuses?.every((c) => c.restartCount === 0)).toBe(true);
+    });
+
+    test("a gateway whose ServiceAccount may not read its namespace's Secrets gets none, until a Role allows it", async () => {
+      runOnRealNode(ROGUE);
+      // A gateway made by hand (the gateway injection template), its ServiceAccount without rights.
+      kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "List",
+          items: [
+            { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "rogue", namespace: ROGUE } },
+            tlsSecret("rogue-cert", ROGUE, await serving("rogue.example.com")),
+            {
+              apiVersion: "apps/v1",
+              kind: "Deployment",
+              metadata: { name: "rogue-gateway", namespace: ROGUE },
+              spec: {
+                selector: { matchLabels: { istio: "rogue-gateway" } },
+                template: {
+                  metadata: {
+                    labels: { istio: "rogue-gateway", "sidecar.istio.io/inject": "true" },
+                    annotations: { "inject.istio.io/templates": "gateway" },
+                  },
+                  spec: {
+                    serviceAccountName: "rogue",
+                    containers: [{ name: "istio-proxy", image: "auto", imagePullPolicy: "IfNotPresent" }],
+                  },
+                },
+              },
+            },
+            {
+              apiVersion: "networking.istio.io/v1",
+              kind: "Gateway",
+              metadata: { name: "rogue-gw", namespace: ROGUE },
+              spec: {
+                selector: { istio: "rogue-gateway" },
+                servers: [
+                  { port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["rogue.example.com"] },
+                  {
+                    port: { number: 443, name: "https", protocol: "HTTPS" },
+                    hosts: ["rogue.example.com"],
+                    tls: { mode: "SIMPLE", credentialName: "rogue-cert" },
+                  },
+                ],
+              },
+            },
+            virtualService("rogue", APP, {
+              hosts: ["rogue.example.com"],
+              gateways: [`${ROGUE}/rogue-gw`],
+              http: [{ route: [{ destination: { host: "backend" } }] }],
+            }),
+          ],
+        }),
+      );
+      const [pod] = await waitForPods(ROGUE, "istio=rogue-gateway", 1, isReady, "the hand-made gateway Ready");
+      const ip = json<{ status: { podIP: string } }>(["-n", ROGUE, "get", "pod", pod?.metadata.name ?? ""]).status.podIP;
+      const plain = () => {
+        try {
+          return execFileSync(
+            "curl",
+            [
+              "-s",
+              "-o",
+              "/dev/null",
+              "-w",
+              "%{http_code}",
+              "--max-time",
+              "5",
+              "-H",
+              "Host: rogue.example.com",
+              `http://${ip}:80/`,
+            ],
+            { encoding: "utf8" },
+          );
+        } catch {
+          return "0";
+        }
+      };
+      // Configured (its HTTP server answers), but no certificate: no HTTPS.
+      await waitFor("the hand-made gateway's HTTP server", async () => (plain() === "200" ? true : undefined));
+      const denied = httpsTally(ip, "rogue.example.com", caFile, undefined, 5);
+      const logs = kubectl(["-n", "istio-system", "logs", "-l", "app=istiod", "--tail=-1"]);
+      measured["gateway ServiceAccount without Secret rights: HTTP / HTTPS"] = JSON.stringify({ http: plain(), https: denied });
+      expect(denied).toEqual({ "no answer": 5 });
+      expect(logs).toMatch(/gwt-rogue\/rogue.*may not list Secrets in its namespace/);
+      // The namespace's owner allows it: the next review (within 30 s) sends the certificate.
+      const t0 = Date.now();
+      kubectl(["-n", ROGUE, "create", "role", "read-secrets", "--verb=get,list,watch", "--resource=secrets"]);
+      kubectl(["-n", ROGUE, "create", "rolebinding", "read-secrets", "--role=read-secrets", `--serviceaccount=${ROGUE}:rogue`]);
+      await waitFor("HTTPS at the hand-made gateway once allowed", async () =>
+        httpsCall(ip, "rogue.example.com", "/", caFile).code === 200 ? true : undefined,
+      );
+      measured["Secret rights granted → first HTTPS answer"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+      expect(httpsTally(ip, "rogue.example.com", caFile)).toEqual({ "200 v1": 10 });
+    });
   });
 
   test("no packet left the machine", () => {

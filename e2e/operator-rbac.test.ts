@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { GATEWAY_SECRETS_ROLE } from "../controllers/gateways/istio-gateway.ts";
+import { ISTIOD_CREDENTIALS_ROLE } from "../controllers/install/control-plane.ts";
 import { OPERATOR_NAMESPACE, operatorObjects } from "../manifests/install.ts";
 import { binaries } from "./cluster/local-cluster.ts";
 import { uniqueName } from "./support/kube.ts";
@@ -18,11 +19,11 @@ function kubectl(args: string[], input?: string, as?: string) {
 }
 const asOperator = (args: string[], input?: object) => kubectl(args, input && JSON.stringify(input), OPERATOR);
 
-const binding = (name: string, subjects: object[], kind = "RoleBinding") => ({
+const binding = (name: string, subjects: object[], kind = "RoleBinding", role = GATEWAY_SECRETS_ROLE) => ({
   apiVersion: "rbac.authorization.k8s.io/v1",
   kind,
   metadata: { name, ...(kind === "RoleBinding" ? { namespace: ns } : {}) },
-  roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: GATEWAY_SECRETS_ROLE },
+  roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
   subjects,
 });
 const webhook = (kind: string, name: string, rules: object[]) => ({
@@ -110,6 +111,36 @@ describe("escalations the operator's rights allowed before, refused now", () => 
       expect(result.status, JSON.stringify(subject)).not.toBe(0);
       expect(result.stderr).toContain("rigger-operator-bindings");
     }
+  });
+
+  test("istiod's credentials role can be bound to istiod ServiceAccounts only, cluster-wide", () => {
+    for (const [subject, kind] of [
+      [{ kind: "ServiceAccount", name: "rigger-operator", namespace: OPERATOR_NAMESPACE }, "ClusterRoleBinding"],
+      [{ kind: "ServiceAccount", name: "istiod", namespace: OPERATOR_NAMESPACE }, "ClusterRoleBinding"],
+      [{ kind: "ServiceAccount", name: "default", namespace: ns }, "ClusterRoleBinding"],
+      [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "mallory" }, "ClusterRoleBinding"],
+      [{ kind: "ServiceAccount", name: "istiod", namespace: ns }, "RoleBinding"],
+    ] as const) {
+      const result = asOperator(
+        ["create", "-f", "-"],
+        binding(`${ns}-creds-${subject.name}`, [subject], kind, ISTIOD_CREDENTIALS_ROLE),
+      );
+      expect(result.status, `${kind} ${JSON.stringify(subject)}`).not.toBe(0);
+      expect(result.stderr).toContain(
+        `the operator may bind ${ISTIOD_CREDENTIALS_ROLE} only to control planes' istiod ServiceAccounts`,
+      );
+    }
+    const istiod = asOperator(
+      ["create", "--dry-run=server", "-f", "-"],
+      binding(
+        `${ns}-creds`,
+        [{ kind: "ServiceAccount", name: "istiod-canary", namespace: ns }],
+        "ClusterRoleBinding",
+        ISTIOD_CREDENTIALS_ROLE,
+      ),
+    );
+    expect(istiod.stderr).toBe("");
+    expect(istiod.status).toBe(0);
   });
 
   test("a mutating webhook that would be sent Secrets is refused; one on pods is allowed", () => {

@@ -23,6 +23,7 @@ import { meshSettings } from "../xds/generate/context.ts";
 import { debugView } from "../xds/server/debug.ts";
 import { Discovery } from "../xds/server/discovery.ts";
 import { configSources, nackEvents } from "../xds/server/nack-events.ts";
+import { reviewSecretAccess } from "../xds/server/secret-access.ts";
 import { authenticate, TokenReviewer } from "./ca/authenticate.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
@@ -246,6 +247,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     log: log.child({ component: "xds" }),
     // The mesh ConfigMap as it is now (reloaded on change): trust domain, outbound policy, access log.
     mesh: () => meshSettings(settings.mesh),
+    // A gateway is sent its credentialName certificates only if its ServiceAccount may read them.
+    reviewSecretAccess: (who) => reviewSecretAccess(client, who),
   });
   await retry("watching Services, EndpointSlices, Pods and Nodes", log, () => xds.start());
   discovery = xds;

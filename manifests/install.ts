@@ -2,6 +2,7 @@
 // Deployment. RBAC is what the operator does, and no more, plus what it grants the
 // control planes it creates (Kubernetes lets a subject grant only permissions it holds).
 import { GATEWAY_SECRETS_ROLE } from "../controllers/gateways/istio-gateway.ts";
+import { ISTIOD_CREDENTIALS_ROLE } from "../controllers/install/control-plane.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 export const OPERATOR_NAMESPACE = "rigger-system";
@@ -16,6 +17,23 @@ export function gatewaySecretsClusterRole(): object {
     kind: "ClusterRole",
     metadata: { name: GATEWAY_SECRETS_ROLE, labels },
     rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "watch", "list"] }],
+  };
+}
+
+/**
+ * What every revision's istiod may do beyond its own Role: read Secrets cluster-wide (the
+ * certificates Gateways name; istiod keeps only their certificate keys) and ask whether a
+ * gateway's ServiceAccount may read them (SubjectAccessReview, upstream's check before SDS).
+ */
+export function istiodCredentialsClusterRole(): object {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name: ISTIOD_CREDENTIALS_ROLE, labels },
+    rules: [
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "watch", "list"] },
+      { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+    ],
   };
 }
 
@@ -82,12 +100,13 @@ export function operatorClusterRole(): object {
       { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },
       { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
-      // Gateways read TLS secrets in their own namespace: the operator binds them there to the
-      // ClusterRole below, and may bind that one only (it cannot read Secrets itself).
+      // Gateways read TLS secrets in their own namespace, istiod reads the certificates Gateways
+      // name: the operator binds them to these ClusterRoles, and may bind these only (it cannot
+      // read Secrets itself; what it may bind them to is checked by operatorGuardPolicies).
       {
         apiGroups: ["rbac.authorization.k8s.io"],
         resources: ["clusterroles"],
-        resourceNames: [GATEWAY_SECRETS_ROLE],
+        resourceNames: [GATEWAY_SECRETS_ROLE, ISTIOD_CREDENTIALS_ROLE],
         verbs: ["bind"],
       },
       // Kubernetes Gateway API: the class, the Gateways and their status; the CRDs to notice it installed.
@@ -117,7 +136,7 @@ const OPERATOR_USER = `system:serviceaccount:${OPERATOR_NAMESPACE}:${NAME}`;
  * What RBAC cannot say, said by ValidatingAdmissionPolicies that apply to the operator's own
  * requests. RBAC cannot restrict what a created binding names (create is not scoped by
  * resourceNames) nor what a webhook configuration intercepts, so without these the operator
- * could bind itself to rigger-gateway-secrets (read every Secret) or register a webhook that
+ * could bind itself to rigger-gateway-secrets or rigger-istiod-credentials (read every Secret) or register a webhook that
  * is sent every Secret written. The operator cannot change these policies (it has no rights
  * on validatingadmissionpolicies).
  */
@@ -149,6 +168,10 @@ export function operatorGuardPolicies(): object[] {
         expression: `object.roleRef.name != '${GATEWAY_SECRETS_ROLE}' || (request.kind.kind == 'RoleBinding' && has(object.subjects) && object.subjects.all(s, s.kind == 'ServiceAccount' && has(s.namespace) && s.namespace == request.namespace && s.namespace != '${OPERATOR_NAMESPACE}'))`,
         message: `the operator may bind ${GATEWAY_SECRETS_ROLE} only in a RoleBinding to ServiceAccounts of that RoleBinding's namespace (a gateway's), never cluster-wide and never in ${OPERATOR_NAMESPACE}`,
       },
+      {
+        expression: `object.roleRef.name != '${ISTIOD_CREDENTIALS_ROLE}' || (request.kind.kind == 'ClusterRoleBinding' && has(object.subjects) && object.subjects.all(s, s.kind == 'ServiceAccount' && has(s.namespace) && s.namespace != '${OPERATOR_NAMESPACE}' && s.name.startsWith('istiod')))`,
+        message: `the operator may bind ${ISTIOD_CREDENTIALS_ROLE} only to control planes' istiod ServiceAccounts, never in ${OPERATOR_NAMESPACE}`,
+      },
     ]),
     ...policy(
       "rigger-operator-webhooks",
@@ -177,6 +200,7 @@ export function operatorObjects(image = `rigger:${packageJson.version}`): object
     { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(NAME) },
     operatorClusterRole(),
     gatewaySecretsClusterRole(),
+    istiodCredentialsClusterRole(),
     ...operatorGuardPolicies(),
     {
       apiVersion: "rbac.authorization.k8s.io/v1",

@@ -33,6 +33,11 @@ export interface MeshProxy {
    * clients, upstream's assumption). A plain Envoy lists its extensions and none of Istio's.
    */
   istioFilters: boolean;
+  /**
+   * Who the proxy proved to be (its ServiceAccount token, reviewed when the stream opened; the
+   * node's namespace and ServiceAccount were checked against it). Unset on the plaintext port.
+   */
+  verifiedIdentity?: { namespace: string; serviceAccount: string };
 }
 
 const ISTIO_EXTENSIONS = [

@@ -5,6 +5,10 @@
 //   ClusterRole istiod-clusterrole[-<rev>]-<ns>: read and update its own webhook
 //     configurations (by name) for caBundle and failurePolicy; TokenReviews for the CA;
 //     namespaces and ConfigMaps for istio-ca-root-cert in every namespace.
+//   ClusterRoleBinding istiod-credentials[-<rev>]-<ns> to install.yaml's ClusterRole
+//     rigger-istiod-credentials: read Secrets (gateways' credentialName certificates) and ask
+//     SubjectAccessReviews (may this gateway read them?). The operator holds neither right: it
+//     may only bind that role, and only to an istiod ServiceAccount (manifests/install.ts).
 // Pure: spec in, objects out.
 import type { V1ClusterRole, V1ClusterRoleBinding, V1Deployment, V1Role, V1RoleBinding } from "@kubernetes/client-node";
 import { MANAGED_BY, type RevisionSpec } from "./configmaps.ts";
@@ -25,6 +29,9 @@ function labels(spec: RevisionSpec): Record<string, string> {
 }
 
 const suffix = (spec: RevisionSpec) => (spec.name && spec.name !== "default" ? `-${spec.name}` : "");
+
+/** The ClusterRole (in manifests/install.yaml) istiod reads gateways' certificates with. */
+export const ISTIOD_CREDENTIALS_ROLE = "rigger-istiod-credentials";
 
 export function clusterRoleName(spec: RevisionSpec): string {
   return `istiod-clusterrole${suffix(spec)}-${spec.namespace}`;
@@ -183,6 +190,17 @@ export function clusterRoleBinding(spec: RevisionSpec): V1ClusterRoleBinding {
     kind: "ClusterRoleBinding",
     metadata: { name: clusterRoleName(spec), labels: labels(spec) },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRoleName(spec) },
+    subjects: [{ kind: "ServiceAccount", name: istiodName(spec.name), namespace: spec.namespace }],
+  };
+}
+
+/** Binds the revision's istiod to rigger-istiod-credentials (gateways' credentialName Secrets). */
+export function credentialsRoleBinding(spec: RevisionSpec): V1ClusterRoleBinding {
+  return {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name: `istiod-credentials${suffix(spec)}-${spec.namespace}`, labels: labels(spec) },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: ISTIOD_CREDENTIALS_ROLE },
     subjects: [{ kind: "ServiceAccount", name: istiodName(spec.name), namespace: spec.namespace }],
   };
 }

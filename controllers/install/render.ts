@@ -3,7 +3,15 @@
 // run (Service, Deployment, PDB, HPA), then the webhook configurations that send it traffic.
 // Pure: spec in, objects out. The Namespace is handled by the reconciler (it may be shared).
 import { injectorConfigMap, meshConfigMap, type RevisionSpec } from "./configmaps.ts";
-import { type ControlPlaneImage, clusterRole, clusterRoleBinding, deployment, role, roleBinding } from "./control-plane.ts";
+import {
+  type ControlPlaneImage,
+  clusterRole,
+  clusterRoleBinding,
+  credentialsRoleBinding,
+  deployment,
+  role,
+  roleBinding,
+} from "./control-plane.ts";
 import {
   horizontalPodAutoscaler,
   podDisruptionBudget,
@@ -40,6 +48,7 @@ export function renderRevision(spec: RevisionSpec, options: RevisionRenderOption
     roleBinding(spec),
     clusterRole(spec, names),
     clusterRoleBinding(spec),
+    credentialsRoleBinding(spec),
     service(spec),
     deployment(spec, options),
     podDisruptionBudget(spec),

@@ -24,6 +24,7 @@ const objectsOf = (revision: string) => {
     `/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/rolebindings/${istiod}`,
     `/apis/rbac.authorization.k8s.io/v1/clusterroles/istiod-clusterrole${suffix}-istio-system`,
     `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/istiod-clusterrole${suffix}-istio-system`,
+    `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/istiod-credentials${suffix}-istio-system`,
     `${ns}/services/${istiod}`,
     `/apis/apps/v1/namespaces/istio-system/deployments/${istiod}`,
     `/apis/policy/v1/namespaces/istio-system/poddisruptionbudgets/${istiod}`,

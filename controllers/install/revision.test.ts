@@ -50,6 +50,7 @@ describe("revision objects", () => {
       "RoleBinding/istiod",
       "ClusterRole/istiod-clusterrole-istio-system",
       "ClusterRoleBinding/istiod-clusterrole-istio-system",
+      "ClusterRoleBinding/istiod-credentials-istio-system",
       "Service/istiod",
       "Deployment/istiod",
       "PodDisruptionBudget/istiod",

@@ -99,6 +99,11 @@ export interface PushContext {
   gateways?: IstioGateway[];
   /** Secrets by `<namespace>/<name>`, their certificate keys decoded: gateways' credentialNames. */
   credentials?: ReadonlyMap<string, CredentialSecret>;
+  /**
+   * Whether a gateway's verified ServiceAccount may read its namespace's Secrets (istiod asks
+   * the apiserver; a gateway that may not gets none). Unset (tests, parity): not checked.
+   */
+  secretReaders?: (identity: { namespace: string; serviceAccount: string }) => boolean;
   /** RequestAuthentication objects (security.istio.io), as the cache holds them. */
   requestAuthentications?: RequestAuthentication[];
   /** Key sets istiod fetched, by jwksUri (RequestAuthentications naming one). */

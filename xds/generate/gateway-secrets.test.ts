@@ -5,7 +5,7 @@ import { parseNode } from "../proxy.ts";
 import { buildRegistry } from "../registry/registry.ts";
 import { DEFAULT_MESH, type PushContext } from "./context.ts";
 import { gatewayListeners, type IstioGateway } from "./gateway.ts";
-import { credentialSecret, credentialsOf } from "./gateway-secrets.ts";
+import { credentialProblems, credentialSecret, credentialsOf, referencedSecrets } from "./gateway-secrets.ts";
 
 const proxy = parseNode({
   id: "router~10.0.0.9~ingress-1.istio-ingress~istio-ingress.svc.cluster.local",
@@ -81,4 +81,48 @@ test("a server whose certificate is missing gets no filter chain; the port's oth
   ]);
   // Without Secrets at all (istiod reading none), no HTTPS chain: no listener.
   expect(gatewayListeners({ ...push, credentials: undefined, version: 2 }, proxy)).toEqual([]);
+});
+
+test("in istiod, only a gateway that authenticated as a ServiceAccount allowed to read Secrets gets them", () => {
+  const allowed = { namespace: "istio-ingress", serviceAccount: "ingress" };
+  const live: PushContext = { ...push, version: 3, secretReaders: (who) => who.serviceAccount === "ingress" };
+  // The plaintext port: no identity, no Secrets, no HTTPS chains.
+  expect(credentialSecret(live, proxy, "kubernetes://shop-cert")).toMatch(/did not authenticate/);
+  expect(gatewayListeners(live, proxy)).toEqual([]);
+  const other = { ...proxy, verifiedIdentity: { namespace: "istio-ingress", serviceAccount: "default" } };
+  expect(credentialSecret(live, other, "kubernetes://shop-cert")).toBe(
+    "kubernetes://shop-cert: ServiceAccount istio-ingress/default may not list Secrets in istio-ingress (SubjectAccessReview)",
+  );
+  expect(gatewayListeners(live, other)).toEqual([]);
+  const verified = { ...proxy, verifiedIdentity: allowed };
+  expect(typeof credentialSecret(live, verified, "kubernetes://shop-cert")).toBe("object");
+  expect(gatewayListeners(live, verified)[0]?.filterChains?.length).toBe(2);
+});
+
+test("the Secrets Gateways name (and their CA Secrets) are the ones whose changes are pushed", () => {
+  expect([...referencedSecrets(push.gateways ?? [])].sort()).toEqual([
+    "istio-ingress/missing-cert",
+    "istio-ingress/missing-cert-cacert",
+    "istio-ingress/secure-cert",
+    "istio-ingress/secure-cert-cacert",
+    "istio-ingress/shop-cert",
+    "istio-ingress/shop-cert-cacert",
+    "shop/foreign-cert",
+    "shop/foreign-cert-cacert",
+  ]);
+});
+
+test("what istiod logs of a Gateway whose Secrets are missing, incomplete or in another namespace", () => {
+  const edge = push.gateways?.[0] as IstioGateway;
+  expect(credentialProblems(push, edge)).toEqual([
+    "server https-missing (port 443): kubernetes://missing-cert: Secret istio-ingress/missing-cert does not exist",
+  ]);
+  const odd = gateway("odd", "istio-ingress", [
+    https("https-cross", "cross.example.com", { mode: "SIMPLE", credentialName: "shop/shop-cert" }),
+    https("https-noca", "noca.example.com", { mode: "MUTUAL", credentialName: "shop-cert" }),
+  ]);
+  expect(credentialProblems(push, odd)).toEqual([
+    "server https-cross (port 443): kubernetes://shop/shop-cert: a Secret of another namespace is not served (no ReferenceGrant support for Istio Gateways)",
+    "server https-noca (port 443): kubernetes://shop-cert-cacert: no ca.crt in Secret istio-ingress/shop-cert-cacert or istio-ingress/shop-cert",
+  ]);
 });

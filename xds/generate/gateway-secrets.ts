@@ -6,12 +6,15 @@
 //   the Gateway API's ReferenceGrants);
 // - the certificate is the Secret's `tls.crt` and `tls.key` (or `cert` and `key`); a MUTUAL
 //   server's CA is the Secret `<name>-cacert`'s `ca.crt` (or `cacert`), else the Secret's own.
+// - in istiod (`push.secretReaders` set) the gateway must also have authenticated (its
+//   ServiceAccount token, verified) and that ServiceAccount must be allowed to list Secrets in
+//   its namespace: upstream's SubjectAccessReview, asked by istiod and kept for a while.
 // A server whose certificate is missing, incomplete or not readable gets no filter chain (the
 // port's other servers keep working: Envoy would hold the whole listener back waiting for it).
 import type { Secret } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
 import type { MeshProxy } from "../proxy.ts";
 import type { PushContext } from "./context.ts";
-import { CA_SUFFIX, credentialResource, type GatewayServer, mergeGateways } from "./gateway.ts";
+import { CA_SUFFIX, credentialResource, type GatewayServer, type IstioGateway, mergeGateways } from "./gateway.ts";
 
 /** The parts of a Secret istiod keeps (decoded): what certificates are made of. */
 export interface CredentialSecret {
@@ -28,19 +31,33 @@ export interface KubeSecret {
   data?: Record<string, string>;
 }
 
-/** Secrets as the push holds them: by `<namespace>/<name>`, their certificate keys decoded from base64. */
-export function credentialsOf(secrets: KubeSecret[]): Map<string, CredentialSecret> {
-  const out = new Map<string, CredentialSecret>();
-  for (const secret of secrets) {
-    const namespace = secret.metadata?.namespace ?? "default";
-    const name = secret.metadata?.name ?? "";
-    const data: Record<string, string> = {};
-    for (const key of CREDENTIAL_KEYS) {
-      const value = secret.data?.[key];
-      if (value) data[key] = Buffer.from(value, "base64").toString("utf8");
-    }
-    out.set(`${namespace}/${name}`, { namespace, name, data });
+/** What istiod keeps of a Secret: its certificate keys, decoded from base64; nothing else. */
+export function credentialOf(secret: KubeSecret): CredentialSecret {
+  const data: Record<string, string> = {};
+  for (const key of CREDENTIAL_KEYS) {
+    const value = secret.data?.[key];
+    if (value) data[key] = Buffer.from(value, "base64").toString("utf8");
   }
+  return { namespace: secret.metadata?.namespace ?? "default", name: secret.metadata?.name ?? "", data };
+}
+
+/** Secrets as the push holds them: by `<namespace>/<name>`. */
+export function credentialsOf(secrets: KubeSecret[]): Map<string, CredentialSecret> {
+  return new Map(secrets.map((s) => credentialOf(s)).map((c) => [`${c.namespace}/${c.name}`, c]));
+}
+
+/** The Secrets (`<namespace>/<name>`) Gateways name: a change to one of them is pushed, to others not. */
+export function referencedSecrets(gateways: readonly IstioGateway[]): Set<string> {
+  const out = new Set<string>();
+  for (const gateway of gateways)
+    for (const server of gateway.spec?.servers ?? []) {
+      const credential = server.tls?.credentialName;
+      if (!credential) continue;
+      const parsed = parseResource(credentialResource(String(credential)), gateway.metadata?.namespace ?? "default");
+      if (!parsed) continue;
+      out.add(`${parsed.namespace}/${parsed.name}`);
+      out.add(`${parsed.namespace}/${parsed.name}${CA_SUFFIX}`);
+    }
   return out;
 }
 
@@ -73,14 +90,34 @@ export function allowedCredentials(push: PushContext, proxy: MeshProxy): Set<str
   return allowed;
 }
 
+/** Why this gateway may not be sent Secrets at all (istiod's check of its identity), if it may not. */
+function unauthorized(push: PushContext, proxy: MeshProxy): string | undefined {
+  if (!push.secretReaders) return undefined;
+  const who = proxy.verifiedIdentity;
+  if (!who) return "the gateway did not authenticate (Secrets are sent only over the TLS port, to a verified ServiceAccount)";
+  if (!push.secretReaders(who))
+    return `ServiceAccount ${who.namespace}/${who.serviceAccount} may not list Secrets in ${who.namespace} (SubjectAccessReview)`;
+  return undefined;
+}
+
 const pick = (data: Record<string, string>, ...keys: string[]) => keys.map((k) => data[k]).find((v) => v);
 
 /** The SDS Secret for a credential resource, or why there is none. */
 export function credentialSecret(push: PushContext, proxy: MeshProxy, resource: string): Secret | string {
   if (!allowedCredentials(push, proxy).has(resource))
     return `${resource}: no Gateway in ${proxy.namespace} names it for this gateway (a Secret is served only to gateways of its namespace)`;
+  const denied = unauthorized(push, proxy);
+  if (denied) return `${resource}: ${denied}`;
   const parsed = parseResource(resource, proxy.namespace);
-  if (!parsed) return `${resource}: not a kubernetes:// credential`;
+  return parsed ? storedSecret(push, resource, parsed) : `${resource}: not a kubernetes:// credential`;
+}
+
+/** The SDS Secret made of the stored Secret(s) a resource names, or what is missing. */
+function storedSecret(
+  push: PushContext,
+  resource: string,
+  parsed: { namespace: string; name: string; ca: boolean },
+): Secret | string {
   const secret = push.credentials?.get(`${parsed.namespace}/${parsed.name}`);
   if (parsed.ca) {
     const own = push.credentials?.get(`${parsed.namespace}/${parsed.name}${CA_SUFFIX}`);
@@ -97,6 +134,29 @@ export function credentialSecret(push: PushContext, proxy: MeshProxy, resource: 
     name: resource,
     tlsCertificate: { certificateChain: { inlineBytes: Buffer.from(cert) }, privateKey: { inlineBytes: Buffer.from(key) } },
   };
+}
+
+/**
+ * Why a Gateway's terminating servers get no filter chain on any gateway, whoever it is (for
+ * istiod's log): a credentialName of another namespace, a Secret missing or without keys.
+ * Whether a given gateway may read them is decided per gateway (credentialSecret).
+ */
+export function credentialProblems(push: PushContext, gateway: IstioGateway): string[] {
+  const namespace = gateway.metadata?.namespace ?? "default";
+  return (gateway.spec?.servers ?? []).flatMap((server) => {
+    const credential = server.tls?.credentialName;
+    if (!credential || !["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"].includes(String(server.tls?.mode ?? ""))) return [];
+    const what = `server ${server.port?.name ?? ""} (port ${server.port?.number})`;
+    const resource = credentialResource(String(credential));
+    const parsed = parseResource(resource, namespace);
+    if (!parsed) return [];
+    if (parsed.namespace !== namespace)
+      return [`${what}: ${resource}: a Secret of another namespace is not served (no ReferenceGrant support for Istio Gateways)`];
+    return [parsed, ...(needsCa(server) ? [{ ...parsed, ca: true }] : [])].flatMap((p) => {
+      const secret = storedSecret(push, p.ca ? `${resource}${CA_SUFFIX}` : resource, p);
+      return typeof secret === "string" ? [`${what}: ${secret}`] : [];
+    });
+  });
 }
 
 /** Whether a terminating server's credentials can be sent to this gateway now (else its chain is left out). */

@@ -374,8 +374,8 @@ export const CA_SUFFIX = "-cacert";
 
 /**
  * A Gateway's servers no gateway gets a filter chain for, with why, for istiod's log: TLS
- * passthrough, ISTIO_MUTUAL, TLS and TCP servers (not yet), and, while istiod reads no Secrets
- * (`secretsRead` false), HTTPS servers too.
+ * passthrough, ISTIO_MUTUAL, TLS and TCP servers (not yet), and, while istiod cannot read
+ * Secrets (`secretsRead` false), HTTPS servers too.
  */
 export function unservedServers(gateway: IstioGateway, secretsRead: boolean): string[] {
   const what = (s: GatewayServer) =>
@@ -383,7 +383,9 @@ export function unservedServers(gateway: IstioGateway, secretsRead: boolean): st
   return (gateway.spec?.servers ?? []).flatMap((s) => {
     if (!servable(s)) return [`${what(s)}: only HTTP and HTTPS with a credentialName (SIMPLE, MUTUAL) are served yet`];
     if (!isHttp(protocolOf(s)) && !secretsRead)
-      return [`${what(s)}: istiod does not read credentialName Secrets yet, so this server gets no listener`];
+      return [
+        `${what(s)}: istiod cannot read Secrets (yet, or not allowed: its istiod-credentials binding), so this server gets no listener`,
+      ];
     return [];
   });
 }

@@ -227,6 +227,7 @@ export class AdsServer {
           fail(grpc.status.PERMISSION_DENIED, `authorization failed: ${mismatch}`);
           return;
         }
+        if (caller) proxy.verifiedIdentity = { namespace: caller.namespace, serviceAccount: caller.serviceAccount };
         connection = this.connect(proxy, caller, delta, call);
       }
       try {

@@ -14,6 +14,13 @@ import { type AuthorizationPolicy, policyProblems } from "../generate/authorizat
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { type IstioGateway, unservedServers } from "../generate/gateway.ts";
+import {
+  type CredentialSecret,
+  credentialOf,
+  credentialProblems,
+  type KubeSecret,
+  referencedSecrets,
+} from "../generate/gateway-secrets.ts";
 import { gatewayGenerator, grpcGenerator, ResourceCache, sidecarGenerator } from "../generate/index.ts";
 import type { PeerAuthentication } from "../generate/peer-authentication.ts";
 import type { RequestAuthentication } from "../generate/request-authentication.ts";
@@ -34,6 +41,7 @@ import {
 import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 import { AdsServer, type NackReport } from "./ads.ts";
 import { JwksFetcher } from "./jwks.ts";
+import { type Identity, SecretAccess } from "./secret-access.ts";
 
 export interface DiscoveryOptions {
   cache: SharedCache;
@@ -44,6 +52,8 @@ export interface DiscoveryOptions {
   debounceAfterMs?: number;
   debounceMaxMs?: number;
   onNack?: (report: NackReport) => void;
+  /** Asks whether a gateway's ServiceAccount may list its namespace's Secrets (SubjectAccessReview); unset: not checked. */
+  reviewSecretAccess?: (who: Identity) => Promise<boolean>;
 }
 
 /** What the registry reads of a pod; the rest is not kept in memory. */
@@ -59,6 +69,11 @@ function slimPod(object: WatchedObject): WatchedObject {
     spec: { serviceAccountName: pod.spec?.serviceAccountName, nodeName: pod.spec?.nodeName, hostNetwork: pod.spec?.hostNetwork },
     status: { podIP: pod.status?.podIP, podIPs: pod.status?.podIPs, phase: pod.status?.phase },
   } as WatchedObject;
+}
+
+/** What istiod keeps of a Secret: its certificate keys (credentialOf), never anything else. */
+function slimSecret(object: WatchedObject): WatchedObject {
+  return credentialOf(object as KubeSecret) as unknown as WatchedObject;
 }
 
 function slimNode(object: WatchedObject): WatchedObject {
@@ -83,10 +98,18 @@ export class Discovery {
     authorizationPolicies: Informer;
     requestAuthentications: Informer;
     gateways: Informer;
+    secrets: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
+  /** What was last logged about each Gateway's servers left out (JSON), by `<namespace>/<name>`. */
+  private readonly gatewayProblems = new Map<string, string>();
+  /** The Secrets Gateways name, for the push of `version`. */
+  private referenced = { version: -1, keys: new Set<string>() };
   private readonly jwks: JwksFetcher;
+  private readonly secretAccess: SecretAccess | undefined;
+  /** Gateways' ServiceAccounts whose denied Secret access was logged. */
+  private readonly deniedSecretReaders = new Set<string>();
   private readonly resources = new ResourceCache();
   private current: PushContext;
   private version = 0;
@@ -101,6 +124,30 @@ export class Discovery {
   constructor(options: DiscoveryOptions) {
     this.options = options;
     this.jwks = new JwksFetcher(() => this.changed("full"), options.log);
+    const review = options.reviewSecretAccess;
+    this.secretAccess =
+      review &&
+      new SecretAccess({
+        review,
+        onAnswer: (who, allowed, changed) => {
+          if (changed) this.changed("full");
+          // A denial is logged once until that ServiceAccount is allowed again.
+          const serviceAccount = `${who.namespace}/${who.serviceAccount}`;
+          if (allowed) this.deniedSecretReaders.delete(serviceAccount);
+          else if (!this.deniedSecretReaders.has(serviceAccount)) {
+            this.deniedSecretReaders.add(serviceAccount);
+            options.log.warn(
+              { serviceAccount },
+              "a gateway's ServiceAccount may not list Secrets in its namespace: it is sent no credentialName certificates",
+            );
+          }
+        },
+        onError: (who, err) =>
+          options.log.warn(
+            { serviceAccount: `${who.namespace}/${who.serviceAccount}`, error: err.message },
+            "SubjectAccessReview failed",
+          ),
+      });
     const cache = options.cache;
     this.informers = {
       services: cache.informer({ path: "/api/v1/services" }),
@@ -118,6 +165,15 @@ export class Discovery {
       authorizationPolicies: cache.informer({ path: "/apis/security.istio.io/v1/authorizationpolicies", optional: true }),
       requestAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/requestauthentications", optional: true }),
       gateways: cache.informer({ path: "/apis/networking.istio.io/v1/gateways", optional: true }),
+      // Gateways' credentialName certificates. Optional: until istiod may read Secrets (its
+      // revision's istiod-credentials binding), HTTPS servers get no chains and the rest works.
+      // ServiceAccount tokens and Helm releases are never even listed (as upstream).
+      secrets: cache.informer({
+        path: "/api/v1/secrets",
+        fieldSelector: "type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1",
+        transform: slimSecret,
+        optional: true,
+      }),
     };
     this.current = this.snapshot();
     this.ads = new AdsServer({
@@ -152,6 +208,7 @@ export class Discovery {
       authorizationPolicies,
       requestAuthentications,
       gateways,
+      secrets,
     } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
@@ -178,7 +235,13 @@ export class Discovery {
       requestAuthentications.subscribe(() => this.changed("full")),
       // Gateway pods' listeners and routes.
       gateways.subscribe(() => this.changed("full")),
+      // Only the Secrets Gateways name are pushed (a cluster's many others change often).
+      secrets.subscribe((key) => {
+        if (this.referencedSecrets().has(key)) this.changed("full");
+      }),
     ];
+    // Once Secrets can be read, HTTPS servers can be served: push (even when none is named yet).
+    void secrets.start().then(() => this.changed("full"));
   }
 
   stop(): void {
@@ -207,6 +270,8 @@ export class Discovery {
       authorizationPolicies: list<AuthorizationPolicy>("authorizationPolicies"),
       requestAuthentications: list<RequestAuthentication>("requestAuthentications"),
       gateways: list<IstioGateway>("gateways"),
+      ...(this.informers.secrets.synced ? { credentials: this.credentials() } : {}),
+      ...(this.secretAccess ? { secretReaders: (who: Identity) => this.secretAccess?.allowed(who) ?? false } : {}),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
       peerAuthentications: list<PeerAuthentication>("peerAuthentications"),
@@ -230,6 +295,24 @@ export class Discovery {
     return push;
   }
 
+  /** The Secrets the current push's Gateways name (kept per push: asked once per Secret event). */
+  private referencedSecrets(): Set<string> {
+    if (this.referenced.version !== this.current.version)
+      this.referenced = { version: this.current.version, keys: referencedSecrets(this.current.gateways ?? []) };
+    return this.referenced.keys;
+  }
+
+  /** The Secrets Gateways name, by `<namespace>/<name>` (the informer keeps only their certificate keys). */
+  private credentials(): Map<string, CredentialSecret> {
+    const named = referencedSecrets(this.informers.gateways.list() as IstioGateway[]);
+    const out = new Map<string, CredentialSecret>();
+    for (const key of named) {
+      const secret = this.informers.secrets.get(key) as unknown as CredentialSecret | undefined;
+      if (secret) out.set(key, secret);
+    }
+    return out;
+  }
+
   /** Whether `key` (an object's version) is seen for the first time: warnings are logged once each. */
   private firstTime(key: string): boolean {
     if (this.warned.has(key)) return false;
@@ -238,16 +321,28 @@ export class Discovery {
     return true;
   }
 
-  /** Logs, once per version of a Gateway, its servers gateways get no listener for yet. */
+  /**
+   * Logs a Gateway's servers gateways get no listener for, with why (not served yet, a Secret
+   * missing or without certificates), whenever that list changes (a Secret created later
+   * clears it).
+   */
   private warnGateways(push: PushContext): void {
+    const seen = new Set<string>();
     for (const gateway of push.gateways ?? []) {
-      const meta = gateway.metadata as { namespace?: string; name?: string; resourceVersion?: string } | undefined;
+      const meta = gateway.metadata as { namespace?: string; name?: string } | undefined;
       const name = `${meta?.namespace}/${meta?.name}`;
-      const key = `gateway:${name}@${meta?.resourceVersion}`;
-      if (!this.firstTime(key)) continue;
-      const problems = unservedServers(gateway, push.credentials !== undefined);
+      seen.add(name);
+      const problems = [
+        ...unservedServers(gateway, push.credentials !== undefined),
+        ...(push.credentials ? credentialProblems(push, gateway) : []),
+      ];
+      const said = JSON.stringify(problems);
+      if (this.gatewayProblems.get(name) === said) continue;
       if (problems.length > 0) this.options.log.warn({ gateway: name, problems }, "Gateway: servers left out");
+      else if (this.gatewayProblems.has(name)) this.options.log.info({ gateway: name }, "Gateway: every server served");
+      this.gatewayProblems.set(name, said);
     }
+    for (const name of this.gatewayProblems.keys()) if (!seen.has(name)) this.gatewayProblems.delete(name);
   }
 
   /** Logs, once per version of an AuthorizationPolicy, the rules proxies cannot be given (they fail closed). */
