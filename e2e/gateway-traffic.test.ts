@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { type CertificateAuthority, createCertificateAuthority, issueCertificate, type PemPair } from "../pki/certificates.ts";
+import { versions } from "../versions.ts";
 import { runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
@@ -17,12 +18,15 @@ import {
   applyService,
   applyUntil as applyUntilSteady,
   cleanUpMesh,
+  echoCall,
   echoDeployment,
+  envoyAdmin,
   injectedNamespace,
   installMesh,
   isReady,
   json,
   kubectl,
+  podPids,
   podsOf,
   waitForPods,
 } from "./support/mesh-node.ts";
@@ -32,6 +36,9 @@ const OTHER = "gwt-other";
 const EDGE = "gwt-edge";
 /** A namespace whose hand-made gateway's ServiceAccount may not read Secrets (at first). */
 const ROGUE = "gwt-rogue";
+/** A namespace outside the mesh (a service reached through the egress gateway) and the egress gateway's. */
+const EXTERNAL = "gwt-external";
+const EGRESS = "gwt-egress";
 const local = inject("localCluster");
 const measured: Record<string, string> = {};
 let gatewayIp = "";
@@ -187,11 +194,15 @@ const tlsSecret = (name: string, namespace: string, pair: PemPair, ca?: string) 
   stringData: { "tls.crt": pair.certPem, "tls.key": pair.keyPem, ...(ca ? { "ca.crt": ca } : {}) },
 });
 
+/** Applies objects in one request (a List). */
+const applyObjects = (items: object[]) =>
+  kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
+
 const only = (seen: Record<string, number>, key: string) => Object.keys(seen).join(",") === key;
 
 describe.runIf(local)("traffic through an ingress gateway on the real node", () => {
   beforeAll(async () => {
-    cleanUpMesh([APP, OTHER, EDGE, ROGUE]);
+    cleanUpMesh([APP, OTHER, EDGE, ROGUE, EXTERNAL, EGRESS]);
     await installMesh();
     injectedNamespace(APP);
     injectedNamespace(OTHER);
@@ -220,7 +231,7 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
   afterAll(() => {
     reportMeasurements("gateway traffic", measured);
     rmSync(pemDir, { recursive: true, force: true });
-    cleanUpMesh([APP, OTHER, EDGE, ROGUE]);
+    cleanUpMesh([APP, OTHER, EDGE, ROGUE, EXTERNAL, EGRESS]);
   }, 200_000);
 
   test("an HTTP server and a VirtualService bound to its Gateway: requests by Host reach the backends; other hosts 404", async () => {
@@ -332,14 +343,7 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       client = { cert: pemFile("client.pem", good.certPem), key: pemFile("client-key.pem", good.keyPem) };
       stranger = { cert: pemFile("stranger.pem", bad.certPem), key: pemFile("stranger-key.pem", bad.keyPem) };
       [shopPair, securePair] = await Promise.all([serving("shop.example.com"), serving("secure.example.com")]);
-      kubectl(
-        ["apply", "-f", "-"],
-        JSON.stringify({
-          apiVersion: "v1",
-          kind: "List",
-          items: [tlsSecret("shop-cert", EDGE, shopPair), tlsSecret("secure-cert", EDGE, securePair, clientCa.certPem)],
-        }),
-      );
+      applyObjects([tlsSecret("shop-cert", EDGE, shopPair), tlsSecret("secure-cert", EDGE, securePair, clientCa.certPem)]);
     });
 
     test("SIMPLE and MUTUAL servers share port 443 by SNI; MUTUAL needs a client certificate from its CA; TLS versions as configured", async () => {
@@ -452,59 +456,135 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       expect(after[0]?.status.containerStatuses?.every((c) => c.restartCount === 0)).toBe(true);
     });
 
+    test("TCP and TLS passthrough servers: a TCP rule and an SNI route carry connections; the backend's own certificate reaches the client", async () => {
+      // A backend in the mesh speaking TLS itself (its certificate from the same CA, for pass.example.com).
+      const backendPair = await serving("pass.example.com");
+      applyObjects([
+        tlsSecret("tls-backend-cert", APP, backendPair),
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "tls-backend", namespace: APP },
+          spec: {
+            selector: { matchLabels: { app: "tls-backend" } },
+            template: {
+              metadata: { labels: { app: "tls-backend" } },
+              spec: {
+                containers: [
+                  {
+                    name: "app",
+                    image: `localhost/istio/app:${versions.istio}`,
+                    imagePullPolicy: "IfNotPresent",
+                    args: ["--port=8443", "--tls=8443", "--crt=/certs/tls.crt", "--key=/certs/tls.key", "--version=tls"],
+                    volumeMounts: [{ name: "certs", mountPath: "/certs", readOnly: true }],
+                  },
+                ],
+                volumes: [{ name: "certs", secret: { secretName: "tls-backend-cert" } }],
+              },
+            },
+          },
+        },
+      ]);
+      applyService("tls-backend", APP, { app: "tls-backend" }, [{ name: "tls", port: 443, targetPort: 8443 }]);
+      await waitForPods(APP, "app=tls-backend", 1, isReady, "the TLS backend Ready");
+      const tcpCall = () => {
+        const out = spawnSync("curl", ["-s", "--max-time", "5", `http://${gatewayIp}:31400/`], { encoding: "utf8" });
+        return /ServiceVersion=(\S+)/.exec(out.stdout)?.[1] ?? `curl ${out.status}`;
+      };
+      const seconds = await applyUntilSteady(
+        "a TCP server on 31400 and a passthrough server on 443, their VirtualServices",
+        [
+          gateway("l4-gw", EDGE, [
+            { port: { number: 31400, name: "tcp", protocol: "TCP" }, hosts: ["*"] },
+            {
+              port: { number: 443, name: "tls-pass", protocol: "TLS" },
+              hosts: ["pass.example.com"],
+              tls: { mode: "PASSTHROUGH" },
+            },
+          ]),
+          virtualService("l4-tcp", APP, {
+            hosts: ["*"],
+            gateways: [`${EDGE}/l4-gw`],
+            tcp: [{ match: [{ port: 31400 }], route: [{ destination: { host: "backend", port: { number: 80 } } }] }],
+          }),
+          virtualService("l4-pass", APP, {
+            hosts: ["pass.example.com"],
+            gateways: [`${EDGE}/l4-gw`],
+            tls: [
+              {
+                match: [{ port: 443, sniHosts: ["pass.example.com"] }],
+                route: [{ destination: { host: "tls-backend", port: { number: 443 } } }],
+              },
+            ],
+          }),
+        ],
+        () => tcpCall() === "v1" && httpsCall(gatewayIp, "pass.example.com", "/", caFile).version === "tls",
+      );
+      measured["TCP and passthrough servers: applied → first connection through"] = `${seconds.toFixed(1)} s`;
+      const tcp: Record<string, number> = {};
+      for (let i = 0; i < 10; i++) {
+        const version = tcpCall();
+        tcp[version] = (tcp[version] ?? 0) + 1;
+      }
+      const seen = {
+        tcp,
+        passthrough: httpsTally(gatewayIp, "pass.example.com", caFile),
+        // The terminating server of another Gateway on the same port still answers by SNI.
+        terminatedBeside: httpsTally(gatewayIp, "shop.example.com", caFile),
+      };
+      measured["TCP 31400 (10 connections); passthrough pass.example.com and terminated shop.example.com on 443"] =
+        JSON.stringify(seen);
+      expect(seen).toEqual({ tcp: { v1: 10 }, passthrough: { "200 tls": 10 }, terminatedBeside: { "200 v1": 10 } });
+      // End to end TLS: the client saw the backend's certificate, not one of the gateway's.
+      expect(handshake(gatewayIp, "pass.example.com").fingerprint).toBe(new X509Certificate(backendPair.certPem).fingerprint256);
+    });
+
     test("a gateway whose ServiceAccount may not read its namespace's Secrets gets none, until a Role allows it", async () => {
       runOnRealNode(ROGUE);
       // A gateway made by hand (the gateway injection template), its ServiceAccount without rights.
-      kubectl(
-        ["apply", "-f", "-"],
-        JSON.stringify({
-          apiVersion: "v1",
-          kind: "List",
-          items: [
-            { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "rogue", namespace: ROGUE } },
-            tlsSecret("rogue-cert", ROGUE, await serving("rogue.example.com")),
-            {
-              apiVersion: "apps/v1",
-              kind: "Deployment",
-              metadata: { name: "rogue-gateway", namespace: ROGUE },
+      applyObjects([
+        { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "rogue", namespace: ROGUE } },
+        tlsSecret("rogue-cert", ROGUE, await serving("rogue.example.com")),
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "rogue-gateway", namespace: ROGUE },
+          spec: {
+            selector: { matchLabels: { istio: "rogue-gateway" } },
+            template: {
+              metadata: {
+                labels: { istio: "rogue-gateway", "sidecar.istio.io/inject": "true" },
+                annotations: { "inject.istio.io/templates": "gateway" },
+              },
               spec: {
-                selector: { matchLabels: { istio: "rogue-gateway" } },
-                template: {
-                  metadata: {
-                    labels: { istio: "rogue-gateway", "sidecar.istio.io/inject": "true" },
-                    annotations: { "inject.istio.io/templates": "gateway" },
-                  },
-                  spec: {
-                    serviceAccountName: "rogue",
-                    containers: [{ name: "istio-proxy", image: "auto", imagePullPolicy: "IfNotPresent" }],
-                  },
-                },
+                serviceAccountName: "rogue",
+                containers: [{ name: "istio-proxy", image: "auto", imagePullPolicy: "IfNotPresent" }],
               },
             },
-            {
-              apiVersion: "networking.istio.io/v1",
-              kind: "Gateway",
-              metadata: { name: "rogue-gw", namespace: ROGUE },
-              spec: {
-                selector: { istio: "rogue-gateway" },
-                servers: [
-                  { port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["rogue.example.com"] },
-                  {
-                    port: { number: 443, name: "https", protocol: "HTTPS" },
-                    hosts: ["rogue.example.com"],
-                    tls: { mode: "SIMPLE", credentialName: "rogue-cert" },
-                  },
-                ],
+          },
+        },
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "Gateway",
+          metadata: { name: "rogue-gw", namespace: ROGUE },
+          spec: {
+            selector: { istio: "rogue-gateway" },
+            servers: [
+              { port: { number: 80, name: "http", protocol: "HTTP" }, hosts: ["rogue.example.com"] },
+              {
+                port: { number: 443, name: "https", protocol: "HTTPS" },
+                hosts: ["rogue.example.com"],
+                tls: { mode: "SIMPLE", credentialName: "rogue-cert" },
               },
-            },
-            virtualService("rogue", APP, {
-              hosts: ["rogue.example.com"],
-              gateways: [`${ROGUE}/rogue-gw`],
-              http: [{ route: [{ destination: { host: "backend" } }] }],
-            }),
-          ],
+            ],
+          },
+        },
+        virtualService("rogue", APP, {
+          hosts: ["rogue.example.com"],
+          gateways: [`${ROGUE}/rogue-gw`],
+          http: [{ route: [{ destination: { host: "backend" } }] }],
         }),
-      );
+      ]);
       const [pod] = await waitForPods(ROGUE, "istio=rogue-gateway", 1, isReady, "the hand-made gateway Ready");
       const ip = json<{ status: { podIP: string } }>(["-n", ROGUE, "get", "pod", pod?.metadata.name ?? ""]).status.podIP;
       const plain = () => {
@@ -546,6 +626,100 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       measured["Secret rights granted → first HTTPS answer"] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
       expect(httpsTally(ip, "rogue.example.com", caFile)).toEqual({ "200 v1": 10 });
     });
+  });
+
+  test("egress: mesh traffic to a ServiceEntry host goes out through an egress gateway (its counters show every request)", async () => {
+    runOnRealNode(EXTERNAL);
+    runOnRealNode(EGRESS);
+    // The outside service: a pod without a sidecar, known to the mesh only through a ServiceEntry.
+    kubectl(["apply", "-f", "-"], echoDeployment("outside", EXTERNAL, ["--port=8080", "--version=outside"]));
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "operator.rigger.dev/v1alpha1",
+        kind: "IstioGateway",
+        metadata: { name: "istio-egressgateway", namespace: EGRESS },
+        spec: { replicas: 1, autoscaling: { enabled: false }, imagePullPolicy: "IfNotPresent" },
+      }),
+    );
+    const [outside] = await waitForPods(EXTERNAL, "app=outside", 1, isReady, "the outside service Ready");
+    const [egress] = await waitForPods(EGRESS, "istio=egressgateway", 1, isReady, "the egress gateway Ready");
+    const [client] = await waitForPods(APP, "app=backend", 1, isReady, "the client (a backend pod with its sidecar)");
+    if (!outside || !egress || !client) throw new Error("pods missing");
+    const outsideIp = json<{ status: { podIP: string } }>(["-n", EXTERNAL, "get", "pod", outside.metadata.name]).status.podIP;
+    const clientPid = podPids(client, "backend").app;
+    const egressPid = podPids(egress, "istio-proxy").proxy;
+    const HOST = "egress-target.example.test";
+    // A reserved address as the entry's VIP: the client's sidecar captures it, it never leaves the pod.
+    const VIP = "240.240.0.10";
+    const cluster = `outbound|80||${HOST}`;
+    // Requests the egress gateway sent to the outside service (per-host counters of its /clusters page).
+    const egressCount = () =>
+      envoyAdmin(egressPid, "/clusters")
+        .split("\n")
+        .filter((l) => l.startsWith(`${cluster}::`) && l.includes("::rq_total::"))
+        .reduce((sum, l) => sum + Number(l.split("::").pop()), 0);
+    const callOut = () => {
+      try {
+        return /ServiceVersion=(\S+)/.exec(echoCall(clientPid, `http://${VIP}:80/`, ["-H", `Host:${HOST}`]))?.[1] ?? "none";
+      } catch {
+        return "failed";
+      }
+    };
+    const seconds = await applyUntilSteady(
+      "a ServiceEntry, an egress Gateway and a VirtualService sending the host through it",
+      [
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "ServiceEntry",
+          metadata: { name: "egress-target", namespace: APP },
+          spec: {
+            hosts: [HOST],
+            addresses: [VIP],
+            ports: [{ number: 80, name: "http", protocol: "HTTP", targetPort: 8080 }],
+            location: "MESH_EXTERNAL",
+            resolution: "STATIC",
+            endpoints: [{ address: outsideIp, ports: { http: 8080 } }],
+          },
+        },
+        {
+          apiVersion: "networking.istio.io/v1",
+          kind: "Gateway",
+          metadata: { name: "egress-gw", namespace: EGRESS },
+          spec: {
+            selector: { istio: "egressgateway" },
+            servers: [{ port: { number: 80, name: "http", protocol: "HTTP" }, hosts: [HOST] }],
+          },
+        },
+        virtualService("egress-route", APP, {
+          hosts: [HOST],
+          gateways: ["mesh", `${EGRESS}/egress-gw`],
+          http: [
+            {
+              match: [{ gateways: ["mesh"], port: 80 }],
+              route: [{ destination: { host: `istio-egressgateway.${EGRESS}.svc.cluster.local`, port: { number: 80 } } }],
+            },
+            {
+              match: [{ gateways: [`${EGRESS}/egress-gw`], port: 80 }],
+              route: [{ destination: { host: HOST, port: { number: 80 } } }],
+            },
+          ],
+        }),
+      ],
+      () => callOut() === "outside" && egressCount() > 0,
+    );
+    const before = egressCount();
+    const answers: Record<string, number> = {};
+    for (let i = 0; i < 20; i++) {
+      const version = callOut();
+      answers[version] = (answers[version] ?? 0) + 1;
+    }
+    const through = egressCount() - before;
+    measured["egress via the gateway: applied → first call out"] = `${seconds.toFixed(1)} s`;
+    measured["egress: 20 calls from a sidecar to the ServiceEntry host (answers; requests counted at the egress gateway)"] =
+      JSON.stringify({ answers, through });
+    expect(answers).toEqual({ outside: 20 });
+    expect(through).toBe(20);
   });
 
   test("no packet left the machine", () => {

@@ -20,8 +20,17 @@
 //   filter chain each on the port's listener, matched by SNI, with the server's TLS settings and
 //   its certificate by SDS (gateway-secrets.ts), routes from `https.<port>.<name>.<gateway>.<ns>`.
 //
-// Not yet: TLS passthrough, ISTIO_MUTUAL, TLS and TCP servers: they are merged (so they conflict
-// as upstream's would) but get no filter chain, and istiod says so.
+// - HTTPS and TLS servers with ISTIO_MUTUAL: the gateway's own mesh certificate (from its agent),
+//   clients' mesh certificates required.
+// - Other non-HTTP servers (upstream's buildGatewayTCPBasedFilterChains): a TCP server (no
+//   `tls`) takes the first TCP rule of its bound VirtualServices that matches it (port,
+//   gateways); a TLS server terminated here does the same behind its TLS, matched by SNI; a
+//   PASSTHROUGH server (TLS or HTTPS) gets a chain per matching TLS rule match, on its SNI names
+//   (a name already taken on the port leaves that match out). Each TCP chain: the peer exchange
+//   under ISTIO_MUTUAL, the gateway's authorization filters, a TCP proxy to the rule's clusters.
+//
+// Not served, and istiod says so: AUTO_PASSTHROUGH (multi-network east-west gateways) and TLS
+// terminated with certificate files on the gateway instead of a credentialName.
 import { TrafficDirection } from "../envoy/third_party/envoy/config/core/v3/base.ts";
 import { ApiVersion } from "../envoy/third_party/envoy/config/core/v3/config_source.ts";
 import type { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
@@ -39,10 +48,13 @@ import { pack } from "../envoy/types.ts";
 import type { MeshProxy } from "../proxy.ts";
 import { isHttp, type Protocol, parseProtocol } from "../registry/protocol.ts";
 import { withAccessLogs } from "./access-log.ts";
+import { authorizationFilters } from "./authorization.ts";
+import { sdsSecret } from "./clusters.ts";
 import { oldestFirst, type PushContext, serviceTargets } from "./context.ts";
 import { credentialsReady } from "./gateway-secrets.ts";
-import { CONNECT_TIMEOUT, httpConnectionManager } from "./listeners.ts";
+import { CONNECT_TIMEOUT, httpConnectionManager, networkMetadataExchange, routedChain } from "./listeners.ts";
 import { gatewayRouteContext } from "./routes.ts";
+import { destinations } from "./tcp-routes.ts";
 import { accessLogsFor } from "./telemetry.ts";
 import { resolveHost, type VirtualService, virtualServiceRoutes } from "./virtual-service.ts";
 import { gatewayVirtualServices } from "./virtual-service-scope.ts";
@@ -283,8 +295,30 @@ const adsSecret = (name: string) => ({ name, sdsConfig: { ads: {}, resourceApiVe
 /** The `kubernetes://` resource name of a credentialName (`<name>` or `<namespace>/<name>`). */
 export const credentialResource = (credentialName: string) => `kubernetes://${credentialName}`;
 
-/** A terminating server's TLS (upstream's BuildListenerTLSContext for SIMPLE, MUTUAL, OPTIONAL_MUTUAL with credentialName). */
-function serverTls(tls: ServerTls): FilterChain["transportSocket"] {
+/**
+ * A terminating server's TLS (upstream's BuildListenerTLSContext): SIMPLE, MUTUAL and
+ * OPTIONAL_MUTUAL with the credentialName's certificate (and CA) from istiod; ISTIO_MUTUAL with
+ * the gateway's own mesh certificate and root from its agent, clients' certificates required.
+ * `tcp`: a TLS server terminated into TCP routes (ISTIO_MUTUAL then offers Istio's peer exchange).
+ */
+function serverTls(tls: ServerTls, tcp: boolean): FilterChain["transportSocket"] {
+  const sans = Array.isArray(tls.subjectAltNames) ? (tls.subjectAltNames as string[]) : [];
+  const matchSans = sans.length > 0 ? { matchSubjectAltNames: sans.map((exact) => ({ exact })) } : {};
+  if (tls.mode === "ISTIO_MUTUAL")
+    return {
+      name: "envoy.transport_sockets.tls",
+      typedConfig: pack(DownstreamTlsContext, {
+        commonTlsContext: {
+          tlsCertificateSdsSecretConfigs: [sdsSecret("default")],
+          combinedValidationContext: {
+            defaultValidationContext: matchSans,
+            validationContextSdsSecretConfig: sdsSecret("ROOTCA"),
+          },
+          alpnProtocols: tcp ? ["istio-peer-exchange", "h2", "http/1.1"] : ["h2", "http/1.1"],
+        },
+        requireClientCertificate: true,
+      }),
+    };
   const mutual = tls.mode === "MUTUAL";
   const validate = mutual || tls.mode === "OPTIONAL_MUTUAL";
   const min = TLS_VERSIONS[String(tls.minProtocolVersion ?? "")];
@@ -296,7 +330,6 @@ function serverTls(tls: ServerTls): FilterChain["transportSocket"] {
     ...(max !== undefined ? { tlsMaximumProtocolVersion: max } : {}),
   };
   const credential = credentialResource(String(tls.credentialName ?? ""));
-  const sans = Array.isArray(tls.subjectAltNames) ? (tls.subjectAltNames as string[]) : [];
   return {
     name: "envoy.transport_sockets.tls",
     typedConfig: pack(DownstreamTlsContext, {
@@ -306,7 +339,7 @@ function serverTls(tls: ServerTls): FilterChain["transportSocket"] {
         ...(validate
           ? {
               combinedValidationContext: {
-                defaultValidationContext: sans.length > 0 ? { matchSubjectAltNames: sans.map((exact) => ({ exact })) } : {},
+                defaultValidationContext: matchSans,
                 validationContextSdsSecretConfig: adsSecret(`${credential}${CA_SUFFIX}`),
               },
             }
@@ -318,49 +351,186 @@ function serverTls(tls: ServerTls): FilterChain["transportSocket"] {
   };
 }
 
-/** A server's SNI hosts: its hosts without namespaces, each once, sorted (upstream's GetSNIHostsForServer). */
-function sniHosts(server: GatewayServer): string[] {
-  return [...new Set((server.hosts ?? []).map((h) => (h.includes("/") ? h.slice(h.indexOf("/") + 1) : h)))].sort();
+/** SNI names to match: sorted, each once; none when one is `*` (it matches anything: upstream's toFilterChainMatch). */
+function serverNames(hosts: string[]): string[] {
+  const names = [...new Set(hosts)].sort();
+  return names.includes("*") ? [] : names;
 }
 
-/** Whether the gateway can serve a server now: HTTP, or HTTPS terminated with a credentialName. */
-const servable = (s: GatewayServer) =>
-  isHttp(protocolOf(s)) ||
-  (protocolOf(s) === "HTTPS" &&
-    ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"].includes(String(s.tls?.mode ?? "")) &&
-    Boolean(s.tls?.credentialName));
+/** A server's SNI hosts: its hosts without namespaces (upstream's GetSNIHostsForServer). */
+function sniHosts(server: GatewayServer): string[] {
+  return serverNames((server.hosts ?? []).map((h) => (h.includes("/") ? h.slice(h.indexOf("/") + 1) : h)));
+}
 
-/** The gateway's listeners: one per merged port; HTTP servers share an HTTP connection manager, HTTPS ones get a chain each by SNI. */
+const TERMINATING = ["SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"];
+
+/**
+ * Why a server cannot be served at all (whatever the Secrets), or undefined: AUTO_PASSTHROUGH
+ * (multi-network east-west gateways), TLS terminated with files on the gateway
+ * (serverCertificate) instead of a credentialName.
+ */
+function unservable(s: GatewayServer): string | undefined {
+  if (isHttp(protocolOf(s)) || !s.tls) return undefined;
+  const mode = String(s.tls.mode ?? "PASSTHROUGH");
+  if (mode === "AUTO_PASSTHROUGH") return "AUTO_PASSTHROUGH (multi-network gateways) is not served";
+  if (TERMINATING.includes(mode) && !s.tls.credentialName)
+    return `${mode} without a credentialName (certificates as files on the gateway) is not served: name a Secret`;
+  return undefined;
+}
+
+/** Whether a server's certificates are ready for this gateway (only credentialName ones can be missing). */
+const certificatesReady = (push: PushContext, proxy: MeshProxy, s: GatewayServer) =>
+  !TERMINATING.includes(String(s.tls?.mode ?? "")) || credentialsReady(push, proxy, s);
+
+/** `a` and `b` overlap (one covers the other: upstream's host.Name Matches). */
+const overlaps = (a: string, b: string) => subsetOf(a, b) || subsetOf(b, a);
+
+/** The VirtualServices bound to a server's Gateway that share a host with it (upstream's pickMatchingGatewayHosts). */
+function boundWithHosts(push: PushContext, proxy: MeshProxy, m: MergedServer): VirtualService[] {
+  return gatewayVirtualServices(push, proxy.namespace, m.gateway).filter((vs) =>
+    (vs.spec?.hosts ?? []).some((vh) =>
+      (m.server.hosts ?? []).some((gh) => {
+        const slash = gh.indexOf("/");
+        if (slash >= 0 && gh.slice(0, slash) !== (vs.metadata?.namespace ?? "default")) return false;
+        return overlaps(slash >= 0 ? gh.slice(slash + 1) : gh, vh);
+      }),
+    ),
+  );
+}
+
+/** A TCP or TLS match for this server: its port (the server's) and gateways (the server's Gateway), when it names them. */
+const l4Matches = (match: { port?: number; gateways?: string[] }, m: MergedServer) =>
+  (!match.port || match.port === m.server.port?.number) && (!match.gateways?.length || match.gateways.includes(m.gateway));
+
+/** The network filters to where a rule sends connections: peer exchange (ISTIO_MUTUAL), authorization, the TCP proxy. */
+function gatewayTcpFilters(
+  push: PushContext,
+  proxy: MeshProxy,
+  vs: VirtualService,
+  route: Parameters<typeof destinations>[2],
+  m: MergedServer,
+) {
+  const destination = destinations(push, vs, route, m.server.port?.number ?? 0);
+  return [
+    ...(m.server.tls?.mode === "ISTIO_MUTUAL" ? networkMetadataExchange(proxy) : []),
+    ...authorizationFilters(push, proxy).tcp,
+    ...(routedChain(push, proxy, destination).filters ?? []),
+  ];
+}
+
+/** The first TCP rule of the bound VirtualServices that matches the server (upstream's buildGatewayNetworkFiltersFromTCPRoutes). */
+function tcpRouteFilters(push: PushContext, proxy: MeshProxy, m: MergedServer) {
+  for (const vs of boundWithHosts(push, proxy, m))
+    for (const rule of vs.spec?.tcp ?? [])
+      if (!rule.match?.length || rule.match.some((match) => l4Matches(match, m)))
+        return rule.route?.length ? gatewayTcpFilters(push, proxy, vs, rule.route, m) : undefined;
+  return undefined;
+}
+
+/**
+ * A passthrough server's chains: one per TLS match of the bound VirtualServices for this
+ * server, on its SNI names; a match naming an SNI name already taken on the port (same bind) is
+ * left out (upstream's buildGatewayNetworkFiltersFromTLSRoutes and CheckDuplicates).
+ */
+function tlsRouteChains(push: PushContext, proxy: MeshProxy, m: MergedServer, taken: Map<string, string>): FilterChain[] {
+  const bind = m.server.bind ?? "";
+  const chains: FilterChain[] = [];
+  for (const vs of boundWithHosts(push, proxy, m))
+    for (const rule of vs.spec?.tls ?? [])
+      for (const match of rule.match ?? []) {
+        if (!l4Matches(match, m)) continue;
+        const hosts = match.sniHosts ?? [];
+        if (hosts.some((h) => taken.get(h) === bind)) continue;
+        for (const h of hosts) taken.set(h, bind);
+        const names = serverNames(hosts);
+        chains.push({
+          filterChainMatch: names.length > 0 ? { serverNames: names } : {},
+          filters: gatewayTcpFilters(push, proxy, vs, rule.route ?? [], m),
+          ...CONNECT_TIMEOUT,
+        });
+      }
+  return chains;
+}
+
+/** The filter chains one server of a non-HTTP port gets (upstream's buildGatewayTCPBasedFilterChains). */
+function serverChains(
+  push: PushContext,
+  proxy: MeshProxy,
+  m: MergedServer,
+  taken: Map<string, string>,
+  listenerName: string,
+): FilterChain[] {
+  const server = m.server;
+  if (unservable(server) || !certificatesReady(push, proxy, server)) return [];
+  if (isHttpServer(server)) {
+    const names = sniHosts(server);
+    return [
+      {
+        filterChainMatch: names.length > 0 ? { serverNames: names } : {},
+        filters: [
+          httpConnectionManager(push, proxy, server.name || `outbound_${listenerName}`, { rds: m.routeName }, false, true),
+        ],
+        transportSocket: serverTls(server.tls ?? {}, false),
+        ...CONNECT_TIMEOUT,
+      },
+    ];
+  }
+  if (isPassthrough(server)) return tlsRouteChains(push, proxy, m, taken);
+  const filters = tcpRouteFilters(push, proxy, m);
+  if (!filters) return [];
+  if (!server.tls) return [{ filters, ...CONNECT_TIMEOUT }];
+  const names = sniHosts(server);
+  return [
+    {
+      filterChainMatch: names.length > 0 ? { serverNames: names } : {},
+      filters,
+      transportSocket: serverTls(server.tls, true),
+      ...CONNECT_TIMEOUT,
+    },
+  ];
+}
+
+/** The gateway's listeners: one per merged port; HTTP servers share an HTTP connection manager, the others get chains of their own. */
 export function gatewayListeners(push: PushContext, proxy: MeshProxy): Listener[] {
   const merged = mergeGateways(push, proxy);
   if (!merged) return [];
-  const listeners: Listener[] = [];
+  const byName = new Map<string, Listener>();
+  // SNI names passthrough chains took, per listener port (with their bind).
+  const taken = new Map<number, Map<string, string>>();
   for (const port of merged.ports) {
     const bind = port.bind || "0.0.0.0";
     const name = `${bind}_${port.number}`;
-    const hcm = (routeName: string, statPrefix: string) =>
-      httpConnectionManager(push, proxy, statPrefix, { rds: routeName }, false, true);
     let filterChains: FilterChain[];
-    if (isHttp(port.protocol)) filterChains = [{ filters: [hcm(port.routeName, `outbound_${name}`)], ...CONNECT_TIMEOUT }];
-    else
-      filterChains = port.servers
-        .filter((m) => servable(m.server) && credentialsReady(push, proxy, m.server))
-        .map((m) => ({
-          filterChainMatch: { serverNames: sniHosts(m.server) },
-          filters: [hcm(m.routeName, m.server.name || `outbound_${name}`)],
-          transportSocket: serverTls(m.server.tls ?? {}),
+    if (isHttp(port.protocol))
+      filterChains = [
+        {
+          filters: [httpConnectionManager(push, proxy, `outbound_${name}`, { rds: port.routeName }, false, true)],
           ...CONNECT_TIMEOUT,
-        }));
-    if (filterChains.length === 0) continue;
-    listeners.push({
+        },
+      ];
+    else {
+      const known = taken.get(port.number) ?? new Map<string, string>();
+      taken.set(port.number, known);
+      filterChains = port.servers.flatMap((m) => serverChains(push, proxy, m, known, name));
+    }
+    // Servers of several protocols on one port (HTTPS and TLS) share its listener.
+    const listener = byName.get(name) ?? {
       name,
       address: { socketAddress: { address: bind, portValue: port.number } },
-      filterChains,
-      ...(isHttp(port.protocol) ? {} : { listenerFilters: [TLS_INSPECTOR] }),
+      filterChains: [],
       trafficDirection: TrafficDirection.OUTBOUND,
       maxConnectionsToAcceptPerSocketEvent: 1,
-    });
+    };
+    byName.set(name, listener);
+    listener.filterChains?.push(...filterChains);
   }
+  const listeners = [...byName.values()]
+    .filter((l) => (l.filterChains?.length ?? 0) > 0)
+    .map((l) => {
+      // A TLS inspector when a chain matches SNI names or terminates TLS (upstream's buildGatewayListener).
+      const inspect = (l.filterChains ?? []).some((c) => (c.filterChainMatch?.serverNames?.length ?? 0) > 0 || c.transportSocket);
+      return inspect ? { ...l, listenerFilters: [TLS_INSPECTOR] } : l;
+    });
   return withAccessLogs(listeners, accessLogsFor(push, proxy, "SERVER"), accessLogsFor(push, proxy, "SERVER"));
 }
 
@@ -373,16 +543,17 @@ const TLS_INSPECTOR = {
 export const CA_SUFFIX = "-cacert";
 
 /**
- * A Gateway's servers no gateway gets a filter chain for, with why, for istiod's log: TLS
- * passthrough, ISTIO_MUTUAL, TLS and TCP servers (not yet), and, while istiod cannot read
- * Secrets (`secretsRead` false), HTTPS servers too.
+ * A Gateway's servers no gateway gets a filter chain for, with why, for istiod's log: those
+ * never served (unservable), and, while istiod cannot read Secrets (`secretsRead` false), those
+ * terminating TLS with a credentialName.
  */
 export function unservedServers(gateway: IstioGateway, secretsRead: boolean): string[] {
   const what = (s: GatewayServer) =>
     `server ${s.port?.name ?? ""} (port ${s.port?.number}, ${s.port?.protocol}${s.tls?.mode ? `, ${s.tls.mode}` : ""})`;
   return (gateway.spec?.servers ?? []).flatMap((s) => {
-    if (!servable(s)) return [`${what(s)}: only HTTP and HTTPS with a credentialName (SIMPLE, MUTUAL) are served yet`];
-    if (!isHttp(protocolOf(s)) && !secretsRead)
+    const why = unservable(s);
+    if (why) return [`${what(s)}: ${why}`];
+    if (TERMINATING.includes(String(s.tls?.mode ?? "")) && !secretsRead)
       return [
         `${what(s)}: istiod cannot read Secrets (yet, or not allowed: its istiod-credentials binding), so this server gets no listener`,
       ];

@@ -158,7 +158,11 @@ function tcpChainsOf(chains: FilterChain[]): Pick<Listener, "filterChains" | "de
 }
 
 /** A TCP proxy to where a VirtualService's TCP or TLS rule sends connections. */
-function routedChain(push: PushContext, proxy: MeshProxy, routed: TcpDestination): Pick<FilterChain, "filters" | "metadata"> {
+export function routedChain(
+  push: PushContext,
+  proxy: MeshProxy,
+  routed: TcpDestination,
+): Pick<FilterChain, "filters" | "metadata"> {
   const [first] = routed.clusters;
   if (routed.clusters.length === 1 && first)
     return { filters: [serviceTcpProxy(push, proxy, first.service, first.name, first.subset)], metadata: routed.metadata };
@@ -194,7 +198,7 @@ function typedStruct(typeUrl: string, value: Record<string, unknown>) {
 }
 
 /** Istio's TCP metadata exchange (network filter), for Istio's Envoy only. */
-function networkMetadataExchange(proxy: MeshProxy): Filter[] {
+export function networkMetadataExchange(proxy: MeshProxy): Filter[] {
   if (!proxy.istioFilters) return [];
   return [
     {
@@ -208,7 +212,7 @@ function networkMetadataExchange(proxy: MeshProxy): Filter[] {
 }
 
 /** The HTTP filters upstream puts in every sidecar HTTP connection manager, in its order. */
-function httpFilters(push: PushContext, proxy: MeshProxy, inbound: boolean): HttpFilter[] {
+function httpFilters(push: PushContext, proxy: MeshProxy, inbound: boolean, gateway: boolean): HttpFilter[] {
   const filters: HttpFilter[] = [];
   if (proxy.istioFilters)
     filters.push({
@@ -226,8 +230,9 @@ function httpFilters(push: PushContext, proxy: MeshProxy, inbound: boolean): Htt
             },
       ),
     });
-  // Inbound only, after the peer's metadata: CUSTOM authorization, JWT authentication, authorization.
-  if (inbound) {
+  // Inbound and at gateways (not on a sidecar's way out), after the peer's metadata: CUSTOM
+  // authorization, JWT authentication, authorization.
+  if (inbound || gateway) {
     const authz = authorizationFilters(push, proxy);
     filters.push(...authz.customHttp, ...jwtFilter(push, proxy), ...authz.http);
   }
@@ -273,7 +278,7 @@ export function httpConnectionManager(
     typedConfig: pack(HttpConnectionManager, {
       statPrefix: `${statPrefix};`,
       ...("rds" in routing ? { rds: { configSource: ADS_CONFIG, routeConfigName: routing.rds } } : routing),
-      httpFilters: httpFilters(push, proxy, inbound),
+      httpFilters: httpFilters(push, proxy, inbound, gateway),
       ...(traced ? { tracing: traced.tracing } : {}),
       ...(gateway ? { httpProtocolOptions: {} } : {}),
       ...(inbound || gateway ? { serverName: "istio-envoy" } : {}),

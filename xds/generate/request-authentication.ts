@@ -99,7 +99,8 @@ export function jwtFilter(push: PushContext, proxy: MeshProxy): HttpFilter[] {
   const any: JwtRequirement[] = [];
   rules.forEach((rule, i) => {
     const name = `origins-${i}`;
-    providers[name] = provider(push, rule);
+    // A gateway routes on claims (claim-to-header, matches on them): its route is chosen again.
+    providers[name] = { ...provider(push, rule), ...(proxy.type === "router" ? { clearRouteCache: true } : {}) };
     // This provider's token is valid, or absent.
     each.push({ requiresAny: { requirements: [{ providerName: name }, { allowMissing: {} }] } });
     any.push({ providerName: name });

@@ -113,7 +113,7 @@ export function tcpDestination(
 }
 
 /** A TCP or TLS rule's destinations as TCP proxy clusters (weights kept when there are several). */
-function destinations(
+export function destinations(
   push: PushContext,
   vs: VirtualService,
   route: NonNullable<TcpRoute["route"]> | TlsRule["route"],
