@@ -142,6 +142,15 @@ export class Discovery {
             );
           }
         },
+        // Kept fresh while a proxy that authenticated as that ServiceAccount is connected.
+        active: (who) =>
+          this.ads
+            .connections()
+            .some(
+              (c) =>
+                c.proxy.verifiedIdentity?.namespace === who.namespace &&
+                c.proxy.verifiedIdentity.serviceAccount === who.serviceAccount,
+            ),
         onError: (who, err) =>
           options.log.warn(
             { serviceAccount: `${who.namespace}/${who.serviceAccount}`, error: err.message },
@@ -247,6 +256,7 @@ export class Discovery {
   stop(): void {
     for (const u of this.unsubscribe) u();
     this.jwks.stop();
+    this.secretAccess?.stop();
     if (this.timer) clearTimeout(this.timer);
   }
 

@@ -3,8 +3,9 @@
 // a SubjectAccessReview (user system:serviceaccount:<ns>:<sa>, verb list, resource secrets in
 // <ns>). Generators ask synchronously, so an identity not asked about yet is answered "no" and
 // a review starts; its answer is reported, with whether it differs from what was said (istiod
-// then pushes again). Answers are kept a while (allowed 5 min, denied 30 s, so a binding added
-// later takes effect soon); a failed review counts as denied and is asked again after that.
+// then pushes again). Answers are asked again when they expire (allowed 5 min, denied 30 s, so
+// a Role granted or revoked later takes effect by itself) for as long as `active` says a proxy
+// with that identity is still connected; a failed review counts as denied.
 import type { RawClient } from "../../kube/raw-client.ts";
 
 export interface Identity {
@@ -34,15 +35,16 @@ export interface SecretAccessOptions {
   review: (who: Identity) => Promise<boolean>;
   /** An answer came: `changed` when it differs from what `allowed` said for `who` until now. */
   onAnswer: (who: Identity, allowed: boolean, changed: boolean) => void;
+  /** Whether a proxy with this identity is still connected (its answer is then kept fresh). */
+  active: (who: Identity) => boolean;
   onError?: (who: Identity, err: Error) => void;
   allowedTtlMs?: number;
   deniedTtlMs?: number;
-  now?: () => number;
   maxEntries?: number;
 }
 
 export class SecretAccess {
-  private readonly answers = new Map<string, { allowed: boolean; until: number }>();
+  private readonly answers = new Map<string, { allowed: boolean; timer: NodeJS.Timeout }>();
   private readonly asking = new Set<string>();
   private readonly options: SecretAccessOptions;
 
@@ -50,23 +52,35 @@ export class SecretAccess {
     this.options = options;
   }
 
-  /** What is known now; an unknown or stale identity is (re)reviewed in the background. */
+  /** What is known now; an identity not known yet is reviewed in the background. */
   allowed(who: Identity): boolean {
-    const key = `${who.namespace}/${who.serviceAccount}`;
-    const now = (this.options.now ?? Date.now)();
-    const known = this.answers.get(key);
-    if (!known || known.until <= now) this.ask(key, who, known?.allowed ?? false);
+    const known = this.answers.get(key(who));
+    if (!known) this.ask(who, false);
     return known?.allowed ?? false;
   }
 
-  private ask(key: string, who: Identity, said: boolean): void {
-    if (this.asking.has(key)) return;
-    this.asking.add(key);
+  /** Forgets every answer and stops re-asking. */
+  stop(): void {
+    for (const { timer } of this.answers.values()) clearTimeout(timer);
+    this.answers.clear();
+  }
+
+  private ask(who: Identity, said: boolean): void {
+    const k = key(who);
+    if (this.asking.has(k)) return;
+    this.asking.add(k);
     const settle = (allowed: boolean) => {
-      this.asking.delete(key);
+      this.asking.delete(k);
       const ttl = allowed ? (this.options.allowedTtlMs ?? 300_000) : (this.options.deniedTtlMs ?? 30_000);
-      if (this.answers.size >= (this.options.maxEntries ?? 10_000)) this.answers.clear();
-      this.answers.set(key, { allowed, until: (this.options.now ?? Date.now)() + ttl });
+      clearTimeout(this.answers.get(k)?.timer);
+      if (this.answers.size >= (this.options.maxEntries ?? 10_000)) this.stop();
+      // When it expires: asked again while such a proxy is connected, else forgotten.
+      const timer = setTimeout(() => {
+        if (this.options.active(who)) this.ask(who, allowed);
+        else this.answers.delete(k);
+      }, ttl);
+      timer.unref();
+      this.answers.set(k, { allowed, timer });
       this.options.onAnswer(who, allowed, allowed !== said);
     };
     this.options.review(who).then(settle, (err: Error) => {
@@ -75,3 +89,5 @@ export class SecretAccess {
     });
   }
 }
+
+const key = (who: Identity) => `${who.namespace}/${who.serviceAccount}`;
