@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { type CertificateAuthority, createCertificateAuthority, issueCertificate, type PemPair } from "../pki/certificates.ts";
 import { versions } from "../versions.ts";
-import { runOnRealNode } from "./cluster/local-cluster.ts";
+import { binaries, runOnRealNode } from "./cluster/local-cluster.ts";
 import { droppedPackets } from "./cluster/network.ts";
 import { reportMeasurements, waitFor } from "./support/kube.ts";
 import {
@@ -39,6 +39,8 @@ const ROGUE = "gwt-rogue";
 /** A namespace outside the mesh (a service reached through the egress gateway) and the egress gateway's. */
 const EXTERNAL = "gwt-external";
 const EGRESS = "gwt-egress";
+/** The Gateway API gateway's namespace. */
+const KUBE_GW = "gwt-kube";
 const local = inject("localCluster");
 const measured: Record<string, string> = {};
 let gatewayIp = "";
@@ -202,7 +204,7 @@ const only = (seen: Record<string, number>, key: string) => Object.keys(seen).jo
 
 describe.runIf(local)("traffic through an ingress gateway on the real node", () => {
   beforeAll(async () => {
-    cleanUpMesh([APP, OTHER, EDGE, ROGUE, EXTERNAL, EGRESS]);
+    cleanUpMesh([APP, OTHER, EDGE, ROGUE, EXTERNAL, EGRESS, KUBE_GW]);
     await installMesh();
     injectedNamespace(APP);
     injectedNamespace(OTHER);
@@ -231,7 +233,7 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
   afterAll(() => {
     reportMeasurements("gateway traffic", measured);
     rmSync(pemDir, { recursive: true, force: true });
-    cleanUpMesh([APP, OTHER, EDGE, ROGUE, EXTERNAL, EGRESS]);
+    cleanUpMesh([APP, OTHER, EDGE, ROGUE, EXTERNAL, EGRESS, KUBE_GW]);
   }, 200_000);
 
   test("an HTTP server and a VirtualService bound to its Gateway: requests by Host reach the backends; other hosts 404", async () => {
@@ -721,6 +723,147 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       JSON.stringify({ answers, through });
     expect(answers).toEqual({ outside: 20 });
     expect(through).toBe(20);
+  });
+
+  test("Gateway API: an HTTPRoute through a Gateway of class istio (matches, a header filter, a redirect, a ReferenceGrant)", async () => {
+    kubectl(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
+    try {
+      runOnRealNode(KUBE_GW);
+      await waitFor("GatewayClass istio", async () => {
+        try {
+          return kubectl(["get", "gatewayclass", "istio", "-o", "name"]).trim() ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      });
+      applyObjects([
+        {
+          apiVersion: "gateway.networking.k8s.io/v1",
+          kind: "Gateway",
+          metadata: { name: "web", namespace: KUBE_GW },
+          spec: {
+            gatewayClassName: "istio",
+            listeners: [
+              {
+                name: "http",
+                hostname: "*.example.com",
+                port: 80,
+                protocol: "HTTP",
+                allowedRoutes: { namespaces: { from: "All" } },
+              },
+            ],
+          },
+        },
+      ]);
+      const [pod] = await waitForPods(
+        KUBE_GW,
+        "gateway.networking.k8s.io/gateway-name=web",
+        1,
+        isReady,
+        "the Gateway API gateway Ready",
+      );
+      const ip = json<{ status: { podIP: string } }>(["-n", KUBE_GW, "get", "pod", pod?.metadata.name ?? ""]).status.podIP;
+      const get = (path: string, headers: string[] = []) => {
+        const out = spawnSync(
+          "curl",
+          [
+            "-s",
+            "--max-time",
+            "5",
+            "-H",
+            "Host: api.example.com",
+            ...headers.flatMap((h) => ["-H", h]),
+            "-D",
+            "-",
+            `http://${ip}:80${path}`,
+          ],
+          { encoding: "utf8" },
+        ).stdout;
+        const code = /^HTTP\/[\d.]+ (\d+)/m.exec(out)?.[1] ?? "0";
+        const version = /ServiceVersion=(\S+)/.exec(out)?.[1];
+        const tagged = /RequestHeader=X-From:gw/i.test(out) ? " tagged" : "";
+        const location = /^location: (\S+)/im.exec(out)?.[1];
+        return `${code}${version ? ` ${version}` : ""}${tagged}${location ? ` -> ${location}` : ""}`;
+      };
+      const httpRoute = {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: "api", namespace: APP },
+        spec: {
+          parentRefs: [{ name: "web", namespace: KUBE_GW }],
+          hostnames: ["api.example.com"],
+          rules: [
+            {
+              matches: [{ headers: [{ name: "x-version", value: "v2" }] }],
+              backendRefs: [{ name: "other", namespace: OTHER, port: 80 }],
+            },
+            {
+              matches: [{ path: { type: "PathPrefix", value: "/api" } }],
+              filters: [{ type: "RequestHeaderModifier", requestHeaderModifier: { add: [{ name: "X-From", value: "gw" }] } }],
+              backendRefs: [{ name: "backend", port: 80 }],
+            },
+            {
+              matches: [{ path: { type: "Exact", value: "/old" } }],
+              filters: [
+                {
+                  type: "RequestRedirect",
+                  requestRedirect: { path: { type: "ReplaceFullPath", replaceFullPath: "/new" }, statusCode: 302 },
+                },
+              ],
+            },
+            { backendRefs: [{ name: "backend", port: 80 }] },
+          ],
+        },
+      };
+      const seconds = await applyUntilSteady(
+        "an HTTPRoute attached to the Gateway",
+        [httpRoute],
+        () => get("/api/items") === "200 v1 tagged",
+      );
+      measured["Gateway API: HTTPRoute applied → first answer through the gateway"] = `${seconds.toFixed(1)} s`;
+      const count = (path: string, headers: string[] = []) => {
+        const seen: Record<string, number> = {};
+        for (let i = 0; i < 5; i++) {
+          const a = get(path, headers);
+          seen[a] = (seen[a] ?? 0) + 1;
+        }
+        return seen;
+      };
+      const seen = {
+        api: count("/api/items"),
+        // A prefix matches whole segments: /apis is not under /api.
+        apis: count("/apis"),
+        old: count("/old"),
+        // Another namespace's backend without a ReferenceGrant: 500.
+        otherWithoutGrant: count("/", ["x-version: v2"]),
+      };
+      applyObjects([
+        {
+          apiVersion: "gateway.networking.k8s.io/v1beta1",
+          kind: "ReferenceGrant",
+          metadata: { name: "from-app", namespace: OTHER },
+          spec: {
+            from: [{ group: "gateway.networking.k8s.io", kind: "HTTPRoute", namespace: APP }],
+            to: [{ group: "", kind: "Service" }],
+          },
+        },
+      ]);
+      await waitFor("the ReferenceGrant taking effect", async () =>
+        get("/", ["x-version: v2"]) === "200 v2" ? true : undefined,
+      );
+      const granted = count("/", ["x-version: v2"]);
+      measured["Gateway API: 5 calls each"] = JSON.stringify({ ...seen, otherWithGrant: granted });
+      expect(seen).toEqual({
+        api: { "200 v1 tagged": 5 },
+        apis: { "200 v1": 5 },
+        old: { "302 -> http://api.example.com/new": 5 },
+        otherWithoutGrant: { "500": 5 },
+      });
+      expect(granted).toEqual({ "200 v2": 5 });
+    } finally {
+      kubectl(["delete", "namespace", KUBE_GW, "--ignore-not-found", "--wait=true", "--timeout=90s"]);
+      kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+    }
   });
 
   test("no packet left the machine", () => {

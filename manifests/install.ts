@@ -120,6 +120,8 @@ export function operatorClusterRole(): object {
         resources: ["gateways", "httproutes", "grpcroutes"],
         verbs: ["get", "list", "watch"],
       },
+      // Held only so the operator may grant it to istiod (which reads routes' ReferenceGrants).
+      { apiGroups: ["gateway.networking.k8s.io"], resources: ["referencegrants"], verbs: ["list", "watch"] },
       {
         apiGroups: ["gateway.networking.k8s.io"],
         resources: ["gatewayclasses/status", "gateways/status"],

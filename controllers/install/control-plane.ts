@@ -165,6 +165,12 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
         verbs: ["list", "watch"],
       },
       { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },
+      // The Gateway API's gateways and routes, which configure gateway pods too.
+      {
+        apiGroups: ["gateway.networking.k8s.io"],
+        resources: ["gateways", "httproutes", "referencegrants"],
+        verbs: ["list", "watch"],
+      },
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },

@@ -63,8 +63,10 @@ export function referencedSecrets(gateways: readonly IstioGateway[]): Set<string
 
 /** `kubernetes://[<namespace>/]<name>[-cacert]` → the Secret it names and whether it asks for the CA. */
 function parseResource(resource: string, proxyNamespace: string): { namespace: string; name: string; ca: boolean } | undefined {
-  if (!resource.startsWith("kubernetes://")) return undefined;
-  let rest = resource.slice("kubernetes://".length);
+  // kubernetes-gateway://<namespace>/<name>: a Gateway API listener's certificateRef.
+  const scheme = ["kubernetes://", "kubernetes-gateway://"].find((s) => resource.startsWith(s));
+  if (!scheme) return undefined;
+  let rest = resource.slice(scheme.length);
   const ca = rest.endsWith(CA_SUFFIX);
   if (ca) rest = rest.slice(0, -CA_SUFFIX.length);
   const slash = rest.indexOf("/");

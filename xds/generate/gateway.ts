@@ -293,7 +293,8 @@ const TLS_VERSIONS: Record<string, TlsParameters_TlsProtocol> = {
 const adsSecret = (name: string) => ({ name, sdsConfig: { ads: {}, resourceApiVersion: ApiVersion.V3 } });
 
 /** The `kubernetes://` resource name of a credentialName (`<name>` or `<namespace>/<name>`). */
-export const credentialResource = (credentialName: string) => `kubernetes://${credentialName}`;
+export const credentialResource = (credentialName: string) =>
+  credentialName.includes("://") ? credentialName : `kubernetes://${credentialName}`;
 
 /**
  * A terminating server's TLS (upstream's BuildListenerTLSContext): SIMPLE, MUTUAL and

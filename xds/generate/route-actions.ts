@@ -120,8 +120,13 @@ const RESPONSE_CODES: Record<number, RedirectAction["responseCode"]> = {
 };
 
 /** Upstream's ApplyRedirect; undefined for a status code Envoy cannot send (the route then has no action). */
-export function redirectAction(redirect: HttpRedirect, listenPort: number): RedirectAction | undefined {
+export function redirectAction(redirect: HttpRedirect, listenPort: number, gatewaySemantics = false): RedirectAction | undefined {
   const out: RedirectAction = { hostRedirect: redirect.authority, pathRedirect: redirect.uri ?? "" };
+  // The Gateway API's ReplacePrefixMatch, converted as `%PREFIX()%<new prefix>`.
+  if (gatewaySemantics && redirect.uri?.startsWith("%PREFIX()%")) {
+    delete out.pathRedirect;
+    out.prefixRewrite = redirect.uri.slice("%PREFIX()%".length);
+  }
   if (redirect.scheme) out.schemeRedirect = redirect.scheme;
   if (redirect.port !== undefined || redirect.derivePort !== undefined) {
     if (redirect.derivePort === "FROM_REQUEST_PORT") out.portRedirect = listenPort;

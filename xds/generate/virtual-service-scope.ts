@@ -20,6 +20,7 @@ import {
   type HttpRoute,
   resolveGatewayName,
   resolveHost,
+  usesGatewaySemantics,
   type VirtualService,
 } from "./virtual-service.ts";
 
@@ -263,7 +264,14 @@ export function gatewayVirtualServices(push: PushContext, namespace: string, gat
         exportedTo(vs, namespace) &&
         (vs.spec?.gateways ?? []).some((g) => resolveGatewayName(g, vs.metadata?.namespace ?? "default") === gateway),
     )
-    .sort((a, b) => rank(a, namespace) - rank(b, namespace) || oldestFirst(a, b));
+    .sort((a, b) => gatewayRank(a, namespace) - gatewayRank(b, namespace) || oldestFirst(a, b));
+}
+
+/** rank(), and among public ones the Gateway API's routes of the gateway's own namespace first ("consumer override"). */
+function gatewayRank(vs: VirtualService, namespace: string): number {
+  const r = rank(vs, namespace);
+  if (r < 2) return r;
+  return usesGatewaySemantics(vs) && vs.metadata?.namespace === namespace ? 2 : 3;
 }
 
 function hostIndex(push: PushContext, namespace: string): HostIndex {

@@ -10,12 +10,18 @@
 //   the retry policy (the mesh default unless `retries` says otherwise), and the
 //   VirtualService's name in the route's metadata.
 // Redirects, direct responses, rewrites, faults, mirrors, CORS and header changes: route-actions.ts.
-import type { Route, RouteAction_HashPolicy, RouteMatch } from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
+import {
+  type Route,
+  RouteAction_ClusterNotFoundResponseCode,
+  type RouteAction_HashPolicy,
+  type RouteMatch,
+} from "../envoy/third_party/envoy/config/route/v3/route_components.ts";
 import type { StringMatcher } from "../envoy/third_party/envoy/type/matcher/v3/string.ts";
 import type { Any } from "../envoy/third_party/google/protobuf/any.ts";
 import type { MeshService } from "../registry/registry.ts";
 import { outboundClusterName } from "./context.ts";
 import { duration } from "./duration.ts";
+import { ROUTE_SEMANTICS } from "./gateway-api.ts";
 import {
   type CorsPolicySpec,
   corsConfig,
@@ -100,7 +106,14 @@ export interface TlsRoute {
 }
 
 export interface VirtualService {
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+    annotations?: Record<string, string>;
+  };
   spec?: {
     hosts?: string[];
     gateways?: string[];
@@ -131,7 +144,11 @@ function headerMatcher(name: string, m: StringMatch) {
   return isPresence(m) ? { name, presentMatch: true } : { name, stringMatch: stringMatcher(m) };
 }
 
-export function routeMatch(match: HttpMatchRequest | undefined): RouteMatch {
+/**
+ * A match as Envoy's. `gatewaySemantics` (routes converted from the Gateway API): a path prefix
+ * matches whole path segments (upstream's path_separated_prefix), as the Gateway API requires.
+ */
+export function routeMatch(match: HttpMatchRequest | undefined, gatewaySemantics = false): RouteMatch {
   const out: RouteMatch = { prefix: "/" };
   if (!match) return out;
   const without = Object.entries(match.withoutHeaders ?? {}).map(([name, m]) => ({
@@ -146,8 +163,10 @@ export function routeMatch(match: HttpMatchRequest | undefined): RouteMatch {
   if (match.uri) {
     delete out.prefix;
     if (match.uri.exact !== undefined) out.path = match.uri.exact;
-    else if (match.uri.prefix !== undefined) out.prefix = match.uri.prefix;
-    else if (match.uri.regex !== undefined) out.safeRegex = { regex: match.uri.regex };
+    else if (match.uri.prefix !== undefined) {
+      if (gatewaySemantics && match.uri.prefix !== "/") out.pathSeparatedPrefix = match.uri.prefix.replace(/\/$/, "");
+      else out.prefix = match.uri.prefix;
+    } else if (match.uri.regex !== undefined) out.safeRegex = { regex: match.uri.regex };
     else out.prefix = "/";
   }
   out.caseSensitive = !match.ignoreUriCase;
@@ -267,7 +286,13 @@ function sourceMatches(match: HttpMatchRequest | undefined, ctx: RouteContext): 
 }
 
 /** The route's action toward its destinations (upstream's applyHTTPRouteDestination). */
-function routeAction(rule: HttpRoute, ctx: RouteContext, out: Route, authority: string): NonNullable<Route["route"]> {
+function routeAction(
+  rule: HttpRoute,
+  ctx: RouteContext,
+  out: Route,
+  authority: string,
+  gatewaySemantics: boolean,
+): NonNullable<Route["route"]> {
   const timeout = duration(rule.timeout) ?? { seconds: 0 };
   const destinations = (rule.route ?? []).filter((d) => (rule.route?.length ?? 0) === 1 || (d.weight ?? 0) !== 0);
   const targets = destinations.map((d) => ({
@@ -281,10 +306,18 @@ function routeAction(rule: HttpRoute, ctx: RouteContext, out: Route, authority: 
   const action: NonNullable<Route["route"]> = ctx.proxyless
     ? { timeout, maxStreamDuration: { maxStreamDuration: timeout } }
     : { timeout, maxGrpcTimeout: timeout };
+  // The Gateway API: a backend that does not exist answers 500 (not 503).
+  if (gatewaySemantics) action.clusterNotFoundResponseCode = RouteAction_ClusterNotFoundResponseCode.INTERNAL_SERVER_ERROR;
   if (rule.rewrite?.uriRegexRewrite)
     action.regexRewrite = {
       pattern: { regex: rule.rewrite.uriRegexRewrite.match ?? "" },
       substitution: rule.rewrite.uriRegexRewrite.rewrite ?? "",
+    };
+  else if (rule.rewrite?.uri === "/" && gatewaySemantics && out.match?.pathSeparatedPrefix !== undefined)
+    // Removing the whole prefix: keep the `/` in front of what remains.
+    action.regexRewrite = {
+      pattern: { regex: `^${quoteMeta(out.match.pathSeparatedPrefix)}(/?)(.*)` },
+      substitution: "/\\2",
     };
   else if (rule.rewrite?.uri) action.prefixRewrite = rule.rewrite.uri;
   const host = rule.rewrite?.authority || authority;
@@ -336,13 +369,14 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): Rou
   const routes: Route[] = [];
   const name = vs.metadata?.name ?? "";
   const configPath = `/apis/networking.istio.io/v1/namespaces/${vs.metadata?.namespace ?? ""}/virtual-service/${name}`;
+  const gatewaySemantics = usesGatewaySemantics(vs);
   for (const rule of vs.spec?.http ?? []) {
     for (const match of rule.match?.length ? rule.match : [undefined]) {
       if (match?.port && match.port !== ctx.listenPort) continue;
       if (!sourceMatches(match, ctx)) continue;
       const out: Route = {
         name: match?.name ? `${rule.name ?? ""}.${match.name}` : (rule.name ?? ""),
-        match: routeMatch(match),
+        match: routeMatch(match, gatewaySemantics),
         metadata: { filterMetadata: { istio: { config: configPath } } },
       };
       let authority = "";
@@ -354,9 +388,9 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): Rou
         out.responseHeadersToRemove = headers.responseHeadersToRemove;
         authority = headers.authority;
       }
-      if (rule.redirect) out.redirect = redirectAction(rule.redirect, ctx.listenPort);
+      if (rule.redirect) out.redirect = redirectAction(rule.redirect, ctx.listenPort, gatewaySemantics);
       else if (rule.directResponse) out.directResponse = directResponseAction(rule.directResponse);
-      else out.route = routeAction(rule, ctx, out, authority);
+      else out.route = routeAction(rule, ctx, out, authority, gatewaySemantics);
       out.decorator = { operation: operation(out, name, ctx.listenPort) };
       const perFilter: Record<string, Any> = {};
       const fault = rule.fault && faultConfig(rule.fault);
@@ -371,6 +405,12 @@ export function virtualServiceRoutes(vs: VirtualService, ctx: RouteContext): Rou
   }
   return routes;
 }
+
+/** A VirtualService converted from the Gateway API (gateway-api.ts marks them). */
+export const usesGatewaySemantics = (vs: VirtualService) => vs.metadata?.annotations?.[ROUTE_SEMANTICS] === "gateway";
+
+/** Go's regexp.QuoteMeta. */
+const quoteMeta = (s: string) => s.replace(/[\\.+*?()|[\]{}^$]/g, "\\$&");
 
 /** Upstream's IsCatchAllRoute: every path, no header or query condition. */
 function catchAll(m: RouteMatch | undefined): boolean {

@@ -13,6 +13,7 @@ import { gatewayClusterEntries, sidecarClusters } from "../generate/clusters.ts"
 import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
 import type { DestinationRule } from "../generate/destination-rule.ts";
 import { gatewayListeners, gatewayRouteConfiguration, type IstioGateway } from "../generate/gateway.ts";
+import { type KubeGateway, type KubeHttpRoute, type ReferenceGrant, withGatewayApi } from "../generate/gateway-api.ts";
 import { credentialsOf, type KubeSecret } from "../generate/gateway-secrets.ts";
 import { grpcClusters, grpcListeners, grpcRoute } from "../generate/grpc.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
@@ -69,7 +70,7 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
   const config = parseAllDocuments(scenario.config ?? "")
     .map((d) => d.toJSON() as { kind?: string } | null)
     .filter((o): o is { kind?: string } => Boolean(o));
-  const push: PushContext = {
+  const base: PushContext = {
     version: 1,
     mesh: { ...DEFAULT_MESH, ...meshSettings((parse(scenario.mesh ?? "") as object | null) ?? {}) },
     peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
@@ -89,6 +90,12 @@ export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
       workloadEntries: config.filter((o) => o.kind === "WorkloadEntry") as KubeWorkloadEntry[],
     }),
   };
+  // The Gateway API's objects are Kubernetes objects (as upstream's fake reads them).
+  const push = withGatewayApi(base, {
+    gateways: objects.filter((o) => o.kind === "Gateway") as KubeGateway[],
+    httpRoutes: objects.filter((o) => o.kind === "HTTPRoute") as KubeHttpRoute[],
+    referenceGrants: objects.filter((o) => o.kind === "ReferenceGrant") as ReferenceGrant[],
+  });
   const out: Record<string, ProxyConfig> = {};
   for (const spec of scenario.proxies) {
     const proxy = parseNode({

@@ -14,6 +14,7 @@ import { type AuthorizationPolicy, policyProblems } from "../generate/authorizat
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { type IstioGateway, unservedServers } from "../generate/gateway.ts";
+import { type KubeGateway, type KubeHttpRoute, type ReferenceGrant, withGatewayApi } from "../generate/gateway-api.ts";
 import {
   type CredentialSecret,
   credentialOf,
@@ -99,6 +100,9 @@ export class Discovery {
     requestAuthentications: Informer;
     gateways: Informer;
     secrets: Informer;
+    kubeGateways: Informer;
+    httpRoutes: Informer;
+    referenceGrants: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -174,6 +178,10 @@ export class Discovery {
       authorizationPolicies: cache.informer({ path: "/apis/security.istio.io/v1/authorizationpolicies", optional: true }),
       requestAuthentications: cache.informer({ path: "/apis/security.istio.io/v1/requestauthentications", optional: true }),
       gateways: cache.informer({ path: "/apis/networking.istio.io/v1/gateways", optional: true }),
+      // The Gateway API (its CRDs may come any time): gateways' listeners and routes.
+      kubeGateways: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/gateways", optional: true }),
+      httpRoutes: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/httproutes", optional: true }),
+      referenceGrants: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1beta1/referencegrants", optional: true }),
       // Gateways' credentialName certificates. Optional: until istiod may read Secrets (its
       // revision's istiod-credentials binding), HTTPS servers get no chains and the rest works.
       // ServiceAccount tokens and Helm releases are never even listed (as upstream).
@@ -218,6 +226,9 @@ export class Discovery {
       requestAuthentications,
       gateways,
       secrets,
+      kubeGateways,
+      httpRoutes,
+      referenceGrants,
     } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
@@ -244,6 +255,10 @@ export class Discovery {
       requestAuthentications.subscribe(() => this.changed("full")),
       // Gateway pods' listeners and routes.
       gateways.subscribe(() => this.changed("full")),
+      // Gateway API objects become Gateways and VirtualServices (gateway-api.ts).
+      kubeGateways.subscribe(() => this.changed("full")),
+      httpRoutes.subscribe(() => this.changed("full")),
+      referenceGrants.subscribe(() => this.changed("full")),
       // Only the Secrets Gateways name are pushed (a cluster's many others change often).
       secrets.subscribe((key) => {
         if (this.referencedSecrets().has(key)) this.changed("full");
@@ -272,7 +287,7 @@ export class Discovery {
 
   private snapshot(): PushContext {
     const list = <T>(name: keyof Discovery["informers"]) => this.informers[name].list() as T[];
-    const push: PushContext = {
+    const istioPush: PushContext = {
       virtualServices: list<VirtualService>("virtualServices"),
       destinationRules: list<DestinationRule>("destinationRules"),
       sidecars: list<Sidecar>("sidecars"),
@@ -280,7 +295,6 @@ export class Discovery {
       authorizationPolicies: list<AuthorizationPolicy>("authorizationPolicies"),
       requestAuthentications: list<RequestAuthentication>("requestAuthentications"),
       gateways: list<IstioGateway>("gateways"),
-      ...(this.informers.secrets.synced ? { credentials: this.credentials() } : {}),
       ...(this.secretAccess ? { secretReaders: (who: Identity) => this.secretAccess?.allowed(who) ?? false } : {}),
       version: ++this.version,
       mesh: { ...DEFAULT_MESH, ...this.options.mesh?.() },
@@ -294,6 +308,13 @@ export class Discovery {
         workloadEntries: list<KubeWorkloadEntry>("workloadEntries"),
       }),
     };
+    // The Gateway API's Gateways and HTTPRoutes, as the Istio Gateways and VirtualServices they make.
+    const push = withGatewayApi(istioPush, {
+      gateways: list<KubeGateway>("kubeGateways"),
+      httpRoutes: list<KubeHttpRoute>("httpRoutes"),
+      referenceGrants: list<ReferenceGrant>("referenceGrants"),
+    });
+    if (this.informers.secrets.synced) push.credentials = this.credentials(push.gateways ?? []);
     this.warnVirtualServices(push);
     this.warnAuthorizationPolicies(push);
     this.warnGateways(push);
@@ -313,8 +334,8 @@ export class Discovery {
   }
 
   /** The Secrets Gateways name, by `<namespace>/<name>` (the informer keeps only their certificate keys). */
-  private credentials(): Map<string, CredentialSecret> {
-    const named = referencedSecrets(this.informers.gateways.list() as IstioGateway[]);
+  private credentials(gateways: IstioGateway[]): Map<string, CredentialSecret> {
+    const named = referencedSecrets(gateways);
     const out = new Map<string, CredentialSecret>();
     for (const key of named) {
       const secret = this.informers.secrets.get(key) as unknown as CredentialSecret | undefined;
