@@ -36,6 +36,15 @@ describe("a Gateway API Gateway's objects", () => {
     expect(deployment.spec?.template.spec?.containers[0]?.args?.slice(0, 2)).toEqual(["proxy", "router"]);
   });
 
+  test("the mesh's proxyMetadata is the proxy agent's environment, as upstream's kube-gateway template puts it", () => {
+    const [, deployment] = renderKubeGateway(gateway(), { ...settings, proxyMetadata: { CLOUD_PLATFORM: "none", FOO: "1" } });
+    const env = deployment.spec?.template.spec?.containers[0]?.env ?? [];
+    expect(env.slice(-2)).toEqual([
+      { name: "CLOUD_PLATFORM", value: "none" },
+      { name: "FOO", value: "1" },
+    ]);
+  });
+
   test("the Service: status port and one port per listener (named like it), LoadBalancer unless the annotation says otherwise", () => {
     const [, , service] = renderKubeGateway(gateway(), settings);
     expect(service.spec?.type).toBe("LoadBalancer");

@@ -53,6 +53,8 @@ export interface GatewaySettings {
   proxyConfigJson?: string;
   clusterId?: string;
   network?: string;
+  /** The mesh's defaultConfig.proxyMetadata: environment of the proxy's agent (e.g. CLOUD_PLATFORM). */
+  proxyMetadata?: Record<string, string>;
 }
 
 /** A listener protocol's Service appProtocol, as upstream maps them. */
@@ -193,6 +195,7 @@ export function renderKubeGateway(gateway: Gateway, settings: GatewaySettings): 
                 { name: "ISTIO_META_OWNER", value: `kubernetes://apis/apps/v1/namespaces/${namespace}/deployments/${name}` },
                 { name: "ISTIO_META_MESH_ID", value: settings.trustDomain },
                 { name: "TRUST_DOMAIN", value: settings.trustDomain },
+                ...Object.entries(settings.proxyMetadata ?? {}).map(([key, value]) => ({ name: key, value: String(value) })),
               ],
               resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } },
               startupProbe: {

@@ -54,5 +54,6 @@ export function controlPlaneOf(revision: IstioRevision): GatewaySettings {
     proxyConfigJson: proxyConfigJson(mesh.defaultConfig),
     clusterId: g.multiCluster.clusterName,
     network: g.network,
+    proxyMetadata: mesh.defaultConfig?.proxyMetadata as Record<string, string> | undefined,
   };
 }

@@ -120,8 +120,8 @@ test("an HTTPRoute becomes a VirtualService per listener and hostname, rules spl
     { destination: { host: "reviews.shop.svc.cluster.local", port: { number: 9080 } }, weight: 90 },
     { destination: { host: "ratings.shop.svc.cluster.local", port: { number: 9080 } }, weight: 10 },
   ]);
-  // A Service that does not exist: a destination nowhere (the route answers 500).
-  expect(http[2]?.route).toEqual([{ destination: { host: "nope.shop.svc.cluster.local" } }]);
+  // A Service that does not exist: its cluster does not either (the route answers 500).
+  expect(http[2]?.route).toEqual([{ destination: { host: "nope.shop.svc.cluster.local", port: { number: 9080 } } }]);
   expect(http[1]?.redirect).toEqual({ derivePort: "FROM_REQUEST_PORT", uri: "%PREFIX()%/modern" });
 });
 
@@ -132,7 +132,8 @@ test("a backend in another namespace needs a ReferenceGrant; routes from a names
     rules: [{ backendRefs: [{ name: "reviews", namespace: "shop", port: 9080 }] }],
   });
   const without = gatewayApiConfig(input([secure])).virtualServices[0]?.spec?.http?.[0]?.route;
-  expect(without).toEqual([{ destination: { host: "reviews.shop.svc.cluster.local" } }]);
+  // Not granted: no destination at all (500).
+  expect(without).toEqual([{ destination: {} }]);
   const grant = {
     metadata: { name: "from-gw", namespace: "shop" },
     spec: {

@@ -258,12 +258,18 @@ const seconds = (d: string | undefined) => {
   return total > 0 ? `${total}s` : undefined;
 };
 
-/** A backendRef as a destination; invalid ones (unknown Service, another namespace without a grant) point nowhere (500). */
-function destination(input: GatewayApiInput, route: KubeHttpRoute, ref: BackendRef) {
+/**
+ * A backendRef as a destination (upstream's buildDestination): a Service of the route's
+ * namespace, or of another one a ReferenceGrant opens; `valid` false when the Service does not
+ * exist (its cluster is then missing: 500) or may not be used (no destination at all: 500).
+ */
+function destination(
+  input: GatewayApiInput,
+  route: KubeHttpRoute,
+  ref: BackendRef,
+): { host?: string; port?: number; valid: boolean } {
   const namespace = ref.namespace ?? ns(route);
-  const kind = ref.kind ?? "Service";
-  if ((ref.group ?? "") !== "" || kind !== "Service" || !ref.port) return { host: "", valid: false };
-  const host = `${ref.name}.${namespace}.svc.${input.domainSuffix}`;
+  if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service" || !ref.port) return { valid: false };
   const granted =
     namespace === ns(route) ||
     (input.referenceGrants ?? []).some(
@@ -272,7 +278,9 @@ function destination(input: GatewayApiInput, route: KubeHttpRoute, ref: BackendR
         (g.spec?.from ?? []).some((f) => f.group === GROUP && f.kind === "HTTPRoute" && f.namespace === ns(route)) &&
         (g.spec?.to ?? []).some((t) => (t.group ?? "") === "" && t.kind === "Service" && (!t.name || t.name === ref.name)),
     );
-  return { host, port: ref.port, valid: granted && input.services.has(`${namespace}/${ref.name}`) };
+  if (!granted) return { valid: false };
+  const host = `${ref.name}.${namespace}.svc.${input.domainSuffix}`;
+  return { host, port: ref.port, valid: input.services.has(`${namespace}/${ref.name}`) };
 }
 
 type HttpRoute = NonNullable<NonNullable<VirtualService["spec"]>["http"]>[number];
@@ -322,7 +330,7 @@ function convertRule(input: GatewayApiInput, route: KubeHttpRoute, rule: HttpRou
     } else if (filter.type === "RequestMirror" && filter.requestMirror) {
       const m = filter.requestMirror;
       const dst = destination(input, route, m.backendRef);
-      if (dst.valid) {
+      if (dst.valid && dst.host) {
         const percent = m.fraction
           ? (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100)
           : m.percent !== undefined
@@ -366,7 +374,7 @@ function convertRule(input: GatewayApiInput, route: KubeHttpRoute, rule: HttpRou
       }
       return {
         // An invalid backend keeps its place (its weight's share answers 500).
-        destination: dst.valid ? { host: dst.host, port: { number: dst.port } } : { host: dst.host || "invalid.backend" },
+        destination: dst.host ? { host: dst.host, port: { number: dst.port } } : {},
         ...(weighted.length > 1 ? { weight: b.weight ?? 1 } : {}),
         ...(Object.keys(headers).length ? { headers } : {}),
       };
