@@ -12,6 +12,7 @@ import { type Gateway, renderKubeGateway } from "../controllers/gateways/kube-ga
 import { objectPath } from "../kube/apply.ts";
 import { rawClient } from "../kube/raw-client.ts";
 import { versions } from "../versions.ts";
+import { httpRouteParentStatuses } from "../xds/generate/gateway-api.ts";
 import { binaries } from "./cluster/local-cluster.ts";
 import { kubeClients, uniqueName, waitFor } from "./support/kube.ts";
 import { startUpstreamIstiod, type UpstreamIstiod } from "./support/upstream-istiod.ts";
@@ -206,4 +207,58 @@ spec:
   // reports the Service's cluster hostname meanwhile (what the gateway is reachable at in-cluster).
   expect(upstreamStatus.addresses ?? []).toEqual([]);
   expect(programmed.addresses).toEqual([{ type: "Hostname", value: `edge-istio.${upstreamNs}.svc.cluster.local` }]);
+});
+
+test("HTTPRoutes' status says what upstream's says: Accepted and ResolvedRefs, reasons and messages", async () => {
+  const routes = {
+    "all-listeners": "parentRefs: [{name: edge}]\n  rules: [{backendRefs: [{name: edge-istio, port: 80}]}]",
+    "bad-section": "parentRefs: [{name: edge, sectionName: nope}]",
+    "missing-backend": "parentRefs: [{name: edge, sectionName: http}]\n  rules: [{backendRefs: [{name: nope, port: 80}]}]",
+    "other-namespace":
+      "parentRefs: [{name: edge, sectionName: http}]\n  rules: [{backendRefs: [{name: kube-dns, namespace: kube-system, port: 53}]}]",
+  };
+  for (const [name, spec] of Object.entries(routes))
+    ok(
+      ["apply", "-f", "-"],
+      `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: ${name}, namespace: ${upstreamNs}}\nspec:\n  ${spec}\n`,
+    );
+  const words = (c: Json) => `${c.type}=${c.status} ${c.reason}: ${c.message}`;
+  const gateway = await client.get<Json>(`/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/gateways/edge`);
+  const compare = async () => {
+    const out: Record<string, { upstream: string[]; rigger: string[] }> = {};
+    for (const name of Object.keys(routes)) {
+      const route = await client.get<Json>(`/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/httproutes/${name}`);
+      const services = new Set<string>();
+      for (const rule of route.spec.rules ?? [])
+        for (const b of rule.backendRefs ?? []) {
+          const ns = b.namespace ?? upstreamNs;
+          if (await client.get(`/api/v1/namespaces/${ns}/services/${b.name}`).catch(() => undefined))
+            services.add(`${ns}/${b.name}`);
+        }
+      const ours = httpRouteParentStatuses(
+        { gateways: [gateway], httpRoutes: [route], services, domainSuffix: "cluster.local" },
+        route,
+      );
+      const theirs = (route.status?.parents ?? []).filter((p: Json) => p.controllerName === "istio.io/gateway-controller");
+      out[name] = {
+        upstream: theirs.flatMap((p: Json) =>
+          (p.conditions ?? []).filter((c: Json) => c.type !== "ResolvedWaypoints").map(words),
+        ),
+        rigger: ours.flatMap((p) => p.conditions.map(words)),
+      };
+    }
+    return out;
+  };
+  // Upstream writes each route's status in its own time: wait (bounded) until it has one for every route.
+  let seen = await compare();
+  for (let i = 0; i < 120 && Object.values(seen).some((s) => s.upstream.length < 2); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    seen = await compare();
+  }
+  for (const [name, s] of Object.entries(seen)) expect.soft(s.rigger, `HTTPRoute ${name}`).toEqual(s.upstream);
+  console.log(
+    `route status parity:\n${Object.entries(seen)
+      .map(([n, s]) => `  ${n}: ${s.upstream.join(" | ")}`)
+      .join("\n")}`,
+  );
 });

@@ -820,6 +820,23 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
         [httpRoute],
         () => get("/api/items") === "200 v1 tagged",
       );
+      /** The route's conditions for our controller: type → "<status> <reason>: <message>". */
+      const routeConditions = () => {
+        const live = json<{
+          status?: {
+            parents?: {
+              controllerName: string;
+              conditions?: { type: string; status: string; reason: string; message: string }[];
+            }[];
+          };
+        }>(["-n", APP, "get", "httproute", "api"]);
+        const ours = live.status?.parents?.find((p) => p.controllerName === "istio.io/gateway-controller");
+        return Object.fromEntries((ours?.conditions ?? []).map((c) => [c.type, `${c.status} ${c.reason}: ${c.message}`]));
+      };
+      const beforeGrant = await waitFor("the HTTPRoute's status", async () => {
+        const c = routeConditions();
+        return c.Accepted && c.ResolvedRefs ? c : undefined;
+      });
       measured["Gateway API: HTTPRoute applied → first answer through the gateway"] = `${seconds.toFixed(1)} s`;
       const count = (path: string, headers: string[] = []) => {
         const seen: Record<string, number> = {};
@@ -852,6 +869,11 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
         get("/", ["x-version: v2"]) === "200 v2" ? true : undefined,
       );
       const granted = count("/", ["x-version: v2"]);
+      // The route's status as the operator writes it, with upstream's reasons and wording.
+      const resolved = await waitFor("the HTTPRoute's ResolvedRefs after the grant", async () => {
+        const c = routeConditions();
+        return c.ResolvedRefs?.startsWith("True") ? c : undefined;
+      });
       measured["Gateway API: 5 calls each"] = JSON.stringify({ ...seen, otherWithGrant: granted });
       expect(seen).toEqual({
         api: { "200 v1 tagged": 5 },
@@ -860,6 +882,15 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
         otherWithoutGrant: { "500": 5 },
       });
       expect(granted).toEqual({ "200 v2": 5 });
+      measured["Gateway API: HTTPRoute status before / after the ReferenceGrant"] = JSON.stringify({ beforeGrant, resolved });
+      expect(beforeGrant).toEqual({
+        Accepted: "True Accepted: Route was valid",
+        ResolvedRefs: `False RefNotPermitted: backendRef other/${OTHER} not accessible to a HTTPRoute in namespace "${APP}" (missing a ReferenceGrant?)`,
+      });
+      expect(resolved).toEqual({
+        Accepted: "True Accepted: Route was valid",
+        ResolvedRefs: "True ResolvedRefs: All references resolved",
+      });
     } finally {
       kubectl(["delete", "namespace", KUBE_GW, "--ignore-not-found", "--wait=true", "--timeout=90s"]);
       kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);

@@ -58,6 +58,7 @@ const RESOURCES: Record<string, string> = {
   IstioGateway: "istiogateways",
   Gateway: "gateways",
   GatewayClass: "gatewayclasses",
+  HTTPRoute: "httproutes",
 };
 
 /** The object's URL path: /api/v1/namespaces/ns/configmaps/name, /apis/group/v/kind/name, … */

@@ -136,17 +136,68 @@ describe("gatewayApiController, by its writes", () => {
       metadata: { name: "shop", namespace: "edge" },
       spec: { parentRefs: [{ name: parent, ...(section ? { sectionName: section } : {}) }] },
     });
-    expect(httpRoutes?.map("edge/shop", route("web", "http"), false)).toEqual(["edge/web"]);
+    // Its parent Gateway (listener counts), and its own status.
+    expect(httpRoutes?.map("edge/shop", route("web", "http"), false)).toEqual(["edge/web", "route:edge/shop"]);
     await controller.reconcile("edge/web");
     expect(statusOf(client)?.listeners?.map((l) => [l.name, l.attachedRoutes])).toEqual([
       ["http", 1],
       ["other", 0],
     ]);
     // Moved to another Gateway: both are reconciled, and web counts it no more.
-    expect(httpRoutes?.map("edge/shop", route("api"), false)).toEqual(["edge/web", "edge/api"]);
+    expect(httpRoutes?.map("edge/shop", route("api"), false)).toEqual(["edge/web", "edge/api", "route:edge/shop"]);
     client.writes.length = 0;
     await controller.reconcile("edge/web");
     expect(client.writeLines()).toEqual([`apply ${GATEWAY}/status`]);
     expect(statusOf(client)?.listeners?.map((l) => l.attachedRoutes)).toEqual([0, 0]);
+  });
+});
+
+describe("HTTPRoute status", () => {
+  const ROUTE = `${API}/namespaces/edge/httproutes/shop`;
+  const route = (backend: string) => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: "shop", namespace: "edge", generation: 2 },
+    spec: {
+      parentRefs: [{ name: "web", sectionName: "http" }],
+      rules: [{ backendRefs: [{ name: backend, port: 80 }] }],
+    },
+    status: { parents: [{ parentRef: { name: "other" }, controllerName: "example.test/other", conditions: [] }] },
+  });
+  type Parents = {
+    parents: { controllerName: string; conditions: { type: string; status: string; reason: string; message: string }[] }[];
+  };
+
+  test("Accepted and ResolvedRefs for our Gateway's parentRef, other controllers' entries kept; nothing when converged", async () => {
+    const client = cluster()
+      .put(ROUTE, route("shop"))
+      .put("/api/v1/namespaces/edge/services/shop", { kind: "Service", metadata: { name: "shop", namespace: "edge" } });
+    const controller = gatewayApiController({ client });
+    await controller.reconcile("gatewayclass");
+    client.writes.length = 0;
+    await controller.reconcile("route:edge/shop");
+    expect(client.writeLines()).toEqual([`apply ${ROUTE}/status`]);
+    const status = (client.objects.get(ROUTE) as { status: Parents }).status;
+    expect(status.parents.map((p) => p.controllerName)).toEqual(["example.test/other", "istio.io/gateway-controller"]);
+    expect(status.parents[1]?.conditions.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`)).toEqual([
+      "Accepted=True Accepted: Route was valid",
+      "ResolvedRefs=True ResolvedRefs: All references resolved",
+    ]);
+    client.writes.length = 0;
+    await controller.reconcile("route:edge/shop");
+    expect(client.writeLines()).toEqual([]);
+  });
+
+  test("a backend that does not exist: ResolvedRefs False, BackendNotFound", async () => {
+    const client = cluster().put(ROUTE, route("nope"));
+    const controller = gatewayApiController({ client });
+    await controller.reconcile("gatewayclass");
+    await controller.reconcile("route:edge/shop");
+    const status = (client.objects.get(ROUTE) as { status: Parents }).status;
+    expect(status.parents[1]?.conditions[1]).toMatchObject({
+      status: "False",
+      reason: "BackendNotFound",
+      message: "backend(nope.edge.svc.cluster.local) not found",
+    });
   });
 });

@@ -11,6 +11,12 @@ import { applyAll, applyIfChanged, getOrUndefined, type KubeObject, withRendered
 import { type Condition, setCondition } from "../../kube/conditions.ts";
 import type { Controller } from "../../kube/controller.ts";
 import type { RawClient } from "../../kube/raw-client.ts";
+import {
+  httpRouteParentStatuses,
+  type KubeGateway,
+  type KubeHttpRoute,
+  type ReferenceGrant,
+} from "../../xds/generate/gateway-api.ts";
 import { MANAGED_BY } from "../install/configmaps.ts";
 import {
   type Listener,
@@ -27,6 +33,30 @@ export const CONTROLLER_NAME = "istio.io/gateway-controller";
 export const CLASS_NAME = "istio";
 const API = "/apis/gateway.networking.k8s.io/v1";
 const CLASS_KEY = "gatewayclass";
+/** Reconcile keys of HTTPRoutes' status: `route:<namespace>/<name>`. */
+const ROUTE_KEY = "route:";
+
+/** `<group>/<kind>/<namespace>/<name>/<section>/<port>` of a parentRef, defaults filled in, to compare. */
+const canonicalRef = (r: {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  sectionName?: string;
+  port?: number;
+}) => [
+  r.group ?? "gateway.networking.k8s.io",
+  r.kind ?? "Gateway",
+  r.namespace ?? "",
+  r.name ?? "",
+  r.sectionName ?? "",
+  r.port ?? 0,
+];
+
+interface LiveRoute extends KubeHttpRoute, KubeObject {
+  metadata: KubeObject["metadata"] & { generation?: number };
+  status?: { parents?: { parentRef: object; controllerName: string; conditions?: Condition[] }[] };
+}
 const CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
 
 interface GatewayClass extends KubeObject {
@@ -140,7 +170,86 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
     });
   };
 
+  /**
+   * An HTTPRoute's status.parents for our Gateways (Accepted, ResolvedRefs, upstream's reasons
+   * and wording, xds/generate/gateway-api.ts); other controllers' entries are kept.
+   */
+  const reconcileRoute = async (key: string) => {
+    const [namespace, name] = key.slice(ROUTE_KEY.length).split("/");
+    const route = await getOrUndefined<LiveRoute>(client, `${API}/namespaces/${namespace}/httproutes/${name}`);
+    if (!route) return undefined;
+    const gateways: KubeGateway[] = [];
+    for (const ref of route.spec?.parentRefs ?? []) {
+      if ((ref.kind ?? "Gateway") !== "Gateway") continue;
+      const gw = await getOrUndefined<KubeGateway & KubeObject>(
+        client,
+        `${API}/namespaces/${ref.namespace ?? namespace}/gateways/${ref.name}`,
+      );
+      if (gw) gateways.push(gw);
+    }
+    const backends = (route.spec?.rules ?? []).flatMap((r) => [
+      ...(r.backendRefs ?? []),
+      ...(r.filters ?? []).flatMap((f) => (f.requestMirror ? [f.requestMirror.backendRef] : [])),
+    ]);
+    const services = new Set<string>();
+    const grants: ReferenceGrant[] = [];
+    for (const ns of new Set(backends.map((b) => b.namespace ?? namespace))) {
+      for (const b of backends.filter((x) => (x.namespace ?? namespace) === ns))
+        if (await getOrUndefined(client, `/api/v1/namespaces/${ns}/services/${b.name}`)) services.add(`${ns}/${b.name}`);
+      if (ns !== namespace) {
+        const list = await getOrUndefined<{ items: ReferenceGrant[] }>(
+          client,
+          `/apis/gateway.networking.k8s.io/v1beta1/namespaces/${ns}/referencegrants`,
+        );
+        grants.push(...(list?.items ?? []));
+      }
+    }
+    const classOf = async (gw: KubeGateway) =>
+      (await getOrUndefined<GatewayClass>(client, `${API}/gatewayclasses/${gw.spec?.gatewayClassName}`))?.spec.controllerName;
+    const ours: KubeGateway[] = [];
+    for (const gw of gateways) if ((await classOf(gw)) === CONTROLLER_NAME) ours.push(gw);
+    const computed = httpRouteParentStatuses(
+      { gateways: ours, httpRoutes: [route], referenceGrants: grants, services, domainSuffix: "cluster.local" },
+      route,
+    );
+    const now = new Date();
+    const previous = (route.status?.parents ?? []).filter((p) => p.controllerName === CONTROLLER_NAME);
+    const sameRef = (a: object, b: object) => JSON.stringify(canonicalRef(a)) === JSON.stringify(canonicalRef(b));
+    const parents = [
+      ...(route.status?.parents ?? []).filter((p) => p.controllerName !== CONTROLLER_NAME),
+      ...computed.map((p) => {
+        let conditions = previous.find((q) => sameRef(q.parentRef, p.parentRef))?.conditions;
+        for (const c of p.conditions)
+          conditions = setCondition(conditions, { ...c, observedGeneration: route.metadata.generation }, now);
+        return { ...p, conditions };
+      }),
+    ];
+    await writeStatus(client, route, route.status, { ...route.status, parents });
+    return undefined;
+  };
+
   const all = () => [...known];
+  /** Route status keys of the HTTPRoutes whose backends include Service `<namespace>/<name>`. */
+  const routesTo = (service: string) =>
+    [...routes.values()]
+      .filter(
+        (r) =>
+          r.kind === "HTTPRoute" &&
+          ((r as KubeHttpRoute).spec?.rules ?? []).some((rule) =>
+            (rule.backendRefs ?? []).some((b) => `${b.namespace ?? r.metadata.namespace}/${b.name}` === service),
+          ),
+      )
+      .map((r) => `${ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`);
+  /** Route status keys of every HTTPRoute (a ReferenceGrant changed). */
+  const allRoutes = () =>
+    [...routes.values()]
+      .filter((r) => r.kind === "HTTPRoute")
+      .map((r) => `${ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`);
+  /** Route status keys of the HTTPRoutes naming Gateway `key`. */
+  const routesOf = (key: string) =>
+    [...routes.values()]
+      .filter((r) => r.kind === "HTTPRoute" && parentsOf(r).includes(key))
+      .map((r) => `${ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`);
   /** The Gateways a route names as parents. */
   const parentsOf = (route: Route | undefined) =>
     (route?.spec?.parentRefs ?? [])
@@ -154,7 +263,8 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       const before = routes.get(id);
       if (deleted || !object) routes.delete(id);
       else routes.set(id, { ...(object as Route), kind });
-      return [...new Set([...parentsOf(before), ...parentsOf(routes.get(id))])];
+      const keys = [...new Set([...parentsOf(before), ...parentsOf(routes.get(id))])];
+      return kind === "HTTPRoute" && !deleted ? [...keys, `${ROUTE_KEY}${key}`] : keys;
     };
   const byGatewayLabel = (_key: string, object?: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
     const gateway = object?.metadata?.labels?.[GATEWAY_NAME_LABEL];
@@ -162,7 +272,8 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
   };
   return {
     name: "gateway-api",
-    reconcile: (key) => (key === CLASS_KEY ? reconcileClass() : reconcileGateway(key)),
+    reconcile: (key) =>
+      key === CLASS_KEY ? reconcileClass() : key.startsWith(ROUTE_KEY) ? reconcileRoute(key) : reconcileGateway(key),
     watches: [
       // Not optional: the CRD collection always exists, and its event creates the class.
       {
@@ -171,10 +282,14 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
         map: () => [CLASS_KEY, ...all()],
       },
       { path: `${API}/gatewayclasses`, optional: true, map: () => [CLASS_KEY, ...all()] },
-      { path: `${API}/gateways`, optional: true, map: (key) => [key] },
+      // A Gateway's change may change what its routes may attach to: their status too.
+      { path: `${API}/gateways`, optional: true, map: (key) => [key, ...routesOf(key)] },
       ...ROUTES.map(({ kind, path }) => ({ path, optional: true, map: routeWatch(kind) })),
       { path: "/apis/apps/v1/deployments", labelSelector: MANAGED_LABEL, map: byGatewayLabel },
       { path: "/api/v1/services", labelSelector: GATEWAY_NAME_LABEL, map: byGatewayLabel },
+      // What routes' ResolvedRefs depend on: their backends' Services and ReferenceGrants.
+      { path: "/api/v1/services", map: (key: string) => routesTo(key) },
+      { path: "/apis/gateway.networking.k8s.io/v1beta1/referencegrants", optional: true, map: allRoutes },
       { path: TAGS_PATH, map: all },
       { path: REVISIONS_PATH, map: all },
     ],

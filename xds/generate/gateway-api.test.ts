@@ -5,7 +5,13 @@ import { parseNode } from "../proxy.ts";
 import { buildRegistry } from "../registry/registry.ts";
 import { DEFAULT_MESH, type PushContext } from "./context.ts";
 import { gatewayRouteConfiguration } from "./gateway.ts";
-import { gatewayApiConfig, type KubeGateway, type KubeHttpRoute, withGatewayApi } from "./gateway-api.ts";
+import {
+  gatewayApiConfig,
+  httpRouteParentStatuses,
+  type KubeGateway,
+  type KubeHttpRoute,
+  withGatewayApi,
+} from "./gateway-api.ts";
 
 const gateway: KubeGateway = {
   metadata: { name: "web", namespace: "gw", creationTimestamp: "2026-01-01T00:00:00Z" },
@@ -195,4 +201,52 @@ test("a gateway pod is served the converted routes with the Gateway API's semant
   expect(r?.route?.regexRewrite).toEqual({ pattern: { regex: "^/v1(/?)(.*)" }, substitution: "/\\2" });
   expect(r?.route?.clusterNotFoundResponseCode).toBeDefined();
   expect(r?.route?.cluster).toBe("outbound|9080||reviews.shop.svc.cluster.local");
+});
+
+test("route status: Accepted per parent with upstream's reasons, ResolvedRefs naming the first bad backend", () => {
+  const status = (r: KubeHttpRoute, extra = {}) =>
+    httpRouteParentStatuses({ ...input([r]), ...extra }, r).map((p) => [
+      p.parentRef.sectionName ?? "",
+      ...p.conditions.map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`),
+    ]);
+  const ok = route("shop", "shop", {
+    parentRefs: [{ name: "web", namespace: "gw" }],
+    hostnames: ["shop.example.com"],
+    rules: [{ backendRefs: [{ name: "reviews", port: 9080 }] }],
+  });
+  expect(status(ok)).toEqual([
+    ["", "Accepted=True Accepted: Route was valid", "ResolvedRefs=True ResolvedRefs: All references resolved"],
+  ]);
+  const wrong = route("wrong", "shop", {
+    parentRefs: [
+      { name: "web", namespace: "gw", sectionName: "https" },
+      { name: "web", namespace: "gw", sectionName: "nope" },
+      { name: "absent", namespace: "gw" },
+    ],
+    hostnames: ["secure.example.com"],
+    rules: [
+      { backendRefs: [{ name: "missing", port: 9080 }] },
+      { backendRefs: [{ name: "reviews", namespace: "other", port: 9080 }] },
+    ],
+  });
+  expect(status(wrong)).toEqual([
+    [
+      "https",
+      'Accepted=False NotAllowedByListeners: hostnames matched parent hostname "secure.example.com", but namespace "shop" is not allowed by the parent',
+      "ResolvedRefs=False BackendNotFound: backend(missing.shop.svc.cluster.local) not found",
+    ],
+    [
+      "nope",
+      'Accepted=False NoMatchingParent: sectionName "nope" not found; sectionName "nope" not found',
+      "ResolvedRefs=False BackendNotFound: backend(missing.shop.svc.cluster.local) not found",
+    ],
+  ]);
+  const ungranted = route("ungranted", "shop", {
+    parentRefs: [{ name: "web", namespace: "gw", sectionName: "http" }],
+    hostnames: ["shop.example.com"],
+    rules: [{ backendRefs: [{ name: "reviews", namespace: "other", port: 9080 }] }],
+  });
+  expect(status(ungranted)[0]?.[2]).toBe(
+    'ResolvedRefs=False RefNotPermitted: backendRef reviews/other not accessible to a HTTPRoute in namespace "shop" (missing a ReferenceGrant?)',
+  );
 });

@@ -205,10 +205,17 @@ function hostsMatch(a: string, b: string): boolean {
   return a === b || covers(a, b) || covers(b, a);
 }
 
+/** Why a route may not attach to a listener: upstream's route condition reason and message. */
+interface Denial {
+  reason: "NoMatchingParent" | "NotAllowedByListeners" | "NoMatchingListenerHostname";
+  message: string;
+}
+
 /** Why a route may not attach to a listener (upstream's referenceAllowed), or undefined. */
-function denied(route: KubeHttpRoute, ref: ParentRef, l: Listener): string | undefined {
-  if (ref.port && ref.port !== l.listener.port) return `port ${ref.port} not found`;
-  if (ref.sectionName && ref.sectionName !== l.listener.name) return `sectionName "${ref.sectionName}" not found`;
+function denied(route: KubeHttpRoute, ref: ParentRef, l: Listener): Denial | undefined {
+  if (ref.port && ref.port !== l.listener.port) return { reason: "NoMatchingParent", message: `port ${ref.port} not found` };
+  if (ref.sectionName && ref.sectionName !== l.listener.name)
+    return { reason: "NoMatchingParent", message: `sectionName "${ref.sectionName}" not found` };
   const hostnames = route.spec?.hostnames?.length ? route.spec.hostnames : ["*"];
   let hostMatched = false;
   let matched = false;
@@ -221,16 +228,109 @@ function denied(route: KubeHttpRoute, ref: ParentRef, l: Listener): string | und
     }
   if (!matched)
     return hostMatched
-      ? `hostnames matched parent hostname "${l.listener.hostname ?? ""}", but namespace "${ns(route)}" is not allowed by the parent`
-      : `no hostnames matched parent hostname "${l.listener.hostname ?? ""}"`;
+      ? {
+          reason: "NotAllowedByListeners",
+          message: `hostnames matched parent hostname "${l.listener.hostname ?? ""}", but namespace "${ns(route)}" is not allowed by the parent`,
+        }
+      : { reason: "NoMatchingListenerHostname", message: `no hostnames matched parent hostname "${l.listener.hostname ?? ""}"` };
   const kinds = l.listener.allowedRoutes?.kinds?.length
     ? l.listener.allowedRoutes.kinds
     : ["HTTP", "HTTPS"].includes(l.listener.protocol)
       ? [{ kind: "HTTPRoute" }, { kind: "GRPCRoute" }]
       : [];
   if (!kinds.some((k) => k.kind === "HTTPRoute" && (k.group ?? GROUP) === GROUP))
-    return `kind ${GROUP}/v1, Kind=HTTPRoute is not allowed`;
+    return { reason: "NotAllowedByListeners", message: `kind ${GROUP}/v1, Kind=HTTPRoute is not allowed` };
   return undefined;
+}
+
+/** A route's parentRefs that name Gateways, with the listeners each names (a Gateway of our class). */
+function parentListeners(route: KubeHttpRoute, all: Listener[]): { ref: ParentRef; listeners: Listener[] }[] {
+  return (route.spec?.parentRefs ?? [])
+    .filter((ref) => (ref.group ?? GROUP) === GROUP && (ref.kind ?? "Gateway") === "Gateway")
+    .map((ref) => ({
+      ref,
+      listeners: all.filter((l) => l.gateway.metadata?.name === ref.name && ns(l.gateway) === (ref.namespace ?? ns(route))),
+    }));
+}
+
+/** A route condition as the Gateway API writes it (lastTransitionTime is the writer's). */
+export interface RouteCondition {
+  type: "Accepted" | "ResolvedRefs";
+  status: "True" | "False";
+  reason: string;
+  message: string;
+}
+
+export interface RouteParentStatus {
+  parentRef: ParentRef;
+  controllerName: string;
+  conditions: RouteCondition[];
+}
+
+/** The first backendRef (or mirror) problem of a route, as upstream's ResolvedRefs reports it. */
+function backendProblem(input: GatewayApiInput, route: KubeHttpRoute): { reason: string; message: string } | undefined {
+  const refs = (route.spec?.rules ?? []).flatMap((r) => [
+    ...(r.backendRefs ?? []),
+    ...(r.filters ?? []).flatMap((f) => (f.requestMirror ? [f.requestMirror.backendRef] : [])),
+  ]);
+  for (const ref of refs) {
+    const dst = destination(input, route, ref);
+    if (dst.valid) continue;
+    const namespace = ref.namespace ?? ns(route);
+    if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service")
+      return {
+        reason: "InvalidKind",
+        message: `referencing unsupported backendRef: group "${ref.group ?? ""}" kind "${ref.kind ?? ""}"`,
+      };
+    if (!ref.port) return { reason: "InvalidDestination", message: "port is required in backendRef" };
+    if (!dst.host)
+      return {
+        reason: "RefNotPermitted",
+        message: `backendRef ${ref.name}/${namespace} not accessible to a HTTPRoute in namespace "${ns(route)}" (missing a ReferenceGrant?)`,
+      };
+    return { reason: "BackendNotFound", message: `backend(${dst.host}) not found` };
+  }
+  return undefined;
+}
+
+/**
+ * An HTTPRoute's status.parents for the parentRefs naming Gateways of our class (upstream's
+ * createRouteStatus): Accepted when any listener of the parent takes it (else the most telling
+ * reason, messages of equal ones joined), ResolvedRefs false on the first bad backend.
+ */
+export function httpRouteParentStatuses(input: GatewayApiInput, route: KubeHttpRoute): RouteParentStatus[] {
+  const { listeners: all } = listeners(input);
+  const backends = backendProblem(input, route);
+  const rank = { NotAllowedByListeners: 1, NoMatchingListenerHostname: 2, NoMatchingParent: 3 };
+  return parentListeners(route, all)
+    .filter((p) => p.listeners.length > 0)
+    .map(({ ref, listeners: ls }) => {
+      const denials = ls.map((l) => denied(route, ref, l));
+      const accepted = denials.filter((d) => !d).length;
+      let worst: Denial | undefined;
+      if (accepted === 0)
+        for (const d of denials as Denial[]) {
+          if (!worst || rank[d.reason] < rank[worst.reason]) worst = { ...d };
+          else if (rank[d.reason] === rank[worst.reason] && d !== worst) worst.message += `; ${d.message}`;
+        }
+      return {
+        parentRef: ref,
+        controllerName: "istio.io/gateway-controller",
+        conditions: [
+          worst
+            ? { type: "Accepted", status: "False", reason: worst.reason, message: worst.message }
+            : {
+                type: "Accepted",
+                status: "True",
+                reason: "Accepted",
+                message: accepted > 1 ? `Route was valid, bound to ${accepted} parents` : "Route was valid",
+              },
+          backends
+            ? { type: "ResolvedRefs", status: "False", reason: backends.reason, message: backends.message }
+            : { type: "ResolvedRefs", status: "True", reason: "ResolvedRefs", message: "All references resolved" },
+        ],
+      };
+    });
 }
 
 const stringMatch = (type: string | undefined, value: string) =>
@@ -415,13 +515,7 @@ export function gatewayApiConfig(input: GatewayApiInput): GatewayApiConfig {
   const { gateways, listeners: all } = listeners(input);
   const byKey = new Map<string, { route: KubeHttpRoute; vs: VirtualService }[]>();
   for (const route of input.httpRoutes) {
-    const parents: Listener[] = [];
-    for (const ref of route.spec?.parentRefs ?? []) {
-      if ((ref.group ?? GROUP) !== GROUP || (ref.kind ?? "Gateway") !== "Gateway") continue;
-      const gatewayNs = ref.namespace ?? ns(route);
-      for (const l of all)
-        if (l.gateway.metadata?.name === ref.name && ns(l.gateway) === gatewayNs && !denied(route, ref, l)) parents.push(l);
-    }
+    const parents = parentListeners(route, all).flatMap(({ ref, listeners: ls }) => ls.filter((l) => !denied(route, ref, l)));
     if (parents.length === 0) continue;
     const routes: HttpRoute[] = [];
     (route.spec?.rules ?? []).forEach((rule, n) => {
