@@ -220,7 +220,7 @@ test("HTTPRoutes' status says what upstream's says: Accepted and ResolvedRefs, r
   for (const [name, spec] of Object.entries(routes))
     ok(
       ["apply", "-f", "-"],
-      `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: ${name}, namespace: ${upstreamNs}}\nspec:\n  ${spec}\n`,
+      `apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: ${name}, namespace: ${upstreamNs}, labels: {istio.io/rev: ${REVISION}}}\nspec:\n  ${spec}\n`,
     );
   const words = (c: Json) => `${c.type}=${c.status} ${c.reason}: ${c.message}`;
   const gateway = await client.get<Json>(`/apis/gateway.networking.k8s.io/v1/namespaces/${upstreamNs}/gateways/edge`);
@@ -249,7 +249,8 @@ test("HTTPRoutes' status says what upstream's says: Accepted and ResolvedRefs, r
     }
     return out;
   };
-  // Upstream writes each route's status in its own time: wait (bounded) until it has one for every route.
+  // Upstream (revision "parity") writes status only for routes of its revision (the label), each
+  // in its own time: wait (bounded) until it has one for every route.
   let seen = await compare();
   for (let i = 0; i < 120 && Object.values(seen).some((s) => s.upstream.length < 2); i++) {
     await new Promise((r) => setTimeout(r, 250));

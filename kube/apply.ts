@@ -59,6 +59,7 @@ const RESOURCES: Record<string, string> = {
   Gateway: "gateways",
   GatewayClass: "gatewayclasses",
   HTTPRoute: "httproutes",
+  GRPCRoute: "grpcroutes",
 };
 
 /** The object's URL path: /api/v1/namespaces/ns/configmaps/name, /apis/group/v/kind/name, … */

@@ -32,6 +32,7 @@ describe("the install manifest", () => {
       "ServiceAccount/rigger-operator",
       "ClusterRole/rigger-operator",
       "ClusterRole/rigger-gateway-secrets",
+      "ClusterRole/rigger-istiod-credentials",
       "ValidatingAdmissionPolicy/rigger-operator-bindings",
       "ValidatingAdmissionPolicyBinding/rigger-operator-bindings",
       "ValidatingAdmissionPolicy/rigger-operator-webhooks",

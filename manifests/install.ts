@@ -124,7 +124,7 @@ export function operatorClusterRole(): object {
       { apiGroups: ["gateway.networking.k8s.io"], resources: ["referencegrants"], verbs: ["list", "watch"] },
       {
         apiGroups: ["gateway.networking.k8s.io"],
-        resources: ["gatewayclasses/status", "gateways/status", "httproutes/status"],
+        resources: ["gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status"],
         verbs: ["get", "update", "patch"],
       },
       { apiGroups: ["apiextensions.k8s.io"], resources: ["customresourcedefinitions"], verbs: ["get", "list", "watch"] },

@@ -12,8 +12,10 @@ import { type Condition, setCondition } from "../../kube/conditions.ts";
 import type { Controller } from "../../kube/controller.ts";
 import type { RawClient } from "../../kube/raw-client.ts";
 import {
+  grpcAsHttp,
   httpRouteParentStatuses,
   type KubeGateway,
+  type KubeGrpcRoute,
   type KubeHttpRoute,
   type ReferenceGrant,
 } from "../../xds/generate/gateway-api.ts";
@@ -33,8 +35,11 @@ export const CONTROLLER_NAME = "istio.io/gateway-controller";
 export const CLASS_NAME = "istio";
 const API = "/apis/gateway.networking.k8s.io/v1";
 const CLASS_KEY = "gatewayclass";
-/** Reconcile keys of HTTPRoutes' status: `route:<namespace>/<name>`. */
+/** Reconcile keys of routes' status: `route:<namespace>/<name>` (HTTPRoute), `grpcroute:<namespace>/<name>`. */
 const ROUTE_KEY = "route:";
+const GRPC_ROUTE_KEY = "grpcroute:";
+const statusKey = (r: { kind: string; metadata: { namespace: string; name: string } }) =>
+  `${r.kind === "GRPCRoute" ? GRPC_ROUTE_KEY : ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`;
 
 /** `<group>/<kind>/<namespace>/<name>/<section>/<port>` of a parentRef, defaults filled in, to compare. */
 const canonicalRef = (r: {
@@ -53,7 +58,8 @@ const canonicalRef = (r: {
   r.port ?? 0,
 ];
 
-interface LiveRoute extends KubeHttpRoute, KubeObject {
+interface LiveRoute extends KubeObject {
+  spec?: KubeHttpRoute["spec"] & KubeGrpcRoute["spec"];
   metadata: KubeObject["metadata"] & { generation?: number };
   status?: { parents?: { parentRef: object; controllerName: string; conditions?: Condition[] }[] };
 }
@@ -175,9 +181,14 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
    * and wording, xds/generate/gateway-api.ts); other controllers' entries are kept.
    */
   const reconcileRoute = async (key: string) => {
-    const [namespace, name] = key.slice(ROUTE_KEY.length).split("/");
-    const route = await getOrUndefined<LiveRoute>(client, `${API}/namespaces/${namespace}/httproutes/${name}`);
+    const grpc = key.startsWith(GRPC_ROUTE_KEY);
+    const [namespace, name] = key.slice(grpc ? GRPC_ROUTE_KEY.length : ROUTE_KEY.length).split("/");
+    const route = await getOrUndefined<LiveRoute>(
+      client,
+      `${API}/namespaces/${namespace}/${grpc ? "grpcroutes" : "httproutes"}/${name}`,
+    );
     if (!route) return undefined;
+    const asHttp: KubeHttpRoute = grpc ? grpcAsHttp(route as KubeGrpcRoute) : (route as KubeHttpRoute);
     const gateways: KubeGateway[] = [];
     for (const ref of route.spec?.parentRefs ?? []) {
       if ((ref.kind ?? "Gateway") !== "Gateway") continue;
@@ -187,7 +198,7 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       );
       if (gw) gateways.push(gw);
     }
-    const backends = (route.spec?.rules ?? []).flatMap((r) => [
+    const backends = (asHttp.spec?.rules ?? []).flatMap((r) => [
       ...(r.backendRefs ?? []),
       ...(r.filters ?? []).flatMap((f) => (f.requestMirror ? [f.requestMirror.backendRef] : [])),
     ]);
@@ -209,8 +220,8 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
     const ours: KubeGateway[] = [];
     for (const gw of gateways) if ((await classOf(gw)) === CONTROLLER_NAME) ours.push(gw);
     const computed = httpRouteParentStatuses(
-      { gateways: ours, httpRoutes: [route], referenceGrants: grants, services, domainSuffix: "cluster.local" },
-      route,
+      { gateways: ours, httpRoutes: [asHttp], referenceGrants: grants, services, domainSuffix: "cluster.local" },
+      asHttp,
     );
     const now = new Date();
     const previous = (route.status?.parents ?? []).filter((p) => p.controllerName === CONTROLLER_NAME);
@@ -234,22 +245,19 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
     [...routes.values()]
       .filter(
         (r) =>
-          r.kind === "HTTPRoute" &&
+          (r.kind === "HTTPRoute" || r.kind === "GRPCRoute") &&
           ((r as KubeHttpRoute).spec?.rules ?? []).some((rule) =>
             (rule.backendRefs ?? []).some((b) => `${b.namespace ?? r.metadata.namespace}/${b.name}` === service),
           ),
       )
-      .map((r) => `${ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`);
+      .map(statusKey);
   /** Route status keys of every HTTPRoute (a ReferenceGrant changed). */
-  const allRoutes = () =>
-    [...routes.values()]
-      .filter((r) => r.kind === "HTTPRoute")
-      .map((r) => `${ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`);
+  const allRoutes = () => [...routes.values()].filter((r) => r.kind === "HTTPRoute" || r.kind === "GRPCRoute").map(statusKey);
   /** Route status keys of the HTTPRoutes naming Gateway `key`. */
   const routesOf = (key: string) =>
     [...routes.values()]
-      .filter((r) => r.kind === "HTTPRoute" && parentsOf(r).includes(key))
-      .map((r) => `${ROUTE_KEY}${r.metadata.namespace}/${r.metadata.name}`);
+      .filter((r) => (r.kind === "HTTPRoute" || r.kind === "GRPCRoute") && parentsOf(r).includes(key))
+      .map(statusKey);
   /** The Gateways a route names as parents. */
   const parentsOf = (route: Route | undefined) =>
     (route?.spec?.parentRefs ?? [])
@@ -264,7 +272,8 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       if (deleted || !object) routes.delete(id);
       else routes.set(id, { ...(object as Route), kind });
       const keys = [...new Set([...parentsOf(before), ...parentsOf(routes.get(id))])];
-      return kind === "HTTPRoute" && !deleted ? [...keys, `${ROUTE_KEY}${key}`] : keys;
+      const [routeNamespace = "", routeName = ""] = key.split("/");
+      return deleted ? keys : [...keys, statusKey({ kind, metadata: { namespace: routeNamespace, name: routeName } })];
     };
   const byGatewayLabel = (_key: string, object?: { metadata?: { namespace?: string; labels?: Record<string, string> } }) => {
     const gateway = object?.metadata?.labels?.[GATEWAY_NAME_LABEL];
@@ -273,7 +282,11 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
   return {
     name: "gateway-api",
     reconcile: (key) =>
-      key === CLASS_KEY ? reconcileClass() : key.startsWith(ROUTE_KEY) ? reconcileRoute(key) : reconcileGateway(key),
+      key === CLASS_KEY
+        ? reconcileClass()
+        : key.startsWith(ROUTE_KEY) || key.startsWith(GRPC_ROUTE_KEY)
+          ? reconcileRoute(key)
+          : reconcileGateway(key),
     watches: [
       // Not optional: the CRD collection always exists, and its event creates the class.
       {

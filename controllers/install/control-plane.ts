@@ -168,7 +168,7 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
       // The Gateway API's gateways and routes, which configure gateway pods too.
       {
         apiGroups: ["gateway.networking.k8s.io"],
-        resources: ["gateways", "httproutes", "referencegrants"],
+        resources: ["gateways", "httproutes", "grpcroutes", "referencegrants"],
         verbs: ["list", "watch"],
       },
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.

@@ -7,6 +7,7 @@ import { DEFAULT_MESH, type PushContext } from "./context.ts";
 import { gatewayRouteConfiguration } from "./gateway.ts";
 import {
   gatewayApiConfig,
+  grpcAsHttp,
   httpRouteParentStatuses,
   type KubeGateway,
   type KubeHttpRoute,
@@ -248,5 +249,46 @@ test("route status: Accepted per parent with upstream's reasons, ResolvedRefs na
   });
   expect(status(ungranted)[0]?.[2]).toBe(
     'ResolvedRefs=False RefNotPermitted: backendRef reviews/other not accessible to a HTTPRoute in namespace "shop" (missing a ReferenceGrant?)',
+  );
+});
+
+test("a GRPCRoute is the HTTPRoute its method matches amount to (upstream's convertGRPCRoute)", () => {
+  const grpc = grpcAsHttp({
+    metadata: { name: "echo", namespace: "shop", creationTimestamp: "2026-01-01T00:00:02Z" },
+    spec: {
+      parentRefs: [{ name: "web", namespace: "gw" }],
+      hostnames: ["grpc.example.com"],
+      rules: [
+        {
+          matches: [{ method: { service: "proto.EchoTestService", method: "ForwardEcho" } }],
+          backendRefs: [{ name: "ratings", port: 9080 }],
+        },
+        { matches: [{ method: { service: "proto.EchoTestService" } }], backendRefs: [{ name: "reviews", port: 9080 }] },
+        {
+          matches: [{ method: { type: "RegularExpression", method: "Echo.*" } }],
+          backendRefs: [{ name: "reviews", port: 9080 }],
+        },
+        { matches: [{ headers: [{ name: "x-tenant", value: "a" }] }], backendRefs: [{ name: "reviews", port: 9080 }] },
+      ],
+    },
+  });
+  const [vs] = gatewayApiConfig(input([grpc])).virtualServices;
+  expect(vs?.metadata?.annotations?.["internal.istio.io/parents"]).toBe("GRPCRoute/echo.shop");
+  expect(vs?.spec?.http?.map((r) => [r.name, r.match?.[0]?.uri, r.match?.[0]?.headers])).toEqual([
+    ["shop.echo.0", { exact: "/proto.EchoTestService/ForwardEcho" }, undefined],
+    ["shop.echo.1", { prefix: "/proto.EchoTestService/" }, undefined],
+    ["shop.echo.2", { regex: "/[^/]+/Echo.*" }, undefined],
+    ["shop.echo.3", undefined, { "x-tenant": { exact: "a" } }],
+  ]);
+  // Its status names its own kind.
+  const stray = grpcAsHttp({
+    metadata: { name: "far", namespace: "shop" },
+    spec: {
+      parentRefs: [{ name: "web", namespace: "gw", sectionName: "http" }],
+      rules: [{ backendRefs: [{ name: "reviews", namespace: "other", port: 9080 }] }],
+    },
+  });
+  expect(httpRouteParentStatuses(input([stray]), stray)[0]?.conditions[1]?.message).toBe(
+    'backendRef reviews/other not accessible to a GRPCRoute in namespace "shop" (missing a ReferenceGrant?)',
   );
 });

@@ -104,6 +104,8 @@ export interface HttpRouteRule {
     headers?: StringMatchSpec[];
     queryParams?: StringMatchSpec[];
     method?: string;
+    /** A GRPCRoute's method match, already as a path match (grpcAsHttp). */
+    uri?: { exact?: string; prefix?: string; regex?: string };
   }[];
   filters?: RouteFilter[];
   backendRefs?: BackendRef[];
@@ -112,6 +114,8 @@ export interface HttpRouteRule {
 }
 
 export interface KubeHttpRoute {
+  /** HTTPRoute, or GRPCRoute (as grpcAsHttp gives it). */
+  kind?: string;
   metadata?: Meta;
   spec?: { parentRefs?: ParentRef[]; hostnames?: string[]; rules?: HttpRouteRule[] };
 }
@@ -126,6 +130,7 @@ export interface ReferenceGrant {
 
 export interface GatewayApiInput {
   gateways: KubeGateway[];
+  /** HTTPRoutes, and GRPCRoutes as grpcAsHttp gives them. */
   httpRoutes: KubeHttpRoute[];
   referenceGrants?: ReferenceGrant[];
   /** `<namespace>/<name>` of the Services that exist (backendRefs to others are invalid). */
@@ -152,6 +157,57 @@ export interface GatewayApiConfig {
 export const internalGatewayName = (gateway: string, listener: string) => `${gateway}-${INTERNAL}-${listener}`;
 
 const ns = (o: { metadata?: Meta }) => o.metadata?.namespace ?? "default";
+const kindOf = (route: KubeHttpRoute) => route.kind ?? "HTTPRoute";
+
+export interface KubeGrpcRoute {
+  metadata?: Meta;
+  spec?: {
+    parentRefs?: ParentRef[];
+    hostnames?: string[];
+    rules?: {
+      name?: string;
+      matches?: { method?: { type?: string; service?: string; method?: string }; headers?: StringMatchSpec[] }[];
+      filters?: RouteFilter[];
+      backendRefs?: BackendRef[];
+    }[];
+  };
+}
+
+/**
+ * A GRPCRoute as the HTTPRoute it amounts to (upstream's convertGRPCRoute): a method match is a
+ * path match on /<service>/<method> (exact; service only: prefix /<service>/; method only or
+ * RegularExpression: a regex), header matches and the same filters and backends.
+ */
+export function grpcAsHttp(route: KubeGrpcRoute): KubeHttpRoute {
+  const uriOf = (m?: { type?: string; service?: string; method?: string }) => {
+    if (!m || (!m.service && !m.method)) return undefined;
+    if ((m.type ?? "Exact") === "Exact") {
+      if (!m.method) return { prefix: `/${m.service}/` };
+      if (!m.service) return { regex: `/[^/]+/${m.method}` };
+      return { exact: `/${m.service}/${m.method}` };
+    }
+    if (!m.method) return { regex: `/${m.service}/.+` };
+    if (!m.service) return { regex: `/[^/]+/${m.method}` };
+    return { regex: `/${m.service}/${m.method}` };
+  };
+  return {
+    kind: "GRPCRoute",
+    metadata: route.metadata,
+    spec: {
+      parentRefs: route.spec?.parentRefs,
+      hostnames: route.spec?.hostnames,
+      rules: (route.spec?.rules ?? []).map((r) => ({
+        name: r.name,
+        filters: r.filters,
+        backendRefs: r.backendRefs,
+        matches: r.matches?.map((m) => {
+          const uri = uriOf(m.method);
+          return { headers: m.headers, ...(uri ? { uri } : {}) };
+        }),
+      })),
+    },
+  };
+}
 
 /** `<namespace>/<hostname>` for each namespace the listener admits routes from (upstream's buildHostnameMatch). */
 function listenerHosts(gateway: KubeGateway, l: KubeListener): string[] {
@@ -238,8 +294,8 @@ function denied(route: KubeHttpRoute, ref: ParentRef, l: Listener): Denial | und
     : ["HTTP", "HTTPS"].includes(l.listener.protocol)
       ? [{ kind: "HTTPRoute" }, { kind: "GRPCRoute" }]
       : [];
-  if (!kinds.some((k) => k.kind === "HTTPRoute" && (k.group ?? GROUP) === GROUP))
-    return { reason: "NotAllowedByListeners", message: `kind ${GROUP}/v1, Kind=HTTPRoute is not allowed` };
+  if (!kinds.some((k) => k.kind === kindOf(route) && (k.group ?? GROUP) === GROUP))
+    return { reason: "NotAllowedByListeners", message: `kind ${GROUP}/v1, Kind=${kindOf(route)} is not allowed` };
   return undefined;
 }
 
@@ -286,7 +342,7 @@ function backendProblem(input: GatewayApiInput, route: KubeHttpRoute): { reason:
     if (!dst.host)
       return {
         reason: "RefNotPermitted",
-        message: `backendRef ${ref.name}/${namespace} not accessible to a HTTPRoute in namespace "${ns(route)}" (missing a ReferenceGrant?)`,
+        message: `backendRef ${ref.name}/${namespace} not accessible to a ${kindOf(route)} in namespace "${ns(route)}" (missing a ReferenceGrant?)`,
       };
     return { reason: "BackendNotFound", message: `backend(${dst.host}) not found` };
   }
@@ -375,7 +431,7 @@ function destination(
     (input.referenceGrants ?? []).some(
       (g) =>
         ns(g) === namespace &&
-        (g.spec?.from ?? []).some((f) => f.group === GROUP && f.kind === "HTTPRoute" && f.namespace === ns(route)) &&
+        (g.spec?.from ?? []).some((f) => f.group === GROUP && f.kind === kindOf(route) && f.namespace === ns(route)) &&
         (g.spec?.to ?? []).some((t) => (t.group ?? "") === "" && t.kind === "Service" && (!t.name || t.name === ref.name)),
     );
   if (!granted) return { valid: false };
@@ -393,12 +449,20 @@ function convertRule(input: GatewayApiInput, route: KubeHttpRoute, rule: HttpRou
     const type = match.path?.type ?? "PathPrefix";
     let value = match.path?.value ?? "/";
     if (type === "PathPrefix" && value !== "/") value = value.replace(/\/$/, "");
-    const uri = type === "Exact" ? { exact: value } : type === "RegularExpression" ? { regex: value } : { prefix: value };
+    // A GRPCRoute's match has a path only when it names a method or service.
+    const uri =
+      kindOf(route) === "GRPCRoute"
+        ? match.uri
+        : type === "Exact"
+          ? { exact: value }
+          : type === "RegularExpression"
+            ? { regex: value }
+            : { prefix: value };
     const headers = Object.fromEntries((match.headers ?? []).map((h) => [h.name, stringMatch(h.type, h.value ?? "")]));
     const queryParams = Object.fromEntries((match.queryParams ?? []).map((q) => [q.name, stringMatch(q.type, q.value ?? "")]));
     out.match = [
       {
-        uri,
+        ...(uri ? { uri } : {}),
         ...(Object.keys(headers).length ? { headers } : {}),
         ...(Object.keys(queryParams).length ? { queryParams } : {}),
         ...(match.method ? { method: { exact: match.method } } : {}),
@@ -534,7 +598,7 @@ export function gatewayApiConfig(input: GatewayApiInput): GatewayApiConfig {
             name: `${route.metadata?.name}-${count++}-${INTERNAL}`,
             namespace: ns(route),
             creationTimestamp: route.metadata?.creationTimestamp,
-            annotations: { [ROUTE_SEMANTICS]: "gateway", [PARENTS]: `HTTPRoute/${route.metadata?.name}.${ns(route)}` },
+            annotations: { [ROUTE_SEMANTICS]: "gateway", [PARENTS]: `${kindOf(route)}/${route.metadata?.name}.${ns(route)}` },
           },
           spec: { hosts: [h], gateways: [parent.internalName], http: sortRoutes(routes) },
         } as VirtualService;
@@ -570,13 +634,24 @@ export function gatewayApiConfig(input: GatewayApiInput): GatewayApiConfig {
 /** A push with the Gateway API's objects folded in: their Istio Gateways and VirtualServices beside the others. */
 export function withGatewayApi(
   push: PushContext,
-  objects: { gateways: KubeGateway[]; httpRoutes: KubeHttpRoute[]; referenceGrants?: ReferenceGrant[] },
+  objects: {
+    gateways: KubeGateway[];
+    httpRoutes: KubeHttpRoute[];
+    grpcRoutes?: KubeGrpcRoute[];
+    referenceGrants?: ReferenceGrant[];
+  },
 ): PushContext {
   if (objects.gateways.length === 0) return push;
   const services = new Set(
     [...push.registry.byHostname.values()].filter((s) => s.origin === "Kubernetes").map((s) => `${s.namespace}/${s.name}`),
   );
-  const converted = gatewayApiConfig({ ...objects, services, domainSuffix: push.registry.domainSuffix });
+  const converted = gatewayApiConfig({
+    gateways: objects.gateways,
+    httpRoutes: [...objects.httpRoutes, ...(objects.grpcRoutes ?? []).map(grpcAsHttp)],
+    referenceGrants: objects.referenceGrants,
+    services,
+    domainSuffix: push.registry.domainSuffix,
+  });
   return {
     ...push,
     gateways: [...(push.gateways ?? []), ...converted.gateways],

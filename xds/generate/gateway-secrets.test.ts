@@ -94,6 +94,8 @@ test("in istiod, only a gateway that authenticated as a ServiceAccount allowed t
     "kubernetes://shop-cert: ServiceAccount istio-ingress/default may not list Secrets in istio-ingress (SubjectAccessReview)",
   );
   expect(gatewayListeners(live, other)).toEqual([]);
+  // A CA alone is not a secret to guard (upstream serves it without the review).
+  expect(typeof credentialSecret(live, other, "kubernetes://secure-cert-cacert")).toBe("object");
   const verified = { ...proxy, verifiedIdentity: allowed };
   expect(typeof credentialSecret(live, verified, "kubernetes://shop-cert")).toBe("object");
   expect(gatewayListeners(live, verified)[0]?.filterChains?.length).toBe(2);

@@ -6,9 +6,11 @@
 //   the Gateway API's ReferenceGrants);
 // - the certificate is the Secret's `tls.crt` and `tls.key` (or `cert` and `key`); a MUTUAL
 //   server's CA is the Secret `<name>-cacert`'s `ca.crt` (or `cacert`), else the Secret's own.
-// - in istiod (`push.secretReaders` set) the gateway must also have authenticated (its
-//   ServiceAccount token, verified) and that ServiceAccount must be allowed to list Secrets in
-//   its namespace: upstream's SubjectAccessReview, asked by istiod and kept for a while.
+// - in istiod (`push.secretReaders` set) a `kubernetes://` certificate also needs the gateway
+//   to have authenticated (its ServiceAccount token, verified) as a ServiceAccount allowed to
+//   list Secrets in its namespace: upstream's SubjectAccessReview, asked by istiod and kept for
+//   a while. A CA alone, and a Gateway API listener's certificate (`kubernetes-gateway://`),
+//   need not (as upstream).
 // A server whose certificate is missing, incomplete or not readable gets no filter chain (the
 // port's other servers keep working: Envoy would hold the whole listener back waiting for it).
 import type { Secret } from "../envoy/third_party/envoy/extensions/transport_sockets/tls/v3/secret.ts";
@@ -108,10 +110,15 @@ const pick = (data: Record<string, string>, ...keys: string[]) => keys.map((k) =
 export function credentialSecret(push: PushContext, proxy: MeshProxy, resource: string): Secret | string {
   if (!allowedCredentials(push, proxy).has(resource))
     return `${resource}: no Gateway in ${proxy.namespace} names it for this gateway (a Secret is served only to gateways of its namespace)`;
-  const denied = unauthorized(push, proxy);
-  if (denied) return `${resource}: ${denied}`;
   const parsed = parseResource(resource, proxy.namespace);
-  return parsed ? storedSecret(push, resource, parsed) : `${resource}: not a kubernetes:// credential`;
+  if (!parsed) return `${resource}: not a kubernetes:// credential`;
+  // As upstream: a Gateway API listener's certificate (kubernetes-gateway://, checked when the
+  // Gateway was converted) and a CA alone need no review of the gateway's own rights.
+  if (resource.startsWith("kubernetes://") && !parsed.ca) {
+    const denied = unauthorized(push, proxy);
+    if (denied) return `${resource}: ${denied}`;
+  }
+  return storedSecret(push, resource, parsed);
 }
 
 /** The SDS Secret made of the stored Secret(s) a resource names, or what is missing. */

@@ -14,7 +14,13 @@ import { type AuthorizationPolicy, policyProblems } from "../generate/authorizat
 import { DEFAULT_MESH, type MeshSettings, outboundClusterName, type PushContext } from "../generate/context.ts";
 import { type DestinationRule, subsetNamesOf, unresolvedDestinations } from "../generate/destination-rule.ts";
 import { type IstioGateway, unservedServers } from "../generate/gateway.ts";
-import { type KubeGateway, type KubeHttpRoute, type ReferenceGrant, withGatewayApi } from "../generate/gateway-api.ts";
+import {
+  type KubeGateway,
+  type KubeGrpcRoute,
+  type KubeHttpRoute,
+  type ReferenceGrant,
+  withGatewayApi,
+} from "../generate/gateway-api.ts";
 import {
   type CredentialSecret,
   credentialOf,
@@ -102,6 +108,7 @@ export class Discovery {
     secrets: Informer;
     kubeGateways: Informer;
     httpRoutes: Informer;
+    grpcRoutes: Informer;
     referenceGrants: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
@@ -181,6 +188,7 @@ export class Discovery {
       // The Gateway API (its CRDs may come any time): gateways' listeners and routes.
       kubeGateways: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/gateways", optional: true }),
       httpRoutes: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/httproutes", optional: true }),
+      grpcRoutes: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/grpcroutes", optional: true }),
       referenceGrants: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1beta1/referencegrants", optional: true }),
       // Gateways' credentialName certificates. Optional: until istiod may read Secrets (its
       // revision's istiod-credentials binding), HTTPS servers get no chains and the rest works.
@@ -228,6 +236,7 @@ export class Discovery {
       secrets,
       kubeGateways,
       httpRoutes,
+      grpcRoutes,
       referenceGrants,
     } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
@@ -258,6 +267,7 @@ export class Discovery {
       // Gateway API objects become Gateways and VirtualServices (gateway-api.ts).
       kubeGateways.subscribe(() => this.changed("full")),
       httpRoutes.subscribe(() => this.changed("full")),
+      grpcRoutes.subscribe(() => this.changed("full")),
       referenceGrants.subscribe(() => this.changed("full")),
       // Only the Secrets Gateways name are pushed (a cluster's many others change often).
       secrets.subscribe((key) => {
@@ -312,6 +322,7 @@ export class Discovery {
     const push = withGatewayApi(istioPush, {
       gateways: list<KubeGateway>("kubeGateways"),
       httpRoutes: list<KubeHttpRoute>("httpRoutes"),
+      grpcRoutes: list<KubeGrpcRoute>("grpcRoutes"),
       referenceGrants: list<ReferenceGrant>("referenceGrants"),
     });
     if (this.informers.secrets.synced) push.credentials = this.credentials(push.gateways ?? []);
