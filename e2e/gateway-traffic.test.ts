@@ -897,6 +897,111 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
     }
   });
 
+  test("Gateway API: an HTTPS listener's certificateRef served by istiod, and a GRPCRoute", async () => {
+    kubectl(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
+    const dir = mkdtempSync(join(tmpdir(), "gwt-kube-"));
+    try {
+      runOnRealNode(KUBE_GW);
+      const ca = await createCertificateAuthority("gateway-api-e2e-ca", 1);
+      const pair = await issueCertificate(ca, {
+        commonName: "secure.example.com",
+        dnsNames: ["secure.example.com"],
+        usages: ["server"],
+        validDays: 1,
+      });
+      const caPath = join(dir, "ca.pem");
+      writeFileSync(caPath, ca.certPem);
+      kubectl(["apply", "-f", "-"], echoDeployment("grpc-echo", APP, ["--grpc=7070", "--version=grpc"]));
+      applyService("grpc-echo", APP, { app: "grpc-echo" }, [{ name: "grpc", port: 7070, targetPort: 7070 }]);
+      await waitFor("GatewayClass istio", async () => {
+        try {
+          return kubectl(["get", "gatewayclass", "istio", "-o", "name"]).trim() ? true : undefined;
+        } catch {
+          return undefined;
+        }
+      });
+      applyObjects([
+        tlsSecret("secure-web-cert", KUBE_GW, pair),
+        {
+          apiVersion: "gateway.networking.k8s.io/v1",
+          kind: "Gateway",
+          metadata: { name: "secure-web", namespace: KUBE_GW },
+          spec: {
+            gatewayClassName: "istio",
+            listeners: [
+              { name: "grpc", port: 80, protocol: "HTTP", allowedRoutes: { namespaces: { from: "All" } } },
+              {
+                name: "https",
+                hostname: "secure.example.com",
+                port: 443,
+                protocol: "HTTPS",
+                tls: { mode: "Terminate", certificateRefs: [{ name: "secure-web-cert" }] },
+                allowedRoutes: { namespaces: { from: "All" } },
+              },
+            ],
+          },
+        },
+      ]);
+      const [pod] = await waitForPods(
+        KUBE_GW,
+        "gateway.networking.k8s.io/gateway-name=secure-web",
+        1,
+        isReady,
+        "the gateway Ready",
+      );
+      await waitForPods(APP, "app=grpc-echo", 1, isReady, "the gRPC echo server Ready");
+      const ip = json<{ status: { podIP: string } }>(["-n", KUBE_GW, "get", "pod", pod?.metadata.name ?? ""]).status.podIP;
+      const grpcCall = () => {
+        try {
+          return /ServiceVersion=(\S+)/.exec(echoCall(undefined, `grpc://${ip}:80`))?.[1] ?? "none";
+        } catch {
+          return "failed";
+        }
+      };
+      const seconds = await applyUntilSteady(
+        "an HTTPRoute on the HTTPS listener and a GRPCRoute on the other",
+        [
+          {
+            apiVersion: "gateway.networking.k8s.io/v1",
+            kind: "HTTPRoute",
+            metadata: { name: "secure", namespace: APP },
+            spec: {
+              parentRefs: [{ name: "secure-web", namespace: KUBE_GW, sectionName: "https" }],
+              hostnames: ["secure.example.com"],
+              rules: [{ backendRefs: [{ name: "backend", port: 80 }] }],
+            },
+          },
+          {
+            apiVersion: "gateway.networking.k8s.io/v1",
+            kind: "GRPCRoute",
+            metadata: { name: "echo", namespace: APP },
+            spec: {
+              parentRefs: [{ name: "secure-web", namespace: KUBE_GW, sectionName: "grpc" }],
+              rules: [
+                { matches: [{ method: { service: "proto.EchoTestService" } }], backendRefs: [{ name: "grpc-echo", port: 7070 }] },
+              ],
+            },
+          },
+        ],
+        () => httpsCall(ip, "secure.example.com", "/", caPath).code === 200 && grpcCall() === "grpc",
+      );
+      measured["Gateway API: HTTPS listener and GRPCRoute applied → first answers"] = `${seconds.toFixed(1)} s`;
+      const grpc: Record<string, number> = {};
+      for (let i = 0; i < 10; i++) {
+        const v = grpcCall();
+        grpc[v] = (grpc[v] ?? 0) + 1;
+      }
+      const seen = { https: httpsTally(ip, "secure.example.com", caPath), grpc };
+      measured["Gateway API: 10 HTTPS calls (the listener's certificate) and 10 gRPC calls"] = JSON.stringify(seen);
+      expect(seen).toEqual({ https: { "200 v1": 10 }, grpc: { grpc: 10 } });
+      expect(handshake(ip, "secure.example.com").fingerprint).toBe(new X509Certificate(pair.certPem).fingerprint256);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      kubectl(["delete", "namespace", KUBE_GW, "--ignore-not-found", "--wait=true", "--timeout=90s"]);
+      kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+    }
+  });
+
   test("no packet left the machine", () => {
     expect(droppedPackets()).toBe(0);
   });
