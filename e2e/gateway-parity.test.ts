@@ -216,6 +216,10 @@ test("HTTPRoutes' status says what upstream's says: Accepted and ResolvedRefs, r
     "missing-backend": "parentRefs: [{name: edge, sectionName: http}]\n  rules: [{backendRefs: [{name: nope, port: 80}]}]",
     "other-namespace":
       "parentRefs: [{name: edge, sectionName: http}]\n  rules: [{backendRefs: [{name: kube-dns, namespace: kube-system, port: 53}]}]",
+    "two-bad-rules":
+      "parentRefs: [{name: edge, sectionName: http}]\n  rules: [{backendRefs: [{name: first-missing, port: 80}]}, {backendRefs: [{name: second-missing, port: 80}]}]",
+    "extension-filter":
+      "parentRefs: [{name: edge, sectionName: http}]\n  rules: [{filters: [{type: ExtensionRef, extensionRef: {group: example.com, kind: Plugin, name: p}}], backendRefs: [{name: edge-istio, port: 80}]}]",
   };
   for (const [name, spec] of Object.entries(routes))
     ok(

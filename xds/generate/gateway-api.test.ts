@@ -13,6 +13,7 @@ import {
   type KubeHttpRoute,
   withGatewayApi,
 } from "./gateway-api.ts";
+import { credentialSecret, credentialsOf } from "./gateway-secrets.ts";
 
 const gateway: KubeGateway = {
   metadata: { name: "web", namespace: "gw", creationTimestamp: "2026-01-01T00:00:00Z" },
@@ -234,12 +235,30 @@ test("route status: Accepted per parent with upstream's reasons, ResolvedRefs na
     [
       "https",
       'Accepted=False NotAllowedByListeners: hostnames matched parent hostname "secure.example.com", but namespace "shop" is not allowed by the parent',
-      "ResolvedRefs=False BackendNotFound: backend(missing.shop.svc.cluster.local) not found",
+      // Of the rules with a bad backend, the last one's (as upstream).
+      'ResolvedRefs=False RefNotPermitted: backendRef reviews/other not accessible to a HTTPRoute in namespace "shop" (missing a ReferenceGrant?)',
     ],
     [
       "nope",
       'Accepted=False NoMatchingParent: sectionName "nope" not found; sectionName "nope" not found',
-      "ResolvedRefs=False BackendNotFound: backend(missing.shop.svc.cluster.local) not found",
+      'ResolvedRefs=False RefNotPermitted: backendRef reviews/other not accessible to a HTTPRoute in namespace "shop" (missing a ReferenceGrant?)',
+    ],
+  ]);
+  // A filter that cannot be converted: the route is left out, and its status says why.
+  const extension = route("ext", "shop", {
+    parentRefs: [{ name: "web", namespace: "gw", sectionName: "http" }],
+    hostnames: ["shop.example.com"],
+    rules: [
+      { filters: [{ type: "ExtensionRef" }], backendRefs: [{ name: "reviews", port: 9080 }] },
+      { backendRefs: [{ name: "missing", port: 9080 }] },
+    ],
+  });
+  expect(gatewayApiConfig(input([extension])).virtualServices).toEqual([]);
+  expect(status(extension)).toEqual([
+    [
+      "http",
+      "Accepted=True Accepted: Route was valid",
+      'ResolvedRefs=False InvalidFilter: unsupported filter type "ExtensionRef"',
     ],
   ]);
   const ungranted = route("ungranted", "shop", {
@@ -291,4 +310,104 @@ test("a GRPCRoute is the HTTPRoute its method matches amount to (upstream's conv
   expect(httpRouteParentStatuses(input([stray]), stray)[0]?.conditions[1]?.message).toBe(
     'backendRef reviews/other not accessible to a GRPCRoute in namespace "shop" (missing a ReferenceGrant?)',
   );
+});
+
+test("a certificateRef of another namespace needs that namespace's ReferenceGrant; only converted Gateways may name kubernetes-gateway:// Secrets", () => {
+  const shared: KubeGateway = {
+    metadata: { name: "shared", namespace: "gw" },
+    spec: {
+      gatewayClassName: "istio",
+      listeners: [
+        {
+          name: "https",
+          hostname: "secure.example.com",
+          port: 443,
+          protocol: "HTTPS",
+          tls: { certificateRefs: [{ name: "web-cert", namespace: "certs" }] },
+        },
+      ],
+    },
+  };
+  const tlsOf = (grants: object[]) =>
+    gatewayApiConfig({
+      gateways: [shared],
+      httpRoutes: [],
+      services,
+      domainSuffix: "cluster.local",
+      referenceGrants: grants as never,
+    }).gateways[0]?.spec?.servers?.[0]?.tls;
+  expect(tlsOf([])).toEqual({ mode: "SIMPLE" });
+  const grant = {
+    metadata: { name: "gw-certs", namespace: "certs" },
+    spec: {
+      from: [{ group: "gateway.networking.k8s.io", kind: "Gateway", namespace: "gw" }],
+      to: [{ group: "", kind: "Secret" }],
+    },
+  };
+  expect(tlsOf([grant])).toEqual({ mode: "SIMPLE", credentialName: "kubernetes-gateway://certs/web-cert" });
+
+  // Served to the Gateway's pods from the converted Gateway; an Istio Gateway naming the same resource gets nothing.
+  const b64 = (v: string) => Buffer.from(v).toString("base64");
+  const base: PushContext = {
+    version: 1,
+    mesh: DEFAULT_MESH,
+    peerAuthentications: [],
+    registry: buildRegistry({ services: [], endpointSlices: [], pods: [] }),
+    credentials: credentialsOf([
+      { metadata: { name: "web-cert", namespace: "certs" }, data: { "tls.crt": b64("C"), "tls.key": b64("K") } },
+    ]),
+  };
+  const proxy = parseNode({
+    id: "router~10.0.0.9~shared-istio-1.gw~gw.svc.cluster.local",
+    metadata: { NAMESPACE: "gw", LABELS: { "gateway.networking.k8s.io/gateway-name": "shared", istio: "forged" } },
+  });
+  const push = withGatewayApi(base, { gateways: [shared], httpRoutes: [], referenceGrants: [grant as never] });
+  expect(typeof credentialSecret(push, proxy, "kubernetes-gateway://certs/web-cert")).toBe("object");
+  const forged: PushContext = {
+    ...base,
+    gateways: [
+      {
+        metadata: { name: "forged", namespace: "gw", annotations: { "internal.istio.io/parents": "KubernetesGateway/x" } },
+        spec: {
+          selector: { istio: "forged" },
+          servers: [
+            {
+              port: { number: 443, name: "https", protocol: "HTTPS" },
+              hosts: ["*"],
+              tls: { mode: "SIMPLE", credentialName: "kubernetes-gateway://certs/web-cert" },
+            },
+          ],
+        },
+      },
+    ],
+  };
+  expect(credentialSecret(forged, proxy, "kubernetes-gateway://certs/web-cert")).toMatch(/no Gateway in gw names it/);
+});
+
+test("allowedRoutes by namespace selector admits the namespaces whose labels match (none: no routes)", () => {
+  const selecting: KubeGateway = {
+    metadata: { name: "sel", namespace: "gw" },
+    spec: {
+      gatewayClassName: "istio",
+      listeners: [
+        {
+          name: "http",
+          port: 80,
+          protocol: "HTTP",
+          allowedRoutes: { namespaces: { from: "Selector", selector: { matchLabels: { team: "shop" } } } },
+        },
+      ],
+    },
+  };
+  const hosts = (labels: [string, Record<string, string>][]) =>
+    gatewayApiConfig({ ...input([]), gateways: [selecting], namespaceLabels: new Map(labels) }).gateways[0]?.spec?.servers?.[0]
+      ?.hosts;
+  expect(
+    hosts([
+      ["shop", { team: "shop" }],
+      ["blog", { team: "blog" }],
+      ["cart", { team: "shop" }],
+    ]),
+  ).toEqual(["cart/*", "shop/*"]);
+  expect(hosts([["blog", { team: "blog" }]])).toEqual(["~/*"]);
 });

@@ -16,6 +16,8 @@
 //   routes of every HTTPRoute for that pair merged, oldest first, then sorted as the Gateway API
 //   orders them (exact before prefix before regex, longer first, then method, headers, query).
 // Pure: objects in, objects out.
+import type { LabelSelector } from "../../webhooks/inject/config.ts";
+import { selectorMatches } from "../../webhooks/inject/gate.ts";
 import type { PushContext } from "./context.ts";
 import type { GatewayServer, IstioGateway } from "./gateway.ts";
 import type { VirtualService } from "./virtual-service.ts";
@@ -43,7 +45,10 @@ export interface KubeListener {
     certificateRefs?: { group?: string; kind?: string; name: string; namespace?: string }[];
     options?: Record<string, string>;
   };
-  allowedRoutes?: { namespaces?: { from?: string }; kinds?: { group?: string; kind: string }[] };
+  allowedRoutes?: {
+    namespaces?: { from?: string; selector?: LabelSelector };
+    kinds?: { group?: string; kind: string }[];
+  };
 }
 
 export interface KubeGateway {
@@ -138,6 +143,8 @@ export interface GatewayApiInput {
   domainSuffix: string;
   /** The GatewayClass this control plane serves. */
   className?: string;
+  /** Namespaces' labels, by name: listeners whose allowedRoutes select namespaces. */
+  namespaceLabels?: ReadonlyMap<string, Record<string, string>>;
 }
 
 /** A listener as routes see it (upstream's parentInfo). */
@@ -153,6 +160,14 @@ export interface GatewayApiConfig {
   gateways: IstioGateway[];
   virtualServices: VirtualService[];
 }
+
+/**
+ * The Istio Gateways this module made (never ones read from the cluster, whatever their
+ * annotations say): only their `kubernetes-gateway://` certificates were checked against
+ * ReferenceGrants, so only they may name one of another namespace (gateway-secrets.ts).
+ */
+const converted = new WeakSet<IstioGateway>();
+export const isConvertedGateway = (gateway: IstioGateway) => converted.has(gateway);
 
 export const internalGatewayName = (gateway: string, listener: string) => `${gateway}-${INTERNAL}-${listener}`;
 
@@ -209,21 +224,45 @@ export function grpcAsHttp(route: KubeGrpcRoute): KubeHttpRoute {
   };
 }
 
-/** `<namespace>/<hostname>` for each namespace the listener admits routes from (upstream's buildHostnameMatch). */
-function listenerHosts(gateway: KubeGateway, l: KubeListener): string[] {
+/**
+ * `<namespace>/<hostname>` for each namespace the listener admits routes from (upstream's
+ * buildHostnameMatch): its own, all, or those whose labels its selector matches (sorted);
+ * `~/<hostname>` when none.
+ */
+function listenerHosts(gateway: KubeGateway, l: KubeListener, namespaces: ReadonlyMap<string, Record<string, string>>): string[] {
   const hostname = l.hostname ?? "*";
   const from = l.allowedRoutes?.namespaces?.from ?? "Same";
   if (from === "All") return [`*/${hostname}`];
   if (from === "Same") return [`${ns(gateway)}/${hostname}`];
-  // Selector: namespaces' labels are not read here; no namespace is admitted (said by istiod).
-  return [`~/${hostname}`];
+  const selector = l.allowedRoutes?.namespaces?.selector ?? {};
+  const empty = !Object.keys(selector.matchLabels ?? {}).length && !(selector.matchExpressions ?? []).length;
+  const admitted = [...namespaces]
+    .filter(([, labels]) => empty || selectorMatches(selector, { ...labels }))
+    .map(([name]) => name)
+    .sort();
+  return admitted.length > 0 ? admitted.map((n) => `${n}/${hostname}`) : [`~/${hostname}`];
 }
 
-function listenerTls(gateway: KubeGateway, l: KubeListener): GatewayServer["tls"] {
+/**
+ * A listener's TLS: Passthrough, or Terminate with its first certificateRef (a Secret of the
+ * Gateway's namespace, or of another one whose ReferenceGrant lets Gateways of this namespace
+ * use it; else none, and the server is not served).
+ */
+function listenerTls(gateway: KubeGateway, l: KubeListener, grants: ReferenceGrant[]): GatewayServer["tls"] {
   if (!l.tls) return undefined;
   if ((l.tls.mode ?? "Terminate") === "Passthrough") return { mode: "PASSTHROUGH" };
   const [ref] = l.tls.certificateRefs ?? [];
-  const credentialName = ref ? `kubernetes-gateway://${ref.namespace ?? ns(gateway)}/${ref.name}` : undefined;
+  const namespace = ref?.namespace ?? ns(gateway);
+  const secret = ref && (ref.group ?? "") === "" && (ref.kind ?? "Secret") === "Secret";
+  const granted =
+    namespace === ns(gateway) ||
+    grants.some(
+      (g) =>
+        ns(g) === namespace &&
+        (g.spec?.from ?? []).some((f) => f.group === GROUP && f.kind === "Gateway" && f.namespace === ns(gateway)) &&
+        (g.spec?.to ?? []).some((t) => (t.group ?? "") === "" && t.kind === "Secret" && (!t.name || t.name === ref?.name)),
+    );
+  const credentialName = secret && granted ? `kubernetes-gateway://${namespace}/${ref.name}` : undefined;
   return { mode: "SIMPLE", ...(credentialName ? { credentialName } : {}) };
 }
 
@@ -235,9 +274,9 @@ function listeners(input: GatewayApiInput): { gateways: IstioGateway[]; listener
     if (gateway.spec?.gatewayClassName !== (input.className ?? "istio")) continue;
     for (const l of gateway.spec?.listeners ?? []) {
       const name = internalGatewayName(gateway.metadata?.name ?? "", l.name);
-      const hosts = listenerHosts(gateway, l);
-      const tls = listenerTls(gateway, l);
-      gateways.push({
+      const hosts = listenerHosts(gateway, l, input.namespaceLabels ?? new Map());
+      const tls = listenerTls(gateway, l, input.referenceGrants ?? []);
+      const internal: IstioGateway = {
         metadata: {
           name,
           namespace: ns(gateway),
@@ -248,7 +287,9 @@ function listeners(input: GatewayApiInput): { gateways: IstioGateway[]; listener
           selector: { [GATEWAY_NAME_LABEL]: gateway.metadata?.name ?? "" },
           servers: [{ port: { number: l.port, name: "default", protocol: l.protocol }, hosts, ...(tls ? { tls } : {}) }],
         },
-      });
+      };
+      converted.add(internal);
+      gateways.push(internal);
       out.push({ gateway, listener: l, internalName: `${ns(gateway)}/${name}`, hosts });
     }
   }
@@ -323,40 +364,79 @@ export interface RouteParentStatus {
   conditions: RouteCondition[];
 }
 
-/** The first backendRef (or mirror) problem of a route, as upstream's ResolvedRefs reports it. */
-function backendProblem(input: GatewayApiInput, route: KubeHttpRoute): { reason: string; message: string } | undefined {
-  const refs = (route.spec?.rules ?? []).flatMap((r) => [
-    ...(r.backendRefs ?? []),
-    ...(r.filters ?? []).flatMap((f) => (f.requestMirror ? [f.requestMirror.backendRef] : [])),
-  ]);
-  for (const ref of refs) {
-    const dst = destination(input, route, ref);
-    if (dst.valid) continue;
-    const namespace = ref.namespace ?? ns(route);
-    if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service")
-      return {
-        reason: "InvalidKind",
-        message: `referencing unsupported backendRef: group "${ref.group ?? ""}" kind "${ref.kind ?? ""}"`,
-      };
-    if (!ref.port) return { reason: "InvalidDestination", message: "port is required in backendRef" };
-    if (!dst.host)
-      return {
-        reason: "RefNotPermitted",
-        message: `backendRef ${ref.name}/${namespace} not accessible to a ${kindOf(route)} in namespace "${ns(route)}" (missing a ReferenceGrant?)`,
-      };
-    return { reason: "BackendNotFound", message: `backend(${dst.host}) not found` };
+type Problem = { reason: string; message: string };
+
+/** What is wrong with one backendRef, if anything (upstream's buildDestination errors). */
+function refProblem(input: GatewayApiInput, route: KubeHttpRoute, ref: BackendRef): Problem | undefined {
+  const dst = destination(input, route, ref);
+  if (dst.valid) return undefined;
+  const namespace = ref.namespace ?? ns(route);
+  if ((ref.group ?? "") !== "" || (ref.kind ?? "Service") !== "Service")
+    return {
+      reason: "InvalidKind",
+      message: `referencing unsupported backendRef: group "${ref.group ?? ""}" kind "${ref.kind ?? ""}"`,
+    };
+  if (!ref.port) return { reason: "InvalidDestination", message: "port is required in backendRef" };
+  if (!dst.host)
+    return {
+      reason: "RefNotPermitted",
+      message: `backendRef ${ref.name}/${namespace} not accessible to a ${kindOf(route)} in namespace "${ns(route)}" (missing a ReferenceGrant?)`,
+    };
+  return { reason: "BackendNotFound", message: `backend(${dst.host}) not found` };
+}
+
+const HTTP_FILTERS = [
+  "RequestHeaderModifier",
+  "ResponseHeaderModifier",
+  "RequestRedirect",
+  "RequestMirror",
+  "URLRewrite",
+  "CORS",
+];
+const GRPC_FILTERS = ["RequestHeaderModifier", "ResponseHeaderModifier", "RequestMirror"];
+const BACKEND_FILTERS = ["RequestHeaderModifier", "ResponseHeaderModifier"];
+
+/** A filter upstream cannot convert: the whole route is then left out (upstream's hard error). */
+function unsupportedFilter(route: KubeHttpRoute): Problem | undefined {
+  const allowed = kindOf(route) === "GRPCRoute" ? GRPC_FILTERS : HTTP_FILTERS;
+  for (const rule of route.spec?.rules ?? []) {
+    const bad =
+      (rule.filters ?? []).find((f) => !allowed.includes(f.type)) ??
+      (rule.backendRefs ?? []).flatMap((b) => b.filters ?? []).find((f) => !BACKEND_FILTERS.includes(f.type));
+    if (bad) return { reason: "InvalidFilter", message: `unsupported filter type "${bad.type}"` };
   }
   return undefined;
 }
 
 /**
+ * Why a route's references do not all resolve, as upstream's ResolvedRefs reports it: a filter
+ * it cannot convert; else, of the rules with a bad backend, the last one's (its last bad backend,
+ * joined with its mirror's).
+ */
+function routeProblem(input: GatewayApiInput, route: KubeHttpRoute): Problem | undefined {
+  const hard = unsupportedFilter(route);
+  if (hard) return hard;
+  let last: Problem | undefined;
+  for (const rule of route.spec?.rules ?? []) {
+    let backend: Problem | undefined;
+    for (const ref of rule.backendRefs ?? []) if ((ref.weight ?? 1) > 0) backend = refProblem(input, route, ref) ?? backend;
+    let mirror: Problem | undefined;
+    for (const f of rule.filters ?? [])
+      if (f.requestMirror) mirror = refProblem(input, route, f.requestMirror.backendRef) ?? mirror;
+    const joined = backend && mirror ? { ...backend, message: `${backend.message}; ${mirror.message}` } : (backend ?? mirror);
+    if (joined) last = joined;
+  }
+  return last;
+}
+
+/**
  * An HTTPRoute's status.parents for the parentRefs naming Gateways of our class (upstream's
  * createRouteStatus): Accepted when any listener of the parent takes it (else the most telling
- * reason, messages of equal ones joined), ResolvedRefs false on the first bad backend.
+ * reason, messages of equal ones joined), ResolvedRefs false with routeProblem's reason.
  */
 export function httpRouteParentStatuses(input: GatewayApiInput, route: KubeHttpRoute): RouteParentStatus[] {
   const { listeners: all } = listeners(input);
-  const backends = backendProblem(input, route);
+  const backends = routeProblem(input, route);
   const rank = { NotAllowedByListeners: 1, NoMatchingListenerHostname: 2, NoMatchingParent: 3 };
   return parentListeners(route, all)
     .filter((p) => p.listeners.length > 0)
@@ -579,6 +659,8 @@ export function gatewayApiConfig(input: GatewayApiInput): GatewayApiConfig {
   const { gateways, listeners: all } = listeners(input);
   const byKey = new Map<string, { route: KubeHttpRoute; vs: VirtualService }[]>();
   for (const route of input.httpRoutes) {
+    // A filter that cannot be converted leaves the whole route out (its status says why).
+    if (unsupportedFilter(route)) continue;
     const parents = parentListeners(route, all).flatMap(({ ref, listeners: ls }) => ls.filter((l) => !denied(route, ref, l)));
     if (parents.length === 0) continue;
     const routes: HttpRoute[] = [];
@@ -639,6 +721,7 @@ export function withGatewayApi(
     httpRoutes: KubeHttpRoute[];
     grpcRoutes?: KubeGrpcRoute[];
     referenceGrants?: ReferenceGrant[];
+    namespaceLabels?: ReadonlyMap<string, Record<string, string>>;
   },
 ): PushContext {
   if (objects.gateways.length === 0) return push;
@@ -649,6 +732,7 @@ export function withGatewayApi(
     gateways: objects.gateways,
     httpRoutes: [...objects.httpRoutes, ...(objects.grpcRoutes ?? []).map(grpcAsHttp)],
     referenceGrants: objects.referenceGrants,
+    namespaceLabels: objects.namespaceLabels,
     services,
     domainSuffix: push.registry.domainSuffix,
   });

@@ -17,6 +17,7 @@ import type { Secret } from "../envoy/third_party/envoy/extensions/transport_soc
 import type { MeshProxy } from "../proxy.ts";
 import type { PushContext } from "./context.ts";
 import { CA_SUFFIX, credentialResource, type GatewayServer, type IstioGateway, mergeGateways } from "./gateway.ts";
+import { isConvertedGateway } from "./gateway-api.ts";
 
 /** The parts of a Secret istiod keeps (decoded): what certificates are made of. */
 export interface CredentialSecret {
@@ -79,7 +80,10 @@ function parseResource(resource: string, proxyNamespace: string): { namespace: s
 
 const needsCa = (server: GatewayServer) => server.tls?.mode === "MUTUAL" || server.tls?.mode === "OPTIONAL_MUTUAL";
 
-/** The credential resources a gateway pod may be sent: those its own namespace's Gateways name, in its namespace. */
+/**
+ * The credential resources a gateway pod may be sent: those its own namespace's Gateways name,
+ * in its namespace (`kubernetes://`), or verified by the Gateway API's conversion (`kubernetes-gateway://`).
+ */
 export function allowedCredentials(push: PushContext, proxy: MeshProxy): Set<string> {
   const allowed = new Set<string>();
   for (const port of mergeGateways(push, proxy)?.ports ?? [])
@@ -87,7 +91,12 @@ export function allowedCredentials(push: PushContext, proxy: MeshProxy): Set<str
       const credential = server.tls?.credentialName;
       if (!credential || !gateway.startsWith(`${proxy.namespace}/`)) continue;
       const resource = credentialResource(credential);
-      if (parseResource(resource, proxy.namespace)?.namespace !== proxy.namespace) continue;
+      if (resource.startsWith("kubernetes-gateway://")) {
+        // A Gateway API listener's certificate: only from a converted Gateway, which checked it
+        // against the Secret namespace's ReferenceGrants (gateway-api.ts); never an Istio Gateway's.
+        const source = push.gateways?.find((g) => `${g.metadata?.namespace}/${g.metadata?.name}` === gateway);
+        if (!source || !isConvertedGateway(source)) continue;
+      } else if (parseResource(resource, proxy.namespace)?.namespace !== proxy.namespace) continue;
       allowed.add(resource);
       if (needsCa(server)) allowed.add(`${resource}${CA_SUFFIX}`);
     }

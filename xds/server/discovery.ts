@@ -110,6 +110,7 @@ export class Discovery {
     httpRoutes: Informer;
     grpcRoutes: Informer;
     referenceGrants: Informer;
+    namespaces: Informer;
   };
   /** VirtualService versions whose untranslated rules were already logged. */
   private readonly warned = new Set<string>();
@@ -189,6 +190,8 @@ export class Discovery {
       kubeGateways: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/gateways", optional: true }),
       httpRoutes: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/httproutes", optional: true }),
       grpcRoutes: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1/grpcroutes", optional: true }),
+      // Namespaces' labels: Gateway API listeners that admit routes by namespace selector.
+      namespaces: cache.informer({ path: "/api/v1/namespaces", metadataOnly: true, transform: slimNode, optional: true }),
       referenceGrants: cache.informer({ path: "/apis/gateway.networking.k8s.io/v1beta1/referencegrants", optional: true }),
       // Gateways' credentialName certificates. Optional: until istiod may read Secrets (its
       // revision's istiod-credentials binding), HTTPS servers get no chains and the rest works.
@@ -238,6 +241,7 @@ export class Discovery {
       httpRoutes,
       grpcRoutes,
       referenceGrants,
+      namespaces,
     } = istio;
     await Promise.all([services.start(), slices.start(), pods.start(), nodes.start()]);
     this.current = this.snapshot();
@@ -268,6 +272,10 @@ export class Discovery {
       kubeGateways.subscribe(() => this.changed("full")),
       httpRoutes.subscribe(() => this.changed("full")),
       grpcRoutes.subscribe(() => this.changed("full")),
+      // Labels matter only to Gateway API listeners selecting namespaces: pushed only then.
+      namespaces.subscribe(() => {
+        if (this.selectsNamespaces()) this.changed("full");
+      }),
       referenceGrants.subscribe(() => this.changed("full")),
       // Only the Secrets Gateways name are pushed (a cluster's many others change often).
       secrets.subscribe((key) => {
@@ -323,6 +331,12 @@ export class Discovery {
       gateways: list<KubeGateway>("kubeGateways"),
       httpRoutes: list<KubeHttpRoute>("httpRoutes"),
       grpcRoutes: list<KubeGrpcRoute>("grpcRoutes"),
+      namespaceLabels: new Map(
+        list<WatchedObject>("namespaces").map((n) => [
+          n.metadata?.name ?? "",
+          (n.metadata?.labels ?? {}) as Record<string, string>,
+        ]),
+      ),
       referenceGrants: list<ReferenceGrant>("referenceGrants"),
     });
     if (this.informers.secrets.synced) push.credentials = this.credentials(push.gateways ?? []);
@@ -335,6 +349,13 @@ export class Discovery {
     );
     if (uris.length > 0) push.jwks = this.jwks.keysFor(uris);
     return push;
+  }
+
+  /** Whether a Gateway API listener admits routes by namespace selector (namespace labels then matter). */
+  private selectsNamespaces(): boolean {
+    return (this.informers.kubeGateways.list() as KubeGateway[]).some((g) =>
+      (g.spec?.listeners ?? []).some((l) => l.allowedRoutes?.namespaces?.from === "Selector"),
+    );
   }
 
   /** The Secrets the current push's Gateways name (kept per push: asked once per Secret event). */
