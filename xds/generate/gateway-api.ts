@@ -100,6 +100,14 @@ interface RouteFilter {
   };
   urlRewrite?: { hostname?: string; path?: { type: string; replaceFullPath?: string; replacePrefixMatch?: string } };
   requestMirror?: { backendRef: BackendRef; percent?: number; fraction?: { numerator: number; denominator?: number } };
+  cors?: {
+    allowOrigins?: string[];
+    allowCredentials?: boolean;
+    allowMethods?: string[];
+    allowHeaders?: string[];
+    exposeHeaders?: string[];
+    maxAge?: number;
+  };
 }
 
 export interface HttpRouteRule {
@@ -300,6 +308,33 @@ function listeners(input: GatewayApiInput): { gateways: IstioGateway[]; listener
 function hostsMatch(a: string, b: string): boolean {
   const covers = (w: string, h: string) => w === "*" || (w.startsWith("*.") && h.endsWith(w.slice(1)));
   return a === b || covers(a, b) || covers(b, a);
+}
+
+/** `a` is within `b` (upstream's host.Name SubsetOf): equal, or covered by `b`'s wildcard. */
+const subsetOf = (a: string, b: string) =>
+  a === b || b === "*" || (b.startsWith("*.") && (a.startsWith("*.") ? a.length > b.length : true) && a.endsWith(b.slice(1)));
+
+/**
+ * Whether a route hostname may be served on a listener (upstream's hostnameAllowedByIsolation):
+ * within the listener's hostname, and not one that another listener of the Gateway on the same
+ * port and protocol, with a more specific hostname, takes for itself.
+ */
+function allowedByIsolation(parent: Listener, all: Listener[], routeHost: string): boolean {
+  const ours = parent.listener.hostname ?? "";
+  if (ours && !ours.startsWith("*")) return true;
+  if (ours && !hostsMatch(routeHost, ours)) return false;
+  const others = all.filter(
+    (l) =>
+      l !== parent &&
+      l.gateway === parent.gateway &&
+      l.listener.port === parent.listener.port &&
+      l.listener.protocol === parent.listener.protocol &&
+      (l.listener.hostname ?? "") !== ours,
+  );
+  return !others.some((l) => {
+    const theirs = l.listener.hostname ?? "";
+    return ours.length <= theirs.length && subsetOf(routeHost, theirs);
+  });
 }
 
 /** Why a route may not attach to a listener: upstream's route condition reason and message. */
@@ -571,6 +606,19 @@ function convertRule(input: GatewayApiInput, route: KubeHttpRoute, rule: HttpRou
       if (w.path?.type === "ReplaceFullPath") rewrite.uriRegexRewrite = { match: "/.*", rewrite: w.path.replaceFullPath };
       if (w.hostname) rewrite.authority = w.hostname;
       if (Object.keys(rewrite).length) out.rewrite = rewrite;
+    } else if (filter.type === "CORS" && filter.cors) {
+      // Upstream's createCorsFilter: origins as exact matches (wildcards not yet), the rest as given.
+      const c = filter.cors;
+      out.corsPolicy = {
+        ...((c.allowOrigins ?? []).filter(Boolean).length
+          ? { allowOrigins: (c.allowOrigins ?? []).filter(Boolean).map((o) => ({ exact: o })) }
+          : {}),
+        ...(c.allowCredentials ? { allowCredentials: true } : {}),
+        ...(c.allowMethods?.length ? { allowMethods: c.allowMethods } : {}),
+        ...(c.allowHeaders?.length ? { allowHeaders: c.allowHeaders } : {}),
+        ...(c.exposeHeaders?.length ? { exposeHeaders: c.exposeHeaders } : {}),
+        ...((c.maxAge ?? 0) > 0 ? { maxAge: `${c.maxAge}s` } : {}),
+      };
     } else if (filter.type === "RequestMirror" && filter.requestMirror) {
       const m = filter.requestMirror;
       const dst = destination(input, route, m.backendRef);
@@ -593,10 +641,10 @@ function convertRule(input: GatewayApiInput, route: KubeHttpRoute, rule: HttpRou
   if (rule.retry) {
     const retryOn = ["connect-failure", "refused-stream", "unavailable", "cancelled", ...(rule.retry.codes ?? []).map(String)];
     const attempts = rule.retry.attempts ?? 2;
+    const backoff = seconds(rule.retry.backoff);
     out.retries = {
-      attempts,
-      ...(attempts > 0 ? { retryOn: retryOn.join(",") } : {}),
-      ...(rule.retry.backoff ? { backoff: rule.retry.backoff } : {}),
+      ...(attempts > 0 ? { attempts, retryOn: retryOn.join(",") } : {}),
+      ...(backoff ? { backoff } : {}),
     };
   }
   const request = seconds(rule.timeouts?.request);
@@ -672,8 +720,7 @@ export function gatewayApiConfig(input: GatewayApiInput): GatewayApiConfig {
     let count = 0;
     for (const parent of [...new Set(parents)].sort((a, b) => (a.internalName < b.internalName ? -1 : 1)))
       for (const h of hostnames) {
-        const listenerHost = parent.listener.hostname;
-        if (listenerHost?.startsWith("*") && !hostsMatch(h, listenerHost)) continue;
+        if (!allowedByIsolation(parent, all, h)) continue;
         const key = `${parent.internalName}/${h}`;
         const vs: VirtualService = {
           metadata: {
