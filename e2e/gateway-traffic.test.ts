@@ -196,6 +196,32 @@ const tlsSecret = (name: string, namespace: string, pair: PemPair, ca?: string) 
   stringData: { "tls.crt": pair.certPem, "tls.key": pair.keyPem, ...(ca ? { "ca.crt": ca } : {}) },
 });
 
+/** The Gateway API's CRDs applied, the gateway namespace on the real node, and the operator's GatewayClass istio there. */
+async function installGatewayApi(): Promise<void> {
+  kubectl(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
+  runOnRealNode(KUBE_GW);
+  await waitFor("GatewayClass istio", async () => {
+    try {
+      return kubectl(["get", "gatewayclass", "istio", "-o", "name"]).trim() ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+}
+
+/** The gateway namespace and the Gateway API's CRDs removed (as the other suites expect to find them). */
+function removeGatewayApi(): void {
+  kubectl(["delete", "namespace", KUBE_GW, "--ignore-not-found", "--wait=true", "--timeout=90s"]);
+  kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+}
+
+/** The address of the one ready pod `selector` picks in `namespace`. */
+async function readyPodIp(namespace: string, selector: string, what: string): Promise<string> {
+  const [pod] = await waitForPods(namespace, selector, 1, isReady, what);
+  if (!pod) throw new Error(`no pod for ${what}`);
+  return json<{ status: { podIP: string } }>(["-n", namespace, "get", "pod", pod.metadata.name]).status.podIP;
+}
+
 /** Applies objects in one request (a List). */
 const applyObjects = (items: object[]) =>
   kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items }));
@@ -729,16 +755,8 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
   });
 
   test("Gateway API: an HTTPRoute through a Gateway of class istio (matches, a header filter, a redirect, a ReferenceGrant)", async () => {
-    kubectl(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
     try {
-      runOnRealNode(KUBE_GW);
-      await waitFor("GatewayClass istio", async () => {
-        try {
-          return kubectl(["get", "gatewayclass", "istio", "-o", "name"]).trim() ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      });
+      await installGatewayApi();
       applyObjects([
         {
           apiVersion: "gateway.networking.k8s.io/v1",
@@ -758,14 +776,7 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
           },
         },
       ]);
-      const [pod] = await waitForPods(
-        KUBE_GW,
-        "gateway.networking.k8s.io/gateway-name=web",
-        1,
-        isReady,
-        "the Gateway API gateway Ready",
-      );
-      const ip = json<{ status: { podIP: string } }>(["-n", KUBE_GW, "get", "pod", pod?.metadata.name ?? ""]).status.podIP;
+      const ip = await readyPodIp(KUBE_GW, "gateway.networking.k8s.io/gateway-name=web", "the Gateway API gateway Ready");
       const get = (path: string, headers: string[] = []) => {
         const out = spawnSync(
           "curl",
@@ -895,16 +906,14 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
         ResolvedRefs: "True ResolvedRefs: All references resolved",
       });
     } finally {
-      kubectl(["delete", "namespace", KUBE_GW, "--ignore-not-found", "--wait=true", "--timeout=90s"]);
-      kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+      removeGatewayApi();
     }
   });
 
   test("Gateway API: an HTTPS listener's certificateRef served by istiod, and a GRPCRoute", async () => {
-    kubectl(["apply", "--server-side", "-f", binaries.gatewayApiCrds]);
     const dir = mkdtempSync(join(tmpdir(), "gwt-kube-"));
     try {
-      runOnRealNode(KUBE_GW);
+      await installGatewayApi();
       const ca = await createCertificateAuthority("gateway-api-e2e-ca", 1);
       const pair = await issueCertificate(ca, {
         commonName: "secure.example.com",
@@ -916,13 +925,6 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       writeFileSync(caPath, ca.certPem);
       kubectl(["apply", "-f", "-"], echoDeployment("grpc-echo", APP, ["--grpc=7070", "--version=grpc"]));
       applyService("grpc-echo", APP, { app: "grpc-echo" }, [{ name: "grpc", port: 7070, targetPort: 7070 }]);
-      await waitFor("GatewayClass istio", async () => {
-        try {
-          return kubectl(["get", "gatewayclass", "istio", "-o", "name"]).trim() ? true : undefined;
-        } catch {
-          return undefined;
-        }
-      });
       applyObjects([
         tlsSecret("secure-web-cert", KUBE_GW, pair),
         {
@@ -945,15 +947,8 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
           },
         },
       ]);
-      const [pod] = await waitForPods(
-        KUBE_GW,
-        "gateway.networking.k8s.io/gateway-name=secure-web",
-        1,
-        isReady,
-        "the gateway Ready",
-      );
+      const ip = await readyPodIp(KUBE_GW, "gateway.networking.k8s.io/gateway-name=secure-web", "the gateway Ready");
       await waitForPods(APP, "app=grpc-echo", 1, isReady, "the gRPC echo server Ready");
-      const ip = json<{ status: { podIP: string } }>(["-n", KUBE_GW, "get", "pod", pod?.metadata.name ?? ""]).status.podIP;
       const grpcCall = () => {
         try {
           return /ServiceVersion=(\S+)/.exec(echoCall(undefined, `grpc://${ip}:80`))?.[1] ?? "none";
@@ -1000,8 +995,7 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       expect(handshake(ip, "secure.example.com").fingerprint).toBe(new X509Certificate(pair.certPem).fingerprint256);
     } finally {
       rmSync(dir, { recursive: true, force: true });
-      kubectl(["delete", "namespace", KUBE_GW, "--ignore-not-found", "--wait=true", "--timeout=90s"]);
-      kubectl(["delete", "-f", binaries.gatewayApiCrds, "--ignore-not-found", "--wait=true", "--timeout=60s"]);
+      removeGatewayApi();
     }
   });
 
