@@ -8,7 +8,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: [
-            "{api,cmd,controllers,istiod,kube,manifests,webhooks,crds,pki,images,xds,e2e/cluster}/**/*.test.ts",
+            "{analysis,api,cmd,controllers,istiod,kube,manifests,webhooks,crds,pki,images,xds,e2e/cluster}/**/*.test.ts",
             "*.test.ts",
           ],
           exclude: ["e2e/*.test.ts", "node_modules/**"],

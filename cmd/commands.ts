@@ -13,6 +13,11 @@ export interface Command {
 
 export const commands: Command[] = [
   {
+    name: "analyze",
+    summary: "find Istio config that is valid but will not work as meant (like istioctl analyze)",
+    run: async (args) => (await import("./analyze.ts")).runAnalyze(args),
+  },
+  {
     name: "inject",
     summary: "inject the Istio sidecar into manifests offline (like istioctl kube-inject)",
     run: async (args) => (await import("./inject.ts")).runInject(args),

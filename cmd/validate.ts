@@ -1,9 +1,9 @@
 // `rigger validate -f FILE|DIR|-`: offline validation of Istio config, like istioctl validate.
 // Exit status 1 when any document has an error; warnings alone keep it 0.
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseAllDocuments } from "yaml";
+import { expandPaths } from "../analysis/read.ts";
 import { describeProblem } from "../webhooks/validate/report.ts";
 import { validate } from "../webhooks/validate/validate.ts";
 
@@ -29,7 +29,7 @@ export async function runValidate(args: string[]): Promise<number> {
   let errors = 0;
   let warnings = 0;
   let checked = 0;
-  for (const file of inputs.flatMap(expand)) {
+  for (const file of inputs.flatMap(expandPaths)) {
     const text = readFileSync(file === "-" ? 0 : file, "utf8");
     parseAllDocuments(text).forEach((doc, i) => {
       const where = `${file === "-" ? "<stdin>" : file}:${i + 1}`;
@@ -58,16 +58,4 @@ export async function runValidate(args: string[]): Promise<number> {
   }
   process.stderr.write(`validated ${checked} Istio object(s): ${errors} error(s), ${warnings} warning(s)\n`);
   return errors > 0 ? 1 : 0;
-}
-
-function expand(path: string): string[] {
-  if (path === "-") return ["-"];
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path, { withFileTypes: true })
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((entry) => {
-      const child = join(path, entry.name);
-      if (entry.isDirectory()) return expand(child);
-      return /\.(ya?ml|json)$/.test(entry.name) ? [child] : [];
-    });
 }

@@ -8,25 +8,15 @@ import { ClusterLoadAssignment } from "../envoy/third_party/envoy/config/endpoin
 import { Listener } from "../envoy/third_party/envoy/config/listener/v3/listener.ts";
 import { RouteConfiguration } from "../envoy/third_party/envoy/config/route/v3/route.ts";
 import { toJson } from "../envoy/types.ts";
-import type { AuthorizationPolicy } from "../generate/authorization.ts";
 import { gatewayClusterEntries, sidecarClusters } from "../generate/clusters.ts";
 import { DEFAULT_MESH, meshSettings, type PushContext } from "../generate/context.ts";
-import type { DestinationRule } from "../generate/destination-rule.ts";
-import { gatewayListeners, gatewayRouteConfiguration, type IstioGateway } from "../generate/gateway.ts";
-import { type KubeGateway, type KubeHttpRoute, type ReferenceGrant, withGatewayApi } from "../generate/gateway-api.ts";
-import { credentialsOf, type KubeSecret } from "../generate/gateway-secrets.ts";
+import { type KubeObject, pushContextFromObjects } from "../generate/from-objects.ts";
+import { gatewayListeners, gatewayRouteConfiguration } from "../generate/gateway.ts";
 import { grpcClusters, grpcListeners, grpcRoute } from "../generate/grpc.ts";
 import { proxyLoadAssignment } from "../generate/index.ts";
 import { sidecarListeners } from "../generate/listeners.ts";
-import type { PeerAuthentication } from "../generate/peer-authentication.ts";
-import type { RequestAuthentication } from "../generate/request-authentication.ts";
 import { routeConfiguration } from "../generate/routes.ts";
-import type { Sidecar } from "../generate/sidecar-scope.ts";
-import type { Telemetry } from "../generate/telemetry.ts";
-import type { VirtualService } from "../generate/virtual-service.ts";
 import { type MeshProxy, parseNode } from "../proxy.ts";
-import { buildRegistry, type KubeEndpointSlice, type KubePod, type KubeService } from "../registry/registry.ts";
-import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 
 export interface ProxySpec {
   name: string;
@@ -64,38 +54,11 @@ export function readScenario(path: string): Scenario {
 }
 
 export function rigger(scenario: Scenario): Record<string, ProxyConfig> {
-  const objects = parseAllDocuments(scenario.kubernetes)
-    .map((d) => d.toJSON() as { kind?: string })
-    .filter(Boolean);
-  const config = parseAllDocuments(scenario.config ?? "")
-    .map((d) => d.toJSON() as { kind?: string } | null)
-    .filter((o): o is { kind?: string } => Boolean(o));
-  const base: PushContext = {
-    version: 1,
-    mesh: { ...DEFAULT_MESH, ...meshSettings((parse(scenario.mesh ?? "") as object | null) ?? {}) },
-    peerAuthentications: config.filter((o) => o.kind === "PeerAuthentication") as PeerAuthentication[],
-    virtualServices: config.filter((o) => o.kind === "VirtualService") as VirtualService[],
-    destinationRules: config.filter((o) => o.kind === "DestinationRule") as DestinationRule[],
-    sidecars: config.filter((o) => o.kind === "Sidecar") as Sidecar[],
-    telemetries: config.filter((o) => o.kind === "Telemetry") as Telemetry[],
-    authorizationPolicies: config.filter((o) => o.kind === "AuthorizationPolicy") as AuthorizationPolicy[],
-    requestAuthentications: config.filter((o) => o.kind === "RequestAuthentication") as RequestAuthentication[],
-    gateways: config.filter((o) => o.kind === "Gateway") as IstioGateway[],
-    credentials: credentialsOf(objects.filter((o) => o.kind === "Secret") as KubeSecret[]),
-    registry: buildRegistry({
-      services: objects.filter((o) => o.kind === "Service") as KubeService[],
-      endpointSlices: objects.filter((o) => o.kind === "EndpointSlice") as KubeEndpointSlice[],
-      pods: objects.filter((o) => o.kind === "Pod") as KubePod[],
-      serviceEntries: config.filter((o) => o.kind === "ServiceEntry") as KubeServiceEntry[],
-      workloadEntries: config.filter((o) => o.kind === "WorkloadEntry") as KubeWorkloadEntry[],
-    }),
-  };
-  // The Gateway API's objects are Kubernetes objects (as upstream's fake reads them).
-  const push = withGatewayApi(base, {
-    gateways: objects.filter((o) => o.kind === "Gateway") as KubeGateway[],
-    httpRoutes: objects.filter((o) => o.kind === "HTTPRoute") as KubeHttpRoute[],
-    referenceGrants: objects.filter((o) => o.kind === "ReferenceGrant") as ReferenceGrant[],
-  });
+  const objects = [scenario.kubernetes, scenario.config ?? ""]
+    .flatMap((text) => parseAllDocuments(text).map((d) => d.toJSON() as KubeObject | null))
+    .filter((o): o is KubeObject => Boolean(o));
+  const mesh = { ...DEFAULT_MESH, ...meshSettings((parse(scenario.mesh ?? "") as object | null) ?? {}) };
+  const push = pushContextFromObjects(objects, mesh);
   const out: Record<string, ProxyConfig> = {};
   for (const spec of scenario.proxies) {
     const proxy = parseNode({
