@@ -910,7 +910,7 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
     }
   });
 
-  test("Gateway API: an HTTPS listener's certificateRef served by istiod, and a GRPCRoute", async () => {
+  test("Gateway API: an HTTPS listener's certificateRef served by istiod, and a GRPCRoute; listeners with bad certificateRefs shown in the Gateway's status", async () => {
     const dir = mkdtempSync(join(tmpdir(), "gwt-kube-"));
     try {
       await installGatewayApi();
@@ -942,6 +942,21 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
                 protocol: "HTTPS",
                 tls: { mode: "Terminate", certificateRefs: [{ name: "secure-web-cert" }] },
                 allowedRoutes: { namespaces: { from: "All" } },
+              },
+              // Bad input: a Secret that does not exist (yet), another namespace's without a ReferenceGrant.
+              {
+                name: "https-later",
+                hostname: "later.example.com",
+                port: 443,
+                protocol: "HTTPS",
+                tls: { mode: "Terminate", certificateRefs: [{ name: "later-cert" }] },
+              },
+              {
+                name: "https-foreign",
+                hostname: "foreign.example.com",
+                port: 443,
+                protocol: "HTTPS",
+                tls: { mode: "Terminate", certificateRefs: [{ name: "secure-web-cert", namespace: APP }] },
               },
             ],
           },
@@ -993,6 +1008,86 @@ describe.runIf(local)("traffic through an ingress gateway on the real node", () 
       measured["Gateway API: 10 HTTPS calls (the listener's certificate) and 10 gRPC calls"] = JSON.stringify(seen);
       expect(seen).toEqual({ https: { "200 v1": 10 }, grpc: { grpc: 10 } });
       expect(handshake(ip, "secure.example.com").fingerprint).toBe(new X509Certificate(pair.certPem).fingerprint256);
+
+      // The listeners' certificate conditions, written by istiod (it reads Secrets) beside the operator's.
+      type Status = {
+        listeners?: { name: string; conditions?: { type: string; status: string; reason: string; message: string }[] }[];
+      };
+      const gatewayJson = () =>
+        JSON.parse(
+          kubectl([
+            "get",
+            "gateways.gateway.networking.k8s.io",
+            "secure-web",
+            "-n",
+            KUBE_GW,
+            "-o",
+            "json",
+            "--show-managed-fields",
+          ]),
+        ) as {
+          metadata: { resourceVersion: string; managedFields: { manager: string; subresource?: string }[] };
+          status?: Status;
+        };
+      const certificateConditions = (status: Status | undefined) =>
+        Object.fromEntries(
+          (status?.listeners ?? []).map((l) => [
+            l.name,
+            (l.conditions ?? [])
+              .filter((c) => c.type === "ResolvedRefs" || c.type === "Programmed")
+              .map((c) => `${c.type}=${c.status} ${c.reason}: ${c.message}`)
+              .sort(),
+          ]),
+        );
+      const expected = {
+        grpc: ["Programmed=True Programmed: No errors found", "ResolvedRefs=True ResolvedRefs: No errors found"],
+        https: ["Programmed=True Programmed: No errors found", "ResolvedRefs=True ResolvedRefs: No errors found"],
+        "https-later": [
+          "Programmed=False Invalid: Bad TLS configuration",
+          `ResolvedRefs=False InvalidCertificateRef: invalid certificate reference /Secret/later-cert., secret ${KUBE_GW}/later-cert not found`,
+        ],
+        "https-foreign": [
+          "Programmed=False Invalid: Bad TLS configuration",
+          `ResolvedRefs=False RefNotPermitted: certificateRef secure-web-cert/${APP} not accessible to a Gateway in namespace "${KUBE_GW}" (missing a ReferenceGrant?)`,
+        ],
+      };
+      let seenConditions: object = {};
+      await waitFor("the listeners' certificate conditions", async () => {
+        seenConditions = certificateConditions(gatewayJson().status);
+        return JSON.stringify(seenConditions) === JSON.stringify(expected) ? true : undefined;
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}; last seen ${JSON.stringify(seenConditions)}`);
+      });
+      const settled = gatewayJson();
+      expect(
+        settled.metadata.managedFields
+          .filter((m) => m.subresource === "status")
+          .map((m) => m.manager)
+          .sort(),
+      ).toEqual(["rigger-istiod", "rigger-operator"]);
+      // The other listeners keep working while two are bad: the HTTPS one answered 10/10 above.
+      // No write loop between the two writers: the Gateway stays at one version.
+      await new Promise((r) => setTimeout(r, 5_000));
+      expect(gatewayJson().metadata.resourceVersion).toBe(settled.metadata.resourceVersion);
+      // The missing Secret created: its listener turns ResolvedRefs=True and is served.
+      const later = await issueCertificate(ca, {
+        commonName: "later.example.com",
+        dnsNames: ["later.example.com"],
+        usages: ["server"],
+        validDays: 1,
+      });
+      const created = Date.now();
+      applyObjects([tlsSecret("later-cert", KUBE_GW, later)]);
+      await waitFor("https-later ResolvedRefs=True", async () =>
+        certificateConditions(gatewayJson().status)["https-later"]?.includes("ResolvedRefs=True ResolvedRefs: No errors found")
+          ? true
+          : undefined,
+      );
+      measured["Gateway API: a listener's missing Secret created → ResolvedRefs=True"] =
+        `${((Date.now() - created) / 1000).toFixed(1)} s`;
+      await waitFor("later.example.com served with its certificate", async () =>
+        handshake(ip, "later.example.com").fingerprint === new X509Certificate(later.certPem).fingerprint256 ? true : undefined,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
       removeGatewayApi();

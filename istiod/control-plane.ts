@@ -22,8 +22,10 @@ import { startAdmissionServer } from "../webhooks/server.ts";
 import { meshSettings } from "../xds/generate/context.ts";
 import { debugView } from "../xds/server/debug.ts";
 import { Discovery } from "../xds/server/discovery.ts";
+import { GatewayListenerStatus } from "../xds/server/gateway-listener-status.ts";
 import { configSources, nackEvents } from "../xds/server/nack-events.ts";
 import { reviewSecretAccess } from "../xds/server/secret-access.ts";
+import { AnalysisStatus } from "./analysis-status.ts";
 import { authenticate, TokenReviewer } from "./ca/authenticate.ts";
 import { MeshCa } from "./ca/mesh-ca.ts";
 import { RootDistribution } from "./ca/root-distribution.ts";
@@ -235,6 +237,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const reviewer = new TokenReviewer((token) => authenticate(client, token));
   // A proxy's NACK becomes a Warning Event on its pod and on the ServiceEntries, VirtualServices and DestinationRules it came from (once per object, type and message).
   const events = new EventRecorder(client, "istiod");
+  // Whether an object's istio.io/rev label ("default" when unset) names this revision or one of its tags.
+  const servesRevision = (label: string) => label === revisionLabel || (names.tags ?? []).includes(label);
   const xds: Discovery = new Discovery({
     onNack: nackEvents(
       events,
@@ -249,6 +253,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     mesh: () => meshSettings(settings.mesh),
     // A gateway is sent its credentialName certificates only if its ServiceAccount may read them.
     reviewSecretAccess: (who) => reviewSecretAccess(client, who),
+    // Gateway API listeners' certificate conditions, for the Gateways this revision (or a tag of it) serves.
+    gatewayStatus: new GatewayListenerStatus({
+      client,
+      log: log.child({ component: "gateway-status" }),
+      serves: (gateway) => servesRevision(gateway.metadata?.labels?.["istio.io/rev"] || "default"),
+    }),
+    // Analysis findings in Istio config objects' status (and Events), for the objects this revision serves.
+    analysisStatus: new AnalysisStatus({
+      client,
+      log: log.child({ component: "analysis" }),
+      events,
+      serves: servesRevision,
+    }),
   });
   await retry("watching Services, EndpointSlices, Pods and Nodes", log, () => xds.start());
   discovery = xds;

@@ -27,6 +27,7 @@ import {
   programmedStatus,
   type Route,
   type ServiceState,
+  withoutControlPlaneConditions,
 } from "./gateway-status.ts";
 import { GATEWAY_NAME_LABEL, type Gateway, gatewayResourceName, MANAGED_LABEL, renderKubeGateway } from "./kube-gateway.ts";
 import { controlPlaneOf, resolveGatewayRevision } from "./revisions.ts";
@@ -159,7 +160,9 @@ export function gatewayApiController({ client }: { client: RawClient }): Control
       addresses = programmed.addresses;
     }
     const status = { ...gateway.status, conditions, addresses, listeners: await listeners(gateway, now) };
-    await writeStatus(client, gateway as unknown as KubeObject, gateway.status, status);
+    // istiod's listener conditions (certificates) are left to it: compared without them, never written here.
+    const current = withoutControlPlaneConditions(gateway.status, gateway.spec.listeners ?? []);
+    await writeStatus(client, gateway as unknown as KubeObject, current, status);
     return undefined;
   };
 

@@ -1,5 +1,11 @@
 import { describe, expect, test } from "vitest";
-import { type Listener, listenerStatuses, programmedStatus, type Route } from "./gateway-status.ts";
+import {
+  type Listener,
+  listenerStatuses,
+  programmedStatus,
+  type Route,
+  withoutControlPlaneConditions,
+} from "./gateway-status.ts";
 
 const service = (type: string, ingress?: { ip?: string; hostname?: string }[]) => ({
   metadata: { name: "edge-istio", namespace: "shop" },
@@ -86,11 +92,21 @@ describe("listener status", () => {
     expect(listenerStatuses(gw, [selected], routes, labels)[0]?.attachedRoutes).toBe(1);
   });
 
-  test("certificate references are left Unknown: the operator may not read Secrets", () => {
+  test("a TLS-terminating listener's ResolvedRefs and Programmed are left to istiod (it reads Secrets; the operator may not)", () => {
     const https: Listener = { name: "https", port: 443, protocol: "HTTPS", tls: { certificateRefs: [{ name: "cert" }] } };
-    expect(listenerStatuses(gw, [https], [])[0]?.conditions.find((c) => c.type === "ResolvedRefs")).toMatchObject({
-      status: "Unknown",
-      reason: "Pending",
-    });
+    const passthrough: Listener = { name: "tls", port: 8443, protocol: "TLS", tls: { mode: "Passthrough" } };
+    const [terminating, other] = listenerStatuses(gw, [https, passthrough], []);
+    expect(terminating?.conditions.map((c) => c.type)).toEqual(["Accepted", "Conflicted"]);
+    expect(other?.conditions.map((c) => c.type)).toEqual(["Accepted", "Conflicted", "Programmed", "ResolvedRefs"]);
+    // Compared without istiod's conditions, so a status istiod completed is not rewritten.
+    const live = {
+      listeners: [
+        { name: "https", conditions: [{ type: "Accepted" }, { type: "ResolvedRefs" }, { type: "Programmed" }] },
+        { name: "tls", conditions: [{ type: "Accepted" }, { type: "ResolvedRefs" }] },
+      ],
+    } as unknown as Parameters<typeof withoutControlPlaneConditions>[0];
+    expect(
+      withoutControlPlaneConditions(live, [https, passthrough])?.listeners?.map((l) => l.conditions?.map((c) => c.type)),
+    ).toEqual([["Accepted"], ["Accepted", "ResolvedRefs"]]);
   });
 });

@@ -1,8 +1,10 @@
 // Gateway status parts: the addresses a gateway Service offers (both kinds of gateway), and a
 // Gateway API Gateway's status as upstream istiod words it: Programmed (AddressNotAssigned while
 // a load balancer is pending) and per listener its supported route kinds, attached routes and
-// Accepted/Conflicted/Programmed/ResolvedRefs. Pure: Service and routes in, status parts out.
+// Accepted/Conflicted/Programmed/ResolvedRefs (a TLS-terminating listener's Programmed and
+// ResolvedRefs are istiod's: gateway-api-certificates.ts). Pure: Service and routes in, status parts out.
 import type { Condition } from "../../kube/conditions.ts";
+import { CERTIFICATE_CONDITION_TYPES, terminatesWithCertificates } from "../../xds/generate/gateway-api-certificates.ts";
 
 const GROUP = "gateway.networking.k8s.io";
 
@@ -10,7 +12,7 @@ export interface Listener {
   name: string;
   port: number;
   protocol: string;
-  tls?: { mode?: string; certificateRefs?: { name: string }[] };
+  tls?: { mode?: string; certificateRefs?: { name: string }[]; options?: Record<string, string> };
   allowedRoutes?: {
     namespaces?: { from?: "Same" | "All" | "Selector"; selector?: { matchLabels?: Record<string, string> } };
     kinds?: { group?: string; kind: string }[];
@@ -177,18 +179,11 @@ export function listenerStatuses(
     } else {
       conditions.push(ok("Accepted", "Accepted"));
     }
-    conditions.push(ok("Conflicted", "NoConflicts", "False"), ok("Programmed", "Programmed"));
-    // The operator may not read Secrets: certificate references are the serving control plane's to resolve.
-    conditions.push(
-      listener.tls?.certificateRefs?.length
-        ? {
-            type: "ResolvedRefs",
-            status: "Unknown",
-            reason: "Pending",
-            message: "certificate references are resolved by the control plane that serves this gateway",
-          }
-        : ok("ResolvedRefs", "ResolvedRefs"),
-    );
+    conditions.push(ok("Conflicted", "NoConflicts", "False"));
+    // A TLS-terminating listener's certificates are judged by the control plane serving it,
+    // which reads Secrets (the operator may not): istiod writes its ResolvedRefs and Programmed.
+    if (!terminatesWithCertificates(listener))
+      conditions.push(ok("Programmed", "Programmed"), ok("ResolvedRefs", "ResolvedRefs"));
     return {
       name: listener.name,
       supportedKinds: kinds,
@@ -196,4 +191,19 @@ export function listenerStatuses(
       conditions,
     };
   });
+}
+
+/** A Gateway's status without the listener conditions istiod owns (to compare with what the operator writes). */
+export function withoutControlPlaneConditions<S extends { listeners?: { name: string; conditions?: Condition[] }[] } | undefined>(
+  status: S,
+  listeners: Listener[],
+): S {
+  if (!status?.listeners) return status;
+  const judged = new Set(listeners.filter(terminatesWithCertificates).map((l) => l.name));
+  return {
+    ...status,
+    listeners: status.listeners.map((l) =>
+      judged.has(l.name) ? { ...l, conditions: l.conditions?.filter((c) => !CERTIFICATE_CONDITION_TYPES.includes(c.type)) } : l,
+    ),
+  };
 }

@@ -14,6 +14,28 @@ import type { V1ClusterRole, V1ClusterRoleBinding, V1Deployment, V1Role, V1RoleB
 import { MANAGED_BY, type RevisionSpec } from "./configmaps.ts";
 import { istiodName } from "./revision.ts";
 
+/** istiod's right to write analysis findings into Istio config objects' status (status only, never their spec). */
+export const ANALYSIS_STATUS_RULES = [
+  {
+    apiGroups: ["networking.istio.io"],
+    resources: [
+      "serviceentries/status",
+      "workloadentries/status",
+      "virtualservices/status",
+      "destinationrules/status",
+      "sidecars/status",
+      "gateways/status",
+    ],
+    verbs: ["patch"],
+  },
+  {
+    apiGroups: ["security.istio.io"],
+    resources: ["authorizationpolicies/status", "peerauthentications/status", "requestauthentications/status"],
+    verbs: ["patch"],
+  },
+  { apiGroups: ["telemetry.istio.io"], resources: ["telemetries/status"], verbs: ["patch"] },
+];
+
 export interface ControlPlaneImage {
   /** The image that holds `rigger` (the operator's own image by default). */
   image: string;
@@ -171,6 +193,10 @@ export function clusterRole(spec: RevisionSpec, webhookNames: { mutating: string
         resources: ["gateways", "httproutes", "grpcroutes", "referencegrants"],
         verbs: ["list", "watch"],
       },
+      // The certificate conditions of Gateway API listeners (the operator writes the rest of the status).
+      { apiGroups: ["gateway.networking.k8s.io"], resources: ["gateways/status"], verbs: ["patch"] },
+      // Analysis findings in the status of the Istio config objects istiod reads (status only: never their spec).
+      ...ANALYSIS_STATUS_RULES,
       // A configuration a proxy rejects (NACK) is told as a Warning Event on its pod.
       { apiGroups: [""], resources: ["events"], verbs: ["create"] },
       { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch", "create", "update"] },

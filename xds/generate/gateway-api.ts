@@ -251,26 +251,35 @@ function listenerHosts(gateway: KubeGateway, l: KubeListener, namespaces: Readon
   return admitted.length > 0 ? admitted.map((n) => `${n}/${hostname}`) : [`~/${hostname}`];
 }
 
+/** Whether a Gateway of `gatewayNamespace` may use Secret `<namespace>/<name>`: its own namespace's, or granted by a ReferenceGrant there. */
+export function secretGranted(gatewayNamespace: string, namespace: string, name: string, grants: ReferenceGrant[]): boolean {
+  return (
+    namespace === gatewayNamespace ||
+    grants.some(
+      (g) =>
+        ns(g) === namespace &&
+        (g.spec?.from ?? []).some((f) => f.group === GROUP && f.kind === "Gateway" && f.namespace === gatewayNamespace) &&
+        (g.spec?.to ?? []).some((t) => (t.group ?? "") === "" && t.kind === "Secret" && (!t.name || t.name === name)),
+    )
+  );
+}
+
+/** Whether a certificateRef names a core Secret (the only kind upstream takes). */
+export const isSecretRef = (ref: { group?: string; kind?: string }) =>
+  (ref.group ?? "") === "" && (ref.kind ?? "Secret") === "Secret";
+
 /**
- * A listener's TLS: Passthrough, or Terminate with its first certificateRef (a Secret of the
- * Gateway's namespace, or of another one whose ReferenceGrant lets Gateways of this namespace
- * use it; else none, and the server is not served).
+ * A listener's TLS: Passthrough, or Terminate with its first certificateRef that names a Secret
+ * of the Gateway's namespace, or of another one whose ReferenceGrant lets Gateways of this
+ * namespace use it (else none, and the server is not served).
  */
 function listenerTls(gateway: KubeGateway, l: KubeListener, grants: ReferenceGrant[]): GatewayServer["tls"] {
   if (!l.tls) return undefined;
   if ((l.tls.mode ?? "Terminate") === "Passthrough") return { mode: "PASSTHROUGH" };
-  const [ref] = l.tls.certificateRefs ?? [];
-  const namespace = ref?.namespace ?? ns(gateway);
-  const secret = ref && (ref.group ?? "") === "" && (ref.kind ?? "Secret") === "Secret";
-  const granted =
-    namespace === ns(gateway) ||
-    grants.some(
-      (g) =>
-        ns(g) === namespace &&
-        (g.spec?.from ?? []).some((f) => f.group === GROUP && f.kind === "Gateway" && f.namespace === ns(gateway)) &&
-        (g.spec?.to ?? []).some((t) => (t.group ?? "") === "" && t.kind === "Secret" && (!t.name || t.name === ref?.name)),
-    );
-  const credentialName = secret && granted ? `kubernetes-gateway://${namespace}/${ref.name}` : undefined;
+  const ref = (l.tls.certificateRefs ?? []).find(
+    (r) => isSecretRef(r) && secretGranted(ns(gateway), r.namespace ?? ns(gateway), r.name, grants),
+  );
+  const credentialName = ref ? `kubernetes-gateway://${ref.namespace ?? ns(gateway)}/${ref.name}` : undefined;
   return { mode: "SIMPLE", ...(credentialName ? { credentialName } : {}) };
 }
 

@@ -24,6 +24,8 @@ export interface CredentialSecret {
   namespace: string;
   name: string;
   data: Record<string, string>;
+  /** Every key the Secret has (names only, sorted), for messages saying what it lacks. */
+  keys?: string[];
 }
 
 /** The keys istiod keeps of a Secret (the rest is never read, so never held in memory). */
@@ -41,7 +43,8 @@ export function credentialOf(secret: KubeSecret): CredentialSecret {
     const value = secret.data?.[key];
     if (value) data[key] = Buffer.from(value, "base64").toString("utf8");
   }
-  return { namespace: secret.metadata?.namespace ?? "default", name: secret.metadata?.name ?? "", data };
+  const keys = Object.keys(secret.data ?? {}).sort();
+  return { namespace: secret.metadata?.namespace ?? "default", name: secret.metadata?.name ?? "", data, keys };
 }
 
 /** Secrets as the push holds them: by `<namespace>/<name>`. */

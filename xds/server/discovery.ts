@@ -6,6 +6,8 @@
 import { createHash } from "node:crypto";
 import type pino from "pino";
 import type { Registry as Metrics } from "prom-client";
+import type { AnalysisResource } from "../../analysis/analyze.ts";
+import type { AnalysisStatus } from "../../istiod/analysis-status.ts";
 import type { TokenReviewer } from "../../istiod/ca/authenticate.ts";
 import type { Informer, SharedCache } from "../../kube/cache.ts";
 import type { WatchedObject } from "../../kube/watcher.ts";
@@ -47,6 +49,7 @@ import {
 } from "../registry/registry.ts";
 import type { KubeServiceEntry, KubeWorkloadEntry } from "../registry/service-entry.ts";
 import { AdsServer, type NackReport } from "./ads.ts";
+import type { GatewayListenerStatus, LiveKubeGateway } from "./gateway-listener-status.ts";
 import { JwksFetcher } from "./jwks.ts";
 import { type Identity, SecretAccess } from "./secret-access.ts";
 
@@ -61,6 +64,10 @@ export interface DiscoveryOptions {
   onNack?: (report: NackReport) => void;
   /** Asks whether a gateway's ServiceAccount may list its namespace's Secrets (SubjectAccessReview); unset: not checked. */
   reviewSecretAccess?: (who: Identity) => Promise<boolean>;
+  /** Writes Gateway API listeners' certificate conditions (istiod's part of a Gateway's status); unset: not written. */
+  gatewayStatus?: GatewayListenerStatus;
+  /** Writes analysis findings into Istio config objects' status; unset: not analyzed. */
+  analysisStatus?: AnalysisStatus;
 }
 
 /** What the registry reads of a pod; the rest is not kept in memory. */
@@ -290,6 +297,8 @@ export class Discovery {
     for (const u of this.unsubscribe) u();
     this.jwks.stop();
     this.secretAccess?.stop();
+    this.options.gatewayStatus?.stop();
+    this.options.analysisStatus?.stop();
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -339,7 +348,16 @@ export class Discovery {
       ),
       referenceGrants: list<ReferenceGrant>("referenceGrants"),
     });
-    if (this.informers.secrets.synced) push.credentials = this.credentials(push.gateways ?? []);
+    if (this.informers.secrets.synced) {
+      push.credentials = this.credentials(push.gateways ?? []);
+      // Listener status needs every Secret a certificateRef names (granted or not): read from the informer.
+      this.options.gatewayStatus?.update({
+        gateways: list<LiveKubeGateway>("kubeGateways"),
+        referenceGrants: list<ReferenceGrant>("referenceGrants"),
+        secretOf: (key) => this.informers.secrets.get(key) as unknown as CredentialSecret | undefined,
+      });
+    }
+    this.options.analysisStatus?.update(() => this.analysisInput());
     this.warnVirtualServices(push);
     this.warnAuthorizationPolicies(push);
     this.warnGateways(push);
@@ -349,6 +367,33 @@ export class Discovery {
     );
     if (uris.length > 0) push.jwks = this.jwks.keysFor(uris);
     return push;
+  }
+
+  /** What the informers hold, as objects to analyze (list items carry no apiVersion and kind: set here). */
+  private analysisInput(): AnalysisResource[] {
+    const kinds: [keyof Discovery["informers"], string, string][] = [
+      ["services", "v1", "Service"],
+      ["pods", "v1", "Pod"],
+      ["namespaces", "v1", "Namespace"],
+      ["slices", "discovery.k8s.io/v1", "EndpointSlice"],
+      ["virtualServices", "networking.istio.io/v1", "VirtualService"],
+      ["destinationRules", "networking.istio.io/v1", "DestinationRule"],
+      ["gateways", "networking.istio.io/v1", "Gateway"],
+      ["serviceEntries", "networking.istio.io/v1", "ServiceEntry"],
+      ["workloadEntries", "networking.istio.io/v1", "WorkloadEntry"],
+      ["sidecars", "networking.istio.io/v1", "Sidecar"],
+      ["authorizationPolicies", "security.istio.io/v1", "AuthorizationPolicy"],
+      ["peerAuthentications", "security.istio.io/v1", "PeerAuthentication"],
+      ["requestAuthentications", "security.istio.io/v1", "RequestAuthentication"],
+      ["telemetries", "telemetry.istio.io/v1", "Telemetry"],
+      ["kubeGateways", "gateway.networking.k8s.io/v1", "Gateway"],
+      ["httpRoutes", "gateway.networking.k8s.io/v1", "HTTPRoute"],
+      ["grpcRoutes", "gateway.networking.k8s.io/v1", "GRPCRoute"],
+      ["referenceGrants", "gateway.networking.k8s.io/v1beta1", "ReferenceGrant"],
+    ];
+    return kinds.flatMap(([informer, apiVersion, kind]) =>
+      (this.informers[informer].list() as AnalysisResource["object"][]).map((o) => ({ object: { ...o, apiVersion, kind } })),
+    );
   }
 
   /** Whether a Gateway API listener admits routes by namespace selector (namespace labels then matter). */
