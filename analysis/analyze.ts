@@ -7,6 +7,7 @@
 // Service is this host" and "which DestinationRule applies here" have one answer in the code.
 import { DEFAULT_MESH, type MeshSettings, type PushContext } from "../xds/generate/context.ts";
 import { type KubeObject, kindKey, pushContextFromObjects } from "../xds/generate/from-objects.ts";
+import { authorizationChecks } from "./analyzers/authorization.ts";
 import { destinationRuleChecks } from "./analyzers/destination-rule.ts";
 import { gatewayChecks } from "./analyzers/gateway.ts";
 import { injectionChecks } from "./analyzers/injection.ts";
@@ -44,6 +45,12 @@ export interface AnalysisOptions {
   mesh?: MeshSettings;
   /** Only messages about objects of this namespace (and cluster-scoped ones); unset: every namespace. */
   namespace?: string;
+  /**
+   * The Kubernetes kinds (`Service.core`, `Pod.core`, `Namespace.core`, `Secret.core`) the input
+   * stands for in full; a check that needs one that is not is skipped, as upstream skips an
+   * analyzer whose inputs are missing. Unset: all (a cluster's objects).
+   */
+  runtimeKinds?: ReadonlySet<string>;
   /** The istiod namespace, left out of the injection checks (upstream's istio-system). */
   controlPlaneNamespace?: string;
 }
@@ -54,6 +61,8 @@ export interface AnalysisContext {
   readonly options: AnalysisOptions;
   /** The resources of one `<Kind>.<group>` ("VirtualService.networking.istio.io", "Pod.core"). */
   of(key: string): AnalysisResource[];
+  /** Whether the input holds every object of these Kubernetes kinds (checks that need them run only then). */
+  has(...keys: string[]): boolean;
   /** One resource by kind, namespace ("" for cluster-scoped) and name. */
   find(key: string, namespace: string, name: string): AnalysisResource | undefined;
   report(resource: AnalysisResource, finding: Finding, path?: FieldPath): void;
@@ -63,6 +72,7 @@ export type Check = (context: AnalysisContext) => void;
 
 /** Every check, in the order of upstream's analyzer list. */
 export const CHECKS: readonly Check[] = [
+  authorizationChecks,
   destinationRuleChecks,
   gatewayChecks,
   injectionChecks,
@@ -124,6 +134,7 @@ export function analyze(input: readonly AnalysisResource[], options: AnalysisOpt
     ),
     options,
     of: (key) => byKind.get(key) ?? [],
+    has: (...keys) => keys.every((k) => options.runtimeKinds?.has(k) ?? true),
     find: (key, namespace, name) => byKind.get(key)?.find((r) => namespaceOf(r) === namespace && nameOf(r) === name),
     report: (resource, finding, path) => {
       if (!suppressed(resource, finding.code, options.namespace)) out.push(messageFor(resource, finding, path));

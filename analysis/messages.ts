@@ -68,6 +68,11 @@ export const messages = {
     level: "Warning",
     message: `The namespace has more than one type of injection labels ${list(labels)}, which may lead to undefined behavior. Make sure only one injection label exists.`,
   }),
+  noMatchingWorkloadsFound: (labels: string): Finding => ({
+    code: "IST0127",
+    level: "Warning",
+    message: `No matching workloads for this resource with the following labels: ${labels}`,
+  }),
   noServerCertificateVerificationDestinationLevel: (rule: string, namespace: string, mode: string, host: string): Finding => ({
     code: "IST0128",
     level: "Warning",

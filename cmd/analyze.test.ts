@@ -48,12 +48,12 @@ test("bad input: an unparsable document is named with its file and line and the 
   const file = join(dir, "mixed.yaml");
   writeFileSync(
     file,
-    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\nkind: [\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [v]\n  http: [{route: [{destination: {host: nowhere}}]}]\n",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\nkind: [\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v}\nspec:\n  hosts: [v]\n  http: [{route: [{destination: {host: nowhere, subset: v1}}]}]\n",
   );
   const out = run(["-f", file]);
   expect(out.stderr).toContain(`${file}:5: not valid YAML`);
   expect(out.stderr).toContain("skipped 1 object(s) of kinds no check reads (Deployment 1)");
-  expect(out.stdout).toContain('Referenced host not found: "nowhere"');
+  expect(out.stdout).toContain('Referenced host+subset in destinationrule not found: "nowhere+v1"');
   expect(out.status).toBe(79);
   writeFileSync(file, "kind: [\n");
   expect(run(["-f", file]).status).toBe(65);

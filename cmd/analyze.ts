@@ -28,6 +28,7 @@ Error; log output only, as istioctl), 65 when some file could not be parsed, 2 w
 cluster could not be read.
 `;
 
+const RUNTIME_KINDS = ["Service.core", "Pod.core", "Namespace.core", "Secret.core"];
 const EXIT_FOUND_ISSUES = 79;
 const EXIT_DATA_ERROR = 65;
 const EXIT_CLUSTER = 2;
@@ -107,7 +108,12 @@ export async function runAnalyze(args: string[]): Promise<number> {
     );
   }
 
-  const all = analyze(resources, { namespace, controlPlaneNamespace: istioNamespace });
+  // From files alone, a check needing Services, Pods, Namespaces or Secrets runs only when the
+  // files hold some (istioctl never reads those kinds from files and skips such checks).
+  const runtimeKinds = values.kubeconfig
+    ? undefined
+    : new Set(read.resources.map((r) => kindKey(r.object)).filter((k) => RUNTIME_KINDS.includes(k)));
+  const all = analyze(resources, { namespace, controlPlaneNamespace: istioNamespace, runtimeKinds });
   const shown = all.filter((m) => LEVEL_ORDER[m.level] <= LEVEL_ORDER[outputThreshold]);
   if (output === "json") process.stdout.write(`${JSON.stringify(shown.map(structured), null, 2)}\n`);
   else if (output === "yaml") process.stdout.write(stringify(shown.map(structured)));

@@ -62,7 +62,7 @@ function putText(dir: string, path: string, text: string): void {
 export function appFiles(): string[] {
   const tracked = execFileSync(
     "git",
-    ["ls-files", "api", "cmd", "controllers", "kube", "xds", "crds", "istiod", "pki", "webhooks", "manifests"],
+    ["ls-files", "analysis", "api", "cmd", "controllers", "kube", "xds", "crds", "istiod", "pki", "webhooks", "manifests"],
     {
       cwd: ROOT,
       encoding: "utf8",

@@ -2,7 +2,7 @@
 // Deployment. RBAC is what the operator does, and no more, plus what it grants the
 // control planes it creates (Kubernetes lets a subject grant only permissions it holds).
 import { GATEWAY_SECRETS_ROLE } from "../controllers/gateways/istio-gateway.ts";
-import { ISTIOD_CREDENTIALS_ROLE } from "../controllers/install/control-plane.ts";
+import { ANALYSIS_STATUS_RULES, ISTIOD_CREDENTIALS_ROLE } from "../controllers/install/control-plane.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 export const OPERATOR_NAMESPACE = "rigger-system";
@@ -98,6 +98,8 @@ export function operatorClusterRole(): object {
         verbs: ["list", "watch"],
       },
       { apiGroups: ["telemetry.istio.io"], resources: ["telemetries"], verbs: ["list", "watch"] },
+      // istiod writes analysis findings into those objects' status.
+      ...ANALYSIS_STATUS_RULES,
       { apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch"] },
       { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       // Gateways read TLS secrets in their own namespace, istiod reads the certificates Gateways

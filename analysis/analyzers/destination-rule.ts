@@ -66,6 +66,6 @@ function checkHostAndSubsets(context: AnalysisContext, r: AnalysisResource): voi
 export function destinationRuleChecks(context: AnalysisContext): void {
   for (const r of context.of("DestinationRule.networking.istio.io")) {
     checkTls(context, r);
-    checkHostAndSubsets(context, r);
+    if (context.has("Service.core", "Pod.core")) checkHostAndSubsets(context, r);
   }
 }

@@ -49,7 +49,7 @@ function checkGateway(context: AnalysisContext, r: AnalysisResource): void {
   const namespace = namespaceOf(first);
   (spec.servers ?? []).forEach((server, i) => {
     const credential = server.tls?.credentialName;
-    if (!credential) return;
+    if (!credential || !context.has("Secret.core")) return;
     const [secretNamespace, secretName] = credential.includes("/")
       ? (credential.split("/", 2) as [string, string])
       : [namespace, credential];
@@ -61,5 +61,6 @@ function checkGateway(context: AnalysisContext, r: AnalysisResource): void {
 }
 
 export function gatewayChecks(context: AnalysisContext): void {
+  if (!context.has("Pod.core", "Service.core")) return;
   for (const r of context.of("Gateway.networking.istio.io")) checkGateway(context, r);
 }

@@ -28,6 +28,7 @@ function enabledByDefault(context: AnalysisContext, revision: string | undefined
 }
 
 export function injectionChecks(context: AnalysisContext): void {
+  if (!context.has("Namespace.core", "Pod.core")) return;
   const controlPlane = context.options.controlPlaneNamespace ?? "istio-system";
   const injected = new Set<string>();
   for (const r of context.of("Namespace.core")) {

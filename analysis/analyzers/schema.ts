@@ -18,17 +18,13 @@ function warning(text: string): Finding {
   return messages.schemaWarning(text);
 }
 
-/** Splits a dotted field path (`spec.http[0].route`) into steps for the line lookup. */
-function steps(path: string): (string | number)[] {
-  return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] ?? "")));
-}
-
 export function schemaChecks(context: AnalysisContext): void {
   for (const r of context.resources) {
     const group = (r.object.apiVersion ?? "").split("/")[0] ?? "";
     if (!group.endsWith("istio.io") || group === "operator.istio.io" || group === "install.istio.io") continue;
     const result = validate(r.object, r.object.metadata?.namespace ?? "default");
-    for (const e of result.errors) context.report(r, messages.schemaValidationError(e.message), steps(e.path));
-    for (const w of result.warnings) context.report(r, warning(w.message), steps(w.path));
+    // Reported at the object's first line, as upstream does (the message names the field).
+    for (const e of result.errors) context.report(r, messages.schemaValidationError(e.message));
+    for (const w of result.warnings) context.report(r, warning(w.message));
   }
 }

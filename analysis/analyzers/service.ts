@@ -17,6 +17,7 @@ export interface ServiceObject extends KubeService {
 const MANAGED_GATEWAY_CONTROLLERS = ["istio.io-gateway-controller", "istio.io-mesh-controller", "istio.io-eastwest-controller"];
 
 export function serviceChecks(context: AnalysisContext): void {
+  if (!context.has("Service.core")) return;
   for (const r of context.of("Service.core")) {
     const labels = r.object.metadata?.labels ?? {};
     if ("istio" in labels || labels.release === "istio") continue;

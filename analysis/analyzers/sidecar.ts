@@ -10,6 +10,7 @@ import { messages } from "../messages.ts";
 const names = (list: AnalysisResource[]) => list.map(nameOf).sort(compare);
 
 export function sidecarChecks(context: AnalysisContext): void {
+  if (!context.has("Pod.core")) return;
   const byPod = new Map<string, AnalysisResource[]>();
   const withoutSelector = new Map<string, AnalysisResource[]>();
   for (const r of context.of("Sidecar.networking.istio.io")) {

@@ -50,24 +50,34 @@ function destinations(r: AnalysisResource): Placed[] {
   return out;
 }
 
+/** The host (and port) of a destination: a Service or ServiceEntry that exists and has that port. */
+function checkHost(context: AnalysisContext, r: AnalysisResource, placed: Placed, service: MeshService | undefined): void {
+  const { destination, path, mirror } = placed;
+  const host = destination.host ?? "";
+  const port = destination.port?.number;
+  if (!service) context.report(r, messages.referencedResourceNotFound(mirror ? "mirror host" : "host", host), path);
+  else if (port === undefined) {
+    if (service.ports.length > 1)
+      context.report(
+        r,
+        messages.virtualServiceDestinationPortSelectorRequired(
+          host,
+          service.ports.map((p) => p.port),
+        ),
+        path,
+      );
+  } else if (!service.ports.some((p) => p.port === port))
+    context.report(r, messages.referencedResourceNotFound("host:port", `${host}:${port}`), path);
+}
+
 function checkDestinations(context: AnalysisContext, r: AnalysisResource): void {
   const namespace = namespaceOf(r);
-  for (const { destination, path, mirror } of destinations(r)) {
+  for (const placed of destinations(r)) {
+    const { destination, path, mirror } = placed;
     const host = destination.host ?? "";
     const service = serviceFor(context, host, namespace, specOf(r).exportTo);
-    if (!service) context.report(r, messages.referencedResourceNotFound(mirror ? "mirror host" : "host", host), path);
-    else if (destination.port?.number === undefined) {
-      if (service.ports.length > 1)
-        context.report(
-          r,
-          messages.virtualServiceDestinationPortSelectorRequired(
-            host,
-            service.ports.map((p) => p.port),
-          ),
-          path,
-        );
-    } else if (!service.ports.some((p) => p.port === destination.port?.number))
-      context.report(r, messages.referencedResourceNotFound("host:port", `${host}:${destination.port.number}`), path);
+    // Without the cluster's Services only the subset can be judged (upstream's DestinationRuleAnalyzer).
+    if (context.has("Service.core")) checkHost(context, r, placed, service);
 
     // The subset: defined by the DestinationRule that applies to this host for the VirtualService's namespace.
     const subset = destination.subset;
@@ -188,7 +198,7 @@ export function virtualServiceChecks(context: AnalysisContext): void {
   checkMeshHostConflicts(context);
   for (const r of context.of(KIND)) {
     checkDestinations(context, r);
-    checkIngressSubsets(context, r);
+    if (context.has("Service.core")) checkIngressSubsets(context, r);
     checkGateways(context, r);
   }
 }

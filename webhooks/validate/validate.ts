@@ -39,7 +39,13 @@ export const KINDS: Record<string, KindValidator> = {
   "WorkloadEntry.networking.istio.io": (s, r) => validateWorkloadEntry(s, r),
   "WorkloadGroup.networking.istio.io": (s, r) => validateWorkloadGroup(s, r),
   "ProxyConfig.networking.istio.io": (s, r) => validateProxyConfig(s, r),
-  "AuthorizationPolicy.security.istio.io": (s, r) => validateAuthorizationPolicy(s, r),
+  // Upstream prefixes each of an AuthorizationPolicy's errors (not its warnings) with the policy's name.
+  "AuthorizationPolicy.security.istio.io": (s, r, c) => {
+    const inner = new Report();
+    validateAuthorizationPolicy(s, inner);
+    for (const e of inner.errors) r.error(e.path, `invalid policy ${c.name}.${c.namespace}: ${e.message}`);
+    for (const w of inner.warnings) r.warn(w.path, w.message);
+  },
   "PeerAuthentication.security.istio.io": (s, r) => validatePeerAuthentication(s, r),
   "RequestAuthentication.security.istio.io": (s, r) => validateRequestAuthentication(s, r),
   "Telemetry.telemetry.istio.io": (s, r) => validateTelemetry(s, r),

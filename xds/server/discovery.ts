@@ -72,7 +72,7 @@ export interface DiscoveryOptions {
 
 /** What the registry reads of a pod; the rest is not kept in memory. */
 function slimPod(object: WatchedObject): WatchedObject {
-  const pod = object as KubePod;
+  const pod = object as KubePod & { spec?: { containers?: { name?: string }[]; initContainers?: { name?: string }[] } };
   return {
     metadata: {
       name: pod.metadata?.name,
@@ -80,7 +80,14 @@ function slimPod(object: WatchedObject): WatchedObject {
       uid: pod.metadata?.uid,
       labels: pod.metadata?.labels,
     },
-    spec: { serviceAccountName: pod.spec?.serviceAccountName, nodeName: pod.spec?.nodeName, hostNetwork: pod.spec?.hostNetwork },
+    spec: {
+      serviceAccountName: pod.spec?.serviceAccountName,
+      nodeName: pod.spec?.nodeName,
+      hostNetwork: pod.spec?.hostNetwork,
+      // Container names only (analysis: whether the pod runs istio-proxy).
+      containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name })),
+      initContainers: (pod.spec?.initContainers ?? []).map((c) => ({ name: c.name })),
+    },
     status: { podIP: pod.status?.podIP, podIPs: pod.status?.podIPs, phase: pod.status?.phase },
   } as WatchedObject;
 }

@@ -53,12 +53,13 @@ export function validateAuthorizationPolicy(spec: Obj, report: Report): void {
   const action = String(spec.action ?? "ALLOW");
   const rules = objects(report, "spec.rules", spec.rules);
   if (action === "CUSTOM") {
-    if (!isObj(spec.provider) || !spec.provider.name) report.error("spec.provider", "must specify a provider for CUSTOM action");
     if (rules.length === 0)
       report.error(
         "spec.rules",
         "CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request",
       );
+    else if (!isObj(spec.provider) || !spec.provider.name)
+      report.error("spec.provider.name", "`provider.name` must not be empty");
   } else if (spec.provider !== undefined) report.error("spec.provider", "provider is only allowed with CUSTOM action");
   if (action === "DENY" && rules.some(([rule]) => onlyHttpAttributes(rule))) {
     report.warn(
