@@ -95,7 +95,7 @@ test("findings become validationMessages in upstream's form and an Analyzed cond
   status.update(() => objects("v1", written));
   await settle();
   expect(client.writes).toHaveLength(2);
-  expect(bodyAt(client, 1).status).toEqual({});
+  expect(bodyAt(client, 1).status).toEqual({ validationMessages: [] });
   // Clean and never written: nothing.
   status.update(() => objects("v1"));
   await settle();

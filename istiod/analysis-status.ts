@@ -193,13 +193,14 @@ export class AnalysisStatus {
   ): Promise<void> {
     const { apiVersion, kind, metadata } = object;
     const path = `/apis/${apiVersion}/namespaces/${metadata.namespace}/${PLURALS[kind]}/${metadata.name}/status`;
-    // Applying without a field releases it: findings gone, the messages and the condition go too.
+    // Applying without a field releases it: findings gone, the condition goes. The empty list stays
+    // (owned by us) because releasing every field would leave `status: null`, which the CRDs refuse.
     const status = desired.condition
       ? {
           validationMessages: desired.validationMessages,
           conditions: [{ ...desired.condition, lastTransitionTime: new Date().toISOString() }],
         }
-      : {};
+      : { validationMessages: [] };
     try {
       await this.options.client.apply(
         path,
