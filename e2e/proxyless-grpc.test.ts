@@ -87,6 +87,11 @@ async function until(what: string, target: string, expected: (o: Outcome) => boo
     throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
   });
   measured[`${what}: applied → observed`] = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+  // Measured right as the change shows, 500 calls were at times skewed (338, 346 and 369 of 500
+  // to v1 where 80 % is wanted) or one failed, in 4 of 12 runs; from 1 s on, 24 samples of 500
+  // all came out 383-417. That first-second transient is a known limit (README), not what the
+  // counts below test.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
 }
 
 const virtualService = (http: object[]) => ({
@@ -211,8 +216,10 @@ describe.runIf(local)("proxyless gRPC on the real node", () => {
       ]),
     ]);
     await until("the header route to v2", `${HOST}:7070`, (o) => tally(o.versions).v2 === 20, ["-H", "x-canary: yes"]);
-    const split = tally(grpcCalls(`${HOST}:7070`, 500).versions);
-    measured["weights 80/20, 500 calls: v1 / v2"] = `${split.v1 ?? 0} / ${split.v2 ?? 0}`;
+    const calls = grpcCalls(`${HOST}:7070`, 500);
+    const split = tally(calls.versions);
+    measured["weights 80/20, 500 calls: v1 / v2"] =
+      `${split.v1 ?? 0} / ${split.v2 ?? 0}${calls.failed ? ` (${calls.failed} failed: ${calls.error})` : ""}`;
     expect((split.v1 ?? 0) + (split.v2 ?? 0)).toBe(500);
     // 80 % of 500 is 400; a binomial's standard deviation here is about 9.
     expect(split.v1 ?? 0).toBeGreaterThan(360);
