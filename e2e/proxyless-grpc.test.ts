@@ -21,6 +21,7 @@ import {
   isReady,
   kubectl,
   nodeScriptDeployment,
+  untilSteady,
   waitForPods,
 } from "./support/mesh-node.ts";
 
@@ -78,26 +79,21 @@ function apply(objects: object[]): void {
 
 /**
  * Waits until calls (of 20, each time from a new client) come out as `expected` says three times
- * in a row, then 1 s more. Once is not enough: before the change reaches the client, its
- * round robin can send a quick burst of 20 calls all to the one server it connected to first,
- * which looks like a route to it. Caught that way (istiod's log of what it sent): a header route
- * "seen" 240 ms after apply, 40 ms before the push that carried it, and the next 500 calls
- * counted under the old, even split until that push reached them (338 of 500 to v1).
+ * in a row (untilSteady), then 1 s more. Once is not enough: before the change reaches the
+ * client, its round robin can send a quick burst of 20 calls all to the one server it connected
+ * to first, which looks like a route to it. Caught that way (istiod's log of what it sent): a
+ * header route "seen" 240 ms after apply, 40 ms before the push that carried it, and the next
+ * 500 calls counted under the old, even split until that push reached them (338 of 500 to v1).
  */
 async function until(what: string, target: string, expected: (o: Outcome) => boolean, extra: string[] = []): Promise<void> {
-  const t0 = Date.now();
-  let first = 0;
-  let streak = 0;
   let last: Outcome | undefined;
-  await waitFor(what, async () => {
+  const seconds = await untilSteady(what, () => {
     last = grpcCalls(target, 20, extra);
-    streak = expected(last) ? streak + 1 : 0;
-    if (streak === 1) first = Date.now();
-    return streak >= 3 ? true : undefined;
+    return expected(last);
   }).catch((err: Error) => {
     throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
   });
-  measured[`${what}: applied → observed`] = `${((first - t0) / 1000).toFixed(1)} s`;
+  measured[`${what}: applied → observed`] = `${seconds.toFixed(1)} s`;
   await new Promise((resolve) => setTimeout(resolve, 1000));
 }
 

@@ -275,15 +275,15 @@ export async function setExtensionProviders(providers: object[], marker: string)
 }
 
 /**
- * Applies objects and waits until `observed` holds three times in a row: connections a proxy
- * pooled before the change are served by the old filters until the receiving Envoy drains them.
- * Returns the seconds from the apply to the first time `observed` held.
+ * Waits until `observed` holds three times in a row: connections a proxy pooled before a change
+ * are served by the old filters until the receiving Envoy drains them, and a client that does
+ * not have the change yet can, by chance, look as if it had it once. Returns the seconds from
+ * the call to the first time `observed` held.
  */
-export async function applyUntil(what: string, objects: object[], observed: () => boolean): Promise<number> {
+export async function untilSteady(what: string, observed: () => boolean): Promise<number> {
   const t0 = Date.now();
   let first = 0;
   let streak = 0;
-  kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
   await waitFor(what, async () => {
     let ok = false;
     try {
@@ -295,6 +295,12 @@ export async function applyUntil(what: string, objects: object[], observed: () =
     return streak >= 3 ? true : undefined;
   });
   return (first - t0) / 1000;
+}
+
+/** Applies objects and waits (untilSteady) until `observed` holds; the seconds from the apply. */
+export async function applyUntil(what: string, objects: object[], observed: () => boolean): Promise<number> {
+  kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+  return untilSteady(what, observed);
 }
 
 /** The `rigger` CLI against the local cluster, as a user runs it; its standard output. */
